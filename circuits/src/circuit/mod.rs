@@ -1,0 +1,214 @@
+//! R1CS circuits for a matmul job (Groth16 path).
+//!
+//! Public inputs (in order): `job_id, provider, cm_A, cm_B, cm_C` (see
+//! [`crate::statement::Statement`]). Both circuits bind A, B, C to these
+//! commitments ([`binding`]); they differ in how they enforce C = A·B:
+//! - [`CircuitKind::Freivalds`] (the default): one random linear check with
+//!   Fiat–Shamir challenges derived in-circuit from the commitments, about
+//!   mk + kn + mn multiplications;
+//! - [`CircuitKind::Naive`]: every product, m·k·n multiplications. Kept as the
+//!   reference for differential tests and benchmarks.
+//!
+//! Constraints are written against the constraint system directly (linear
+//! combinations of variables) so that sums cost nothing and the few places
+//! where a combination is reused many times are materialised on purpose.
+
+mod binding;
+mod freivalds;
+mod naive;
+
+use ark_bn254::Fr;
+use ark_r1cs_std::alloc::AllocVar;
+use ark_r1cs_std::fields::fp::{AllocatedFp, FpVar};
+use ark_relations::lc;
+use ark_relations::r1cs::{
+    ConstraintSynthesizer, ConstraintSystemRef, LinearCombination, SynthesisError, Variable,
+};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::commit::{self, Role};
+use crate::matrix::{InputMatrix, OutputMatrix};
+use crate::shape::Shape;
+use crate::Error;
+
+/// How C = A·B is enforced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CircuitKind {
+    #[default]
+    Freivalds,
+    Naive,
+}
+
+impl CircuitKind {
+    pub fn code(self) -> u8 {
+        match self {
+            CircuitKind::Freivalds => 1,
+            CircuitKind::Naive => 2,
+        }
+    }
+}
+
+impl fmt::Display for CircuitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CircuitKind::Freivalds => "freivalds",
+            CircuitKind::Naive => "naive",
+        })
+    }
+}
+
+impl FromStr for CircuitKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "freivalds" => Ok(CircuitKind::Freivalds),
+            "naive" => Ok(CircuitKind::Naive),
+            _ => Err(Error::Format(format!("unknown circuit {s:?} (expected freivalds or naive)"))),
+        }
+    }
+}
+
+/// The prover's private data and the public identities it proves for.
+#[derive(Clone, Debug)]
+pub struct Witness {
+    pub job_id: Fr,
+    pub provider: Fr,
+    pub a: InputMatrix,
+    pub b: InputMatrix,
+    pub c: OutputMatrix,
+}
+
+/// A matmul circuit for one shape; without a witness it only describes the
+/// constraints (key generation).
+#[derive(Clone, Debug)]
+pub struct MatmulCircuit {
+    pub kind: CircuitKind,
+    pub shape: Shape,
+    pub witness: Option<Witness>,
+}
+
+impl MatmulCircuit {
+    pub fn setup(kind: CircuitKind, shape: Shape) -> Self {
+        MatmulCircuit { kind, shape, witness: None }
+    }
+
+    pub fn prove(kind: CircuitKind, shape: Shape, witness: Witness) -> Self {
+        MatmulCircuit { kind, shape, witness: Some(witness) }
+    }
+}
+
+impl ConstraintSynthesizer<Fr> for MatmulCircuit {
+    fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
+        let shape = self.shape;
+        if let Some(w) = &self.witness {
+            let ok = (w.a.rows, w.a.cols) == (shape.m as usize, shape.k as usize)
+                && (w.b.rows, w.b.cols) == (shape.k as usize, shape.n as usize)
+                && (w.c.rows, w.c.cols) == (shape.m as usize, shape.n as usize)
+                && w.a.check_dtype(shape.dtype).is_ok()
+                && w.b.check_dtype(shape.dtype).is_ok()
+                && w.c.data.iter().all(|&v| v.unsigned_abs() <= shape.max_abs_output());
+            if !ok {
+                return Err(SynthesisError::Unsatisfiable);
+            }
+        }
+        let w = self.witness.as_ref();
+        let input = |v: Option<Fr>| FpVar::new_input(cs.clone(), || v.ok_or(SynthesisError::AssignmentMissing));
+        let job_id = input(w.map(|w| w.job_id))?;
+        let provider = input(w.map(|w| w.provider))?;
+        let cm_a = input(w.map(|w| commit::commit_input(&shape, Role::A, &w.a)))?;
+        let cm_b = input(w.map(|w| commit::commit_input(&shape, Role::B, &w.b)))?;
+        let cm_c = input(w.map(|w| commit::commit_output(&shape, &w.c)))?;
+
+        // The Freivalds circuit uses each A entry once; the naive one n times, so
+        // there an entry is worth its own variable.
+        let reuse = self.kind == CircuitKind::Naive;
+        let a = binding::bind_input(&cs, &shape, Role::A, w.map(|w| &w.a), reuse, &cm_a)?;
+        let b = binding::bind_input(&cs, &shape, Role::B, w.map(|w| &w.b), reuse, &cm_b)?;
+        match self.kind {
+            CircuitKind::Freivalds => {
+                let c = binding::alloc_output(&cs, &shape, w.map(|w| &w.c))?;
+                binding::bind_output(&cs, &shape, &c, &cm_c)?;
+                let transcript = freivalds::Transcript { job_id, provider, cm: [cm_a, cm_b, cm_c] };
+                freivalds::enforce(&cs, &shape, &a, &b, &c, &transcript)
+            }
+            CircuitKind::Naive => {
+                let c = naive::product(&cs, &shape, &a, &b)?;
+                binding::bind_output(&cs, &shape, &c, &cm_c)
+            }
+        }
+    }
+}
+
+/// A linear combination with its value (None while generating keys).
+#[derive(Clone, Debug)]
+pub(crate) struct Val {
+    pub lc: LinearCombination<Fr>,
+    pub value: Option<Fr>,
+}
+
+impl Val {
+    pub fn constant(c: Fr) -> Self {
+        Val { lc: lc!() + (c, Variable::One), value: Some(c) }
+    }
+
+    pub fn var(v: Variable, value: Option<Fr>) -> Self {
+        Val { lc: lc!() + v, value }
+    }
+
+    pub fn from_fpvar(x: &FpVar<Fr>) -> Self {
+        match x {
+            FpVar::Constant(c) => Val::constant(*c),
+            FpVar::Var(a) => Val::var(a.variable, a.value().ok()),
+        }
+    }
+
+    /// self += other (a single-variable `other` is inserted in place, keeping long sums linear-time).
+    pub fn add(&mut self, other: &Val) {
+        if other.lc.0.len() == 1 {
+            self.lc += other.lc.0[0];
+        } else {
+            self.lc = &self.lc + &other.lc;
+        }
+        self.value = self.value.zip(other.value).map(|(a, b)| a + b);
+    }
+
+    pub fn to_fpvar(&self, cs: &ConstraintSystemRef<Fr>) -> Result<FpVar<Fr>, SynthesisError> {
+        let v = cs.new_lc(self.lc.clone())?;
+        Ok(FpVar::Var(AllocatedFp::new(self.value, v, cs.clone())))
+    }
+}
+
+pub(crate) fn witness(cs: &ConstraintSystemRef<Fr>, value: Option<Fr>) -> Result<Variable, SynthesisError> {
+    cs.new_witness_variable(|| value.ok_or(SynthesisError::AssignmentMissing))
+}
+
+/// x·y as a new variable: one constraint.
+pub(crate) fn mul(cs: &ConstraintSystemRef<Fr>, x: &Val, y: &Val) -> Result<Val, SynthesisError> {
+    let value = x.value.zip(y.value).map(|(a, b)| a * b);
+    let v = witness(cs, value)?;
+    cs.enforce_constraint(x.lc.clone(), y.lc.clone(), lc!() + v)?;
+    Ok(Val::var(v, value))
+}
+
+/// A linear combination as its own variable: one constraint, so that reusing it
+/// does not copy all its terms into every constraint that uses it.
+pub(crate) fn materialize(cs: &ConstraintSystemRef<Fr>, x: &Val) -> Result<Val, SynthesisError> {
+    let v = witness(cs, x.value)?;
+    cs.enforce_constraint(x.lc.clone(), lc!() + Variable::One, lc!() + v)?;
+    Ok(Val::var(v, x.value))
+}
+
+/// Signed integer into the field.
+pub fn fr_from_i128(v: i128) -> Fr {
+    if v < 0 {
+        -Fr::from(v.unsigned_abs())
+    } else {
+        Fr::from(v as u128)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,85 @@
+use ark_bn254::Fr;
+use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisMode};
+
+use super::*;
+use crate::execute::matmul;
+use crate::shape::Dtype;
+
+pub(crate) fn witness_for(shape: &Shape, seed: u64) -> Witness {
+    let a = InputMatrix::random(shape.m as usize, shape.k as usize, shape.dtype, seed).unwrap();
+    let b = InputMatrix::random(shape.k as usize, shape.n as usize, shape.dtype, seed + 1).unwrap();
+    let c = matmul(shape, &a, &b).unwrap();
+    Witness { job_id: Fr::from(7u64), provider: Fr::from(0xabcdu64), a, b, c }
+}
+
+fn satisfied(kind: CircuitKind, shape: Shape, w: Witness) -> bool {
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    MatmulCircuit::prove(kind, shape, w).generate_constraints(cs.clone()).unwrap();
+    cs.finalize();
+    cs.is_satisfied().unwrap()
+}
+
+#[test]
+fn honest_witness_satisfies_both_circuits() {
+    for (m, k, n) in [(1, 1, 1), (2, 3, 4), (5, 1, 3), (4, 4, 4), (3, 7, 2)] {
+        for dtype in Dtype::ALL {
+            let shape = Shape::new(m, k, n, dtype).unwrap();
+            for kind in [CircuitKind::Freivalds, CircuitKind::Naive] {
+                assert!(satisfied(kind, shape, witness_for(&shape, 3)), "{kind} {shape}");
+            }
+        }
+    }
+}
+
+#[test]
+fn extreme_entries_satisfy() {
+    for dtype in Dtype::ALL {
+        let shape = Shape::new(2, 3, 2, dtype).unwrap();
+        let mut w = witness_for(&shape, 1);
+        w.a.data.iter_mut().for_each(|v| *v = dtype.min() as i32);
+        w.b.data.iter_mut().enumerate().for_each(|(i, v)| *v = if i % 2 == 0 { dtype.min() as i32 } else { dtype.max() as i32 });
+        w.c = matmul(&shape, &w.a, &w.b).unwrap();
+        assert!(satisfied(CircuitKind::Freivalds, shape, w), "{dtype}");
+    }
+}
+
+#[test]
+fn wrong_product_is_unsatisfiable() {
+    for dtype in Dtype::ALL {
+        let shape = Shape::new(3, 4, 5, dtype).unwrap();
+        for idx in [0usize, 7, 14] {
+            for kind in [CircuitKind::Freivalds, CircuitKind::Naive] {
+                let mut w = witness_for(&shape, 9);
+                w.c.data[idx] += 1;
+                assert!(!satisfied(kind, shape, w), "{kind} {dtype} entry {idx}");
+            }
+        }
+    }
+}
+
+#[test]
+fn out_of_range_witness_is_refused() {
+    let shape = Shape::new(2, 2, 2, Dtype::Int8).unwrap();
+    let mut w = witness_for(&shape, 1);
+    w.a.data[0] = 200;
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    assert!(MatmulCircuit::prove(CircuitKind::Freivalds, shape, w).generate_constraints(cs).is_err());
+}
+
+#[test]
+fn freivalds_grows_quadratically() {
+    let count = |n: u32, kind| {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        cs.set_optimization_goal(OptimizationGoal::Constraints);
+        cs.set_mode(SynthesisMode::Setup);
+        MatmulCircuit::setup(kind, Shape::square(n, Dtype::Int8).unwrap()).generate_constraints(cs.clone()).unwrap();
+        cs.num_constraints()
+    };
+    let (f1, f2) = (count(16, CircuitKind::Freivalds), count(32, CircuitKind::Freivalds));
+    let (n1, n2) = (count(16, CircuitKind::Naive), count(32, CircuitKind::Naive));
+    eprintln!("constraints n=16/32: freivalds {f1}/{f2}, naive {n1}/{n2}");
+    // Doubling n: the Freivalds circuit grows ≤ 4×; the extra cost of the naive one ~8×.
+    assert!(f2 <= 4 * f1, "freivalds {f1} -> {f2}");
+    assert!((n2 - f2) > 7 * (n1 - f1), "naive {n1} -> {n2}");
+}

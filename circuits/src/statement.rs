@@ -1,0 +1,113 @@
+//! What a proof is about: the job, the provider to pay, and the data commitments.
+
+use ark_bn254::Fr;
+use ark_ff::PrimeField;
+use rand::RngCore;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::field::{self, serde_fr};
+use crate::shape::Shape;
+use crate::Error;
+
+/// A 20-byte Ethereum-style address: the provider's payout identity, usable on-chain as is.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Address(pub [u8; 20]);
+
+impl Address {
+    /// The address as a field element (160 bits, always canonical).
+    pub fn to_fr(&self) -> Fr {
+        Fr::from_be_bytes_mod_order(&self.0)
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{}", hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl FromStr for Address {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let h = s.strip_prefix("0x").unwrap_or(s);
+        if h.len() != 40 {
+            return Err(Error::Format(format!("an address is 40 hex digits, got {:?}", s)));
+        }
+        Ok(Address(field::hex_bytes::<20>(&format!("0x{h}"))?))
+    }
+}
+
+impl Serialize for Address {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        field::ser_bytes(&self.0, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Address(field::de_bytes::<D, 20>(d)?))
+    }
+}
+
+/// A job identifier: a BN254 scalar (public input 0). Fresh ids are 31 random bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct JobId(#[serde(with = "serde_fr")] pub Fr);
+
+impl JobId {
+    pub fn random() -> Self {
+        let mut b = [0u8; 31];
+        rand::thread_rng().fill_bytes(&mut b);
+        JobId(Fr::from_be_bytes_mod_order(&b))
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", field::fr_to_hex(&self.0))
+    }
+}
+
+impl fmt::Debug for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self}")
+    }
+}
+
+impl FromStr for JobId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Ok(JobId(field::fr_from_hex(s)?))
+    }
+}
+
+/// The public statement of a matmul proof. Its public inputs, in this order, are
+/// `[job_id, provider, cm_a, cm_b, cm_c]`; the shape is fixed by the verifying key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    pub job_id: JobId,
+    pub provider: Address,
+    pub shape: Shape,
+    #[serde(with = "serde_fr")]
+    pub cm_a: Fr,
+    #[serde(with = "serde_fr")]
+    pub cm_b: Fr,
+    #[serde(with = "serde_fr")]
+    pub cm_c: Fr,
+}
+
+/// Number of public inputs of every matmul circuit.
+pub const NUM_PUBLIC_INPUTS: usize = 5;
+
+impl Statement {
+    pub fn public_inputs(&self) -> [Fr; NUM_PUBLIC_INPUTS] {
+        [self.job_id.0, self.provider.to_fr(), self.cm_a, self.cm_b, self.cm_c]
+    }
+}
