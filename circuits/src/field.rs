@@ -65,7 +65,7 @@ fn truncate(s: &str) -> String {
 }
 
 /// Byte arrays as hex strings for people (JSON) and raw bytes on the wire (bincode).
-pub(crate) fn ser_bytes<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+pub fn ser_bytes<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     if s.is_human_readable() {
         s.serialize_str(&format!("0x{}", hex::encode(bytes)))
     } else {
@@ -73,7 +73,7 @@ pub(crate) fn ser_bytes<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::E
     }
 }
 
-pub(crate) fn de_bytes<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<[u8; N], D::Error> {
+pub fn de_bytes<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<[u8; N], D::Error> {
     struct V<const N: usize>;
     impl<'de, const N: usize> de::Visitor<'de> for V<N> {
         type Value = [u8; N];

@@ -14,7 +14,7 @@ pub mod statement;
 pub use circuit::{CircuitKind, MatmulCircuit, Witness};
 pub use matrix::{InputMatrix, Matrix, OutputMatrix};
 pub use shape::{Dtype, Shape};
-pub use statement::{Address, JobId, Statement};
+pub use statement::{Address, Job, JobId, Statement};
 
 /// Errors of this crate; each says what was wrong with which input.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

@@ -7,7 +7,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
+use crate::commit::{self, Role};
+use crate::execute;
 use crate::field::{self, serde_fr};
+use crate::matrix::InputMatrix;
 use crate::shape::Shape;
 use crate::Error;
 
@@ -109,5 +112,45 @@ pub const NUM_PUBLIC_INPUTS: usize = 5;
 impl Statement {
     pub fn public_inputs(&self) -> [Fr; NUM_PUBLIC_INPUTS] {
         [self.job_id.0, self.provider.to_fr(), self.cm_a, self.cm_b, self.cm_c]
+    }
+}
+
+/// A posted job: what the client fixes before any provider works on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub job_id: JobId,
+    pub shape: Shape,
+    #[serde(with = "serde_fr")]
+    pub cm_a: Fr,
+    #[serde(with = "serde_fr")]
+    pub cm_b: Fr,
+}
+
+impl Job {
+    /// The client's side: checks A and B fit the shape and commits to them.
+    pub fn new(job_id: JobId, shape: Shape, a: &InputMatrix, b: &InputMatrix) -> Result<Self, Error> {
+        execute::check_inputs(&shape, a, b)?;
+        Ok(Job {
+            job_id,
+            shape,
+            cm_a: commit::commit_input(&shape, Role::A, a),
+            cm_b: commit::commit_input(&shape, Role::B, b),
+        })
+    }
+
+    /// Checks that A and B are the matrices this job committed to.
+    pub fn check_data(&self, a: &InputMatrix, b: &InputMatrix) -> Result<(), Error> {
+        execute::check_inputs(&self.shape, a, b)?;
+        if commit::commit_input(&self.shape, Role::A, a) != self.cm_a {
+            return Err(Error::Format("A does not match the job's commitment cm_a".into()));
+        }
+        if commit::commit_input(&self.shape, Role::B, b) != self.cm_b {
+            return Err(Error::Format("B does not match the job's commitment cm_b".into()));
+        }
+        Ok(())
+    }
+
+    pub fn statement(&self, provider: Address, cm_c: Fr) -> Statement {
+        Statement { job_id: self.job_id, provider, shape: self.shape, cm_a: self.cm_a, cm_b: self.cm_b, cm_c }
     }
 }

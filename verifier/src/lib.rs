@@ -1,1 +1,11 @@
+//! What the verifier accepts: proof bundles and verifying-key files (decoded
+//! from untrusted bytes with bounded sizes and full validation), and native
+//! Groth16 verification of a bundle against its shape's key and a job's terms.
 
+pub mod bundle;
+pub mod keys;
+pub mod verify;
+
+pub use bundle::{Groth16Proof, ProofBundle, ProofSystem};
+pub use keys::ShapeKey;
+pub use verify::{JobTerms, Verifier, VerifyError};

@@ -1,0 +1,94 @@
+//! The MSM/NTT backends every Groth16 proof goes through.
+//!
+//! The prover never calls arkworks' MSM or FFT directly: it asks a [`Backend`],
+//! so a GPU implementation replaces exactly these operations and nothing else.
+
+mod cpu;
+
+pub use cpu::CpuBackend;
+
+use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
+
+/// The four radix-2 transforms the QAP reduction needs, over the multiplicative
+/// subgroup H of order `values.len()` (a power of two) and its coset g·H with
+/// g = `Fr::GENERATOR` (5 for BN254), as in arkworks' `Radix2EvaluationDomain`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ntt {
+    /// coefficients → evaluations on H
+    Forward,
+    /// evaluations on H → coefficients
+    Inverse,
+    /// coefficients → evaluations on g·H
+    CosetForward,
+    /// evaluations on g·H → coefficients
+    CosetInverse,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("backend failure: {0}")]
+    Device(String),
+}
+
+pub trait Backend: Send + Sync {
+    /// Human-readable name for logs and reports (e.g. "cpu (2 threads)").
+    fn name(&self) -> String;
+    /// Σ scalars_i · bases_i over the first min(len) pairs.
+    fn msm_g1(&self, bases: &[G1Affine], scalars: &[Fr]) -> Result<G1Projective, BackendError>;
+    /// Σ scalars_i · bases_i over the first min(len) pairs.
+    fn msm_g2(&self, bases: &[G2Affine], scalars: &[Fr]) -> Result<G2Projective, BackendError>;
+    /// In-place transform; `values.len()` must be a power of two.
+    fn ntt(&self, values: &mut Vec<Fr>, kind: Ntt) -> Result<(), BackendError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ark_ec::{CurveGroup, PrimeGroup};
+    use ark_ff::{Field, UniformRand};
+    use ark_poly::{polynomial::univariate::DensePolynomial, DenseUVPolynomial, Polynomial};
+
+    #[test]
+    fn cpu_ntt_matches_polynomial_evaluation() {
+        let mut rng = rand::thread_rng();
+        let b = CpuBackend::new();
+        for log in [0u32, 1, 3, 6] {
+            let n = 1usize << log;
+            let coeffs: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();
+            let poly = DensePolynomial::from_coefficients_slice(&coeffs);
+            let omega = Fr::get_root_of_unity(n as u64).unwrap();
+            let g = Fr::GENERATOR;
+            let mut v = coeffs.clone();
+            b.ntt(&mut v, Ntt::Forward).unwrap();
+            for (i, e) in v.iter().enumerate() {
+                assert_eq!(*e, poly.evaluate(&omega.pow([i as u64])));
+            }
+            b.ntt(&mut v, Ntt::Inverse).unwrap();
+            assert_eq!(v, coeffs);
+            b.ntt(&mut v, Ntt::CosetForward).unwrap();
+            for (i, e) in v.iter().enumerate() {
+                assert_eq!(*e, poly.evaluate(&(g * omega.pow([i as u64]))));
+            }
+            b.ntt(&mut v, Ntt::CosetInverse).unwrap();
+            assert_eq!(v, coeffs);
+        }
+    }
+
+    #[test]
+    fn cpu_msm_matches_naive_sum() {
+        let mut rng = rand::thread_rng();
+        let b = CpuBackend::new();
+        for n in [1usize, 2, 7, 33] {
+            let g1: Vec<G1Affine> = (0..n).map(|_| G1Projective::rand(&mut rng).into_affine()).collect();
+            let g2: Vec<G2Affine> = (0..n).map(|_| G2Projective::rand(&mut rng).into_affine()).collect();
+            let s: Vec<Fr> = (0..n).map(|i| if i == 0 { Fr::from(0u64) } else { Fr::rand(&mut rng) }).collect();
+            let want1: G1Projective = g1.iter().zip(&s).map(|(p, s)| *p * s).sum();
+            let want2: G2Projective = g2.iter().zip(&s).map(|(p, s)| *p * s).sum();
+            assert_eq!(b.msm_g1(&g1, &s).unwrap(), want1);
+            assert_eq!(b.msm_g2(&g2, &s).unwrap(), want2);
+        }
+        let _ = G1Projective::generator();
+    }
+}

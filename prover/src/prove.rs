@@ -1,0 +1,132 @@
+//! The Groth16 prover: synthesize → QAP (NTTs) → five MSMs, all on a [`Backend`].
+//!
+//! π = (A, B, C) with random r, s:
+//!   A = α + Σ z_i·a_i(τ) + r·δ                      (G1)
+//!   B = β + Σ z_i·b_i(τ) + s·δ                      (G2, and in G1 for C)
+//!   C = Σ_{witness} z_i·l_i + Σ h_j·(τ^j Z(τ)/δ) + s·A + r·B_G1 − r·s·δ
+//! which is what ark-groth16 computes, so its verifier accepts our proofs.
+
+use std::time::{Duration, Instant};
+
+use ark_bn254::{Bn254, Fr};
+use ark_ec::CurveGroup;
+use ark_ff::UniformRand;
+use ark_groth16::{Proof, ProvingKey};
+use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisError};
+use rand::{CryptoRng, RngCore};
+use serde::Serialize;
+use veriflop_circuits::MatmulCircuit;
+
+use crate::backend::{Backend, BackendError};
+use crate::qap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProveError {
+    #[error("the witness does not satisfy the circuit (constraint {0}): the result or the inputs are wrong")]
+    Unsatisfied(usize),
+    #[error("the witness does not fit the job (wrong matrix sizes or values out of range)")]
+    BadWitness,
+    #[error("constraint synthesis failed: {0}")]
+    Synthesis(SynthesisError),
+    #[error("the proving key does not fit this circuit: {0}")]
+    KeyMismatch(String),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// Where the time went, and how big the circuit was.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ProveStats {
+    pub constraints: usize,
+    pub variables: usize,
+    pub domain_size: usize,
+    #[serde(serialize_with = "secs")]
+    pub synthesis: Duration,
+    #[serde(serialize_with = "secs")]
+    pub ntt: Duration,
+    #[serde(serialize_with = "secs")]
+    pub msm: Duration,
+    #[serde(serialize_with = "secs")]
+    pub other: Duration,
+    #[serde(serialize_with = "secs")]
+    pub total: Duration,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// Options for adversarial testing; production proving uses the default.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProveOptions {
+    /// Produce a proof even if the witness is wrong (it will not verify).
+    /// Only for tests that show a cheating prover is caught by the verifier.
+    pub allow_unsatisfied: bool,
+}
+
+/// Callback for progress: called with a phase name as each phase starts.
+pub type Progress<'a> = &'a dyn Fn(&'static str);
+
+pub fn prove<R: RngCore + CryptoRng>(
+    pk: &ProvingKey<Bn254>,
+    circuit: MatmulCircuit,
+    backend: &dyn Backend,
+    rng: &mut R,
+    options: ProveOptions,
+    progress: Progress,
+) -> Result<(Proof<Bn254>, ProveStats), ProveError> {
+    let start = Instant::now();
+    let mut stats = ProveStats::default();
+
+    progress("witness");
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    circuit.generate_constraints(cs.clone()).map_err(|e| match e {
+        SynthesisError::Unsatisfiable => ProveError::BadWitness,
+        e => ProveError::Synthesis(e),
+    })?;
+    cs.finalize();
+    let matrices = cs.to_matrices().ok_or(ProveError::Synthesis(SynthesisError::MissingCS))?;
+    let (inputs, witness) = {
+        let cs = cs.borrow().ok_or(ProveError::Synthesis(SynthesisError::MissingCS))?;
+        (cs.instance_assignment.clone(), cs.witness_assignment.clone())
+    };
+    drop(cs);
+    let z = [inputs.as_slice(), witness.as_slice()].concat();
+    stats.constraints = matrices.num_constraints;
+    stats.variables = z.len();
+    stats.domain_size = qap::domain_size(matrices.num_constraints, matrices.num_instance_variables).unwrap_or(0);
+    if pk.a_query.len() != z.len() || pk.l_query.len() != witness.len() || pk.vk.gamma_abc_g1.len() != inputs.len() {
+        return Err(ProveError::KeyMismatch(format!(
+            "key has {} variables, circuit has {}",
+            pk.a_query.len(),
+            z.len()
+        )));
+    }
+    stats.synthesis = start.elapsed();
+
+    progress("qap");
+    let q = qap::witness_map(&matrices, &z, backend)?;
+    drop(matrices);
+    if let (Some(i), false) = (q.first_unsatisfied, options.allow_unsatisfied) {
+        return Err(ProveError::Unsatisfied(i));
+    }
+    stats.ntt = q.ntt_time;
+
+    progress("msm");
+    let t = Instant::now();
+    let r = Fr::rand(rng);
+    let s = Fr::rand(rng);
+    let assignment = &z[1..];
+    let g_a = pk.vk.alpha_g1 + pk.a_query[0] + backend.msm_g1(&pk.a_query[1..], assignment)? + pk.delta_g1 * r;
+    let g1_b = pk.beta_g1 + pk.b_g1_query[0] + backend.msm_g1(&pk.b_g1_query[1..], assignment)? + pk.delta_g1 * s;
+    let g2_b = pk.vk.beta_g2 + pk.b_g2_query[0] + backend.msm_g2(&pk.b_g2_query[1..], assignment)? + pk.vk.delta_g2 * s;
+    let h_acc = backend.msm_g1(&pk.h_query, &q.h)?;
+    let l_acc = backend.msm_g1(&pk.l_query, &witness)?;
+    stats.msm = t.elapsed();
+    let g_c = g_a * s + g1_b * r - pk.delta_g1 * (r * s) + l_acc + h_acc;
+    let proof = Proof { a: g_a.into_affine(), b: g2_b.into_affine(), c: g_c.into_affine() };
+    stats.total = start.elapsed();
+    stats.other = stats.total.saturating_sub(stats.synthesis + stats.ntt + stats.msm);
+    Ok((proof, stats))
+}

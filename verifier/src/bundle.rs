@@ -1,0 +1,154 @@
+//! The proof bundle: everything a verifier needs besides the key.
+//!
+//! Wire form: the 4 bytes `VFPB` then the bincode (standard config) encoding of
+//! [`ProofBundle`]; people get the same structure as JSON with hex strings.
+//! Decoding is bounded ([`MAX_BUNDLE_BYTES`]), rejects trailing bytes, unknown
+//! versions, invalid shapes, non-canonical field elements, and points that are
+//! off the curve, outside the prime-order subgroup or the identity.
+
+use ark_bn254::Bn254;
+use ark_ec::AffineRepr;
+use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use veriflop_circuits::field::{de_bytes, ser_bytes};
+use veriflop_circuits::{CircuitKind, Statement};
+
+/// Current bundle version.
+pub const BUNDLE_VERSION: u32 = 1;
+/// Largest accepted encoded bundle (a Groth16 bundle is about 500 bytes).
+pub const MAX_BUNDLE_BYTES: usize = 64 * 1024;
+/// Encoded Groth16 proof: A (G1), B (G2), C (G1), uncompressed.
+pub const GROTH16_PROOF_BYTES: usize = 256;
+const MAGIC: &[u8; 4] = b"VFPB";
+
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum BundleError {
+    #[error("bundle is {0} bytes, more than the {MAX_BUNDLE_BYTES}-byte limit")]
+    TooLarge(usize),
+    #[error("not a veriflop proof bundle (missing VFPB magic)")]
+    BadMagic,
+    #[error("malformed bundle: {0}")]
+    Malformed(String),
+    #[error("bundle version {0} is not supported (this build reads version {BUNDLE_VERSION})")]
+    Version(u32),
+}
+
+/// Proof systems a bundle can carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProofSystem {
+    Groth16Bn254,
+}
+
+/// A Groth16 proof over BN254, validated on decode.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Groth16Proof(pub ark_groth16::Proof<Bn254>);
+
+impl Groth16Proof {
+    pub fn to_bytes(&self) -> [u8; GROTH16_PROOF_BYTES] {
+        let mut v = Vec::with_capacity(GROTH16_PROOF_BYTES);
+        self.0.serialize_uncompressed(&mut v).expect("writing to a Vec");
+        v.try_into().expect("uncompressed BN254 Groth16 proof is 256 bytes")
+    }
+
+    /// Decodes and checks every point is on the curve, in the prime-order subgroup
+    /// and not the identity.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, BundleError> {
+        if bytes.len() != GROTH16_PROOF_BYTES {
+            return Err(BundleError::Malformed(format!("proof is {} bytes, expected {GROTH16_PROOF_BYTES}", bytes.len())));
+        }
+        let p = ark_groth16::Proof::<Bn254>::deserialize_with_mode(bytes, Compress::No, Validate::Yes)
+            .map_err(|e| BundleError::Malformed(format!("proof point rejected: {e}")))?;
+        if p.a.is_zero() || p.b.is_zero() || p.c.is_zero() {
+            return Err(BundleError::Malformed("proof contains the point at infinity".into()));
+        }
+        Ok(Groth16Proof(p))
+    }
+}
+
+impl Serialize for Groth16Proof {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ser_bytes(&self.to_bytes(), s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Groth16Proof {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let b = de_bytes::<D, GROTH16_PROOF_BYTES>(d)?;
+        Groth16Proof::from_bytes(&b).map_err(de::Error::custom)
+    }
+}
+
+/// A proof with the statement it proves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProofBundle {
+    pub version: u32,
+    pub system: ProofSystem,
+    pub circuit: CircuitKind,
+    pub statement: Statement,
+    pub proof: Groth16Proof,
+}
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<MAX_BUNDLE_BYTES>()
+}
+
+impl ProofBundle {
+    pub fn new(circuit: CircuitKind, statement: Statement, proof: ark_groth16::Proof<Bn254>) -> Self {
+        ProofBundle { version: BUNDLE_VERSION, system: ProofSystem::Groth16Bn254, circuit, statement, proof: Groth16Proof(proof) }
+    }
+
+    /// Checks what serde cannot: version and shape bounds.
+    fn validate(self) -> Result<Self, BundleError> {
+        if self.version != BUNDLE_VERSION {
+            return Err(BundleError::Version(self.version));
+        }
+        self.statement.shape.validate().map_err(|e| BundleError::Malformed(e.to_string()))?;
+        Ok(self)
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend(bincode::serde::encode_to_vec(self, config()).expect("bundle encodes"));
+        out
+    }
+
+    /// Decodes untrusted wire bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, BundleError> {
+        if bytes.len() > MAX_BUNDLE_BYTES {
+            return Err(BundleError::TooLarge(bytes.len()));
+        }
+        let body = bytes.strip_prefix(MAGIC.as_slice()).ok_or(BundleError::BadMagic)?;
+        let (bundle, used): (ProofBundle, usize) =
+            bincode::serde::decode_from_slice(body, config()).map_err(|e| BundleError::Malformed(e.to_string()))?;
+        if used != body.len() {
+            return Err(BundleError::Malformed(format!("{} trailing bytes", body.len() - used)));
+        }
+        bundle.validate()
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("bundle serializes")
+    }
+
+    /// Decodes untrusted JSON.
+    pub fn from_json(text: &str) -> Result<Self, BundleError> {
+        if text.len() > MAX_BUNDLE_BYTES {
+            return Err(BundleError::TooLarge(text.len()));
+        }
+        let bundle: ProofBundle = serde_json::from_str(text).map_err(|e| BundleError::Malformed(e.to_string()))?;
+        bundle.validate()
+    }
+
+    /// Either form: wire bytes (starting `VFPB`) or JSON.
+    pub fn decode(bytes: &[u8]) -> Result<Self, BundleError> {
+        if bytes.starts_with(MAGIC) {
+            return Self::from_bytes(bytes);
+        }
+        if bytes.len() > MAX_BUNDLE_BYTES {
+            return Err(BundleError::TooLarge(bytes.len()));
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| BundleError::BadMagic)?;
+        Self::from_json(text)
+    }
+}
