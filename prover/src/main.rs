@@ -1,1 +1,7 @@
-fn main(){}
+//! `veriflop-prover`: the provider's command line.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -16,6 +16,10 @@ pub const PK_MAGIC: &[u8; 4] = b"VFPK";
 pub const HEADER_BYTES: usize = 20;
 /// A verifying key for our 5 public inputs is under 1 KiB.
 pub const MAX_VK_BYTES: usize = 4096;
+/// alpha (G1) and beta, gamma, delta (G2), uncompressed.
+const VK_FIXED_BYTES: usize = 64 + 3 * 128;
+/// Exact size of a matmul verifying-key file.
+pub const VK_FILE_BYTES: usize = HEADER_BYTES + VK_FIXED_BYTES + 8 + (NUM_PUBLIC_INPUTS + 1) * 64;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum KeyError {
@@ -81,6 +85,17 @@ impl ShapeKey {
             return Err(KeyError::Malformed(format!("{} bytes is too large for a verifying key", bytes.len())));
         }
         let header = KeyHeader::decode(bytes, VK_MAGIC, "verifying")?;
+        // Check the layout before arkworks reads it: its Vec decoder allocates
+        // whatever length prefix it finds.
+        let ic_len_at = HEADER_BYTES + VK_FIXED_BYTES;
+        let ic_len = bytes.get(ic_len_at..ic_len_at + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()));
+        if ic_len != Some(NUM_PUBLIC_INPUTS as u64 + 1) || bytes.len() != VK_FILE_BYTES {
+            return Err(KeyError::Malformed(format!(
+                "a matmul verifying key file is {VK_FILE_BYTES} bytes with {} input points; got {} bytes",
+                NUM_PUBLIC_INPUTS + 1,
+                bytes.len()
+            )));
+        }
         let mut rest = &bytes[HEADER_BYTES..];
         let vk = VerifyingKey::<Bn254>::deserialize_with_mode(&mut rest, Compress::No, Validate::Yes)
             .map_err(|e| KeyError::Malformed(e.to_string()))?;

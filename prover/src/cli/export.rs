@@ -1,0 +1,41 @@
+use std::path::PathBuf;
+
+use serde_json::json;
+use veriflop_prover::snarkjs;
+
+use super::common::{read_bundle, write_file, CliError, Ctx, KeyArgs};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Proof bundle (binary or JSON).
+    #[arg(long, default_value = "veriflop-data/job/bundle.vfpb")]
+    pub bundle: PathBuf,
+    /// Verifying key file; by default the shape's key from --keys.
+    #[arg(long)]
+    pub vk: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Directory for verification_key.json, proof.json and public.json.
+    #[arg(long, default_value = "veriflop-data/snarkjs")]
+    pub out_dir: PathBuf,
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
+    let bundle = read_bundle(&args.bundle)?;
+    let vk = super::verify::load_vk(&args.vk, &args.keys, &bundle)?;
+    let files = [
+        ("verification_key.json", snarkjs::verification_key(&vk.vk)),
+        ("proof.json", snarkjs::proof(&bundle.proof.0)),
+        ("public.json", snarkjs::public_inputs(&bundle.statement.public_inputs())),
+    ];
+    for (name, value) in &files {
+        let text = serde_json::to_string_pretty(value).expect("json");
+        write_file(&args.out_dir.join(name), text.as_bytes())?;
+    }
+    let d = args.out_dir.display();
+    ctx.emit(
+        format!("wrote {d}/verification_key.json, {d}/proof.json, {d}/public.json\ncheck with: snarkjs groth16 verify {d}/verification_key.json {d}/public.json {d}/proof.json"),
+        json!({"ok": true, "dir": args.out_dir}),
+    );
+    Ok(())
+}

@@ -1,0 +1,44 @@
+use std::path::PathBuf;
+
+use serde_json::json;
+use veriflop_circuits::matrix::read_input;
+use veriflop_circuits::{Dtype, Job, JobId, Shape};
+
+use super::common::{write_file, CliError, Ctx};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Matrix A (m×k), .npy or .vfm.
+    #[arg(long)]
+    pub a: PathBuf,
+    /// Matrix B (k×n), .npy or .vfm.
+    #[arg(long)]
+    pub b: PathBuf,
+    /// Element type the entries must fit.
+    #[arg(long, default_value = "int8")]
+    pub dtype: Dtype,
+    /// Job id (0x-hex field element); random when omitted.
+    #[arg(long)]
+    pub job_id: Option<JobId>,
+    /// Where to write the job file.
+    #[arg(long, default_value = "veriflop-data/job/job.json")]
+    pub out: PathBuf,
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
+    let a = read_input(&args.a, args.dtype)?;
+    let b = read_input(&args.b, args.dtype)?;
+    let shape = Shape::new(a.rows as u32, a.cols as u32, b.cols as u32, args.dtype)?;
+    let job = Job::new(args.job_id.unwrap_or_else(JobId::random), shape, &a, &b)?;
+    let text = serde_json::to_string_pretty(&job).expect("job serializes");
+    write_file(&args.out, text.as_bytes())?;
+    ctx.emit(
+        format!("job {} ({shape})\n  cm_A {}\n  cm_B {}\nwritten to {}", job.job_id, hexf(&job.cm_a), hexf(&job.cm_b), args.out.display()),
+        json!({"ok": true, "job": job, "path": args.out}),
+    );
+    Ok(())
+}
+
+fn hexf(x: &ark_bn254::Fr) -> String {
+    veriflop_circuits::field::fr_to_hex(x)
+}

@@ -1,0 +1,80 @@
+//! Command-line interface. One module per subcommand; each has clap `Args` and a
+//! `run` that returns a [`CliError`] carrying a meaningful exit code.
+
+mod common;
+mod demo;
+mod execute;
+mod export;
+mod gen;
+mod job;
+mod prove;
+mod setup;
+mod verify;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+use common::Ctx;
+
+/// veriflop prover: execute matrix jobs and prove the result with Groth16 (BN254).
+///
+/// A typical provider session: `setup` keys for the job's shape once, then
+/// `execute` and `prove` each job, and hand the bundle to the verifier.
+/// `demo` runs the whole flow on generated data.
+///
+/// Exit codes: 0 success; 1 error (bad input, I/O); 2 usage; 3 proof rejected;
+/// 4 the result does not satisfy the job (nothing was proven).
+#[derive(Parser, Debug)]
+#[command(name = "veriflop-prover", version, propagate_version = true)]
+struct Cli {
+    /// Print one JSON object on stdout instead of human-readable text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Hide progress bars.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the whole flow end to end on generated data (the main job).
+    Demo(demo::Args),
+    /// Generate random input matrices A and B for a shape (reproducible from a seed).
+    Gen(gen::Args),
+    /// Create a job from A and B (client side): job id, shape, commitments.
+    Job(job::Args),
+    /// Generate proving and verifying keys for a shape (development setup).
+    Setup(setup::Args),
+    /// Compute C = A·B for a job and write it with its commitment.
+    Execute(execute::Args),
+    /// Prove a job's result and write a proof bundle.
+    Prove(prove::Args),
+    /// Verify a proof bundle natively, optionally against a job and payee.
+    Verify(verify::Args),
+    /// Export a bundle and its key as snarkjs JSON (verification_key, proof, public).
+    Export(export::Args),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = Ctx { json: cli.json, quiet: cli.quiet || cli.json };
+    let result = match cli.command {
+        Command::Demo(a) => demo::run(a, &ctx),
+        Command::Gen(a) => gen::run(a, &ctx),
+        Command::Job(a) => job::run(a, &ctx),
+        Command::Setup(a) => setup::run(a, &ctx),
+        Command::Execute(a) => execute::run(a, &ctx),
+        Command::Prove(a) => prove::run(a, &ctx),
+        Command::Verify(a) => verify::run(a, &ctx),
+        Command::Export(a) => export::run(a, &ctx),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            ctx.report_error(&e);
+            ExitCode::from(e.exit)
+        }
+    }
+}

@@ -1,0 +1,145 @@
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use veriflop_circuits::execute::matmul;
+use veriflop_circuits::matrix::{read_input, read_matrix};
+use veriflop_circuits::{commit, field, Address, CircuitKind, InputMatrix, Job, MatmulCircuit, Matrix, OutputMatrix, Witness};
+use veriflop_prover::{Backend, CpuBackend, KeyStore, ProveOptions, ProveStats};
+use veriflop_verifier::ProofBundle;
+
+use super::common::{read_job, secs, write_file, CliError, Ctx, KeyArgs};
+
+/// MSM/NTT backend.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
+pub enum BackendChoice {
+    /// arkworks on all CPU cores.
+    #[default]
+    Cpu,
+}
+
+impl BackendChoice {
+    pub fn backend(self) -> Box<dyn Backend> {
+        match self {
+            BackendChoice::Cpu => Box::new(CpuBackend::new()),
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Job file.
+    #[arg(long, default_value = "veriflop-data/job/job.json")]
+    pub job: PathBuf,
+    #[arg(long, default_value = "veriflop-data/job/a.npy")]
+    pub a: PathBuf,
+    #[arg(long, default_value = "veriflop-data/job/b.npy")]
+    pub b: PathBuf,
+    /// C from `execute`; computed here when omitted.
+    #[arg(long)]
+    pub c: Option<PathBuf>,
+    /// Payout address the proof binds (0x + 40 hex digits); only this address can be paid.
+    #[arg(long, env = "VERIFLOP_PROVIDER")]
+    pub provider: Address,
+    /// Circuit: freivalds (default) or naive.
+    #[arg(long, default_value = "freivalds")]
+    pub circuit: CircuitKind,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
+    pub backend: BackendChoice,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Bundle output: binary wire form, or JSON when the name ends in .json.
+    #[arg(long, default_value = "veriflop-data/job/bundle.vfpb")]
+    pub out: PathBuf,
+}
+
+pub struct Proven {
+    pub bundle: ProofBundle,
+    pub stats: ProveStats,
+    pub execute: Option<Duration>,
+    pub setup: Option<Duration>,
+}
+
+/// Proves a job: loads (or generates) keys, computes C if not given, proves.
+#[allow(clippy::too_many_arguments)]
+pub fn prove_job(
+    job: &Job,
+    a: InputMatrix,
+    b: InputMatrix,
+    c: Option<OutputMatrix>,
+    provider: Address,
+    kind: CircuitKind,
+    store: &KeyStore,
+    backend: &dyn Backend,
+    ctx: &Ctx,
+) -> Result<Proven, CliError> {
+    job.check_data(&a, &b)?;
+    let (c, execute) = match c {
+        Some(c) => (c, None),
+        None => {
+            let t = Instant::now();
+            let c = matmul(&job.shape, &a, &b)?;
+            (c, Some(t.elapsed()))
+        }
+    };
+    let (pk, _vk, setup) = super::setup::load_or_generate(store, kind, job.shape, ctx)?;
+    let cm_c = commit::commit_output(&job.shape, &c);
+    let witness = Witness { job_id: job.job_id.0, provider: provider.to_fr(), a, b, c };
+    let pb = ctx.spinner(format!("proving {} on {}", job.shape, backend.name()));
+    let (proof, stats) = veriflop_prover::prove(
+        &pk,
+        MatmulCircuit::prove(kind, job.shape, witness),
+        backend,
+        &mut rand::rngs::OsRng,
+        ProveOptions::default(),
+        &|phase| pb.set_message(format!("proving {} on {}: {phase}", job.shape, backend.name())),
+    )?;
+    pb.finish_and_clear();
+    let bundle = ProofBundle::new(kind, job.statement(provider, cm_c), proof);
+    Ok(Proven { bundle, stats, execute, setup })
+}
+
+pub fn write_bundle(path: &Path, bundle: &ProofBundle) -> Result<(), CliError> {
+    let json = path.extension().is_some_and(|e| e == "json");
+    let bytes = if json { bundle.to_json().into_bytes() } else { bundle.to_bytes() };
+    write_file(path, &bytes)
+}
+
+fn read_output(path: &Path) -> Result<OutputMatrix, CliError> {
+    let m: Matrix<i128> = read_matrix(path)?;
+    Ok(m)
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
+    let job = read_job(&args.job)?;
+    let a = read_input(&args.a, job.shape.dtype)?;
+    let b = read_input(&args.b, job.shape.dtype)?;
+    let c = args.c.as_deref().map(read_output).transpose()?;
+    let backend = args.backend.backend();
+    let store = KeyStore::new(&args.keys.keys);
+    let p = prove_job(&job, a, b, c, args.provider, args.circuit, &store, backend.as_ref(), ctx)?;
+    write_bundle(&args.out, &p.bundle)?;
+    if let Some(t) = p.execute {
+        ctx.note(format!("executed C = A·B in {}", secs(t)));
+    }
+    let s = &p.stats;
+    ctx.emit(
+        format!(
+            "proved job {} ({}, {} circuit, {} constraints) in {}\n  witness {} · NTT {} · MSM {} · other {}\n  cm_C {}\n  bundle {} ({} bytes, proof 256 bytes)",
+            job.job_id,
+            job.shape,
+            args.circuit,
+            s.constraints,
+            secs(s.total),
+            secs(s.synthesis),
+            secs(s.ntt),
+            secs(s.msm),
+            secs(s.other),
+            field::fr_to_hex(&p.bundle.statement.cm_c),
+            args.out.display(),
+            p.bundle.to_bytes().len()
+        ),
+        json!({"ok": true, "job_id": job.job_id, "bundle": args.out, "stats": s, "backend": backend.name(), "cm_c": field::fr_to_hex(&p.bundle.statement.cm_c)}),
+    );
+    Ok(())
+}

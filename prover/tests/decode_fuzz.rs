@@ -1,0 +1,121 @@
+//! Property tests over the decoders of untrusted input: bundles (wire and
+//! JSON), verifying keys and proving-key files. None may panic or over-allocate;
+//! a mutated bundle that still decodes must not verify unless it is unchanged.
+//! `PROPTEST_CASES=100000 cargo test --release --test decode_fuzz` fuzzes longer.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::*;
+use proptest::prelude::*;
+use veriflop_circuits::{CircuitKind, Dtype, Shape};
+use veriflop_verifier::keys::ShapeKey;
+use veriflop_verifier::{ProofBundle, Verifier};
+
+struct Setup {
+    verifier: Verifier,
+    bundle: ProofBundle,
+    wire: Vec<u8>,
+    json: String,
+    vk: Vec<u8>,
+    pk_file: Vec<u8>,
+}
+
+fn setup() -> &'static Setup {
+    static S: OnceLock<Setup> = OnceLock::new();
+    S.get_or_init(|| {
+        let f = fixture(CircuitKind::Freivalds, Shape::new(2, 2, 2, Dtype::Int8).unwrap(), 1);
+        let bundle = f.honest();
+        let dir = tempfile::tempdir().unwrap();
+        let store = veriflop_prover::KeyStore::new(dir.path());
+        store.save(&f.pk, &f.vk).unwrap();
+        let pk_file = std::fs::read(store.pk_path(f.kind, &f.shape)).unwrap();
+        Setup {
+            verifier: Verifier::new(f.vk.clone()),
+            wire: bundle.to_bytes(),
+            json: bundle.to_json(),
+            vk: f.vk.to_bytes(),
+            pk_file,
+            bundle,
+        }
+    })
+}
+
+fn mutate(bytes: &[u8], edits: &[(usize, u8)], cut: Option<usize>) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    for &(i, x) in edits {
+        let i = i % b.len();
+        b[i] ^= x | 1;
+    }
+    if let Some(c) = cut {
+        b.truncate(c % (b.len() + 1));
+    }
+    b
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048), magic in any::<bool>()) {
+        let mut b = bytes;
+        if magic { b.splice(0..0, b"VFPB".iter().copied()); }
+        let _ = ProofBundle::decode(&b);
+        let _ = ShapeKey::from_bytes(&b);
+    }
+
+    #[test]
+    fn mutated_wire_bundles_fail_safely(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4), cut in proptest::option::of(any::<usize>())) {
+        let s = setup();
+        let b = mutate(&s.wire, &edits, cut);
+        if let Ok(decoded) = ProofBundle::decode(&b) {
+            prop_assert!(decoded == s.bundle || s.verifier.verify(&decoded).is_err());
+        }
+    }
+
+    #[test]
+    fn mutated_json_bundles_fail_safely(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4)) {
+        let s = setup();
+        let b = mutate(s.json.as_bytes(), &edits, None);
+        if let Ok(decoded) = ProofBundle::decode(&b) {
+            prop_assert!(decoded == s.bundle || s.verifier.verify(&decoded).is_err());
+        }
+    }
+
+    #[test]
+    fn mutated_verifying_keys_fail_safely(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4), cut in proptest::option::of(any::<usize>())) {
+        let s = setup();
+        let _ = ShapeKey::from_bytes(&mutate(&s.vk, &edits, cut));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    /// Corrupted proving-key files (lengths included) give errors, not aborts.
+    #[test]
+    fn mutated_proving_key_files_fail_safely(edits in proptest::collection::vec((0usize..600, any::<u8>()), 1..4), cut in proptest::option::of(any::<usize>())) {
+        let s = setup();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.pk");
+        std::fs::write(&p, mutate(&s.pk_file, &edits, cut)).unwrap();
+        let _ = veriflop_prover::setup::read_pk(&p);
+    }
+}
+
+#[test]
+fn huge_length_prefix_in_key_is_an_error() {
+    let s = setup();
+    // gamma_abc length prefix sits after alpha (64) and three G2 points (384).
+    let mut vk = s.vk.clone();
+    let at = veriflop_verifier::keys::HEADER_BYTES + 448;
+    vk[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(ShapeKey::from_bytes(&vk).is_err());
+    let mut pk = s.pk_file.clone();
+    pk[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("k.pk");
+    std::fs::write(&p, pk).unwrap();
+    assert!(veriflop_prover::setup::read_pk(&p).is_err());
+}
