@@ -1,0 +1,103 @@
+//! The `veriflop-prover` binary end to end, its exit codes, and snarkjs
+//! independently checking an exported proof.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const PROVIDER: &str = "0x1111111111111111111111111111111111111111";
+
+fn bin(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_veriflop-prover"))
+        .args(args)
+        .env("VERIFLOP_KEYS", dir.join("keys"))
+        .current_dir(dir)
+        .output()
+        .expect("run veriflop-prover")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = bin(dir, args);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{args:?} failed: {}{}", text, String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+fn snarkjs() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/node_modules/.bin/snarkjs");
+    assert!(p.exists(), "snarkjs is not installed: run `npm ci --prefix tools` (scripts/test does this)");
+    p
+}
+
+#[test]
+fn provider_flow_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["gen", "--shape", "3x4x5", "--dtype", "int16", "--seed", "3", "--out-dir", "j"]);
+    ok(d, &["job", "--a", "j/a.npy", "--b", "j/b.npy", "--dtype", "int16", "--out", "j/job.json"]);
+    ok(d, &["setup", "--shape", "3x4x5", "--dtype", "int16"]);
+    ok(d, &["execute", "--job", "j/job.json", "--a", "j/a.npy", "--b", "j/b.npy", "--out", "j/c.npy"]);
+    let common = ["--job", "j/job.json", "--a", "j/a.npy", "--b", "j/b.npy"];
+    ok(d, &[&["prove"], &common[..], &["--c", "j/c.npy", "--provider", PROVIDER, "--out", "j/bundle.vfpb"]].concat());
+    let v = ok(d, &["--json", "verify", "--bundle", "j/bundle.vfpb", "--job", "j/job.json", "--provider", PROVIDER]);
+    let v: serde_json::Value = serde_json::from_str(&v).unwrap();
+    assert_eq!(v["valid"], true);
+
+    // Exit code 3: the proof pays someone else.
+    let out = bin(d, &["verify", "--bundle", "j/bundle.vfpb", "--provider", "0x2222222222222222222222222222222222222222"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not the submitting provider"));
+
+    // Exit code 1 with a clear message: garbage bundle.
+    std::fs::write(d.join("j/junk.vfpb"), b"VFPB\x01\x02garbage").unwrap();
+    let out = bin(d, &["--json", "verify", "--bundle", "j/junk.vfpb"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["error"]["code"], "bad_bundle");
+
+    // Exit code 4: a wrong C is refused before any proof exists.
+    let c = veriflop_circuits::matrix::read_matrix(&d.join("j/c.npy")).unwrap();
+    let mut wrong = c.clone();
+    wrong.data[0] += 1;
+    veriflop_circuits::matrix::write_matrix(&d.join("j/wrong.npy"), &wrong).unwrap();
+    let out = bin(d, &[&["prove"], &common[..], &["--c", "j/wrong.npy", "--provider", PROVIDER, "--out", "j/bad.vfpb"]].concat());
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!d.join("j/bad.vfpb").exists());
+
+    // snarkjs checks the exported proof independently, and rejects a changed input.
+    ok(d, &["export", "--bundle", "j/bundle.vfpb", "--out-dir", "s"]);
+    let sj = |public: &str| {
+        Command::new(snarkjs())
+            .args(["groth16", "verify", "s/verification_key.json", public, "s/proof.json"])
+            .current_dir(d)
+            .output()
+            .unwrap()
+    };
+    let out = sj("s/public.json");
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("OK"), "{out:?}");
+    let mut public: Vec<String> = serde_json::from_slice(&std::fs::read(d.join("s/public.json")).unwrap()).unwrap();
+    public[0] = "12345".into();
+    std::fs::write(d.join("s/forged.json"), serde_json::to_string(&public).unwrap()).unwrap();
+    let out = sj("s/forged.json");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("OK!"), "snarkjs accepted a forged input");
+}
+
+#[test]
+fn demo_runs_and_reports_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = ok(tmp.path(), &["--json", "demo", "--shape", "4x3x2", "--out-dir", "demo"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verified"], true);
+    assert_eq!(v["proof_bytes"], 256);
+    assert!(v["prove"]["constraints"].as_u64().unwrap() > 0);
+    assert!(tmp.path().join("demo/bundle.json").exists());
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = bin(tmp.path(), &["setup", "--shape", "0x1x1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("outside"));
+    let out = bin(tmp.path(), &["prove", "--provider", "0x12"]);
+    assert_eq!(out.status.code(), Some(2));
+}
