@@ -35,7 +35,11 @@ impl<T: Copy> Matrix<T> {
             return Err(Error::Shape(format!("matrix {rows}×{cols} is outside 1..={MAX_DIM} per side")));
         }
         if data.len() != rows * cols {
-            return Err(Error::Shape(format!("matrix {rows}×{cols} needs {} entries, got {}", rows * cols, data.len())));
+            return Err(Error::Shape(format!(
+                "matrix {rows}×{cols} needs {} entries, got {}",
+                rows * cols,
+                data.len()
+            )));
         }
         Ok(Matrix { rows, cols, data })
     }
@@ -73,10 +77,7 @@ impl InputMatrix {
 
     /// Narrowest dtype holding every entry.
     pub fn min_dtype(&self) -> Dtype {
-        Dtype::ALL
-            .into_iter()
-            .find(|d| self.check_dtype(*d).is_ok())
-            .unwrap_or(Dtype::Int32)
+        Dtype::ALL.into_iter().find(|d| self.check_dtype(*d).is_ok()).unwrap_or(Dtype::Int32)
     }
 }
 
@@ -197,10 +198,7 @@ fn narrowest(values: &[i128]) -> (u8, usize) {
 pub fn write_matrix<T: Copy + Into<i128>>(path: &Path, m: &Matrix<T>) -> Result<(), Error> {
     let values: Vec<i128> = m.data.iter().map(|&v| v.into()).collect();
     let (code, width) = narrowest(&values);
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
+    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
     let io = |e: std::io::Error| Error::Io(format!("writing {}: {e}", path.display()));
     {
         let mut w = BufWriter::new(File::create(&tmp).map_err(io)?);

@@ -34,11 +34,7 @@ pub fn domain_size(num_constraints: usize, num_inputs: usize) -> Option<usize> {
 }
 
 /// `z` is the full assignment (1, public inputs, witnesses).
-pub fn witness_map(
-    m: &ConstraintMatrices<Fr>,
-    z: &[Fr],
-    backend: &dyn Backend,
-) -> Result<QapWitness, BackendError> {
+pub fn witness_map(m: &ConstraintMatrices<Fr>, z: &[Fr], backend: &dyn Backend) -> Result<QapWitness, BackendError> {
     let (nc, ni) = (m.num_constraints, m.num_instance_variables);
     let domain = Radix2EvaluationDomain::<Fr>::new(nc + ni)
         .ok_or_else(|| BackendError::Unsupported(format!("{} rows exceed the largest NTT domain", nc + ni)))?;

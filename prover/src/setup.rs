@@ -87,7 +87,10 @@ impl KeyStore {
         let path = self.pk_path(kind, shape);
         let (header, pk) = read_pk(&path)?;
         if header != (KeyHeader { kind, shape: *shape }) {
-            return Err(invalid(&path, format!("holds a key for {} {}, not {kind} {shape}", header.kind, header.shape)));
+            return Err(invalid(
+                &path,
+                format!("holds a key for {} {}, not {kind} {shape}", header.kind, header.shape),
+            ));
         }
         Ok(pk)
     }
@@ -167,4 +170,3 @@ pub fn read_pk(path: &Path) -> Result<(KeyHeader, ProvingKey<Bn254>), KeyFileErr
         .map_err(|e| invalid(path, format!("not a valid proving key: {e}")))?;
     Ok((header, pk))
 }
-

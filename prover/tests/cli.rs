@@ -43,7 +43,8 @@ fn provider_flow_through_the_cli() {
     assert_eq!(v["valid"], true);
 
     // Exit code 3: the proof pays someone else.
-    let out = bin(d, &["verify", "--bundle", "j/bundle.vfpb", "--provider", "0x2222222222222222222222222222222222222222"]);
+    let out =
+        bin(d, &["verify", "--bundle", "j/bundle.vfpb", "--provider", "0x2222222222222222222222222222222222222222"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not the submitting provider"));
 
@@ -59,7 +60,10 @@ fn provider_flow_through_the_cli() {
     let mut wrong = c.clone();
     wrong.data[0] += 1;
     veriflop_circuits::matrix::write_matrix(&d.join("j/wrong.npy"), &wrong).unwrap();
-    let out = bin(d, &[&["prove"], &common[..], &["--c", "j/wrong.npy", "--provider", PROVIDER, "--out", "j/bad.vfpb"]].concat());
+    let out = bin(
+        d,
+        &[&["prove"], &common[..], &["--c", "j/wrong.npy", "--provider", PROVIDER, "--out", "j/bad.vfpb"]].concat(),
+    );
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!d.join("j/bad.vfpb").exists());
 

@@ -47,9 +47,15 @@ impl Fixture {
             cm_c,
         };
         let opts = ProveOptions { allow_unsatisfied: true };
-        let (proof, _) =
-            prove(&self.pk, MatmulCircuit::prove(self.kind, self.shape, w), &CpuBackend::new(), &mut OsRng, opts, &|_| {})
-                .unwrap();
+        let (proof, _) = prove(
+            &self.pk,
+            MatmulCircuit::prove(self.kind, self.shape, w),
+            &CpuBackend::new(),
+            &mut OsRng,
+            opts,
+            &|_| {},
+        )
+        .unwrap();
         ProofBundle::new(self.kind, statement, proof)
     }
 

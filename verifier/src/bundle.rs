@@ -55,7 +55,10 @@ impl Groth16Proof {
     /// and not the identity.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, BundleError> {
         if bytes.len() != GROTH16_PROOF_BYTES {
-            return Err(BundleError::Malformed(format!("proof is {} bytes, expected {GROTH16_PROOF_BYTES}", bytes.len())));
+            return Err(BundleError::Malformed(format!(
+                "proof is {} bytes, expected {GROTH16_PROOF_BYTES}",
+                bytes.len()
+            )));
         }
         let p = ark_groth16::Proof::<Bn254>::deserialize_with_mode(bytes, Compress::No, Validate::Yes)
             .map_err(|e| BundleError::Malformed(format!("proof point rejected: {e}")))?;
@@ -95,7 +98,13 @@ fn config() -> impl bincode::config::Config {
 
 impl ProofBundle {
     pub fn new(circuit: CircuitKind, statement: Statement, proof: ark_groth16::Proof<Bn254>) -> Self {
-        ProofBundle { version: BUNDLE_VERSION, system: ProofSystem::Groth16Bn254, circuit, statement, proof: Groth16Proof(proof) }
+        ProofBundle {
+            version: BUNDLE_VERSION,
+            system: ProofSystem::Groth16Bn254,
+            circuit,
+            statement,
+            proof: Groth16Proof(proof),
+        }
     }
 
     /// Checks what serde cannot: version and shape bounds.

@@ -66,7 +66,8 @@ pub(crate) fn bind_input(
         let mut pack = Val { lc: lc!(), value: data.map(|_| Fr::from(0u64)) };
         for t in 0..per.min(count - start) {
             let u = data.map(|d| (d.data[start + t] as i64 + (1i64 << (w - 1))) as u64);
-            let mut entry = Val { lc: lc!() + (-offset, Variable::One), value: data.map(|d| Fr::from(d.data[start + t] as i64)) };
+            let mut entry =
+                Val { lc: lc!() + (-offset, Variable::One), value: data.map(|d| Fr::from(d.data[start + t] as i64)) };
             for i in 0..w as usize {
                 let bit = u.map(|u| Fr::from((u >> i) & 1));
                 let v = witness(cs, bit)?;

@@ -73,10 +73,7 @@ pub(crate) fn enforce(
     let rp = powers(cs, &r, n)?;
     let sp = powers(cs, &s, m)?;
     // y = B·r, each y_l used m times: materialise.
-    let y = b
-        .chunks(n)
-        .map(|row| materialize(cs, &dot(cs, row, &rp)?))
-        .collect::<Result<Vec<_>, _>>()?;
+    let y = b.chunks(n).map(|row| materialize(cs, &dot(cs, row, &rp)?)).collect::<Result<Vec<_>, _>>()?;
     // d_i = (A·y)_i − (C·r)_i
     let mut total = Val { lc: lc!(), value: Some(Fr::from(0u64)) };
     for i in 0..m {

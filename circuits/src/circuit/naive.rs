@@ -8,7 +8,12 @@ use super::{mul, Val};
 use crate::shape::Shape;
 
 /// The entries of A·B as linear combinations of the products (row-major).
-pub(crate) fn product(cs: &ConstraintSystemRef<Fr>, shape: &Shape, a: &[Val], b: &[Val]) -> Result<Vec<Val>, SynthesisError> {
+pub(crate) fn product(
+    cs: &ConstraintSystemRef<Fr>,
+    shape: &Shape,
+    a: &[Val],
+    b: &[Val],
+) -> Result<Vec<Val>, SynthesisError> {
     let (m, k, n) = (shape.m as usize, shape.k as usize, shape.n as usize);
     let mut c = Vec::with_capacity(m * n);
     for i in 0..m {

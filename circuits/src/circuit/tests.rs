@@ -38,7 +38,10 @@ fn extreme_entries_satisfy() {
         let shape = Shape::new(2, 3, 2, dtype).unwrap();
         let mut w = witness_for(&shape, 1);
         w.a.data.iter_mut().for_each(|v| *v = dtype.min() as i32);
-        w.b.data.iter_mut().enumerate().for_each(|(i, v)| *v = if i % 2 == 0 { dtype.min() as i32 } else { dtype.max() as i32 });
+        w.b.data
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = if i % 2 == 0 { dtype.min() as i32 } else { dtype.max() as i32 });
         w.c = matmul(&shape, &w.a, &w.b).unwrap();
         assert!(satisfied(CircuitKind::Freivalds, shape, w), "{dtype}");
     }

@@ -45,7 +45,9 @@ impl From<veriflop_prover::ProveError> for CliError {
     fn from(e: veriflop_prover::ProveError) -> Self {
         use veriflop_prover::ProveError::*;
         match e {
-            Unsatisfied(_) | BadWitness => CliError { exit: EXIT_UNSATISFIED, code: "unsatisfied", message: e.to_string() },
+            Unsatisfied(_) | BadWitness => {
+                CliError { exit: EXIT_UNSATISFIED, code: "unsatisfied", message: e.to_string() }
+            }
             e => CliError::new("prove_failed", e.to_string()),
         }
     }

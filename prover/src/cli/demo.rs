@@ -54,7 +54,12 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     write_matrix(&dir.join("a.npy"), &a)?;
     write_matrix(&dir.join("b.npy"), &b)?;
     write_file(&dir.join("job.json"), serde_json::to_string_pretty(&job).expect("json").as_bytes())?;
-    lines.push(format!("  1 client   posts job {} with cm_A {}…, cm_B {}…", job.job_id, short(&job.cm_a), short(&job.cm_b)));
+    lines.push(format!(
+        "  1 client   posts job {} with cm_A {}…, cm_B {}…",
+        job.job_id,
+        short(&job.cm_a),
+        short(&job.cm_b)
+    ));
 
     // Provider: execute and prove.
     let t = Instant::now();
@@ -65,7 +70,11 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let proven = prove_job(&job, a, b, Some(c), args.provider, kind, &store, backend.as_ref(), ctx)?;
     let s = &proven.stats;
     if let Some(t) = proven.setup {
-        lines.push(format!("    (keys for this shape generated in {}, development setup, cached in {})", secs(t), store.dir.display()));
+        lines.push(format!(
+            "    (keys for this shape generated in {}, development setup, cached in {})",
+            secs(t),
+            store.dir.display()
+        ));
     }
     lines.push(format!(
         "  3 provider proves in {} ({} constraints): witness {} · NTT {} · MSM {} · other {}",
@@ -88,7 +97,11 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let t = Instant::now();
     verifier.verify_for_job(&bundle, &JobTerms { job: job.clone(), provider: Some(args.provider) })?;
     let verify = t.elapsed();
-    lines.push(format!("  4 verifier accepts the proof in {}: C = A·B for this job, payable to {}", secs(verify), args.provider));
+    lines.push(format!(
+        "  4 verifier accepts the proof in {}: C = A·B for this job, payable to {}",
+        secs(verify),
+        args.provider
+    ));
 
     lines.push("result: VERIFIED".into());
     ctx.emit(

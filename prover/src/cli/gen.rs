@@ -22,12 +22,22 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let shape = args.shape.shape()?;
     let a = InputMatrix::random(shape.m as usize, shape.k as usize, shape.dtype, args.seed)?;
     let b = InputMatrix::random(shape.k as usize, shape.n as usize, shape.dtype, args.seed.wrapping_add(1))?;
-    std::fs::create_dir_all(&args.out_dir).map_err(|e| CliError::new("io", format!("{}: {e}", args.out_dir.display())))?;
+    std::fs::create_dir_all(&args.out_dir)
+        .map_err(|e| CliError::new("io", format!("{}: {e}", args.out_dir.display())))?;
     let (pa, pb) = (args.out_dir.join("a.npy"), args.out_dir.join("b.npy"));
     write_matrix(&pa, &a)?;
     write_matrix(&pb, &b)?;
     ctx.emit(
-        format!("wrote {} ({}×{}) and {} ({}×{}), {}", pa.display(), a.rows, a.cols, pb.display(), b.rows, b.cols, shape.dtype),
+        format!(
+            "wrote {} ({}×{}) and {} ({}×{}), {}",
+            pa.display(),
+            a.rows,
+            a.cols,
+            pb.display(),
+            b.rows,
+            b.cols,
+            shape.dtype
+        ),
         json!({"ok": true, "a": pa, "b": pb, "shape": shape}),
     );
     Ok(())

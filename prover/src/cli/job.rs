@@ -33,7 +33,13 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(&job).expect("job serializes");
     write_file(&args.out, text.as_bytes())?;
     ctx.emit(
-        format!("job {} ({shape})\n  cm_A {}\n  cm_B {}\nwritten to {}", job.job_id, hexf(&job.cm_a), hexf(&job.cm_b), args.out.display()),
+        format!(
+            "job {} ({shape})\n  cm_A {}\n  cm_B {}\nwritten to {}",
+            job.job_id,
+            hexf(&job.cm_a),
+            hexf(&job.cm_b),
+            args.out.display()
+        ),
         json!({"ok": true, "job": job, "path": args.out}),
     );
     Ok(())

@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use veriflop_circuits::execute::matmul;
 use veriflop_circuits::matrix::{read_input, read_matrix};
-use veriflop_circuits::{commit, field, Address, CircuitKind, InputMatrix, Job, MatmulCircuit, Matrix, OutputMatrix, Witness};
+use veriflop_circuits::{
+    commit, field, Address, CircuitKind, InputMatrix, Job, MatmulCircuit, Matrix, OutputMatrix, Witness,
+};
 use veriflop_prover::{Backend, CpuBackend, KeyStore, ProveOptions, ProveStats};
 use veriflop_verifier::ProofBundle;
 

@@ -49,7 +49,12 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     Ok(())
 }
 
-pub fn generate(store: &KeyStore, kind: CircuitKind, shape: Shape, ctx: &Ctx) -> Result<(ProvingKey<Bn254>, ShapeKey, Duration), CliError> {
+pub fn generate(
+    store: &KeyStore,
+    kind: CircuitKind,
+    shape: Shape,
+    ctx: &Ctx,
+) -> Result<(ProvingKey<Bn254>, ShapeKey, Duration), CliError> {
     let pb = ctx.spinner(format!("generating {kind} keys for {shape} (development setup)"));
     let t = Instant::now();
     let (pk, vk) = veriflop_prover::setup::generate(kind, shape, &mut rand::rngs::OsRng)?;
@@ -59,14 +64,25 @@ pub fn generate(store: &KeyStore, kind: CircuitKind, shape: Shape, ctx: &Ctx) ->
 }
 
 /// Loads the keys for a shape, generating them first if the store has none.
-pub fn load_or_generate(store: &KeyStore, kind: CircuitKind, shape: Shape, ctx: &Ctx) -> Result<(ProvingKey<Bn254>, ShapeKey, Option<Duration>), CliError> {
+pub fn load_or_generate(
+    store: &KeyStore,
+    kind: CircuitKind,
+    shape: Shape,
+    ctx: &Ctx,
+) -> Result<(ProvingKey<Bn254>, ShapeKey, Option<Duration>), CliError> {
     if store.has(kind, &shape) {
         let pb = ctx.spinner("loading keys");
         let pk = store.load_pk(kind, &shape)?;
         let vk = store.load_vk(kind, &shape)?;
         pb.finish_and_clear();
         if pk.vk != vk.vk {
-            return Err(CliError::new("bad_key", format!("{}: proving and verifying keys do not belong together; rerun setup with --force", store.dir.display())));
+            return Err(CliError::new(
+                "bad_key",
+                format!(
+                    "{}: proving and verifying keys do not belong together; rerun setup with --force",
+                    store.dir.display()
+                ),
+            ));
         }
         return Ok((pk, vk, None));
     }

@@ -27,7 +27,11 @@ pub struct Args {
     pub keys: KeyArgs,
 }
 
-pub fn load_vk(vk: &Option<PathBuf>, keys: &KeyArgs, bundle: &veriflop_verifier::ProofBundle) -> Result<ShapeKey, CliError> {
+pub fn load_vk(
+    vk: &Option<PathBuf>,
+    keys: &KeyArgs,
+    bundle: &veriflop_verifier::ProofBundle,
+) -> Result<ShapeKey, CliError> {
     Ok(match vk {
         Some(p) => read_vk(p)?,
         None => KeyStore::new(&keys.keys).load_vk(bundle.circuit, &bundle.statement.shape)?,
@@ -46,7 +50,11 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         }
         None => {
             if let Some(p) = args.provider.filter(|p| *p != bundle.statement.provider) {
-                return Err(veriflop_verifier::VerifyError::ProviderMismatch { expected: p, got: bundle.statement.provider }.into());
+                return Err(veriflop_verifier::VerifyError::ProviderMismatch {
+                    expected: p,
+                    got: bundle.statement.provider,
+                }
+                .into());
             }
             verifier.verify(&bundle)?
         }
