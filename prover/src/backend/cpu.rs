@@ -1,9 +1,28 @@
 //! arkworks on the CPU, parallel over rayon's thread pool.
 
 use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
-use ark_ec::VariableBaseMSM;
-use ark_ff::FftField;
+use ark_ec::{AffineRepr, VariableBaseMSM};
+use ark_ff::{FftField, One, Zero};
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
+use rayon::prelude::*;
+
+/// Circuit witnesses are full of 0s and 1s (bits, unused wires) and keys of
+/// identity points (wires absent from a query). Pairs that contribute nothing are
+/// dropped and scalars equal to one become plain additions before the bucket MSM.
+fn msm<G: VariableBaseMSM<ScalarField = Fr>>(bases: &[G::MulBase], scalars: &[Fr]) -> G
+where
+    G::MulBase: AffineRepr<Group = G>,
+{
+    let n = bases.len().min(scalars.len());
+    let (ones, rest): (Vec<usize>, Vec<usize>) = (0..n)
+        .into_par_iter()
+        .filter(|&i| !scalars[i].is_zero() && !bases[i].is_zero())
+        .partition(|&i| scalars[i].is_one());
+    let sum_ones: G = ones.par_iter().map(|&i| bases[i].into_group()).sum();
+    let b: Vec<G::MulBase> = rest.par_iter().map(|&i| bases[i]).collect();
+    let s: Vec<Fr> = rest.par_iter().map(|&i| scalars[i]).collect();
+    sum_ones + G::msm_unchecked(&b, &s)
+}
 
 use super::{Backend, BackendError, Ntt};
 
@@ -22,13 +41,11 @@ impl Backend for CpuBackend {
     }
 
     fn msm_g1(&self, bases: &[G1Affine], scalars: &[Fr]) -> Result<G1Projective, BackendError> {
-        let n = bases.len().min(scalars.len());
-        Ok(G1Projective::msm_unchecked(&bases[..n], &scalars[..n]))
+        Ok(msm(bases, scalars))
     }
 
     fn msm_g2(&self, bases: &[G2Affine], scalars: &[Fr]) -> Result<G2Projective, BackendError> {
-        let n = bases.len().min(scalars.len());
-        Ok(G2Projective::msm_unchecked(&bases[..n], &scalars[..n]))
+        Ok(msm(bases, scalars))
     }
 
     fn ntt(&self, values: &mut Vec<Fr>, kind: Ntt) -> Result<(), BackendError> {
