@@ -5,6 +5,7 @@
 
 pub mod circuit;
 pub mod commit;
+pub mod cp;
 pub mod execute;
 pub mod field;
 pub mod matrix;

@@ -25,7 +25,12 @@ pub(crate) struct Transcript {
     pub cm: [FpVar<Fr>; 3],
 }
 
-fn challenges(cs: &ConstraintSystemRef<Fr>, shape: &Shape, t: &Transcript) -> Result<(Val, Val), SynthesisError> {
+/// (r, s) squeezed in-circuit from the Poseidon transcript.
+pub(crate) fn poseidon_challenges(
+    cs: &ConstraintSystemRef<Fr>,
+    shape: &Shape,
+    t: &Transcript,
+) -> Result<(Val, Val), SynthesisError> {
     // Same order as `commit::transcript`; the constants come from there too.
     let native = commit::transcript(shape, Fr::from(0u64), Fr::from(0u64), [Fr::from(0u64); 3]);
     let mut elements: Vec<FpVar<Fr>> = native[..5].iter().copied().map(FpVar::Constant).collect();
@@ -66,12 +71,12 @@ pub(crate) fn enforce(
     a: &[Val],
     b: &[Val],
     c: &[Val],
-    transcript: &Transcript,
+    r: &Val,
+    s: &Val,
 ) -> Result<(), SynthesisError> {
     let (m, k, n) = (shape.m as usize, shape.k as usize, shape.n as usize);
-    let (r, s) = challenges(cs, shape, transcript)?;
-    let rp = powers(cs, &r, n)?;
-    let sp = powers(cs, &s, m)?;
+    let rp = powers(cs, r, n)?;
+    let sp = powers(cs, s, m)?;
     // y = B·r, each y_l used m times: materialise.
     let y = b.chunks(n).map(|row| materialize(cs, &dot(cs, row, &rp)?)).collect::<Result<Vec<_>, _>>()?;
     // d_i = (A·y)_i − (C·r)_i

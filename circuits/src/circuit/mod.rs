@@ -9,11 +9,17 @@
 //! - [`CircuitKind::Naive`]: every product, m·k·n multiplications. Kept as the
 //!   reference for differential tests and benchmarks.
 //!
+//! [`CommittedCircuit`] is the commit-and-prove variant of Freivalds (groundwork,
+//! not yet wired into keys, bundles or the CLI): the matrices are bound by
+//! Pedersen-style commitments carried outside the constraints ([`crate::cp`]).
+//!
 //! Constraints are written against the constraint system directly (linear
 //! combinations of variables) so that sums cost nothing and the few places
 //! where a combination is reused many times are materialised on purpose.
 
 mod binding;
+mod committed;
+pub use committed::CommittedCircuit;
 mod freivalds;
 mod naive;
 
@@ -46,6 +52,13 @@ impl CircuitKind {
             CircuitKind::Freivalds => 1,
             CircuitKind::Naive => 2,
         }
+    }
+
+    pub fn from_code(code: u8) -> Result<Self, Error> {
+        [CircuitKind::Freivalds, CircuitKind::Naive]
+            .into_iter()
+            .find(|k| k.code() == code)
+            .ok_or_else(|| Error::Format(format!("unknown circuit code {code}")))
     }
 }
 
@@ -130,7 +143,8 @@ impl ConstraintSynthesizer<Fr> for MatmulCircuit {
                 let c = binding::alloc_output(&cs, &shape, w.map(|w| &w.c))?;
                 binding::bind_output(&cs, &shape, &c, &cm_c)?;
                 let transcript = freivalds::Transcript { job_id, provider, cm: [cm_a, cm_b, cm_c] };
-                freivalds::enforce(&cs, &shape, &a, &b, &c, &transcript)
+                let (r, s) = freivalds::poseidon_challenges(&cs, &shape, &transcript)?;
+                freivalds::enforce(&cs, &shape, &a, &b, &c, &r, &s)
             }
             CircuitKind::Naive => {
                 let c = naive::product(&cs, &shape, &a, &b)?;

@@ -86,3 +86,37 @@ fn freivalds_grows_quadratically() {
     assert!(f2 <= 4 * f1, "freivalds {f1} -> {f2}");
     assert!((n2 - f2) > 7 * (n1 - f1), "naive {n1} -> {n2}");
 }
+
+fn committed_satisfied(shape: Shape, w: Witness) -> bool {
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    CommittedCircuit { shape, witness: Some((w, (Fr::from(3u64), Fr::from(5u64)))) }
+        .generate_constraints(cs.clone())
+        .unwrap();
+    cs.finalize();
+    cs.is_satisfied().unwrap()
+}
+
+#[test]
+fn committed_circuit_checks_the_product_with_quadratic_cost() {
+    for (m, k, n) in [(1, 1, 1), (2, 3, 4), (4, 4, 4)] {
+        for dtype in Dtype::ALL {
+            let shape = Shape::new(m, k, n, dtype).unwrap();
+            assert!(committed_satisfied(shape, witness_for(&shape, 2)), "{shape}");
+            let mut w = witness_for(&shape, 2);
+            w.c.data[0] -= 1;
+            assert!(!committed_satisfied(shape, w), "{shape}: wrong C accepted");
+        }
+    }
+    let count = |n: u32| {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        cs.set_mode(SynthesisMode::Setup);
+        CommittedCircuit { shape: Shape::square(n, Dtype::Int8).unwrap(), witness: None }
+            .generate_constraints(cs.clone())
+            .unwrap();
+        cs.num_constraints()
+    };
+    let n = 32usize;
+    // 3n² products plus O(n) for powers and y.
+    assert!(count(32) <= 3 * n * n + 4 * n, "{}", count(32));
+}

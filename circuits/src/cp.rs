@@ -1,0 +1,219 @@
+//! Commit-and-prove binding (the `committed` circuit): data commitments that are
+//! Pedersen vector commitments under the shape's Groth16 input bases.
+//!
+//! The entries of A, B and C are public-input *variables* of the circuit, but no
+//! verifier ever sees them: it only needs Σ x_i·IC_i over them, and those sums are
+//! exactly the commitments
+//!   cm_A = Σ a_i·IC_{A,i},  cm_B = Σ b_i·IC_{B,i},  cm_C = Σ c_i·IC_{C,i}
+//! where IC are the γ-basis points of the verifying key for those variables (the
+//! shape's *commitment key*, public). A client computes cm_A, cm_B from its
+//! matrices with an MSM over small scalars; the escrow records the 32-byte
+//! digests d_X = keccak256(x ‖ y) mod r of the points.
+//!
+//! Freivalds challenges become public inputs r, s, derived outside the circuit:
+//!   seed = keccak256(tag ‖ m ‖ k ‖ n ‖ dtype ‖ job_id ‖ provider ‖ d_A ‖ d_B ‖ d_C)
+//!   r = keccak256(seed ‖ 0x01) mod r_F,  s = keccak256(seed ‖ 0x02) mod r_F
+//! (u32 big-endian dimensions, one dtype byte, 32-byte big-endian field elements,
+//! the provider left-padded to 32 bytes) — cheap for a contract to recompute.
+//! See docs/PROTOCOL.md §11.
+
+use std::ops::Range;
+
+use ark_bn254::{Fr, G1Affine, G1Projective};
+use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup};
+use ark_ff::{BigInteger, PrimeField, Zero};
+use rayon::prelude::*;
+use sha3::{Digest, Keccak256};
+
+use crate::matrix::{InputMatrix, OutputMatrix};
+use crate::shape::Shape;
+use crate::statement::Address;
+use crate::Error;
+
+/// Scalar public inputs of the committed circuit, after the constant one:
+/// job_id, provider, r, s.
+pub const SCALAR_INPUTS: usize = 4;
+
+const FS_TAG: &[u8] = b"veriflop/v2/freivalds";
+
+/// Index ranges of A, B and C's bases in the verifying key's IC vector
+/// (IC[0] is the constant, IC[1..=4] the scalar inputs).
+pub fn ic_ranges(shape: &Shape) -> [Range<usize>; 3] {
+    let (m, k, n) = (shape.m as usize, shape.k as usize, shape.n as usize);
+    let a = 1 + SCALAR_INPUTS;
+    let b = a + m * k;
+    let c = b + k * n;
+    [a..b, b..c, c..c + m * n]
+}
+
+/// The public bases a client commits with, per shape (and per key set).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommitKey {
+    pub shape: Shape,
+    pub a: Vec<G1Affine>,
+    pub b: Vec<G1Affine>,
+    pub c: Vec<G1Affine>,
+}
+
+impl CommitKey {
+    /// Takes the A, B, C bases from a committed circuit's full IC vector.
+    pub fn from_ic(shape: Shape, ic: &[G1Affine]) -> Result<Self, Error> {
+        let [ra, rb, rc] = ic_ranges(&shape);
+        if ic.len() != rc.end {
+            return Err(Error::Format(format!(
+                "{} input points do not fit shape {shape} ({} expected)",
+                ic.len(),
+                rc.end
+            )));
+        }
+        Ok(CommitKey { shape, a: ic[ra].to_vec(), b: ic[rb].to_vec(), c: ic[rc].to_vec() })
+    }
+
+    pub fn commit_a(&self, a: &InputMatrix) -> G1Affine {
+        small_msm(&self.a, &widen(&a.data))
+    }
+
+    pub fn commit_b(&self, b: &InputMatrix) -> G1Affine {
+        small_msm(&self.b, &widen(&b.data))
+    }
+
+    pub fn commit_c(&self, c: &OutputMatrix) -> G1Affine {
+        small_msm(&self.c, &c.data)
+    }
+}
+
+fn widen(v: &[i32]) -> Vec<i128> {
+    v.iter().map(|&x| x as i128).collect()
+}
+
+/// Σ v_i·P_i for small signed integers (|v| < 2^127), by buckets over 8-bit
+/// windows of |v| (a negative value adds −P_i). Cost ≈ one mixed addition per
+/// entry and window: an int8 matrix of 2^20 entries commits in a fraction of a second.
+pub fn small_msm(bases: &[G1Affine], values: &[i128]) -> G1Affine {
+    assert_eq!(bases.len(), values.len(), "one base per value");
+    let bits = values.iter().map(|v| 128 - v.unsigned_abs().leading_zeros()).max().unwrap_or(0) as usize;
+    let windows = bits.div_ceil(8);
+    let chunk = (values.len() / (4 * rayon::current_num_threads()).max(1)).max(1024);
+    let sum: G1Projective = bases
+        .par_chunks(chunk)
+        .zip(values.par_chunks(chunk))
+        .map(|(bases, values)| {
+            let mut acc = G1Projective::zero();
+            for w in (0..windows).rev() {
+                for _ in 0..8 {
+                    acc.double_in_place();
+                }
+                let mut buckets = vec![G1Projective::zero(); 255];
+                for (p, v) in bases.iter().zip(values) {
+                    let digit = ((v.unsigned_abs() >> (8 * w)) & 0xff) as usize;
+                    if digit != 0 {
+                        if *v < 0 {
+                            buckets[digit - 1] -= p;
+                        } else {
+                            buckets[digit - 1] += p;
+                        }
+                    }
+                }
+                let mut running = G1Projective::zero();
+                for b in buckets.into_iter().rev() {
+                    running += b;
+                    acc += running;
+                }
+            }
+            acc
+        })
+        .sum();
+    sum.into_affine()
+}
+
+fn be32(x: &Fr) -> [u8; 32] {
+    crate::field::fr_to_bytes(x)
+}
+
+/// A point as the EVM encodes it: x ‖ y, 32-byte big-endian each; (0, 0) is the identity.
+pub fn g1_to_evm(p: &G1Affine) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    if let Some((x, y)) = p.xy() {
+        out[..32].copy_from_slice(&x.into_bigint().to_bytes_be());
+        out[32..].copy_from_slice(&y.into_bigint().to_bytes_be());
+    }
+    out
+}
+
+fn keccak_mod_r(parts: &[&[u8]]) -> Fr {
+    let mut h = Keccak256::new();
+    for p in parts {
+        h.update(p);
+    }
+    Fr::from_be_bytes_mod_order(&h.finalize())
+}
+
+/// The 32-byte digest the escrow stores for a commitment point.
+pub fn digest(p: &G1Affine) -> Fr {
+    keccak_mod_r(&[&g1_to_evm(p)])
+}
+
+/// Fiat–Shamir seed over everything public.
+pub fn seed(shape: &Shape, job_id: Fr, provider: &Address, d: [Fr; 3]) -> [u8; 32] {
+    let mut h = Keccak256::new();
+    h.update(FS_TAG);
+    h.update(shape.m.to_be_bytes());
+    h.update(shape.k.to_be_bytes());
+    h.update(shape.n.to_be_bytes());
+    h.update([shape.dtype.code()]);
+    h.update(be32(&job_id));
+    let mut p = [0u8; 32];
+    p[12..].copy_from_slice(&provider.0);
+    h.update(p);
+    for x in &d {
+        h.update(be32(x));
+    }
+    h.finalize().into()
+}
+
+/// Freivalds challenges (r, s) from the commitments' digests.
+pub fn challenges(shape: &Shape, job_id: Fr, provider: &Address, d: [Fr; 3]) -> (Fr, Fr) {
+    let seed = seed(shape, job_id, provider, d);
+    (keccak_mod_r(&[&seed, &[1]]), keccak_mod_r(&[&seed, &[2]]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ark_ec::VariableBaseMSM;
+    use ark_ff::UniformRand;
+
+    #[test]
+    fn small_msm_matches_generic_msm() {
+        let mut rng = rand::thread_rng();
+        for (n, bits) in [(1usize, 8u32), (5, 8), (3000, 8), (700, 23), (50, 76), (10, 1)] {
+            let bases: Vec<G1Affine> = (0..n).map(|_| G1Projective::rand(&mut rng).into_affine()).collect();
+            let lim = 1i128 << (bits - 1);
+            let values: Vec<i128> = (0..n)
+                .map(|i| match i % 5 {
+                    0 => 0,
+                    1 => -lim,
+                    2 => lim - 1,
+                    _ => rand::Rng::gen_range(&mut rng, -lim..lim),
+                })
+                .collect();
+            let scalars: Vec<Fr> = values.iter().map(|&v| crate::circuit::fr_from_i128(v)).collect();
+            let want = G1Projective::msm(&bases, &scalars).unwrap().into_affine();
+            assert_eq!(small_msm(&bases, &values), want, "n={n} bits={bits}");
+        }
+    }
+
+    #[test]
+    fn challenges_depend_on_every_input() {
+        let shape = Shape::new(2, 3, 4, crate::Dtype::Int8).unwrap();
+        let p = Address([1; 20]);
+        let d = [Fr::from(1u64), Fr::from(2u64), Fr::from(3u64)];
+        let base = challenges(&shape, Fr::from(9u64), &p, d);
+        assert_ne!(base.0, base.1);
+        assert_ne!(base, challenges(&Shape::new(2, 3, 5, crate::Dtype::Int8).unwrap(), Fr::from(9u64), &p, d));
+        assert_ne!(base, challenges(&shape, Fr::from(8u64), &p, d));
+        assert_ne!(base, challenges(&shape, Fr::from(9u64), &Address([2; 20]), d));
+        assert_ne!(base, challenges(&shape, Fr::from(9u64), &p, [d[1], d[0], d[2]]));
+        assert_eq!(digest(&G1Affine::identity()), keccak_mod_r(&[&[0u8; 64]]));
+    }
+}
