@@ -67,6 +67,15 @@ fn provider_flow_through_the_cli() {
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!d.join("j/bad.vfpb").exists());
 
+    // Settlement calldata: JobEscrow.submit selector, then the job id.
+    let cd = ok(d, &["--json", "calldata", "--bundle", "j/bundle.vfpb"]);
+    let cd: serde_json::Value = serde_json::from_str(&cd).unwrap();
+    let job: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("j/job.json")).unwrap()).unwrap();
+    let hex = cd["calldata"].as_str().unwrap();
+    assert_eq!(&hex[10..74], job["job_id"].as_str().unwrap().trim_start_matches("0x"));
+    ok(d, &["solidity", "--shape", "3x4x5", "--dtype", "int16", "--out", "V.sol"]);
+    assert!(std::fs::read_to_string(d.join("V.sol")).unwrap().contains("pragma solidity"));
+
     // snarkjs checks the exported proof independently, and rejects a changed input.
     ok(d, &["export", "--bundle", "j/bundle.vfpb", "--out-dir", "s"]);
     let sj = |public: &str| {

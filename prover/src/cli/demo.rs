@@ -103,7 +103,16 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         args.provider
     ));
 
-    lines.push("result: VERIFIED".into());
+    // Chain: the same proof settles the job in the escrow contract (in-process EVM).
+    let price = 10u128.pow(16);
+    let chain = veriflop_contracts::settle_in_evm(verifier.key(), &job, &bundle, price)
+        .map_err(|e| CliError::new("settlement_failed", format!("on-chain settlement failed: {e}")))?;
+    lines.push(format!(
+        "  5 chain    JobEscrow pays {} wei to the provider: submit {} gas (verifier {} gas), job {:?} -> {:?}",
+        chain.price_wei, chain.gas.submit_tx, chain.gas.verifier_call, chain.status_before, chain.status_after
+    ));
+
+    lines.push("result: VERIFIED and SETTLED".into());
     ctx.emit(
         lines.join("\n"),
         json!({
@@ -124,6 +133,12 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             "bundle_bytes": wire,
             "cm_c": field::fr_to_hex(&bundle.statement.cm_c),
             "verified": true,
+            "chain": {
+                "submit_gas": chain.gas.submit_tx,
+                "verifier_gas": chain.gas.verifier_call,
+                "price_wei": chain.price_wei,
+                "status_after": format!("{:?}", chain.status_after),
+            },
         }),
     );
     Ok(())

@@ -1,6 +1,7 @@
 //! Command-line interface. One module per subcommand; each has clap `Args` and a
 //! `run` that returns a [`CliError`] carrying a meaningful exit code.
 
+mod chain;
 mod common;
 mod demo;
 mod execute;
@@ -55,6 +56,10 @@ enum Command {
     Verify(verify::Args),
     /// Export a bundle and its key as snarkjs JSON (verification_key, proof, public).
     Export(export::Args),
+    /// Print the JobEscrow settlement calldata for a bundle.
+    Calldata(chain::CalldataArgs),
+    /// Generate the Solidity Groth16 verifier for a shape's key.
+    Solidity(chain::SolidityArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -69,6 +74,8 @@ pub fn main() -> ExitCode {
         Command::Prove(a) => prove::run(a, &ctx),
         Command::Verify(a) => verify::run(a, &ctx),
         Command::Export(a) => export::run(a, &ctx),
+        Command::Calldata(a) => chain::calldata(a, &ctx),
+        Command::Solidity(a) => chain::solidity(a, &ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

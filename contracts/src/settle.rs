@@ -1,0 +1,282 @@
+//! Settlement: calldata for a proof bundle, and a whole settlement run in a
+//! fresh in-process EVM (what the prover CLI and the README demo show).
+
+use alloy_sol_types::{SolCall, SolValue};
+use revm::primitives::{Address, U256};
+use std::fmt;
+use veriflop_circuits::{Job, Shape};
+use veriflop_verifier::{ProofBundle, ShapeKey};
+
+use crate::abi::{IGroth16Verifier, IJobEscrow, JobStatus};
+use crate::evm::{Chain, Receipt};
+use crate::solidity::{g1_words, g2_words, vk_words};
+use crate::{artifacts, Error};
+
+/// Registry key of a shape in JobEscrow: `dtype << 96 | m << 64 | k << 32 | n`.
+pub fn shape_id(shape: &Shape) -> u128 {
+    (shape.dtype.code() as u128) << 96 | (shape.m as u128) << 64 | (shape.k as u128) << 32 | shape.n as u128
+}
+
+/// A field element as a uint256.
+pub fn fr_u256(x: &ark_bn254::Fr) -> U256 {
+    U256::from_be_bytes(veriflop_circuits::field::fr_to_bytes(x))
+}
+
+/// The proof as the verifier takes it: `[A.x, A.y, B.x1, B.x0, B.y1, B.y0, C.x, C.y]`.
+pub fn proof_words(bundle: &ProofBundle) -> [U256; 8] {
+    let p = &bundle.proof.0;
+    let mut w = [U256::ZERO; 8];
+    let words: Vec<[u8; 32]> = g1_words(&p.a).into_iter().chain(g2_words(&p.b)).chain(g1_words(&p.c)).collect();
+    for (o, b) in w.iter_mut().zip(words) {
+        *o = U256::from_be_bytes(b);
+    }
+    w
+}
+
+/// The statement's public inputs `[job_id, provider, cm_a, cm_b, cm_c]` as uint256.
+pub fn public_input_words(bundle: &ProofBundle) -> [U256; 5] {
+    bundle.statement.public_inputs().map(|x| fr_u256(&x))
+}
+
+/// ABI-encoded `JobEscrow.submit(jobId, cmC, proof)` for this bundle: the
+/// transaction data the provider (the statement's `provider` address) sends to
+/// the escrow. The escrow takes the other public inputs from its own record.
+pub fn settle_calldata(bundle: &ProofBundle) -> Vec<u8> {
+    IJobEscrow::submitCall {
+        jobId: fr_u256(&bundle.statement.job_id.0),
+        cmC: fr_u256(&bundle.statement.cm_c),
+        proof: proof_words(bundle),
+    }
+    .abi_encode()
+}
+
+/// ABI-encoded `verifyProof(proof, input)` for this bundle (a direct verifier call).
+pub fn verify_calldata(bundle: &ProofBundle) -> Vec<u8> {
+    IGroth16Verifier::verifyProofCall { proof: proof_words(bundle), input: public_input_words(bundle) }.abi_encode()
+}
+
+/// Constructor arguments of the generic `Groth16Verifier` for a key.
+pub fn verifier_constructor_args(vk: &ShapeKey) -> Vec<u8> {
+    vk_words(vk).concat()
+}
+
+/// Deploys the generic verifier (committed artifact) for a key.
+pub fn deploy_verifier(chain: &mut Chain, from: Address, vk: &ShapeKey) -> Result<(Address, Receipt), Error> {
+    let n = vk.vk.gamma_abc_g1.len();
+    if n != veriflop_circuits::statement::NUM_PUBLIC_INPUTS + 1 {
+        return Err(Error::Input(format!(
+            "the verifying key has {} public inputs, a matmul key has 5",
+            n.saturating_sub(1)
+        )));
+    }
+    chain.deploy(from, artifacts::groth16_verifier().initcode(&verifier_constructor_args(vk)))
+}
+
+/// Deploys JobEscrow with `owner` controlling its registry.
+pub fn deploy_escrow(chain: &mut Chain, from: Address, owner: Address) -> Result<(Address, Receipt), Error> {
+    chain.deploy(from, artifacts::job_escrow().initcode(&owner.abi_encode()))
+}
+
+/// Reads a job's status from the escrow.
+pub fn job_status(chain: &mut Chain, escrow: Address, job_id: U256) -> Result<JobStatus, Error> {
+    let out = chain.view(escrow, IJobEscrow::jobsCall { jobId: job_id }.abi_encode())?;
+    let r = IJobEscrow::jobsCall::abi_decode_returns(&out).map_err(|e| Error::Evm(e.to_string()))?;
+    JobStatus::from_code(r.status).ok_or_else(|| Error::Evm(format!("unknown job status {}", r.status)))
+}
+
+/// Gas used by each step of [`settle_in_evm`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettlementGas {
+    pub deploy_verifier: u64,
+    pub deploy_escrow: u64,
+    pub register_verifier: u64,
+    pub post_job: u64,
+    pub lock: u64,
+    /// The whole `submit` transaction (intrinsic gas, escrow logic, verification, payment).
+    pub submit_tx: u64,
+    /// The verifier call inside `submit` (gas spent by the verifier frame).
+    pub verifier_call: u64,
+    /// A stand-alone transaction calling `verifyProof` (intrinsic gas included).
+    pub verify_tx: u64,
+}
+
+/// Balances in wei.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Balances {
+    pub client: u128,
+    pub provider: u128,
+    pub escrow: u128,
+}
+
+/// What [`settle_in_evm`] did.
+#[derive(Clone, Debug)]
+pub struct SettlementReport {
+    pub escrow: Address,
+    pub verifier: Address,
+    pub client: Address,
+    pub provider: Address,
+    pub shape_id: u128,
+    pub price_wei: u128,
+    pub stake_wei: u128,
+    pub gas: SettlementGas,
+    /// After posting and locking, before `submit`.
+    pub before: Balances,
+    pub after: Balances,
+    pub status_before: JobStatus,
+    pub status_after: JobStatus,
+    /// The `submit` transaction data.
+    pub calldata: Vec<u8>,
+}
+
+impl fmt::Display for SettlementReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let g = &self.gas;
+        writeln!(f, "settled on-chain (in-process EVM): {} gas for the submit transaction", g.submit_tx)?;
+        writeln!(f, "  verifier call             {:>9} gas", g.verifier_call)?;
+        writeln!(f, "  verifyProof as a tx       {:>9} gas", g.verify_tx)?;
+        writeln!(f, "  submit (whole settlement) {:>9} gas", g.submit_tx)?;
+        writeln!(f, "  post job                  {:>9} gas", g.post_job)?;
+        writeln!(f, "  lock                      {:>9} gas", g.lock)?;
+        writeln!(f, "  register verifier         {:>9} gas", g.register_verifier)?;
+        writeln!(f, "  deploy verifier           {:>9} gas", g.deploy_verifier)?;
+        writeln!(f, "  deploy escrow             {:>9} gas", g.deploy_escrow)?;
+        writeln!(f, "  job status: {:?} -> {:?}", self.status_before, self.status_after)?;
+        writeln!(
+            f,
+            "  provider {}: {} -> {} wei (price {} + stake {} returned)",
+            self.provider, self.before.provider, self.after.provider, self.price_wei, self.stake_wei
+        )?;
+        write!(f, "  escrow {}: {} -> {} wei", self.escrow, self.before.escrow, self.after.escrow)
+    }
+}
+
+/// Account of the escrow's owner (registry admin) in [`settle_in_evm`].
+pub const DEMO_OWNER: Address = Address::new([0xa0; 20]);
+/// Account of the client in [`settle_in_evm`].
+pub const DEMO_CLIENT: Address = Address::new([0xc1; 20]);
+/// Starting balance of the demo accounts.
+pub const DEMO_FUNDS: u128 = 100 * 10u128.pow(18);
+
+fn wei(x: U256) -> u128 {
+    x.saturating_to()
+}
+
+/// Settles `bundle` for `job` on a fresh in-process chain: deploys the verifier
+/// for `vk` and a JobEscrow, registers the verifier for the job's shape, posts
+/// the job as a client with `price_wei`, locks it as the provider (stake: a
+/// tenth of the price, at least 1 wei), submits the bundle's proof from the
+/// statement's provider address, and reports gas and balances.
+///
+/// Errors: inconsistent inputs (key and job of different shapes or circuits,
+/// bundle for another job), a zero price, or a reverted transaction (with the
+/// contract's reason, e.g. `InvalidProof` for a proof that does not verify).
+pub fn settle_in_evm(
+    vk: &ShapeKey,
+    job: &Job,
+    bundle: &ProofBundle,
+    price_wei: u128,
+) -> Result<SettlementReport, Error> {
+    if vk.header.shape != job.shape {
+        return Err(Error::Input(format!("the key is for shape {}, the job is {}", vk.header.shape, job.shape)));
+    }
+    if bundle.circuit != vk.header.kind {
+        return Err(Error::Input(format!(
+            "the bundle is a {} proof, the key is for {}",
+            bundle.circuit, vk.header.kind
+        )));
+    }
+    if bundle.statement.job_id != job.job_id {
+        return Err(Error::Input(format!("the bundle is for job {}, not job {}", bundle.statement.job_id, job.job_id)));
+    }
+    if price_wei == 0 {
+        return Err(Error::Input("the price must be positive".into()));
+    }
+    let provider = Address::from(bundle.statement.provider.0);
+    let client = DEMO_CLIENT;
+    if provider == client || provider == DEMO_OWNER {
+        return Err(Error::Input(format!("provider address {provider} is reserved by the demo chain")));
+    }
+    let price = U256::from(price_wei);
+    let stake = (price_wei / 10).max(1);
+    let mut chain = Chain::new();
+    chain.fund(DEMO_OWNER, U256::from(DEMO_FUNDS));
+    chain.fund(client, U256::from(DEMO_FUNDS) + price);
+    chain.fund(provider, U256::from(DEMO_FUNDS));
+
+    let (verifier, r_v) = deploy_verifier(&mut chain, DEMO_OWNER, vk)?;
+    let (escrow, r_e) = deploy_escrow(&mut chain, DEMO_OWNER, DEMO_OWNER)?;
+    let sid = shape_id(&job.shape);
+    let r_reg = chain
+        .call(DEMO_OWNER, escrow, IJobEscrow::registerVerifierCall { shape: sid, verifier }.abi_encode(), U256::ZERO)?
+        .ok("registerVerifier")?;
+
+    let job_id = fr_u256(&job.job_id.0);
+    let deadline = chain.time() + 24 * 3600;
+    let post = IJobEscrow::postJobCall {
+        jobId: job_id,
+        shape: sid,
+        cmA: fr_u256(&job.cm_a),
+        cmB: fr_u256(&job.cm_b),
+        deadline: revm::primitives::alloy_primitives::aliases::U40::from(deadline),
+        lockWindow: 3600,
+        lockStake: stake,
+    };
+    let r_post = chain.call(client, escrow, post.abi_encode(), price)?.ok("postJob")?;
+    let r_lock = chain
+        .call(provider, escrow, IJobEscrow::lockCall { jobId: job_id }.abi_encode(), U256::from(stake))?
+        .ok("lock")?;
+
+    let balances = |c: &Chain| Balances {
+        client: wei(c.balance(client)),
+        provider: wei(c.balance(provider)),
+        escrow: wei(c.balance(escrow)),
+    };
+    let before = balances(&chain);
+    let status_before = job_status(&mut chain, escrow, job_id)?;
+
+    // The verifier alone, as a transaction (before settlement, same inputs).
+    let r_verify = chain.call(provider, verifier, verify_calldata(bundle), U256::ZERO)?.ok("verifyProof")?;
+    let valid = IGroth16Verifier::verifyProofCall::abi_decode_returns(&r_verify.output)
+        .map_err(|e| Error::Evm(e.to_string()))?;
+
+    let calldata = settle_calldata(bundle);
+    let r_submit = chain.call(provider, escrow, calldata.clone(), U256::ZERO)?;
+    if !r_submit.is_success() && !valid {
+        return Err(Error::Reverted {
+            what: "submit".into(),
+            reason: format!(
+                "{} (verifyProof returned false for the bundle's statement)",
+                crate::abi::decode_revert(&r_submit.output)
+            ),
+            gas_used: r_submit.gas_used,
+        });
+    }
+    let r_submit = r_submit.ok("submit")?;
+    let verifier_call =
+        r_submit.gas_of_call_to(verifier).ok_or_else(|| Error::Evm("submit made no call to the verifier".into()))?;
+
+    Ok(SettlementReport {
+        escrow,
+        verifier,
+        client,
+        provider,
+        shape_id: sid,
+        price_wei,
+        stake_wei: stake,
+        gas: SettlementGas {
+            deploy_verifier: r_v.gas_used,
+            deploy_escrow: r_e.gas_used,
+            register_verifier: r_reg.gas_used,
+            post_job: r_post.gas_used,
+            lock: r_lock.gas_used,
+            submit_tx: r_submit.gas_used,
+            verifier_call,
+            verify_tx: r_verify.gas_used,
+        },
+        before,
+        after: balances(&chain),
+        status_before,
+        status_after: job_status(&mut chain, escrow, job_id)?,
+        calldata,
+    })
+}

@@ -1,0 +1,399 @@
+//! JobEscrow in revm, driven with real proofs: settlement, every rejection the
+//! issue lists, locks and slashing, the registry, re-entrancy, and gas.
+
+mod common;
+
+use alloy_sol_types::{SolCall, SolEvent, SolValue};
+use common::*;
+use revm::primitives::U256;
+use veriflop_contracts::abi::{IJobEscrow, IReentrantProvider};
+use veriflop_contracts::artifacts;
+use veriflop_contracts::settle::fr_u256;
+use veriflop_contracts::{settle_calldata, settle_in_evm, shape_id, JobStatus};
+
+fn has_event<E: SolEvent>(r: &veriflop_contracts::Receipt) -> bool {
+    r.logs.iter().any(|l| l.topics().first() == Some(&E::SIGNATURE_HASH))
+}
+
+#[test]
+fn valid_settlement_pays_the_provider_once() {
+    let mut e = env();
+    let r = e.post();
+    assert!(has_event::<IJobEscrow::JobPosted>(&r));
+    let id = fx().job_id();
+    assert_eq!(e.status(id), JobStatus::Open);
+    assert_eq!(e.balance(e.escrow), PRICE);
+    let before = e.balance(PROVIDER);
+
+    let b = fx().bundle_for(PROVIDER);
+    let r = e.submit(PROVIDER, &b);
+    ok(&r);
+    assert!(has_event::<IJobEscrow::JobSettled>(&r));
+    let verifier_gas = r.gas_of_call_to(e.verifier).unwrap();
+    println!("settlement: submit tx {} gas, verifier call {} gas", r.gas_used, verifier_gas);
+    assert!(verifier_gas <= 250_000, "verifier call used {verifier_gas} gas");
+    assert!(r.gas_used <= 320_000, "settlement used {} gas", r.gas_used);
+
+    assert_eq!(e.status(id), JobStatus::Paid);
+    assert_eq!(e.balance(PROVIDER), before + PRICE);
+    assert_eq!(e.balance(e.escrow), 0);
+
+    // Second submission (same proof, or from anyone): rejected, nothing paid.
+    reverted_with(&e.submit(PROVIDER, &b), "JobNotOpen");
+    reverted_with(&e.submit(OTHER, &fx().bundle_for(OTHER)), "JobNotOpen");
+    assert_eq!(e.balance(PROVIDER), before + PRICE);
+    // Nor can the client take the price back afterwards.
+    e.chain.advance(DEADLINE_IN + 1);
+    reverted_with(&e.send(CLIENT, IJobEscrow::refundCall { jobId: id }.abi_encode(), 0), "JobNotOpen");
+}
+
+#[test]
+fn tampered_proof_is_rejected() {
+    let mut e = env();
+    e.post();
+    let b = fx().bundle_for(PROVIDER);
+    let mut d = IJobEscrow::submitCall::abi_decode(&settle_calldata(&b)).unwrap();
+    // A valid point, wrong proof: -A.
+    let q = U256::from_str_radix(&veriflop_contracts::solidity::Q_HEX[2..], 16).unwrap();
+    d.proof[1] = q - d.proof[1];
+    reverted_with(&e.send(PROVIDER, d.abi_encode(), 0), "InvalidProof");
+    // Off the curve: the verifier's precompile call fails and the submit reverts.
+    let mut d = IJobEscrow::submitCall::abi_decode(&settle_calldata(&b)).unwrap();
+    d.proof[6] ^= U256::from(1);
+    reverted_with(&e.send(PROVIDER, d.abi_encode(), 0), "PrecompileFailed");
+    // Raw byte flip anywhere in the proof.
+    for byte in [4 + 64 + 31, 4 + 64 + 100, 4 + 64 + 255] {
+        let mut data = settle_calldata(&b);
+        data[byte] ^= 0x01;
+        let r = e.send(PROVIDER, data, 0);
+        assert!(!r.is_success(), "flipped byte {byte} accepted");
+    }
+    assert_eq!(e.status(fx().job_id()), JobStatus::Open);
+    ok(&e.submit(PROVIDER, &b));
+}
+
+#[test]
+fn wrong_commitments_are_rejected() {
+    let mut e = env();
+    e.post();
+    let b = fx().bundle_for(PROVIDER);
+    // Another result commitment.
+    let mut d = IJobEscrow::submitCall::abi_decode(&settle_calldata(&b)).unwrap();
+    d.cmC += U256::from(1);
+    reverted_with(&e.send(PROVIDER, d.abi_encode(), 0), "InvalidProof");
+    // cm_C not a field element.
+    d.cmC = U256::from_str_radix(&veriflop_contracts::solidity::R_HEX[2..], 16).unwrap();
+    reverted_with(&e.send(PROVIDER, d.abi_encode(), 0), "CommitmentNotInField");
+
+    // A job posted with other input commitments (same id): the proof is not for it.
+    let mut e = env();
+    let mut job = fx().job.clone();
+    job.cm_a += ark_bn254::Fr::from(1u64);
+    let deadline = e.chain.time() + DEADLINE_IN;
+    ok(&e.send(CLIENT, post_call(&job, &fx().shape, deadline, WINDOW, STAKE), PRICE));
+    reverted_with(&e.submit(PROVIDER, &b), "InvalidProof");
+    let mut e = env();
+    let mut job = fx().job.clone();
+    job.cm_b += ark_bn254::Fr::from(1u64);
+    ok(&e.send(CLIENT, post_call(&job, &fx().shape, deadline, WINDOW, STAKE), PRICE));
+    reverted_with(&e.submit(PROVIDER, &b), "InvalidProof");
+}
+
+#[test]
+fn wrong_shape_is_rejected() {
+    // The job is posted for shape 2 (its own verifier); a proof made with the
+    // shape-1 key for the same id and commitments does not verify there.
+    let mut e = env();
+    let deadline = e.chain.time() + DEADLINE_IN;
+    ok(&e.send(CLIENT, post_call(&fx().job, &fx2().shape, deadline, WINDOW, STAKE), PRICE));
+    reverted_with(&e.submit(PROVIDER, &fx().bundle_for(PROVIDER)), "InvalidProof");
+    // A shape nobody registered cannot be posted at all.
+    let unknown = veriflop_circuits::Shape::new(8, 8, 8, veriflop_circuits::Dtype::Int32).unwrap();
+    let mut job = fx().job.clone();
+    job.job_id = veriflop_circuits::JobId(ark_bn254::Fr::from(5u64));
+    reverted_with(&e.send(CLIENT, post_call(&job, &unknown, deadline, WINDOW, STAKE), PRICE), "UnknownShape");
+}
+
+#[test]
+fn front_running_sender_gets_nothing() {
+    let mut e = env();
+    e.post();
+    let b = fx().bundle_for(PROVIDER);
+    // OTHER copies the provider's transaction data from the mempool.
+    let before = e.balance(OTHER);
+    reverted_with(&e.send(OTHER, settle_calldata(&b), 0), "InvalidProof");
+    assert_eq!(e.balance(OTHER), before);
+    ok(&e.submit(PROVIDER, &b));
+}
+
+#[test]
+fn late_submission_and_early_refund_are_rejected() {
+    let mut e = env();
+    e.post();
+    let id = fx().job_id();
+    let refund = IJobEscrow::refundCall { jobId: id }.abi_encode();
+    // Early refund.
+    reverted_with(&e.send(CLIENT, refund.clone(), 0), "DeadlineNotReached");
+    e.chain.advance(DEADLINE_IN); // exactly at the deadline: still the provider's time
+    reverted_with(&e.send(CLIENT, refund.clone(), 0), "DeadlineNotReached");
+    e.chain.advance(1);
+    // Late submission.
+    reverted_with(&e.submit(PROVIDER, &fx().bundle_for(PROVIDER)), "DeadlinePassed");
+    // Only the client may reclaim, once.
+    reverted_with(&e.send(OTHER, refund.clone(), 0), "NotClient");
+    let before = e.balance(CLIENT);
+    let r = e.send(CLIENT, refund.clone(), 0);
+    ok(&r);
+    assert!(has_event::<IJobEscrow::JobRefunded>(&r));
+    assert_eq!(e.balance(CLIENT), before + PRICE);
+    assert_eq!(e.status(id), JobStatus::Refunded);
+    reverted_with(&e.send(CLIENT, refund, 0), "JobNotOpen");
+    reverted_with(&e.submit(PROVIDER, &fx().bundle_for(PROVIDER)), "JobNotOpen");
+}
+
+#[test]
+fn submission_on_the_deadline_is_accepted() {
+    let mut e = env();
+    e.post();
+    e.chain.advance(DEADLINE_IN);
+    ok(&e.submit(PROVIDER, &fx().bundle_for(PROVIDER)));
+}
+
+#[test]
+fn lock_is_exclusive_and_stake_returned_on_delivery() {
+    let mut e = env();
+    e.post();
+    let id = fx().job_id();
+    // Wrong stake.
+    reverted_with(&e.send(PROVIDER, IJobEscrow::lockCall { jobId: id }.abi_encode(), STAKE - 1), "WrongStake");
+    let r = e.lock(PROVIDER, id);
+    ok(&r);
+    assert!(has_event::<IJobEscrow::JobLocked>(&r));
+    // A lock on a locked job.
+    reverted_with(&e.lock(OTHER, id), "AlreadyLocked");
+    reverted_with(&e.lock(PROVIDER, id), "AlreadyLocked");
+    // Another provider's valid proof is refused while the lock lasts.
+    reverted_with(&e.submit(OTHER, &fx().bundle_for(OTHER)), "LockedByOther");
+    // Not slashable before the window ends.
+    reverted_with(&e.send(CLIENT, IJobEscrow::slashLockCall { jobId: id }.abi_encode(), 0), "LockActive");
+    // The locker delivers in time: price and stake back.
+    let before = e.balance(PROVIDER);
+    e.chain.advance(WINDOW as u64 - 1);
+    let r = e.submit(PROVIDER, &fx().bundle_for(PROVIDER));
+    ok(&r);
+    println!("settlement of a locked job: {} gas", r.gas_used);
+    assert!(r.gas_used <= 320_000);
+    assert_eq!(e.balance(PROVIDER), before + PRICE + STAKE);
+    assert_eq!(e.balance(e.escrow), 0);
+    assert_eq!(e.owed(CLIENT), 0);
+}
+
+#[test]
+fn expired_lock_is_slashed_once_and_job_reopens() {
+    let mut e = env();
+    e.post();
+    let id = fx().job_id();
+    ok(&e.lock(PROVIDER, id));
+    e.chain.advance(WINDOW as u64);
+    // Window over: anyone may slash; the stake is owed to the client.
+    let slash = IJobEscrow::slashLockCall { jobId: id }.abi_encode();
+    let r = e.send(OTHER, slash.clone(), 0);
+    ok(&r);
+    assert!(has_event::<IJobEscrow::StakeSlashed>(&r) && has_event::<IJobEscrow::JobReopened>(&r));
+    assert_eq!(e.owed(CLIENT), STAKE);
+    // A second claim of the same stake.
+    reverted_with(&e.send(OTHER, slash.clone(), 0), "NotLocked");
+    reverted_with(&e.send(CLIENT, slash, 0), "NotLocked");
+    assert_eq!(e.owed(CLIENT), STAKE);
+    // The client withdraws it, once.
+    let withdraw = IJobEscrow::withdrawCall {}.abi_encode();
+    reverted_with(&e.send(PROVIDER, withdraw.clone(), 0), "NothingOwed");
+    let before = e.balance(CLIENT);
+    ok(&e.send(CLIENT, withdraw.clone(), 0));
+    assert_eq!(e.balance(CLIENT), before + STAKE);
+    reverted_with(&e.send(CLIENT, withdraw, 0), "NothingOwed");
+    // Reopened: another provider locks and delivers.
+    ok(&e.lock(OTHER, id));
+    let before = e.balance(OTHER);
+    ok(&e.submit(OTHER, &fx().bundle_for(OTHER)));
+    assert_eq!(e.balance(OTHER), before + PRICE + STAKE);
+    assert_eq!(e.balance(e.escrow), 0);
+}
+
+#[test]
+fn expired_lock_is_slashed_by_the_next_lock_or_a_late_delivery() {
+    // A new lock on an expired one slashes it first.
+    let mut e = env();
+    e.post();
+    let id = fx().job_id();
+    ok(&e.lock(PROVIDER, id));
+    e.chain.advance(WINDOW as u64);
+    let r = e.lock(OTHER, id);
+    ok(&r);
+    assert!(has_event::<IJobEscrow::StakeSlashed>(&r));
+    assert_eq!(e.owed(CLIENT), STAKE);
+    // The first locker, late, is now locked out.
+    reverted_with(&e.submit(PROVIDER, &fx().bundle_for(PROVIDER)), "LockedByOther");
+
+    // A late locker still earns the price but has lost the stake.
+    let mut e = env();
+    e.post();
+    ok(&e.lock(PROVIDER, id));
+    e.chain.advance(WINDOW as u64 + 5);
+    let before = e.balance(PROVIDER);
+    let r = e.submit(PROVIDER, &fx().bundle_for(PROVIDER));
+    ok(&r);
+    assert!(has_event::<IJobEscrow::StakeSlashed>(&r));
+    assert_eq!(e.balance(PROVIDER), before + PRICE);
+    assert_eq!(e.owed(CLIENT), STAKE);
+    reverted_with(&e.send(OTHER, IJobEscrow::slashLockCall { jobId: id }.abi_encode(), 0), "JobNotOpen");
+
+    // Refund after the deadline with an expired lock: price back, stake owed.
+    let mut e = env();
+    e.post();
+    ok(&e.lock(PROVIDER, id));
+    e.chain.advance(DEADLINE_IN + 1);
+    ok(&e.send(CLIENT, IJobEscrow::refundCall { jobId: id }.abi_encode(), 0));
+    assert_eq!(e.owed(CLIENT), STAKE);
+    assert_eq!(e.balance(e.escrow), STAKE);
+    reverted_with(&e.send(OTHER, IJobEscrow::slashLockCall { jobId: id }.abi_encode(), 0), "JobNotOpen");
+}
+
+#[test]
+fn lock_terms_are_enforced() {
+    let mut e = env();
+    let id = fx().job_id();
+    let now = e.chain.time();
+    // Locking disabled: both zero.
+    ok(&e.send(CLIENT, post_call(&fx().job, &fx().shape, now + DEADLINE_IN, 0, 0), PRICE));
+    reverted_with(&e.lock(PROVIDER, id), "LockingDisabled");
+    // Half-specified lock terms.
+    let mut job = fx().job.clone();
+    job.job_id = veriflop_circuits::JobId(ark_bn254::Fr::from(77u64));
+    reverted_with(&e.send(CLIENT, post_call(&job, &fx().shape, now + DEADLINE_IN, WINDOW, 0), PRICE), "BadLockTerms");
+    reverted_with(&e.send(CLIENT, post_call(&job, &fx().shape, now + DEADLINE_IN, 0, STAKE), PRICE), "BadLockTerms");
+    // A lock must end by the deadline.
+    ok(&e.send(CLIENT, post_call(&job, &fx().shape, now + 100, WINDOW, STAKE), PRICE));
+    reverted_with(&e.lock(PROVIDER, fr_u256(&job.job_id.0)), "LockPastDeadline");
+}
+
+#[test]
+fn posting_is_validated() {
+    let mut e = env();
+    let now = e.chain.time();
+    let shape = fx().shape;
+    let r = U256::from_str_radix(&veriflop_contracts::solidity::R_HEX[2..], 16).unwrap();
+    let mut call =
+        IJobEscrow::postJobCall::abi_decode(&post_call(&fx().job, &shape, now + DEADLINE_IN, WINDOW, STAKE)).unwrap();
+    let good = call.clone();
+    call.jobId = r;
+    reverted_with(&e.send(CLIENT, call.abi_encode(), PRICE), "JobIdNotInField");
+    let mut call = good.clone();
+    call.cmA = r;
+    reverted_with(&e.send(CLIENT, call.abi_encode(), PRICE), "CommitmentNotInField");
+    let mut call = good.clone();
+    call.cmB = U256::MAX;
+    reverted_with(&e.send(CLIENT, call.abi_encode(), PRICE), "CommitmentNotInField");
+    reverted_with(&e.send(CLIENT, good.abi_encode(), 0), "BadPayment");
+    let mut call = good.clone();
+    call.deadline = revm::primitives::alloy_primitives::aliases::U40::from(now);
+    reverted_with(&e.send(CLIENT, call.abi_encode(), PRICE), "BadDeadline");
+    ok(&e.send(CLIENT, good.abi_encode(), PRICE));
+    // A used id, by anyone, even after settlement.
+    reverted_with(&e.send(OTHER, good.abi_encode(), PRICE), "JobExists");
+    ok(&e.submit(PROVIDER, &fx().bundle_for(PROVIDER)));
+    reverted_with(&e.send(CLIENT, good.abi_encode(), PRICE), "JobExists");
+}
+
+#[test]
+fn registry_is_owner_controlled_and_write_once() {
+    let mut e = env();
+    let s1 = shape_id(&fx().shape);
+    let reg = |shape, verifier| IJobEscrow::registerVerifierCall { shape, verifier }.abi_encode();
+    let free_shape = shape_id(&veriflop_circuits::Shape::new(3, 3, 3, veriflop_circuits::Dtype::Int16).unwrap());
+    reverted_with(&e.send(OTHER, reg(free_shape, e.verifier), 0), "NotOwner");
+    // Registered verifiers never change, even for the owner.
+    reverted_with(&e.send(OWNER, reg(s1, e.verifier2), 0), "VerifierAlreadySet");
+    reverted_with(&e.send(OWNER, reg(free_shape, OTHER), 0), "NotAContract");
+    // Retiring a shape stops new jobs, not posted ones.
+    e.post();
+    reverted_with(&e.send(OTHER, IJobEscrow::retireShapeCall { shape: s1 }.abi_encode(), 0), "NotOwner");
+    ok(&e.send(OWNER, IJobEscrow::retireShapeCall { shape: s1 }.abi_encode(), 0));
+    let mut job = fx().job.clone();
+    job.job_id = veriflop_circuits::JobId(ark_bn254::Fr::from(3u64));
+    let deadline = e.chain.time() + DEADLINE_IN;
+    reverted_with(&e.send(CLIENT, post_call(&job, &fx().shape, deadline, WINDOW, STAKE), PRICE), "UnknownShape");
+    ok(&e.submit(PROVIDER, &fx().bundle_for(PROVIDER)));
+    // Two-step ownership transfer.
+    ok(&e.send(OWNER, IJobEscrow::transferOwnershipCall { newOwner: OTHER }.abi_encode(), 0));
+    reverted_with(&e.send(CLIENT, IJobEscrow::acceptOwnershipCall {}.abi_encode(), 0), "NotOwner");
+    ok(&e.send(OTHER, IJobEscrow::acceptOwnershipCall {}.abi_encode(), 0));
+    ok(&e.send(OTHER, reg(free_shape, e.verifier), 0));
+    reverted_with(&e.send(OWNER, IJobEscrow::retireShapeCall { shape: free_shape }.abi_encode(), 0), "NotOwner");
+}
+
+#[test]
+fn reentrant_provider_is_paid_once() {
+    let mut e = env();
+    e.post();
+    let id = fx().job_id();
+    // A provider contract that re-enters `submit` from its receive hook.
+    let art = artifacts::reentrant_provider();
+    let escrow = e.escrow;
+    let (attacker, _) = e.chain.deploy(OWNER, art.initcode(&escrow.abi_encode())).unwrap();
+    let b = fx().bundle_for(attacker);
+    let calldata = settle_calldata(&b);
+    let set = IReentrantProvider::setReenterCallCall { data: calldata.clone().into() }.abi_encode();
+    ok(&e.chain.call(OWNER, attacker, set, U256::ZERO).unwrap());
+    let act = IReentrantProvider::actCall { data: calldata.into() }.abi_encode();
+    let r = e.chain.call(OWNER, attacker, act, U256::ZERO).unwrap();
+    ok(&r);
+    let view = |e: &mut Env, data: Vec<u8>| e.chain.view(attacker, data).unwrap();
+    let reentered = IReentrantProvider::reenteredCall::abi_decode_returns(&view(
+        &mut e,
+        IReentrantProvider::reenteredCall {}.abi_encode(),
+    ))
+    .unwrap();
+    assert!(!reentered, "re-entrant submit succeeded");
+    let err = IReentrantProvider::reenterErrorCall::abi_decode_returns(&view(
+        &mut e,
+        IReentrantProvider::reenterErrorCall {}.abi_encode(),
+    ))
+    .unwrap();
+    assert_eq!(veriflop_contracts::abi::decode_revert(&err), "Reentrancy");
+    let received = IReentrantProvider::receivedCall::abi_decode_returns(&view(
+        &mut e,
+        IReentrantProvider::receivedCall {}.abi_encode(),
+    ))
+    .unwrap();
+    assert_eq!(received, U256::from(PRICE));
+    assert_eq!(e.balance(attacker), PRICE);
+    assert_eq!(e.balance(e.escrow), 0);
+    assert_eq!(e.status(id), JobStatus::Paid);
+}
+
+#[test]
+fn settle_in_evm_reports_gas_and_balances() {
+    let f = fx();
+    let b = f.bundle_for(PROVIDER);
+    let rep = settle_in_evm(&f.vk, &f.job, &b, PRICE).unwrap();
+    println!("{rep}");
+    println!("{}", veriflop_contracts::gas_report(&f.vk, &f.job, &b, PRICE).unwrap());
+    assert_eq!(rep.status_before, JobStatus::Open);
+    assert_eq!(rep.status_after, JobStatus::Paid);
+    assert_eq!(rep.after.provider, rep.before.provider + PRICE + rep.stake_wei);
+    assert_eq!(rep.after.escrow, 0);
+    assert_eq!(rep.before.escrow, PRICE + rep.stake_wei);
+    assert!(rep.gas.verifier_call <= 250_000, "{:?}", rep.gas);
+    assert!(rep.gas.verify_tx <= 250_000, "{:?}", rep.gas);
+    assert!(rep.gas.submit_tx <= 320_000, "{:?}", rep.gas);
+    assert_eq!(rep.calldata, settle_calldata(&b));
+
+    // A bundle for another provider settles for that provider; a tampered one fails clearly.
+    let mut bad = b.clone();
+    bad.statement.cm_c += ark_bn254::Fr::from(1u64);
+    let err = settle_in_evm(&f.vk, &f.job, &bad, PRICE).unwrap_err().to_string();
+    assert!(err.contains("InvalidProof"), "{err}");
+    assert!(settle_in_evm(&fx2().vk, &f.job, &b, PRICE).is_err());
+    assert!(settle_in_evm(&f.vk, &f.job, &b, 0).is_err());
+}

@@ -1,0 +1,73 @@
+//! On-chain settlement helpers: the Solidity verifier for a key and the escrow
+//! calldata for a bundle (see docs/CONTRACTS.md).
+
+use std::path::PathBuf;
+
+use serde_json::json;
+use veriflop_circuits::CircuitKind;
+use veriflop_prover::setup::read_vk;
+use veriflop_prover::KeyStore;
+
+use super::common::{read_bundle, write_file, CliError, Ctx, KeyArgs, ShapeArgs};
+
+#[derive(clap::Args, Debug)]
+pub struct CalldataArgs {
+    /// Proof bundle (binary or JSON).
+    #[arg(long, default_value = "veriflop-data/job/bundle.vfpb")]
+    pub bundle: PathBuf,
+    /// Also write the hex calldata to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `calldata`: the `JobEscrow.submit(jobId, cmC, proof)` transaction data the
+/// provider (the bundle's payee address) sends to the escrow.
+pub fn calldata(args: CalldataArgs, ctx: &Ctx) -> Result<(), CliError> {
+    let bundle = read_bundle(&args.bundle)?;
+    let hex = format!("0x{}", hex::encode(veriflop_contracts::settle_calldata(&bundle)));
+    if let Some(out) = &args.out {
+        write_file(out, hex.as_bytes())?;
+    }
+    ctx.emit(
+        format!("{hex}\n(JobEscrow.submit for job {}; send it from {})", bundle.statement.job_id, bundle.statement.provider),
+        json!({"ok": true, "to": "JobEscrow.submit", "from": bundle.statement.provider, "calldata": hex}),
+    );
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SolidityArgs {
+    #[command(flatten)]
+    pub shape: ShapeArgs,
+    /// Circuit of the key.
+    #[arg(long, default_value = "freivalds")]
+    pub circuit: CircuitKind,
+    /// Verifying key file; by default the shape's key from --keys.
+    #[arg(long)]
+    pub vk: Option<PathBuf>,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+    /// Where to write the Solidity source.
+    #[arg(long, default_value = "veriflop-data/Verifier.sol")]
+    pub out: PathBuf,
+}
+
+/// `solidity`: a Groth16 verifier contract with the key's constants built in.
+pub fn solidity(args: SolidityArgs, ctx: &Ctx) -> Result<(), CliError> {
+    let vk = match &args.vk {
+        Some(p) => read_vk(p)?,
+        None => KeyStore::new(&args.keys.keys).load_vk(args.circuit, &args.shape.shape()?)?,
+    };
+    write_file(&args.out, veriflop_contracts::solidity_verifier(&vk).as_bytes())?;
+    ctx.emit(
+        format!(
+            "wrote {} (verifier for {} {}, key fingerprint {}); compile with the pinned solc: see docs/CONTRACTS.md",
+            args.out.display(),
+            vk.header.kind,
+            vk.header.shape,
+            vk.fingerprint()
+        ),
+        json!({"ok": true, "path": args.out, "fingerprint": vk.fingerprint()}),
+    );
+    Ok(())
+}
