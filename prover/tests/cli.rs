@@ -67,6 +67,11 @@ fn provider_flow_through_the_cli() {
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!d.join("j/bad.vfpb").exists());
 
+    // Submitting signed by a key that is not the payee's is refused before sending.
+    let out = bin(d, &["submit", "--bundle", "j/bundle.vfpb", "--url", "http://127.0.0.1:9", "--key", &format!("0x{}", "42".repeat(32))]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sign with the payee's key"));
+
     // Settlement calldata: JobEscrow.submit selector, then the job id.
     let cd = ok(d, &["--json", "calldata", "--bundle", "j/bundle.vfpb"]);
     let cd: serde_json::Value = serde_json::from_str(&cd).unwrap();
@@ -101,6 +106,8 @@ fn demo_runs_and_reports_json() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["verified"], true);
     assert_eq!(v["proof_bytes"], 256);
+    assert_eq!(v["service"]["state"], "Released");
+    assert_eq!(v["chain"]["status_after"], "Paid");
     assert!(v["prove"]["constraints"].as_u64().unwrap() > 0);
     assert!(tmp.path().join("demo/bundle.json").exists());
 }

@@ -2,8 +2,12 @@
 //! from untrusted bytes with bounded sizes and full validation), and native
 //! Groth16 verification of a bundle against its shape's key and a job's terms.
 
+pub mod auth;
 pub mod bundle;
+pub mod client;
 pub mod keys;
+pub mod ledger;
+pub mod service;
 pub mod verify;
 
 pub use bundle::{Groth16Proof, ProofBundle, ProofSystem};

@@ -113,7 +113,7 @@ pub struct KeyArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct ShapeArgs {
     /// Matrix shape MxKxN (C is MxN = A MxK · B KxN), or N for a square job.
-    #[arg(long, default_value = "32x32x32")]
+    #[arg(long, default_value = "64x64x64")]
     pub shape: String,
     /// Element type of A and B: int8, int16 or int32.
     #[arg(long, default_value = "int8")]

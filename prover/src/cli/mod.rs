@@ -10,6 +10,7 @@ mod gen;
 mod job;
 mod prove;
 mod setup;
+mod submit;
 mod verify;
 
 use clap::{Parser, Subcommand};
@@ -56,6 +57,8 @@ enum Command {
     Verify(verify::Args),
     /// Export a bundle and its key as snarkjs JSON (verification_key, proof, public).
     Export(export::Args),
+    /// Submit a bundle to a verifier service (signed with the provider's key).
+    Submit(submit::Args),
     /// Print the JobEscrow settlement calldata for a bundle.
     Calldata(chain::CalldataArgs),
     /// Generate the Solidity Groth16 verifier for a shape's key.
@@ -74,6 +77,7 @@ pub fn main() -> ExitCode {
         Command::Prove(a) => prove::run(a, &ctx),
         Command::Verify(a) => verify::run(a, &ctx),
         Command::Export(a) => export::run(a, &ctx),
+        Command::Submit(a) => submit::run(a, &ctx),
         Command::Calldata(a) => chain::calldata(a, &ctx),
         Command::Solidity(a) => chain::solidity(a, &ctx),
     };

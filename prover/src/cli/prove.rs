@@ -121,6 +121,9 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let store = KeyStore::new(&args.keys.keys);
     let p = prove_job(&job, a, b, c, args.provider, args.circuit, &store, backend.as_ref(), ctx)?;
     write_bundle(&args.out, &p.bundle)?;
+    if let Some(t) = p.setup {
+        ctx.note(format!("generated keys for {} {} in {} (development setup)", args.circuit, job.shape, secs(t)));
+    }
     if let Some(t) = p.execute {
         ctx.note(format!("executed C = A·B in {}", secs(t)));
     }

@@ -1,0 +1,184 @@
+//! A client for the verifier service: register jobs, submit proof bundles and
+//! read jobs, signing requests with a [`Signer`]; plus [`spawn_local`], which
+//! starts a service on loopback for demos and tests.
+//!
+//! ```no_run
+//! # async fn demo(bundle: veriflop_verifier::ProofBundle, reg: veriflop_verifier::service::api::RegisterJob) -> Result<(), Box<dyn std::error::Error>> {
+//! use veriflop_verifier::client::{spawn_local, Client, Config};
+//! use veriflop_verifier::auth::Signer;
+//! let (addr, handle) = spawn_local(Config { key_dir: "veriflop-data/keys".into(), ..Config::default() }).await?;
+//! let client = Client::new(format!("http://{addr}"), Signer::random());
+//! let job = client.register_job(&reg).await?;
+//! let outcome = client.submit_proof(&job.job_id, &bundle).await?;
+//! handle.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use veriflop_circuits::JobId;
+
+use crate::auth::{unix_now, Signer};
+use crate::bundle::ProofBundle;
+pub use crate::service::api::{Health, JobView, RegisterJob, ShapeInfo, SubmitOutcome, SubmitResponse};
+pub use crate::service::error::ErrorBody;
+pub use crate::service::{spawn_local, Config, ServiceError, ServiceHandle};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The service answered with an error (`code` is stable, see docs/VERIFIER.md).
+    #[error("verifier refused ({status}): {code}: {message}")]
+    Api { status: u16, code: String, message: String },
+    #[error("cannot reach the verifier at {url}: {msg}")]
+    Transport { url: String, msg: String },
+    #[error("unexpected answer from the verifier: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    /// The service's error code, if it answered with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// A signing client for one verifier service.
+#[derive(Clone, Debug)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    signer: Signer,
+}
+
+impl Client {
+    /// `base_url` like `http://127.0.0.1:8645` (no trailing slash needed).
+    pub fn new(base_url: impl Into<String>, signer: Signer) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("an HTTP client without TLS always builds");
+        Client { base: base_url.into().trim_end_matches('/').to_string(), http, signer }
+    }
+
+    pub fn signer(&self) -> &Signer {
+        &self.signer
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends a request signed with this client's key; returns status and body.
+    pub async fn send_signed(&self, method: &str, path: &str, body: Vec<u8>, content_type: &str) -> Result<(StatusCode, Vec<u8>), ClientError> {
+        let auth = self.signer.sign_request(method, path, &body, unix_now());
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let mut req = self.http.request(method, format!("{}{path}", self.base)).header("content-type", content_type).body(body);
+        for (k, v) in auth.pairs() {
+            req = req.header(k, v);
+        }
+        self.finish(req).await
+    }
+
+    async fn finish(&self, req: reqwest::RequestBuilder) -> Result<(StatusCode, Vec<u8>), ClientError> {
+        let transport = |e: reqwest::Error| ClientError::Transport { url: self.base.clone(), msg: e.to_string() };
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(transport)?;
+        Ok((status, bytes.to_vec()))
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, ClientError> {
+        if !status.is_success() {
+            return Err(match serde_json::from_slice::<ErrorBody>(body) {
+                Ok(e) => ClientError::Api { status: status.as_u16(), code: e.code, message: e.message },
+                Err(_) => ClientError::Decode(format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)]))),
+            });
+        }
+        serde_json::from_slice(body).map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// Registers a job and locks its escrow (the request is signed; `job.client`
+    /// must be this client's address).
+    pub async fn register_job(&self, job: &RegisterJob) -> Result<JobView, ClientError> {
+        let body = serde_json::to_vec(job).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let (s, b) = self.send_signed("POST", "/v1/jobs", body, "application/json").await?;
+        Self::decode(s, &b)
+    }
+
+    /// Submits a proof bundle (wire form) for a job, as the provider this client signs for.
+    pub async fn submit_proof(&self, job_id: &JobId, bundle: &ProofBundle) -> Result<SubmitResponse, ClientError> {
+        self.submit_proof_bytes(job_id, bundle.to_bytes()).await
+    }
+
+    /// Submits raw bundle bytes (wire `VFPB…` or JSON).
+    pub async fn submit_proof_bytes(&self, job_id: &JobId, bytes: Vec<u8>) -> Result<SubmitResponse, ClientError> {
+        let (s, b) = self.send_signed("POST", &format!("/v1/jobs/{job_id}/proof"), bytes, "application/octet-stream").await?;
+        Self::decode(s, &b)
+    }
+
+    /// Asks for the refund of an expired job (signed by its client).
+    pub async fn refund(&self, job_id: &JobId) -> Result<JobView, ClientError> {
+        let (s, b) = self.send_signed("POST", &format!("/v1/jobs/{job_id}/refund"), Vec::new(), "application/json").await?;
+        Self::decode(s, &b)
+    }
+
+    /// Reads a job, its escrow state and its events (unsigned).
+    pub async fn job(&self, job_id: &JobId) -> Result<JobView, ClientError> {
+        let (s, b) = self.finish(self.http.get(format!("{}/v1/jobs/{job_id}", self.base))).await?;
+        Self::decode(s, &b)
+    }
+
+    /// The shapes (verifying keys) the service accepts.
+    pub async fn shapes(&self) -> Result<Vec<ShapeInfo>, ClientError> {
+        let (s, b) = self.finish(self.http.get(format!("{}/v1/shapes", self.base))).await?;
+        Self::decode(s, &b)
+    }
+
+    pub async fn health(&self) -> Result<Health, ClientError> {
+        let (s, b) = self.finish(self.http.get(format!("{}/healthz", self.base))).await?;
+        Self::decode(s, &b)
+    }
+}
+
+/// Blocking wrappers for synchronous callers (a CLI): each call runs on a
+/// small private tokio runtime.
+pub mod blocking {
+    use super::*;
+
+    pub struct BlockingClient {
+        rt: tokio::runtime::Runtime,
+        inner: Client,
+    }
+
+    impl BlockingClient {
+        pub fn new(base_url: impl Into<String>, signer: Signer) -> std::io::Result<Self> {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            Ok(BlockingClient { rt, inner: Client::new(base_url, signer) })
+        }
+
+        pub fn register_job(&self, job: &RegisterJob) -> Result<JobView, ClientError> {
+            self.rt.block_on(self.inner.register_job(job))
+        }
+
+        pub fn submit_proof(&self, job_id: &JobId, bundle: &ProofBundle) -> Result<SubmitResponse, ClientError> {
+            self.rt.block_on(self.inner.submit_proof(job_id, bundle))
+        }
+
+        pub fn submit_proof_bytes(&self, job_id: &JobId, bytes: Vec<u8>) -> Result<SubmitResponse, ClientError> {
+            self.rt.block_on(self.inner.submit_proof_bytes(job_id, bytes))
+        }
+
+        pub fn refund(&self, job_id: &JobId) -> Result<JobView, ClientError> {
+            self.rt.block_on(self.inner.refund(job_id))
+        }
+
+        pub fn job(&self, job_id: &JobId) -> Result<JobView, ClientError> {
+            self.rt.block_on(self.inner.job(job_id))
+        }
+    }
+}

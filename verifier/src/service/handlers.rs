@@ -1,0 +1,303 @@
+//! Route handlers. Each returns a response (never a warp rejection) and never
+//! panics on input; errors are [`ApiError`]s counted in the metrics by code.
+
+use std::str::FromStr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sha2::Digest;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use veriflop_circuits::{Address, Job, JobId};
+
+use super::api::{Health, JobView, RegisterJob, ShapeInfo, SubmitOutcome, SubmitResponse};
+use super::error::{json_response, ApiError};
+use super::keys::KeyLoadError;
+use super::{RequestParts, State};
+use crate::auth::{unix_now, AuthHeaders};
+use crate::bundle::ProofBundle;
+use crate::ledger::{EscrowState, JobRecord, Refund, Release};
+use crate::verify::{JobTerms, VerifyError};
+
+fn finish(state: &State, r: Result<Response, ApiError>) -> Response {
+    match r {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status.is_server_error() {
+                tracing::warn!("{} {}: {}", e.status, e.code, e.message);
+            } else {
+                tracing::debug!("rejected {}: {}", e.code, e.message);
+            }
+            state.metrics.reject(e.code);
+            e.into_response()
+        }
+    }
+}
+
+fn parse_job_id(s: &str) -> Result<JobId, ApiError> {
+    JobId::from_str(s).map_err(|e| ApiError::bad_request("malformed_job_id", format!("job id {s:?}: {e}")))
+}
+
+/// Checks the signature, timestamp, rate limit and nonce; returns the signer.
+async fn authenticate(state: &State, req: &RequestParts, body: &[u8]) -> Result<Address, ApiError> {
+    let h = &req.headers;
+    let auth = AuthHeaders::parse(|name| h.get(name).and_then(|v| v.to_str().ok()))?;
+    let now = unix_now();
+    let window = state.config.timestamp_window_secs;
+    let signer = auth.verify(req.method.as_str(), &req.path_and_query, body, now, window)?;
+    if !state.limiter.allow(signer) {
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("too many requests from {signer}; try again later")));
+    }
+    let expires = auth.timestamp.saturating_add(window as i64);
+    if !state.ledger.use_nonce(signer, &auth.nonce, expires).await? {
+        return Err(crate::auth::AuthError::Replay(auth.nonce).into());
+    }
+    Ok(signer)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("malformed_json", format!("request body: {e}")))
+}
+
+async fn view(state: &State, rec: &JobRecord) -> Result<JobView, ApiError> {
+    let events = state.ledger.events(&rec.job.job_id).await?;
+    Ok(JobView::new(rec, events))
+}
+
+fn key_error(e: KeyLoadError) -> ApiError {
+    match e {
+        KeyLoadError::Missing { .. } => ApiError::bad_request("unknown_shape", format!("this verifier has no key for that job: {e}")),
+        KeyLoadError::Invalid { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "key_unavailable", e.to_string()),
+    }
+}
+
+pub(super) async fn register(state: Arc<State>, req: RequestParts) -> Response {
+    let r = register_inner(&state, req).await;
+    finish(&state, r)
+}
+
+async fn register_inner(state: &State, req: RequestParts) -> Result<Response, ApiError> {
+    let body = req.body.clone()?;
+    let signer = authenticate(state, &req, &body).await?;
+    let r: RegisterJob = parse_json(&body)?;
+    r.shape.validate().map_err(|e| ApiError::bad_request("invalid_job", e.to_string()))?;
+    if r.client != signer {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "client_mismatch", format!("the job names client {} but the request is signed by {signer}", r.client)));
+    }
+    let price = (!r.price.is_empty() && r.price.len() <= 39 && r.price.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| r.price.parse::<u128>().ok())
+        .flatten()
+        .ok_or_else(|| ApiError::bad_request("invalid_job", format!("price {:?} is not a decimal integer below 2^128", r.price)))?;
+    let now = unix_now();
+    if r.deadline <= now {
+        return Err(ApiError::bad_request("invalid_job", format!("deadline {} is not in the future (now {now})", r.deadline)));
+    }
+    if r.deadline - now > state.config.max_job_ttl_secs as i64 {
+        return Err(ApiError::bad_request("invalid_job", format!("deadline is more than {} s away", state.config.max_job_ttl_secs)));
+    }
+    state.keys.get(r.circuit, &r.shape).map_err(key_error)?;
+    let job = Job { job_id: r.job_id.unwrap_or_else(JobId::random), shape: r.shape, cm_a: r.cm_a, cm_b: r.cm_b };
+    let rec = JobRecord {
+        job,
+        circuit: r.circuit,
+        client: signer,
+        price,
+        deadline: r.deadline,
+        state: EscrowState::Locked,
+        payee: None,
+        created_at: now,
+        settled_at: None,
+        version: 1,
+    };
+    if !state.ledger.insert_job(&rec).await? {
+        return Err(ApiError::new(StatusCode::CONFLICT, "job_exists", format!("job {} is already registered", rec.job.job_id)));
+    }
+    state.metrics.jobs_registered.fetch_add(1, Ordering::Relaxed);
+    tracing::info!("job {} registered by {signer}: {} {}, price {price}", rec.job.job_id, rec.circuit, rec.job.shape);
+    Ok(json_response(StatusCode::CREATED, &view(state, &rec).await?))
+}
+
+pub(super) async fn get_job(id: String, state: Arc<State>) -> Response {
+    let r = async {
+        let id = parse_job_id(&id)?;
+        let rec = state.ledger.job(&id).await?.ok_or_else(|| unknown_job(&id))?;
+        Ok(json_response(StatusCode::OK, &view(&state, &rec).await?))
+    }
+    .await;
+    finish(&state, r)
+}
+
+fn unknown_job(id: &JobId) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "unknown_job", format!("no job {id} is registered here"))
+}
+
+fn settled(rec: &JobRecord) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "already_settled",
+        format!("job {} is already {} (to {})", rec.job.job_id, rec.state.as_str(), rec.payee.map(|a| a.to_string()).unwrap_or_default()),
+    )
+}
+
+fn expired(rec: &JobRecord) -> ApiError {
+    ApiError::new(StatusCode::GONE, "job_expired", format!("job {} passed its deadline {}; no proof is accepted now", rec.job.job_id, rec.deadline))
+}
+
+/// The answer to a repeat submission by the provider already paid.
+async fn already_released(state: &State, rec: &JobRecord) -> Result<Response, ApiError> {
+    let events = state.ledger.events(&rec.job.job_id).await?;
+    let ev = events.iter().find(|e| e.kind == "released");
+    Ok(json_response(
+        StatusCode::OK,
+        &SubmitResponse {
+            job_id: rec.job.job_id,
+            outcome: SubmitOutcome::AlreadyReleased,
+            state: rec.state,
+            payee: rec.payee.unwrap_or(Address([0; 20])),
+            amount: rec.price.to_string(),
+            event_seq: ev.map(|e| e.seq).unwrap_or(0),
+            proof_digest: ev.and_then(|e| e.proof_digest.clone()),
+        },
+    ))
+}
+
+pub(super) async fn submit(id: String, state: Arc<State>, req: RequestParts) -> Response {
+    let start = Instant::now();
+    let r = submit_inner(&state, id, req).await;
+    state.metrics.submit_seconds.observe(start.elapsed().as_secs_f64());
+    finish(&state, r)
+}
+
+async fn submit_inner(state: &State, id: String, req: RequestParts) -> Result<Response, ApiError> {
+    let body = req.body.clone()?;
+    let provider = authenticate(state, &req, &body).await?;
+    let id = parse_job_id(&id)?;
+    let bundle = ProofBundle::decode(&body)?;
+    let rec = state.ledger.job(&id).await?.ok_or_else(|| unknown_job(&id))?;
+    match rec.state {
+        EscrowState::Released if rec.payee == Some(provider) => return already_released(state, &rec).await,
+        EscrowState::Locked => {}
+        _ => return Err(settled(&rec)),
+    }
+    if unix_now() >= rec.deadline {
+        return Err(expired(&rec));
+    }
+    if bundle.circuit != rec.circuit {
+        return Err(VerifyError::CircuitMismatch { expected: rec.circuit.to_string(), got: bundle.circuit.to_string() }.into());
+    }
+    // The payee is the authenticated submitter: a proof binding another
+    // address is refused here, so nobody can be paid for someone else's proof.
+    let terms = JobTerms { job: rec.job.clone(), provider: Some(provider) };
+    terms.check(&bundle)?;
+    let verifier = state.keys.get(rec.circuit, &rec.job.shape).map_err(key_error)?;
+
+    // CPU-heavy pairing check on the blocking pool, bounded concurrency and queue.
+    let waiting = state.verify_waiting.fetch_add(1, Ordering::SeqCst);
+    struct Waiting<'a>(&'a State);
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            self.0.verify_waiting.fetch_sub(1, Ordering::SeqCst);
+            self.0.metrics.verify_in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    state.metrics.verify_in_flight.fetch_add(1, Ordering::Relaxed);
+    let guard = Waiting(state);
+    if waiting >= state.config.verify_queue + state.config.verify_concurrency {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too many proofs waiting for verification; retry later"));
+    }
+    let permit = state.verify_slots.acquire().await.map_err(|_| ApiError::internal("verification pool closed"))?;
+    let b = bundle.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let t = Instant::now();
+        let r = verifier.verify(&b);
+        (r, t.elapsed())
+    })
+    .await;
+    drop(permit);
+    drop(guard);
+    let (result, took) = result.map_err(|e| ApiError::internal(format!("verification task failed: {e}")))?;
+    state.metrics.verify_seconds.observe(took.as_secs_f64());
+    match &result {
+        Ok(()) => state.metrics.verifications_valid.fetch_add(1, Ordering::Relaxed),
+        Err(_) => state.metrics.verifications_invalid.fetch_add(1, Ordering::Relaxed),
+    };
+    result?;
+
+    let digest = hex::encode(sha2::Sha256::digest(bundle.to_bytes()));
+    match state.ledger.release(&id, provider, &digest, unix_now()).await? {
+        Release::Released { seq, amount } => {
+            state.metrics.releases.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("job {id}: escrow {amount} released to {provider} (event {seq})");
+            Ok(json_response(
+                StatusCode::OK,
+                &SubmitResponse {
+                    job_id: id,
+                    outcome: SubmitOutcome::Released,
+                    state: EscrowState::Released,
+                    payee: provider,
+                    amount: amount.to_string(),
+                    event_seq: seq,
+                    proof_digest: Some(digest),
+                },
+            ))
+        }
+        Release::NotLocked(rec) if rec.state == EscrowState::Released && rec.payee == Some(provider) => already_released(state, &rec).await,
+        Release::NotLocked(rec) => Err(settled(&rec)),
+        Release::Expired(rec) => Err(expired(&rec)),
+        Release::Unknown => Err(unknown_job(&id)),
+    }
+}
+
+pub(super) async fn refund(id: String, state: Arc<State>, req: RequestParts) -> Response {
+    let r = refund_inner(&state, id, req).await;
+    finish(&state, r)
+}
+
+async fn refund_inner(state: &State, id: String, req: RequestParts) -> Result<Response, ApiError> {
+    let body = req.body.clone()?;
+    let signer = authenticate(state, &req, &body).await?;
+    let id = parse_job_id(&id)?;
+    let rec = state.ledger.job(&id).await?.ok_or_else(|| unknown_job(&id))?;
+    if rec.client != signer {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_client", format!("only the job's client {} can ask for its refund", rec.client)));
+    }
+    match state.ledger.refund(&id, signer, unix_now()).await? {
+        Refund::Refunded { amount, .. } => {
+            state.metrics.refunds.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("job {id}: escrow {amount} refunded to {signer}");
+        }
+        // Idempotent: a second refund request answers with the refunded job.
+        Refund::NotLocked(r) if r.state == EscrowState::Refunded => {}
+        Refund::NotLocked(r) => return Err(settled(&r)),
+        Refund::NotYetDue(r) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "deadline_not_reached",
+                format!("job {id} can be refunded from its deadline {} on (now {})", r.deadline, unix_now()),
+            ))
+        }
+        Refund::Unknown => return Err(unknown_job(&id)),
+    }
+    let rec = state.ledger.job(&id).await?.ok_or_else(|| unknown_job(&id))?;
+    Ok(json_response(StatusCode::OK, &view(state, &rec).await?))
+}
+
+pub(super) async fn shapes(state: Arc<State>) -> Response {
+    let list: Vec<ShapeInfo> = state.keys.list().into_iter().map(|(circuit, shape, fingerprint)| ShapeInfo { circuit, shape, fingerprint }).collect();
+    json_response(StatusCode::OK, &list)
+}
+
+pub(super) async fn health(state: Arc<State>) -> Response {
+    let keys = state.keys.list().len();
+    match state.ledger.ping().await {
+        Ok(()) => json_response(StatusCode::OK, &Health { status: "ok".into(), ledger: "ok".into(), keys }),
+        Err(e) => json_response(StatusCode::SERVICE_UNAVAILABLE, &Health { status: "degraded".into(), ledger: e.to_string(), keys }),
+    }
+}
+
+pub(super) async fn metrics(state: Arc<State>) -> Response {
+    let mut r = Response::new(state.metrics.render().into());
+    r.headers_mut().insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("text/plain; version=0.0.4"));
+    r
+}

@@ -1,0 +1,232 @@
+//! Replicas on one PostgreSQL ledger, and crash safety: the service binary is
+//! SIGKILLed in the middle of a release and restarted.
+//!
+//! PostgreSQL tests need a server: `eval "$(scripts/pg-test-server.sh)"` sets
+//! VERIFLOP_TEST_PG_URL. Without it they fail, unless VERIFLOP_SKIP_PG=1.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use sqlx::Executor;
+use veriflop_verifier::auth::Signer;
+use veriflop_verifier::client::{spawn_local, Client, Config, SubmitOutcome};
+use veriflop_verifier::ledger::{EscrowState, Ledger};
+
+/// A fresh database on the test server, or None when PostgreSQL tests are skipped.
+async fn pg_database() -> Option<String> {
+    let Ok(url) = std::env::var("VERIFLOP_TEST_PG_URL") else {
+        if std::env::var("VERIFLOP_SKIP_PG").as_deref() == Ok("1") {
+            eprintln!("SKIPPED: PostgreSQL test (VERIFLOP_SKIP_PG=1)");
+            return None;
+        }
+        panic!(
+            "VERIFLOP_TEST_PG_URL is not set. Start a throwaway PostgreSQL with\n    \
+             eval \"$(scripts/pg-test-server.sh)\"\n(needs `apt-get install -y postgresql`), \
+             or set VERIFLOP_SKIP_PG=1 to skip the PostgreSQL tests explicitly."
+        );
+    };
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to VERIFLOP_TEST_PG_URL={url}: {e}"));
+    let name = format!("veriflop_test_{}", hex::encode(rand::random::<[u8; 6]>()));
+    conn.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
+    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap();
+    Some(format!("{base}/{name}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgres_release_once() {
+    let Some(db) = pg_database().await else { return };
+    let cfg = Config { ledger_url: Some(db.clone()), ..test_config() };
+    // Two service instances sharing the ledger (started together: schema set-up must not race).
+    let (a, b) = tokio::join!(spawn_local(cfg.clone()), spawn_local(cfg.clone()));
+    let ((_, a), (_, b)) = (a.unwrap(), b.unwrap());
+    let client_key = Signer::random();
+    let provider_key = Signer::random();
+
+    // Happy path through replica A, read back from replica B.
+    let tj = new_job(100);
+    let id = tj.job.job_id;
+    let view = Client::new(a.url(), client_key.clone())
+        .register_job(&tj.register_request(client_key.address(), 42, in_an_hour()))
+        .await
+        .unwrap();
+    assert_eq!(view.state, EscrowState::Locked);
+    assert_eq!(Client::new(b.url(), client_key.clone()).job(&id).await.unwrap(), view);
+
+    let p = provider_key.address();
+    let bundle = tokio::task::spawn_blocking(move || tj.prove(p)).await.unwrap();
+    // The same proof to both replicas, 10 times each, all at once.
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let c = Client::new(if i % 2 == 0 { a.url() } else { b.url() }, provider_key.clone());
+            let (bundle, barrier) = (bundle.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                c.submit_proof(&id, &bundle).await
+            })
+        })
+        .collect();
+    let mut released = 0;
+    for t in tasks {
+        let out = t.await.unwrap().unwrap();
+        assert_eq!(out.payee, p);
+        released += (out.outcome == SubmitOutcome::Released) as usize;
+    }
+    assert_eq!(released, 1);
+    let releases = a.state.metrics.releases.load(std::sync::atomic::Ordering::Relaxed)
+        + b.state.metrics.releases.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(releases, 1);
+
+    let view = Client::new(b.url(), client_key.clone()).job(&id).await.unwrap();
+    assert_eq!(view.state, EscrowState::Released);
+    assert_eq!(view.events.iter().filter(|e| e.kind == "released").count(), 1);
+    // A replay of one replica's request at the other is refused (nonces are shared).
+    let path = format!("/v1/jobs/{id}/proof");
+    let body = bundle.to_bytes();
+    let pairs: Vec<_> = provider_key.sign_request("POST", &path, &body, veriflop_verifier::auth::unix_now()).pairs().into_iter().collect();
+    assert_eq!(raw(&a.url(), "POST", &path, &pairs, body.clone()).await.0, 200);
+    assert_error(&raw(&b.url(), "POST", &path, &pairs, body).await, 409, "replay");
+
+    // A refund race between replicas on an expired job: one refund event.
+    let tj = new_job(101);
+    let id2 = tj.job.job_id;
+    let deadline = veriflop_verifier::auth::unix_now() + 1;
+    Client::new(a.url(), client_key.clone()).register_job(&tj.register_request(client_key.address(), 5, deadline)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (ca, cb) = (Client::new(a.url(), client_key.clone()), Client::new(b.url(), client_key.clone()));
+    let (ra, rb) = tokio::join!(ca.refund(&id2), cb.refund(&id2));
+    assert_eq!(ra.unwrap().state, EscrowState::Refunded);
+    assert_eq!(rb.unwrap().events.iter().filter(|e| e.kind == "refunded").count(), 1);
+
+    assert_eq!(a.state.ledger.audit().await.unwrap(), Vec::<String>::new());
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+/// The service binary, started on port 0; waits for its "listening on" line.
+struct Proc {
+    child: Child,
+    url: String,
+}
+
+fn start_binary(ledger: &str, fault_delay_ms: u64) -> Proc {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_veriflop-verifier"))
+        .args(["--listen", "127.0.0.1:0", "--rate-limit-per-minute", "0"])
+        .arg("--keys")
+        .arg(key_dir())
+        .args(["--ledger", ledger])
+        .env("VERIFLOP_FAULT_RELEASE_DELAY_MS", fault_delay_ms.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+    Proc { child, url }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn metric(url: &str, name: &str) -> u64 {
+    let text = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+}
+
+/// SIGKILL while the release transaction is open (after its writes, before
+/// COMMIT), restart, check; then SIGKILL right after a committed release.
+async fn kill_mid_release(ledger_url: &str) {
+    let client_key = Signer::random();
+    let provider_key = Signer::random();
+    let p = provider_key.address();
+    let tj = new_job(200);
+    let id = tj.job.job_id;
+    let bundle = tokio::task::spawn_blocking(move || tj.prove(p)).await.unwrap();
+
+    let mut proc = start_binary(ledger_url, 30_000);
+    let job = bundle.statement.clone();
+    let reg = veriflop_verifier::client::RegisterJob {
+        job_id: Some(job.job_id),
+        circuit: KIND,
+        shape: job.shape,
+        cm_a: job.cm_a,
+        cm_b: job.cm_b,
+        price: "1234".into(),
+        deadline: in_an_hour(),
+        client: client_key.address(),
+    };
+    Client::new(&proc.url, client_key.clone()).register_job(&reg).await.unwrap();
+    let c = Client::new(&proc.url, provider_key.clone());
+    let b2 = bundle.clone();
+    let pending = tokio::spawn(async move { c.submit_proof(&id, &b2).await });
+    // Wait until the proof verified and the release transaction is open.
+    let t0 = Instant::now();
+    while metric(&proc.url, "veriflop_verifications_total{result=\"valid\"}").await < 1 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "verification did not happen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    proc.child.kill().unwrap(); // SIGKILL
+    proc.child.wait().unwrap();
+    let err = pending.await.unwrap().unwrap_err();
+    assert!(err.code().is_none(), "the killed request got an answer: {err}");
+
+    // The ledger is consistent: the release never committed, nothing half-written.
+    let ledger = Ledger::connect(ledger_url).await.unwrap();
+    let rec = ledger.job(&id).await.unwrap().unwrap();
+    assert_eq!(rec.state, EscrowState::Locked);
+    assert_eq!(ledger.events(&id).await.unwrap().len(), 1);
+    assert_eq!(ledger.audit().await.unwrap(), Vec::<String>::new());
+
+    // Restarted, the provider resubmits and is paid once; then a kill right after commit.
+    let mut proc = start_binary(ledger_url, 0);
+    let c = Client::new(&proc.url, provider_key.clone());
+    let out = c.submit_proof(&id, &bundle).await.unwrap();
+    assert_eq!(out.outcome, SubmitOutcome::Released);
+    proc.child.kill().unwrap();
+    proc.child.wait().unwrap();
+    let proc = start_binary(ledger_url, 0);
+    let c = Client::new(&proc.url, provider_key.clone());
+    assert_eq!(c.submit_proof(&id, &bundle).await.unwrap().outcome, SubmitOutcome::AlreadyReleased);
+    let view = c.job(&id).await.unwrap();
+    assert_eq!(view.state, EscrowState::Released);
+    assert_eq!(view.payee, Some(p));
+    let kinds: Vec<&str> = view.events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["registered", "released"]);
+    assert_eq!(view.events[1].amount.as_deref(), Some("1234"));
+    assert_eq!(ledger.audit().await.unwrap(), Vec::<String>::new());
+    ledger.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_release_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    kill_mid_release(&format!("sqlite://{}", dir.path().join("ledger.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_release_postgres() {
+    let Some(db) = pg_database().await else { return };
+    kill_mid_release(&db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawn_local_uses_a_temporary_sqlite_ledger() {
+    let (addr, h) = spawn_local(test_config()).await.unwrap();
+    assert!(addr.ip().is_loopback() && addr.port() != 0);
+    assert_eq!(h.state.ledger.backend(), veriflop_verifier::ledger::Backend::Sqlite);
+    h.shutdown().await;
+}
