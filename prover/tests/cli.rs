@@ -68,7 +68,18 @@ fn provider_flow_through_the_cli() {
     assert!(!d.join("j/bad.vfpb").exists());
 
     // Submitting signed by a key that is not the payee's is refused before sending.
-    let out = bin(d, &["submit", "--bundle", "j/bundle.vfpb", "--url", "http://127.0.0.1:9", "--key", &format!("0x{}", "42".repeat(32))]);
+    let out = bin(
+        d,
+        &[
+            "submit",
+            "--bundle",
+            "j/bundle.vfpb",
+            "--url",
+            "http://127.0.0.1:9",
+            "--key",
+            &format!("0x{}", "42".repeat(32)),
+        ],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("sign with the payee's key"));
 

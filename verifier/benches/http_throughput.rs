@@ -57,7 +57,8 @@ fn main() {
     let t = Instant::now();
     let (pk, vk) = veriflop_prover::setup::generate(kind, shape, &mut OsRng).unwrap();
     let key_dir = tempfile::tempdir().unwrap();
-    std::fs::write(key_dir.path().join(veriflop_verifier::service::keys::vk_file_name(kind, &shape)), vk.to_bytes()).unwrap();
+    std::fs::write(key_dir.path().join(veriflop_verifier::service::keys::vk_file_name(kind, &shape)), vk.to_bytes())
+        .unwrap();
     let provider = Signer::random();
     let client_key = Signer::random();
     let a = InputMatrix::random(m as usize, k as usize, Dtype::Int8, 1).unwrap();
@@ -69,9 +70,22 @@ fn main() {
         .into_par_iter()
         .map(|_| {
             let job = Job { job_id: JobId::random(), ..base.clone() };
-            let w = Witness { job_id: job.job_id.0, provider: provider.address().to_fr(), a: a.clone(), b: b.clone(), c: c.clone() };
-            let (proof, _) =
-                prove(&pk, MatmulCircuit::prove(kind, shape, w), &CpuBackend::new(), &mut OsRng, ProveOptions::default(), &|_| {}).unwrap();
+            let w = Witness {
+                job_id: job.job_id.0,
+                provider: provider.address().to_fr(),
+                a: a.clone(),
+                b: b.clone(),
+                c: c.clone(),
+            };
+            let (proof, _) = prove(
+                &pk,
+                MatmulCircuit::prove(kind, shape, w),
+                &CpuBackend::new(),
+                &mut OsRng,
+                ProveOptions::default(),
+                &|_| {},
+            )
+            .unwrap();
             let st = job.statement(provider.address(), cm_c);
             (job, ProofBundle::new(kind, st, proof))
         })
@@ -80,7 +94,8 @@ fn main() {
 
     // ---- native verification ----
     let verifier = Verifier::new(vk.clone());
-    let terms: Vec<JobTerms> = work.iter().map(|(j, _)| JobTerms { job: j.clone(), provider: Some(provider.address()) }).collect();
+    let terms: Vec<JobTerms> =
+        work.iter().map(|(j, _)| JobTerms { job: j.clone(), provider: Some(provider.address()) }).collect();
     let t = Instant::now();
     let mut lat = Vec::with_capacity(n);
     for ((_, bundle), terms) in work.iter().zip(&terms) {
@@ -109,9 +124,12 @@ fn main() {
         let url = format!("http://{addr}");
         let reg = Client::new(&url, client_key.clone());
         for (job, _) in &work {
-            reg.register_job(&RegisterJob::for_job(job, kind, 1000, unix_now() + 3600, client_key.address())).await.unwrap();
+            reg.register_job(&RegisterJob::for_job(job, kind, 1000, unix_now() + 3600, client_key.address()))
+                .await
+                .unwrap();
         }
-        let queue = Arc::new(std::sync::Mutex::new(work.iter().map(|(j, b)| (j.job_id, b.clone())).collect::<Vec<_>>()));
+        let queue =
+            Arc::new(std::sync::Mutex::new(work.iter().map(|(j, b)| (j.job_id, b.clone())).collect::<Vec<_>>()));
         let t = Instant::now();
         let workers: Vec<_> = (0..conc)
             .map(|_| {
@@ -159,5 +177,8 @@ fn main() {
         pct(&lat, 0.99),
         lat.last().unwrap().as_secs_f64() * 1e3
     );
-    println!("\nHTTP: {n} releases in {:.2} s; load generator and service share the {cores} cores.", wall.as_secs_f64());
+    println!(
+        "\nHTTP: {n} releases in {:.2} s; load generator and service share the {cores} cores.",
+        wall.as_secs_f64()
+    );
 }

@@ -191,7 +191,14 @@ impl AuthHeaders {
 
     /// Checks the timestamp window and the signature over this request. Nonce
     /// uniqueness is the caller's (ledger's) job.
-    pub fn verify(&self, method: &str, path_and_query: &str, body: &[u8], now: i64, window_secs: u64) -> Result<Address, AuthError> {
+    pub fn verify(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        now: i64,
+        window_secs: u64,
+    ) -> Result<Address, AuthError> {
         if self.timestamp.abs_diff(now) > window_secs {
             return Err(AuthError::Stale { ts: self.timestamp, now, window: window_secs });
         }
@@ -269,7 +276,12 @@ impl Signer {
         nonce: &str,
     ) -> AuthHeaders {
         let msg = canonical_message(method, path_and_query, timestamp, nonce, body);
-        AuthHeaders { address: self.address, timestamp, nonce: nonce.to_string(), signature: self.sign_personal(msg.as_bytes()) }
+        AuthHeaders {
+            address: self.address,
+            timestamp,
+            nonce: nonce.to_string(),
+            signature: self.sign_personal(msg.as_bytes()),
+        }
     }
 }
 

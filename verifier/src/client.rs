@@ -74,10 +74,17 @@ impl Client {
     }
 
     /// Sends a request signed with this client's key; returns status and body.
-    pub async fn send_signed(&self, method: &str, path: &str, body: Vec<u8>, content_type: &str) -> Result<(StatusCode, Vec<u8>), ClientError> {
+    pub async fn send_signed(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(StatusCode, Vec<u8>), ClientError> {
         let auth = self.signer.sign_request(method, path, &body, unix_now());
         let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| ClientError::Decode(e.to_string()))?;
-        let mut req = self.http.request(method, format!("{}{path}", self.base)).header("content-type", content_type).body(body);
+        let mut req =
+            self.http.request(method, format!("{}{path}", self.base)).header("content-type", content_type).body(body);
         for (k, v) in auth.pairs() {
             req = req.header(k, v);
         }
@@ -96,7 +103,10 @@ impl Client {
         if !status.is_success() {
             return Err(match serde_json::from_slice::<ErrorBody>(body) {
                 Ok(e) => ClientError::Api { status: status.as_u16(), code: e.code, message: e.message },
-                Err(_) => ClientError::Decode(format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)]))),
+                Err(_) => ClientError::Decode(format!(
+                    "HTTP {status}: {}",
+                    String::from_utf8_lossy(&body[..body.len().min(200)])
+                )),
             });
         }
         serde_json::from_slice(body).map_err(|e| ClientError::Decode(e.to_string()))
@@ -117,13 +127,15 @@ impl Client {
 
     /// Submits raw bundle bytes (wire `VFPB…` or JSON).
     pub async fn submit_proof_bytes(&self, job_id: &JobId, bytes: Vec<u8>) -> Result<SubmitResponse, ClientError> {
-        let (s, b) = self.send_signed("POST", &format!("/v1/jobs/{job_id}/proof"), bytes, "application/octet-stream").await?;
+        let (s, b) =
+            self.send_signed("POST", &format!("/v1/jobs/{job_id}/proof"), bytes, "application/octet-stream").await?;
         Self::decode(s, &b)
     }
 
     /// Asks for the refund of an expired job (signed by its client).
     pub async fn refund(&self, job_id: &JobId) -> Result<JobView, ClientError> {
-        let (s, b) = self.send_signed("POST", &format!("/v1/jobs/{job_id}/refund"), Vec::new(), "application/json").await?;
+        let (s, b) =
+            self.send_signed("POST", &format!("/v1/jobs/{job_id}/refund"), Vec::new(), "application/json").await?;
         Self::decode(s, &b)
     }
 

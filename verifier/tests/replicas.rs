@@ -90,7 +90,11 @@ async fn two_replicas_on_one_postgres_release_once() {
     // A replay of one replica's request at the other is refused (nonces are shared).
     let path = format!("/v1/jobs/{id}/proof");
     let body = bundle.to_bytes();
-    let pairs: Vec<_> = provider_key.sign_request("POST", &path, &body, veriflop_verifier::auth::unix_now()).pairs().into_iter().collect();
+    let pairs: Vec<_> = provider_key
+        .sign_request("POST", &path, &body, veriflop_verifier::auth::unix_now())
+        .pairs()
+        .into_iter()
+        .collect();
     assert_eq!(raw(&a.url(), "POST", &path, &pairs, body.clone()).await.0, 200);
     assert_error(&raw(&b.url(), "POST", &path, &pairs, body).await, 409, "replay");
 
@@ -98,7 +102,10 @@ async fn two_replicas_on_one_postgres_release_once() {
     let tj = new_job(101);
     let id2 = tj.job.job_id;
     let deadline = veriflop_verifier::auth::unix_now() + 1;
-    Client::new(a.url(), client_key.clone()).register_job(&tj.register_request(client_key.address(), 5, deadline)).await.unwrap();
+    Client::new(a.url(), client_key.clone())
+        .register_job(&tj.register_request(client_key.address(), 5, deadline))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let (ca, cb) = (Client::new(a.url(), client_key.clone()), Client::new(b.url(), client_key.clone()));
     let (ra, rb) = tokio::join!(ca.refund(&id2), cb.refund(&id2));
@@ -130,7 +137,11 @@ fn start_binary(ledger: &str, fault_delay_ms: u64) -> Proc {
         .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_string();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
     Proc { child, url }
 }
 

@@ -83,7 +83,10 @@ async fn every_rejection_is_a_json_error_with_a_stable_code() {
     let job_b = new_job(20);
     let ida = job_a.job.job_id;
     for j in [&job_a, &job_b] {
-        client(&url, &client_key).register_job(&j.register_request(client_key.address(), 5, in_an_hour())).await.unwrap();
+        client(&url, &client_key)
+            .register_job(&j.register_request(client_key.address(), 5, in_an_hour()))
+            .await
+            .unwrap();
     }
     let a1 = p1.address();
     let (job_a, proof_a, proof_b) = tokio::task::spawn_blocking(move || {
@@ -123,8 +126,16 @@ async fn every_rejection_is_a_json_error_with_a_stable_code() {
     cm.statement.cm_a = proof_b.statement.cm_a;
     assert_error(&signed(&url, &p1, "POST", &proof_path(&ida), cm.to_bytes()).await, 400, "commitment_mismatch");
     // garbage bundles
-    assert_error(&signed(&url, &p1, "POST", &proof_path(&ida), b"VFPB\x01\x02".to_vec()).await, 400, "malformed_bundle");
-    assert_error(&signed(&url, &p1, "POST", &proof_path(&ida), b"{\"version\":1".to_vec()).await, 400, "malformed_bundle");
+    assert_error(
+        &signed(&url, &p1, "POST", &proof_path(&ida), b"VFPB\x01\x02".to_vec()).await,
+        400,
+        "malformed_bundle",
+    );
+    assert_error(
+        &signed(&url, &p1, "POST", &proof_path(&ida), b"{\"version\":1".to_vec()).await,
+        400,
+        "malformed_bundle",
+    );
     let mut truncated = proof_a.to_bytes();
     truncated.truncate(truncated.len() - 7);
     assert_error(&signed(&url, &p1, "POST", &proof_path(&ida), truncated).await, 400, "malformed_bundle");
@@ -148,22 +159,46 @@ async fn every_rejection_is_a_json_error_with_a_stable_code() {
     assert_error(&signed(&url, &client_key, "POST", "/v1/jobs", b"{not json".to_vec()).await, 400, "malformed_json");
     let mut req = serde_json::to_value(new_job(30).register_request(client_key.address(), 5, in_an_hour())).unwrap();
     req["surprise"] = 1.into();
-    assert_error(&signed(&url, &client_key, "POST", "/v1/jobs", req.to_string().into_bytes()).await, 400, "malformed_json");
+    assert_error(
+        &signed(&url, &client_key, "POST", "/v1/jobs", req.to_string().into_bytes()).await,
+        400,
+        "malformed_json",
+    );
     let mut req = serde_json::to_value(new_job(31).register_request(client_key.address(), 5, in_an_hour())).unwrap();
     req["price"] = "-5".into();
-    assert_error(&signed(&url, &client_key, "POST", "/v1/jobs", req.to_string().into_bytes()).await, 400, "invalid_job");
+    assert_error(
+        &signed(&url, &client_key, "POST", "/v1/jobs", req.to_string().into_bytes()).await,
+        400,
+        "invalid_job",
+    );
     let past = new_job(32).register_request(client_key.address(), 5, unix_now() - 1);
-    assert_error(&signed(&url, &client_key, "POST", "/v1/jobs", serde_json::to_vec(&past).unwrap()).await, 400, "invalid_job");
+    assert_error(
+        &signed(&url, &client_key, "POST", "/v1/jobs", serde_json::to_vec(&past).unwrap()).await,
+        400,
+        "invalid_job",
+    );
     // unknown shape: no key for it
     let mut odd = new_job(33).register_request(client_key.address(), 5, in_an_hour());
     odd.shape = veriflop_circuits::Shape::new(8, 8, 8, veriflop_circuits::Dtype::Int8).unwrap();
-    assert_error(&signed(&url, &client_key, "POST", "/v1/jobs", serde_json::to_vec(&odd).unwrap()).await, 400, "unknown_shape");
+    assert_error(
+        &signed(&url, &client_key, "POST", "/v1/jobs", serde_json::to_vec(&odd).unwrap()).await,
+        400,
+        "unknown_shape",
+    );
     // client must sign its own job
     let other = new_job(34).register_request(p2.address(), 5, in_an_hour());
-    assert_error(&signed(&url, &client_key, "POST", "/v1/jobs", serde_json::to_vec(&other).unwrap()).await, 403, "client_mismatch");
+    assert_error(
+        &signed(&url, &client_key, "POST", "/v1/jobs", serde_json::to_vec(&other).unwrap()).await,
+        403,
+        "client_mismatch",
+    );
     // duplicate job id
     let dup = job_a.register_request(client_key.address(), 5, in_an_hour());
-    assert_error(&signed(&url, &client_key, "POST", "/v1/jobs", serde_json::to_vec(&dup).unwrap()).await, 409, "job_exists");
+    assert_error(
+        &signed(&url, &client_key, "POST", "/v1/jobs", serde_json::to_vec(&dup).unwrap()).await,
+        409,
+        "job_exists",
+    );
 
     // authentication: missing, bad signature, wrong signer, stale, replay
     let body = proof_a.to_bytes();
@@ -227,10 +262,24 @@ async fn every_rejection_is_a_json_error_with_a_stable_code() {
     // Every rejection was counted under its code.
     let metrics = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
     for code in [
-        "unknown_job", "wrong_job", "wrong_provider", "invalid_proof", "malformed_bundle", "body_too_large", "malformed_json",
-        "bad_signature", "replay", "job_expired", "stale_request", "missing_auth", "unknown_shape",
+        "unknown_job",
+        "wrong_job",
+        "wrong_provider",
+        "invalid_proof",
+        "malformed_bundle",
+        "body_too_large",
+        "malformed_json",
+        "bad_signature",
+        "replay",
+        "job_expired",
+        "stale_request",
+        "missing_auth",
+        "unknown_shape",
     ] {
-        assert!(metrics.contains(&format!("veriflop_rejections_total{{reason=\"{code}\"}}")), "{code} not counted:\n{metrics}");
+        assert!(
+            metrics.contains(&format!("veriflop_rejections_total{{reason=\"{code}\"}}")),
+            "{code} not counted:\n{metrics}"
+        );
     }
     assert!(metrics.contains("veriflop_verifications_total{result=\"invalid\"} 3"), "{metrics}");
     // Nothing half-written: jobs and events agree everywhere.
@@ -240,7 +289,8 @@ async fn every_rejection_is_a_json_error_with_a_stable_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_per_key() {
-    let (_, h) = spawn_local(Config { key_dir: key_dir(), rate_limit_per_minute: 3, ..Config::default() }).await.unwrap();
+    let (_, h) =
+        spawn_local(Config { key_dir: key_dir(), rate_limit_per_minute: 3, ..Config::default() }).await.unwrap();
     let url = h.url();
     let k = Signer::random();
     let path = format!("/v1/jobs/{}/proof", JobId::random());
@@ -345,11 +395,38 @@ async fn openapi_documents_exactly_the_real_routes() {
     // Every documented error code appears in the service sources, and vice versa.
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml")).unwrap();
     for code in [
-        "missing_auth", "malformed_auth", "bad_signature", "stale_request", "replay", "rate_limited", "malformed_json", "invalid_job",
-        "unknown_shape", "client_mismatch", "job_exists", "malformed_job_id", "unknown_job", "body_too_large", "malformed_bundle",
-        "unsupported_version", "wrong_job", "shape_mismatch", "commitment_mismatch", "circuit_mismatch", "wrong_provider",
-        "invalid_proof", "already_settled", "job_expired", "not_client", "deadline_not_reached", "overloaded", "ledger_unavailable",
-        "key_unavailable", "no_route", "method_not_allowed", "internal",
+        "missing_auth",
+        "malformed_auth",
+        "bad_signature",
+        "stale_request",
+        "replay",
+        "rate_limited",
+        "malformed_json",
+        "invalid_job",
+        "unknown_shape",
+        "client_mismatch",
+        "job_exists",
+        "malformed_job_id",
+        "unknown_job",
+        "body_too_large",
+        "malformed_bundle",
+        "unsupported_version",
+        "wrong_job",
+        "shape_mismatch",
+        "commitment_mismatch",
+        "circuit_mismatch",
+        "wrong_provider",
+        "invalid_proof",
+        "already_settled",
+        "job_expired",
+        "not_client",
+        "deadline_not_reached",
+        "overloaded",
+        "ledger_unavailable",
+        "key_unavailable",
+        "no_route",
+        "method_not_allowed",
+        "internal",
     ] {
         assert!(doc.contains(code), "error code {code} is not documented in openapi.yaml");
     }

@@ -29,7 +29,10 @@ pub fn calldata(args: CalldataArgs, ctx: &Ctx) -> Result<(), CliError> {
         write_file(out, hex.as_bytes())?;
     }
     ctx.emit(
-        format!("{hex}\n(JobEscrow.submit for job {}; send it from {})", bundle.statement.job_id, bundle.statement.provider),
+        format!(
+            "{hex}\n(JobEscrow.submit for job {}; send it from {})",
+            bundle.statement.job_id, bundle.statement.provider
+        ),
         json!({"ok": true, "to": "JobEscrow.submit", "from": bundle.statement.provider, "calldata": hex}),
     );
     Ok(())

@@ -60,7 +60,11 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let (pk, vk, setup) = super::setup::load_or_generate(&store, kind, shape, ctx)?;
     drop(pk);
     if let Some(t) = setup {
-        lines.push(format!("  0 setup    keys generated in {} (development setup, cached in {})", secs(t), store.dir.display()));
+        lines.push(format!(
+            "  0 setup    keys generated in {} (development setup, cached in {})",
+            secs(t),
+            store.dir.display()
+        ));
     }
 
     // Verifier service on loopback with a fresh SQLite ledger.
@@ -121,7 +125,10 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let t = Instant::now();
     verifier.verify_for_job(&bundle, &JobTerms { job: job.clone(), provider: Some(provider) })?;
     let verify = t.elapsed();
-    lines.push(format!("  4 anyone   verifies natively in {}: C = A·B for this job, payable to {provider}", secs(verify)));
+    lines.push(format!(
+        "  4 anyone   verifies natively in {}: C = A·B for this job, payable to {provider}",
+        secs(verify)
+    ));
     let t = Instant::now();
     let submitted = as_provider.submit_proof(&job.job_id, &bundle).map_err(client_error)?;
     let submit_time = t.elapsed();

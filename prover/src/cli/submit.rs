@@ -37,7 +37,11 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     if signer.address() != bundle.statement.provider {
         return Err(CliError::new(
             "wrong_provider",
-            format!("the bundle pays {}, but --key belongs to {}: sign with the payee's key", bundle.statement.provider, signer.address()),
+            format!(
+                "the bundle pays {}, but --key belongs to {}: sign with the payee's key",
+                bundle.statement.provider,
+                signer.address()
+            ),
         ));
     }
     let client = BlockingClient::new(&args.url, signer).map_err(|e| CliError::new("io", e.to_string()))?;

@@ -117,7 +117,10 @@ pub struct Event {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Release {
     /// This call released the escrow (event `seq`).
-    Released { seq: i64, amount: u128 },
+    Released {
+        seq: i64,
+        amount: u128,
+    },
     /// The job was already settled (or expired) by the time of the attempt.
     NotLocked(JobRecord),
     /// The deadline passed before the release could commit.
@@ -339,7 +342,13 @@ impl Ledger {
 
     /// `locked → released` to `payee`, if the job is locked and `now` is before
     /// its deadline. Exactly one concurrent caller (on any replica) wins.
-    pub async fn release(&self, id: &JobId, payee: Address, proof_digest: &str, now: i64) -> Result<Release, LedgerError> {
+    pub async fn release(
+        &self,
+        id: &JobId,
+        payee: Address,
+        proof_digest: &str,
+        now: i64,
+    ) -> Result<Release, LedgerError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "UPDATE jobs SET state = 'released', payee = $2, settled_at = $3, version = version + 1
@@ -443,7 +452,8 @@ impl Ledger {
     /// equal the escrowed price. Returns the list of problems (empty = consistent).
     pub async fn audit(&self) -> Result<Vec<String>, LedgerError> {
         let mut problems = Vec::new();
-        let rows = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY job_id")).fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY job_id")).fetch_all(&self.pool).await?;
         for r in &rows {
             let j = job_from_row(r)?;
             let id = j.job.job_id;
@@ -476,7 +486,8 @@ impl Ledger {
 
     /// Counts of jobs per escrow state.
     pub async fn state_counts(&self) -> Result<Vec<(String, i64)>, LedgerError> {
-        let rows = sqlx::query("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state").fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state").fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?))).collect()
     }
 

@@ -43,7 +43,8 @@ impl ApiError {
 }
 
 pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
-    let text = serde_json::to_vec(body).unwrap_or_else(|_| b"{\"code\":\"internal\",\"message\":\"serialization\"}".to_vec());
+    let text =
+        serde_json::to_vec(body).unwrap_or_else(|_| b"{\"code\":\"internal\",\"message\":\"serialization\"}".to_vec());
     let mut r = Response::new(text.into());
     *r.status_mut() = status;
     r.headers_mut().insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("application/json"));

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sha2::Digest;
+use veriflop_circuits::{Address, Job, JobId};
 use warp::http::StatusCode;
 use warp::reply::Response;
-use veriflop_circuits::{Address, Job, JobId};
 
 use super::api::{Health, JobView, RegisterJob, ShapeInfo, SubmitOutcome, SubmitResponse};
 use super::error::{json_response, ApiError};
@@ -47,7 +47,11 @@ async fn authenticate(state: &State, req: &RequestParts, body: &[u8]) -> Result<
     let window = state.config.timestamp_window_secs;
     let signer = auth.verify(req.method.as_str(), &req.path_and_query, body, now, window)?;
     if !state.limiter.allow(signer) {
-        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", format!("too many requests from {signer}; try again later")));
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests from {signer}; try again later"),
+        ));
     }
     let expires = auth.timestamp.saturating_add(window as i64);
     if !state.ledger.use_nonce(signer, &auth.nonce, expires).await? {
@@ -67,8 +71,12 @@ async fn view(state: &State, rec: &JobRecord) -> Result<JobView, ApiError> {
 
 fn key_error(e: KeyLoadError) -> ApiError {
     match e {
-        KeyLoadError::Missing { .. } => ApiError::bad_request("unknown_shape", format!("this verifier has no key for that job: {e}")),
-        KeyLoadError::Invalid { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "key_unavailable", e.to_string()),
+        KeyLoadError::Missing { .. } => {
+            ApiError::bad_request("unknown_shape", format!("this verifier has no key for that job: {e}"))
+        }
+        KeyLoadError::Invalid { .. } => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "key_unavailable", e.to_string())
+        }
     }
 }
 
@@ -83,18 +91,30 @@ async fn register_inner(state: &State, req: RequestParts) -> Result<Response, Ap
     let r: RegisterJob = parse_json(&body)?;
     r.shape.validate().map_err(|e| ApiError::bad_request("invalid_job", e.to_string()))?;
     if r.client != signer {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "client_mismatch", format!("the job names client {} but the request is signed by {signer}", r.client)));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "client_mismatch",
+            format!("the job names client {} but the request is signed by {signer}", r.client),
+        ));
     }
     let price = (!r.price.is_empty() && r.price.len() <= 39 && r.price.bytes().all(|b| b.is_ascii_digit()))
         .then(|| r.price.parse::<u128>().ok())
         .flatten()
-        .ok_or_else(|| ApiError::bad_request("invalid_job", format!("price {:?} is not a decimal integer below 2^128", r.price)))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("invalid_job", format!("price {:?} is not a decimal integer below 2^128", r.price))
+        })?;
     let now = unix_now();
     if r.deadline <= now {
-        return Err(ApiError::bad_request("invalid_job", format!("deadline {} is not in the future (now {now})", r.deadline)));
+        return Err(ApiError::bad_request(
+            "invalid_job",
+            format!("deadline {} is not in the future (now {now})", r.deadline),
+        ));
     }
     if r.deadline - now > state.config.max_job_ttl_secs as i64 {
-        return Err(ApiError::bad_request("invalid_job", format!("deadline is more than {} s away", state.config.max_job_ttl_secs)));
+        return Err(ApiError::bad_request(
+            "invalid_job",
+            format!("deadline is more than {} s away", state.config.max_job_ttl_secs),
+        ));
     }
     state.keys.get(r.circuit, &r.shape).map_err(key_error)?;
     let job = Job { job_id: r.job_id.unwrap_or_else(JobId::random), shape: r.shape, cm_a: r.cm_a, cm_b: r.cm_b };
@@ -111,7 +131,11 @@ async fn register_inner(state: &State, req: RequestParts) -> Result<Response, Ap
         version: 1,
     };
     if !state.ledger.insert_job(&rec).await? {
-        return Err(ApiError::new(StatusCode::CONFLICT, "job_exists", format!("job {} is already registered", rec.job.job_id)));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "job_exists",
+            format!("job {} is already registered", rec.job.job_id),
+        ));
     }
     state.metrics.jobs_registered.fetch_add(1, Ordering::Relaxed);
     tracing::info!("job {} registered by {signer}: {} {}, price {price}", rec.job.job_id, rec.circuit, rec.job.shape);
@@ -136,12 +160,21 @@ fn settled(rec: &JobRecord) -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
         "already_settled",
-        format!("job {} is already {} (to {})", rec.job.job_id, rec.state.as_str(), rec.payee.map(|a| a.to_string()).unwrap_or_default()),
+        format!(
+            "job {} is already {} (to {})",
+            rec.job.job_id,
+            rec.state.as_str(),
+            rec.payee.map(|a| a.to_string()).unwrap_or_default()
+        ),
     )
 }
 
 fn expired(rec: &JobRecord) -> ApiError {
-    ApiError::new(StatusCode::GONE, "job_expired", format!("job {} passed its deadline {}; no proof is accepted now", rec.job.job_id, rec.deadline))
+    ApiError::new(
+        StatusCode::GONE,
+        "job_expired",
+        format!("job {} passed its deadline {}; no proof is accepted now", rec.job.job_id, rec.deadline),
+    )
 }
 
 /// The answer to a repeat submission by the provider already paid.
@@ -184,7 +217,11 @@ async fn submit_inner(state: &State, id: String, req: RequestParts) -> Result<Re
         return Err(expired(&rec));
     }
     if bundle.circuit != rec.circuit {
-        return Err(VerifyError::CircuitMismatch { expected: rec.circuit.to_string(), got: bundle.circuit.to_string() }.into());
+        return Err(VerifyError::CircuitMismatch {
+            expected: rec.circuit.to_string(),
+            got: bundle.circuit.to_string(),
+        }
+        .into());
     }
     // The payee is the authenticated submitter: a proof binding another
     // address is refused here, so nobody can be paid for someone else's proof.
@@ -204,7 +241,11 @@ async fn submit_inner(state: &State, id: String, req: RequestParts) -> Result<Re
     state.metrics.verify_in_flight.fetch_add(1, Ordering::Relaxed);
     let guard = Waiting(state);
     if waiting >= state.config.verify_queue + state.config.verify_concurrency {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too many proofs waiting for verification; retry later"));
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many proofs waiting for verification; retry later",
+        ));
     }
     let permit = state.verify_slots.acquire().await.map_err(|_| ApiError::internal("verification pool closed"))?;
     let b = bundle.clone();
@@ -242,7 +283,9 @@ async fn submit_inner(state: &State, id: String, req: RequestParts) -> Result<Re
                 },
             ))
         }
-        Release::NotLocked(rec) if rec.state == EscrowState::Released && rec.payee == Some(provider) => already_released(state, &rec).await,
+        Release::NotLocked(rec) if rec.state == EscrowState::Released && rec.payee == Some(provider) => {
+            already_released(state, &rec).await
+        }
         Release::NotLocked(rec) => Err(settled(&rec)),
         Release::Expired(rec) => Err(expired(&rec)),
         Release::Unknown => Err(unknown_job(&id)),
@@ -260,7 +303,11 @@ async fn refund_inner(state: &State, id: String, req: RequestParts) -> Result<Re
     let id = parse_job_id(&id)?;
     let rec = state.ledger.job(&id).await?.ok_or_else(|| unknown_job(&id))?;
     if rec.client != signer {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "not_client", format!("only the job's client {} can ask for its refund", rec.client)));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_client",
+            format!("only the job's client {} can ask for its refund", rec.client),
+        ));
     }
     match state.ledger.refund(&id, signer, unix_now()).await? {
         Refund::Refunded { amount, .. } => {
@@ -284,7 +331,12 @@ async fn refund_inner(state: &State, id: String, req: RequestParts) -> Result<Re
 }
 
 pub(super) async fn shapes(state: Arc<State>) -> Response {
-    let list: Vec<ShapeInfo> = state.keys.list().into_iter().map(|(circuit, shape, fingerprint)| ShapeInfo { circuit, shape, fingerprint }).collect();
+    let list: Vec<ShapeInfo> = state
+        .keys
+        .list()
+        .into_iter()
+        .map(|(circuit, shape, fingerprint)| ShapeInfo { circuit, shape, fingerprint })
+        .collect();
     json_response(StatusCode::OK, &list)
 }
 
@@ -292,12 +344,16 @@ pub(super) async fn health(state: Arc<State>) -> Response {
     let keys = state.keys.list().len();
     match state.ledger.ping().await {
         Ok(()) => json_response(StatusCode::OK, &Health { status: "ok".into(), ledger: "ok".into(), keys }),
-        Err(e) => json_response(StatusCode::SERVICE_UNAVAILABLE, &Health { status: "degraded".into(), ledger: e.to_string(), keys }),
+        Err(e) => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &Health { status: "degraded".into(), ledger: e.to_string(), keys },
+        ),
     }
 }
 
 pub(super) async fn metrics(state: Arc<State>) -> Response {
     let mut r = Response::new(state.metrics.render().into());
-    r.headers_mut().insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("text/plain; version=0.0.4"));
+    r.headers_mut()
+        .insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("text/plain; version=0.0.4"));
     r
 }

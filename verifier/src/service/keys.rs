@@ -45,7 +45,8 @@ impl KeyRegistry {
     pub fn load(dir: impl Into<PathBuf>) -> Result<Self, KeyLoadError> {
         let dir = dir.into();
         let reg = KeyRegistry { dir: dir.clone(), keys: RwLock::new(HashMap::new()) };
-        let entries = std::fs::read_dir(&dir).map_err(|e| KeyLoadError::Invalid { path: dir.clone(), msg: e.to_string() })?;
+        let entries =
+            std::fs::read_dir(&dir).map_err(|e| KeyLoadError::Invalid { path: dir.clone(), msg: e.to_string() })?;
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().and_then(|e| e.to_str()) != Some("vk") {
@@ -55,7 +56,10 @@ impl KeyRegistry {
             let h = key.header;
             let expected = vk_file_name(h.kind, &h.shape);
             if path.file_name().and_then(|n| n.to_str()) != Some(expected.as_str()) {
-                return Err(KeyLoadError::Invalid { path, msg: format!("holds the key for {} {}; it should be named {expected}", h.kind, h.shape) });
+                return Err(KeyLoadError::Invalid {
+                    path,
+                    msg: format!("holds the key for {} {}; it should be named {expected}", h.kind, h.shape),
+                });
             }
             tracing::info!("loaded verifying key {} {} ({})", h.kind, h.shape, key.fingerprint());
             reg.insert(key);
@@ -85,7 +89,10 @@ impl KeyRegistry {
         }
         let key = read_key(&path)?;
         if key.header.kind != kind || key.header.shape != *shape {
-            return Err(KeyLoadError::Invalid { path, msg: format!("holds the key for {} {}", key.header.kind, key.header.shape) });
+            return Err(KeyLoadError::Invalid {
+                path,
+                msg: format!("holds the key for {} {}", key.header.kind, key.header.shape),
+            });
         }
         Ok(self.insert(key))
     }

@@ -140,9 +140,19 @@ where
     B: bytes::Buf,
 {
     use futures_util::StreamExt;
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("request body is over the {limit}-byte limit"));
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body is over the {limit}-byte limit"),
+        )
+    };
     if let Some(len) = headers.get(warp::http::header::CONTENT_LENGTH) {
-        let len = len.to_str().ok().and_then(|s| s.parse::<u64>().ok()).ok_or_else(|| ApiError::bad_request("bad_request", "invalid Content-Length"))?;
+        let len = len
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or_else(|| ApiError::bad_request("bad_request", "invalid Content-Length"))?;
         if len > limit as u64 {
             return Err(too_large());
         }
@@ -173,7 +183,8 @@ fn parts(limit: usize) -> impl Filter<Extract = (RequestParts,), Error = Rejecti
         .and(warp::body::stream())
         .then(move |method, full: warp::path::FullPath, query: String, headers: HeaderMap, stream| async move {
             let body = read_body(&headers, stream, limit).await;
-            let path_and_query = if query.is_empty() { full.as_str().to_string() } else { format!("{}?{query}", full.as_str()) };
+            let path_and_query =
+                if query.is_empty() { full.as_str().to_string() } else { format!("{}?{query}", full.as_str()) };
             RequestParts { method, path_and_query, headers, body }
         })
 }
@@ -186,7 +197,8 @@ fn with_state(state: Arc<State>) -> impl Filter<Extract = (Arc<State>,), Error =
 pub fn routes(state: Arc<State>) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
     let proof_limit = state.config.max_body_bytes.min(crate::bundle::MAX_BUNDLE_BYTES);
     let s = || with_state(state.clone());
-    let register = warp::path!("v1" / "jobs").and(warp::post()).and(s()).and(parts(MAX_JSON_BODY_BYTES)).then(handlers::register);
+    let register =
+        warp::path!("v1" / "jobs").and(warp::post()).and(s()).and(parts(MAX_JSON_BODY_BYTES)).then(handlers::register);
     let get_job = warp::path!("v1" / "jobs" / String).and(warp::get()).and(s()).then(handlers::get_job);
     let submit = warp::path!("v1" / "jobs" / String / "proof")
         .and(warp::post())
@@ -279,7 +291,9 @@ pub async fn spawn(config: Config) -> Result<ServiceHandle, ServiceError> {
 async fn spawn_with(config: Config, ledger_dir: Option<tempfile::TempDir>) -> Result<ServiceHandle, ServiceError> {
     let listen = config.listen;
     let state = State::new(config).await?;
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| ServiceError::Bind { addr: listen, msg: e.to_string() })?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| ServiceError::Bind { addr: listen, msg: e.to_string() })?;
     let addr = listener.local_addr().map_err(|e| ServiceError::Bind { addr: listen, msg: e.to_string() })?;
     let (tx, rx) = oneshot::channel::<()>();
     let server = warp::serve(routes(state.clone())).incoming(listener).graceful(async move {

@@ -9,7 +9,9 @@ use ark_bn254::Bn254;
 use ark_groth16::ProvingKey;
 use rand::rngs::OsRng;
 use veriflop_circuits::execute::matmul;
-use veriflop_circuits::{commit, Address, CircuitKind, Dtype, InputMatrix, Job, JobId, MatmulCircuit, Shape, Statement, Witness};
+use veriflop_circuits::{
+    commit, Address, CircuitKind, Dtype, InputMatrix, Job, JobId, MatmulCircuit, Shape, Statement, Witness,
+};
 use veriflop_prover::{prove, CpuBackend, ProveOptions};
 use veriflop_verifier::auth::{unix_now, Signer};
 use veriflop_verifier::client::{Client, Config, RegisterJob, ServiceHandle};
@@ -64,9 +66,17 @@ impl TestJob {
         let s = shape();
         let c = matmul(&s, &self.a, &self.b).unwrap();
         let cm_c = commit::commit_output(&s, &c);
-        let w = Witness { job_id: self.job.job_id.0, provider: provider.to_fr(), a: self.a.clone(), b: self.b.clone(), c };
-        let (proof, _) = prove(&keys().pk, MatmulCircuit::prove(KIND, s, w), &CpuBackend::new(), &mut OsRng, ProveOptions::default(), &|_| {})
-            .unwrap();
+        let w =
+            Witness { job_id: self.job.job_id.0, provider: provider.to_fr(), a: self.a.clone(), b: self.b.clone(), c };
+        let (proof, _) = prove(
+            &keys().pk,
+            MatmulCircuit::prove(KIND, s, w),
+            &CpuBackend::new(),
+            &mut OsRng,
+            ProveOptions::default(),
+            &|_| {},
+        )
+        .unwrap();
         let statement: Statement = self.job.statement(provider, cm_c);
         ProofBundle::new(KIND, statement, proof)
     }
@@ -100,7 +110,8 @@ pub async fn raw(
     body: Vec<u8>,
 ) -> (u16, serde_json::Value) {
     let client = reqwest::Client::new();
-    let mut req = client.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{url}{path}")).body(body);
+    let mut req =
+        client.request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("{url}{path}")).body(body);
     for (k, v) in headers {
         req = req.header(*k, v);
     }
