@@ -19,7 +19,7 @@ use ark_groth16::{Groth16, ProvingKey};
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use rand::{CryptoRng, RngCore};
 use veriflop_circuits::{CircuitKind, MatmulCircuit, Shape};
-use veriflop_verifier::keys::{KeyHeader, ShapeKey, HEADER_BYTES, PK_MAGIC};
+use veriflop_verifier::keys::{key_file_stem, KeyHeader, ShapeKey, HEADER_BYTES, PK_MAGIC};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
@@ -54,16 +54,12 @@ impl KeyStore {
         KeyStore { dir: dir.into() }
     }
 
-    fn stem(kind: CircuitKind, shape: &Shape) -> String {
-        format!("{kind}-{}", shape.id())
-    }
-
     pub fn pk_path(&self, kind: CircuitKind, shape: &Shape) -> PathBuf {
-        self.dir.join(format!("{}.pk", Self::stem(kind, shape)))
+        self.dir.join(format!("{}.pk", key_file_stem(kind, shape)))
     }
 
     pub fn vk_path(&self, kind: CircuitKind, shape: &Shape) -> PathBuf {
-        self.dir.join(format!("{}.vk", Self::stem(kind, shape)))
+        self.dir.join(format!("{}.vk", key_file_stem(kind, shape)))
     }
 
     pub fn has(&self, kind: CircuitKind, shape: &Shape) -> bool {

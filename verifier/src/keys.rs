@@ -29,6 +29,13 @@ pub enum KeyError {
     Malformed(String),
 }
 
+/// Stem of a key pair's file names in a key directory: `<circuit>-<MxKxN>-<dtype>`
+/// (`.pk` proving key, `.vk` verifying key). The prover's key store and the
+/// service's key loader both use it.
+pub fn key_file_stem(kind: CircuitKind, shape: &Shape) -> String {
+    format!("{kind}-{}", shape.id())
+}
+
 /// What a key is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyHeader {

@@ -14,7 +14,7 @@ use crate::verify::Verifier;
 
 /// File name of a verifying key in a key directory (same as the prover's KeyStore).
 pub fn vk_file_name(kind: CircuitKind, shape: &Shape) -> String {
-    format!("{kind}-{}.vk", shape.id())
+    format!("{}.vk", crate::keys::key_file_stem(kind, shape))
 }
 
 #[derive(Debug, thiserror::Error)]
