@@ -1,0 +1,311 @@
+//! One measured case, and the calibration workload. Both run inside a child
+//! process of the benchmark binary (hidden subcommand `__child`), so the peak
+//! memory read from /proc/self/status is the case's own.
+
+use std::time::{Duration, Instant};
+
+use ark_bn254::{Fr, G1Projective};
+use ark_ec::CurveGroup;
+use ark_ff::UniformRand;
+use ark_serialize::CanonicalSerialize;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use serde::{Deserialize, Serialize};
+use veriflop_circuits::{commit, execute, Address, InputMatrix, Job, JobId, MatmulCircuit, Shape, Witness};
+use veriflop_prover::backend::Ntt;
+use veriflop_prover::{prove, Backend, ProveOptions};
+use veriflop_verifier::{JobTerms, ProofBundle, Verifier};
+
+use crate::backends;
+use crate::results::{Calibration, CaseResult, CaseSpec, Exact, Memory, Timings};
+use crate::stats::Stat;
+
+/// Payout address bound into every benchmark proof.
+pub const PROVIDER: Address = Address([0x0b; 20]);
+
+/// What a child process is asked to do (JSON on its command line).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ChildTask {
+    Case(CaseSpec),
+    Calibrate { backend: String, rounds: u32 },
+}
+
+/// The child's answer (JSON on its stdout).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ChildOutput {
+    Case(Box<CaseResult>),
+    Calibrate(Box<Calibration>),
+}
+
+/// Progress lines a child writes on stderr for the driver's progress bar.
+pub const PROGRESS_PREFIX: &str = "@progress ";
+
+pub fn run_task(task: &ChildTask, progress: &dyn Fn(&str)) -> Result<ChildOutput, String> {
+    match task {
+        ChildTask::Case(spec) => run_case(spec, progress).map(|r| ChildOutput::Case(Box::new(r))),
+        ChildTask::Calibrate { backend, rounds } => {
+            calibrate(backend, *rounds, progress).map(|c| ChildOutput::Calibrate(Box::new(c)))
+        }
+    }
+}
+
+// ---- memory --------------------------------------------------------------
+
+/// Peak resident set (VmHWM) of this process in bytes, Linux only.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Resets VmHWM to the current resident set (Linux ≥ 4.0: `5` → /proc/self/clear_refs).
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
+// ---- a case --------------------------------------------------------------
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+/// Runs one case in this process: key generation, `warmup` + `reps` rounds of
+/// execute → commit → prove → verify, and (optionally) an on-chain settlement.
+pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, String> {
+    let shape = Shape::square(spec.n, spec.dtype).map_err(|e| e.to_string())?;
+    let kind = spec.construction;
+    let backend = backends::make(&spec.backend)?;
+    let mut rng = ChaCha20Rng::seed_from_u64(spec.seed);
+
+    // Client side (not timed): data and job.
+    let a = InputMatrix::random(spec.n as usize, spec.n as usize, spec.dtype, spec.seed).map_err(|e| e.to_string())?;
+    let b = InputMatrix::random(spec.n as usize, spec.n as usize, spec.dtype, spec.seed.wrapping_add(1))
+        .map_err(|e| e.to_string())?;
+    let job = Job::new(JobId(Fr::from(spec.seed.wrapping_add(1000))), shape, &a, &b).map_err(|e| e.to_string())?;
+
+    let memory_reset = reset_peak_rss();
+    progress("setup");
+    let t = Instant::now();
+    let (pk, vk) = veriflop_prover::setup::generate(kind, shape, &mut rng).map_err(|e| e.to_string())?;
+    let setup_s = secs(t.elapsed());
+    let peak_setup = peak_rss();
+    let memory_reset = memory_reset && reset_peak_rss();
+    let pk_bytes = pk.uncompressed_size() as u64;
+    let vk_bytes = vk.to_bytes().len() as u64;
+    let verifier = Verifier::new(vk.clone());
+    let terms = JobTerms { job: job.clone(), provider: Some(PROVIDER) };
+
+    let total = spec.warmup + spec.reps;
+    let mut rows: Vec<[f64; 8]> = Vec::new();
+    let mut last: Option<(ProofBundle, veriflop_prover::ProveStats)> = None;
+    for round in 0..total {
+        let label = if round < spec.warmup {
+            format!("warm-up {}/{}", round + 1, spec.warmup)
+        } else {
+            format!("rep {}/{}", round - spec.warmup + 1, spec.reps)
+        };
+        progress(&format!("{label}: execute"));
+        let t = Instant::now();
+        let c = execute::matmul(&shape, &a, &b).map_err(|e| e.to_string())?;
+        let execute_s = secs(t.elapsed());
+        let t = Instant::now();
+        let cm_c = commit::commit_output(&shape, &c);
+        let commit_s = secs(t.elapsed());
+
+        progress(&format!("{label}: prove"));
+        let witness = Witness { job_id: job.job_id.0, provider: PROVIDER.to_fr(), a: a.clone(), b: b.clone(), c };
+        let phase = |p: &'static str| progress(&format!("{label}: prove ({p})"));
+        let (proof, stats) = prove(
+            &pk,
+            MatmulCircuit::prove(kind, shape, witness),
+            backend.as_ref(),
+            &mut rng,
+            ProveOptions::default(),
+            &phase,
+        )
+        .map_err(|e| format!("proving failed: {e}"))?;
+        let bundle = ProofBundle::new(kind, job.statement(PROVIDER, cm_c), proof);
+
+        progress(&format!("{label}: verify"));
+        let t = Instant::now();
+        verifier.verify_for_job(&bundle, &terms).map_err(|e| format!("the proof does not verify: {e}"))?;
+        let verify_s = secs(t.elapsed());
+        if round >= spec.warmup {
+            rows.push([
+                execute_s,
+                commit_s,
+                secs(stats.synthesis),
+                secs(stats.ntt),
+                secs(stats.msm),
+                secs(stats.other),
+                secs(stats.total),
+                verify_s,
+            ]);
+        }
+        last = Some((bundle, stats));
+    }
+    let (bundle, stats) = last.ok_or("a case needs at least one round")?;
+    if rows.is_empty() {
+        return Err("a case needs at least one measured repetition".into());
+    }
+    let peak_prove = peak_rss();
+    let col = |i: usize| Stat::from_samples(rows.iter().map(|r| r[i]).collect());
+    let timings = Timings {
+        execute: col(0),
+        commit: col(1),
+        witness: col(2),
+        ntt: col(3),
+        msm: col(4),
+        other: col(5),
+        prove: col(6),
+        verify: col(7),
+    };
+
+    let gas = if spec.gas {
+        progress("on-chain settlement (gas)");
+        Some(crate::extensions::settlement_gas(&vk, &job, &bundle)?)
+    } else {
+        None
+    };
+
+    let exact = Exact {
+        constraints: stats.constraints as u64,
+        variables: stats.variables as u64,
+        domain_size: stats.domain_size as u64,
+        public_inputs: bundle.statement.public_inputs().len() as u64,
+        proof_bytes: bundle.proof.to_bytes().len() as u64,
+        bundle_bytes: bundle.to_bytes().len() as u64,
+        vk_bytes,
+        pk_bytes,
+    };
+    let peak_all = match (peak_setup, peak_prove) {
+        (Some(s), Some(p)) => Some(s.max(p)),
+        (s, p) => s.or(p),
+    };
+    let memory = Memory {
+        peak_rss_setup_bytes: if memory_reset { peak_setup } else { None },
+        peak_rss_prove_bytes: if memory_reset { peak_prove } else { None },
+        peak_rss_bytes: peak_all,
+        source: if memory_reset {
+            "/proc/self/status VmHWM, reset through /proc/self/clear_refs after key generation".into()
+        } else {
+            "/proc/self/status VmHWM (could not be reset: setup and prove peaks not separated)".into()
+        },
+    };
+    Ok(CaseResult { id: spec.id(), spec: spec.clone(), exact, setup_s, timings, memory, gas })
+}
+
+// ---- calibration ---------------------------------------------------------
+
+/// log2 of the calibration MSM size (G1 points).
+pub const CALIBRATION_MSM_LOG: u32 = 16;
+/// log2 of the calibration NTT size.
+pub const CALIBRATION_NTT_LOG: u32 = 18;
+/// log2 of the one-thread calibration MSM and NTT sizes.
+pub const CALIBRATION_SERIAL_MSM_LOG: u32 = 13;
+pub const CALIBRATION_SERIAL_NTT_LOG: u32 = 16;
+/// Seed of the calibration inputs (fixed forever for `veriflop-bench/1`).
+pub const CALIBRATION_SEED: u64 = 0x7665_7269_666c_6f70; // "veriflop"
+
+/// The fixed workload through the backend's own MSM and NTT: one G1 MSM of
+/// 2^16 seeded points and scalars, then a forward and an inverse NTT of 2^18
+/// seeded field elements. One warm-up round, then `rounds` measured rounds.
+/// Then the one-thread CPU workload (`serial`), same structure, smaller sizes.
+pub fn calibrate(backend_id: &str, rounds: u32, progress: &dyn Fn(&str)) -> Result<Calibration, String> {
+    let backend = backends::make(backend_id)?;
+    let mut rng = ChaCha20Rng::seed_from_u64(CALIBRATION_SEED);
+    let n = 1usize << CALIBRATION_MSM_LOG;
+    progress("calibration: inputs");
+    // Points P_i = P_0 + i·Q (cheap to generate, as costly to multiply as any).
+    let step = G1Projective::rand(&mut rng);
+    let mut acc = G1Projective::rand(&mut rng);
+    let mut proj = Vec::with_capacity(n);
+    for _ in 0..n {
+        proj.push(acc);
+        acc += step;
+    }
+    let bases = G1Projective::normalize_batch(&proj);
+    drop(proj);
+    let scalars: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();
+    let values: Vec<Fr> = (0..1usize << CALIBRATION_NTT_LOG).map(|_| Fr::rand(&mut rng)).collect();
+
+    let mut msm = Vec::new();
+    let mut ntt = Vec::new();
+    let mut first: Option<ark_bn254::G1Projective> = None;
+    for round in 0..=rounds {
+        progress(&format!("calibration: round {round}/{rounds}"));
+        let t = Instant::now();
+        let r = backend.msm_g1(&bases, &scalars).map_err(|e| e.to_string())?;
+        let msm_s = secs(t.elapsed());
+        let mut v = values.clone();
+        let t = Instant::now();
+        backend.ntt(&mut v, Ntt::Forward).map_err(|e| e.to_string())?;
+        backend.ntt(&mut v, Ntt::Inverse).map_err(|e| e.to_string())?;
+        let ntt_s = secs(t.elapsed());
+        if v != values {
+            return Err("calibration: the NTT round trip is not the identity".into());
+        }
+        if *first.get_or_insert(r) != r {
+            return Err("calibration: the MSM is not deterministic".into());
+        }
+        if round > 0 {
+            msm.push(msm_s);
+            ntt.push(ntt_s);
+        }
+    }
+    // Single-thread part: the first 2^13 points and 2^16 values, on a one-thread pool.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| e.to_string())?;
+    let cpu = veriflop_prover::CpuBackend::new();
+    let (sn, sv) = (1usize << CALIBRATION_SERIAL_MSM_LOG, 1usize << CALIBRATION_SERIAL_NTT_LOG);
+    let mut serial = Vec::new();
+    for round in 0..=rounds {
+        progress(&format!("calibration: one-thread round {round}/{rounds}"));
+        let secs_one = pool.install(|| -> Result<f64, String> {
+            let mut v = values[..sv].to_vec();
+            let t = Instant::now();
+            let _ = std::hint::black_box(cpu.msm_g1(&bases[..sn], &scalars[..sn]).map_err(|e| e.to_string())?);
+            cpu.ntt(&mut v, Ntt::Forward).map_err(|e| e.to_string())?;
+            cpu.ntt(&mut v, Ntt::Inverse).map_err(|e| e.to_string())?;
+            Ok(secs(t.elapsed()))
+        })?;
+        if round > 0 {
+            serial.push(secs_one);
+        }
+    }
+    let score: Vec<f64> = msm.iter().zip(&ntt).map(|(a, b)| a + b).collect();
+    Ok(Calibration {
+        backend: backend_id.to_string(),
+        workload: format!(
+            "G1 MSM of 2^{CALIBRATION_MSM_LOG} points + forward and inverse NTT of 2^{CALIBRATION_NTT_LOG} \
+             field elements, seeded inputs, through the backend"
+        ),
+        msm_g1_points: n,
+        ntt_size: 1 << CALIBRATION_NTT_LOG,
+        score: Stat::from_samples(score),
+        msm: Stat::from_samples(msm),
+        ntt: Stat::from_samples(ntt),
+        drift: 1.0,
+        serial: Some(Stat::from_samples(serial)),
+    })
+}
+
+/// Pools a start and an end calibration of the same backend.
+pub fn merge_calibrations(start: Calibration, end: Option<Calibration>) -> Calibration {
+    let Some(end) = end else { return start };
+    let join = |a: &Stat, b: &Stat| Stat::from_samples(a.samples.iter().chain(&b.samples).copied().collect());
+    let drift = if start.score.median > 0.0 { end.score.median / start.score.median } else { 1.0 };
+    Calibration {
+        score: join(&start.score, &end.score),
+        msm: join(&start.msm, &end.msm),
+        ntt: join(&start.ntt, &end.ntt),
+        drift,
+        serial: match (&start.serial, &end.serial) {
+            (Some(a), Some(b)) => Some(join(a, b)),
+            (a, b) => a.clone().or(b.clone()),
+        },
+        ..start
+    }
+}

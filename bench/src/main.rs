@@ -1,0 +1,293 @@
+//! `veriflop-bench`: run the standard benchmark suite, report it, and check a
+//! reproduction against published results. See docs/BENCHMARKS.md.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use veriflop_bench::case::{run_task, ChildTask, PROGRESS_PREFIX};
+use veriflop_bench::check::{check, render, CheckOptions};
+use veriflop_bench::run::{plan, run, write_outputs, RunOptions, CHILD_SUBCOMMAND};
+use veriflop_bench::{readme, schema, suite, Results};
+
+/// Reproducible benchmarks of veriflop's prover: prove time, phases, memory,
+/// proof sizes, verification and gas, with tables, plots and a checker that
+/// compares your figures with published ones.
+#[derive(Parser, Debug)]
+#[command(name = "veriflop-bench", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run a suite: writes results.json, report.md and plots/*.svg under --out.
+    ///
+    /// Every case runs in a child process (its peak memory is its own); a
+    /// calibration workload runs at the start and at the end. Use the release
+    /// profile: `cargo run --release -p veriflop-bench -- run`.
+    Run {
+        /// tiny (smoke test, seconds), quick (5–10 min on 2 cores), full (about 1 h on 2 cores, ~9 GiB peak memory).
+        #[arg(long, default_value = "quick")]
+        suite: String,
+        /// Backend(s) to run every case on (repeat or comma-separate). This build has: cpu.
+        #[arg(long, value_delimiter = ',', default_value = "cpu")]
+        backend: Vec<String>,
+        /// Output directory (default: veriflop-bench-out/<suite>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Only cases whose id contains this (ids look like freivalds/int8/n64/cpu).
+        #[arg(long)]
+        filter: Option<String>,
+        /// Override the measured repetitions of every case.
+        #[arg(long)]
+        reps: Option<u32>,
+        /// Override the warm-up runs of every case.
+        #[arg(long)]
+        warmup: Option<u32>,
+        /// Seed of the generated matrices and keys.
+        #[arg(long, default_value_t = suite::DEFAULT_SEED)]
+        seed: u64,
+        /// Measured calibration rounds, at the start and again at the end.
+        #[arg(long, default_value_t = 5)]
+        calibration_rounds: u32,
+        /// Do not measure on-chain gas.
+        #[arg(long)]
+        no_gas: bool,
+        /// Print the cases and exit.
+        #[arg(long)]
+        list: bool,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Compare a reproduction with published results, figure by figure.
+    ///
+    /// Times are normalised by the ratio of the two machines' calibration scores;
+    /// exact figures (constraint counts, sizes) must be equal. Exit status 0 when
+    /// every published figure reproduces, 1 when any does not, 2 on bad input.
+    Check {
+        /// Published results.json (e.g. bench/results/ref-2core/results.json).
+        published: PathBuf,
+        /// Your results.json.
+        mine: PathBuf,
+        /// Relative tolerance for calibrated times.
+        #[arg(long, default_value_t = 0.25)]
+        tolerance: f64,
+        /// Relative tolerance for peak memory.
+        #[arg(long, default_value_t = 0.25)]
+        memory_tolerance: f64,
+        /// Relative tolerance for gas.
+        #[arg(long, default_value_t = 0.01)]
+        gas_tolerance: f64,
+        /// Absolute slack in seconds for times (tiny figures are noise).
+        #[arg(long, default_value_t = 0.002)]
+        time_floor: f64,
+        /// Published figures absent from mine (e.g. a quick run against a full one) do not fail the check.
+        #[arg(long)]
+        allow_missing: bool,
+        /// List every figure, not only those that do not reproduce.
+        #[arg(long)]
+        all: bool,
+        /// Print the comparison as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Regenerate report.md and plots from a results.json.
+    Report {
+        results: PathBuf,
+        /// Output directory (default: the directory of the results file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Validate a results.json against the veriflop-bench/1 schema.
+    Validate { results: PathBuf },
+    /// Rewrite (or, with --check, verify) README.md's performance section from committed results.
+    Readme {
+        /// Results to publish (default: bench/results/ref-2core/results.json in the workspace).
+        #[arg(long)]
+        results: Option<PathBuf>,
+        /// README to update (default: README.md in the workspace).
+        #[arg(long)]
+        readme: Option<PathBuf>,
+        /// Only check that the section is current; exit 1 if not.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Internal: one case or calibration, in a child process.
+    #[command(name = CHILD_SUBCOMMAND, hide = true)]
+    Child { task: String },
+}
+
+fn workspace_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if root.join("Cargo.toml").is_file() {
+        root.canonicalize().unwrap_or(root)
+    } else {
+        PathBuf::from(".")
+    }
+}
+
+/// `target` as a link relative to the directory holding `from` (a file).
+fn link_from(from: &Path, target: &Path) -> String {
+    let base = from.parent().and_then(|p| p.canonicalize().ok());
+    let t = target.canonicalize().ok();
+    match (base, t) {
+        (Some(b), Some(t)) => match t.strip_prefix(&b) {
+            Ok(rel) => rel.display().to_string(),
+            Err(_) => t.display().to_string(),
+        },
+        _ => target.display().to_string(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Cmd::Child { task } => {
+            let task: ChildTask = serde_json::from_str(&task)?;
+            let progress = |p: &str| eprintln!("{PROGRESS_PREFIX}{p}");
+            match run_task(&task, &progress) {
+                Ok(out) => {
+                    println!("{}", serde_json::to_string(&out)?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Cmd::Run { suite, backend, out, filter, reps, warmup, seed, calibration_rounds, no_gas, list, quiet } => {
+            let opts = RunOptions {
+                suite: suite.clone(),
+                backends: backend,
+                exe: std::env::current_exe()?,
+                seed,
+                filter,
+                reps,
+                warmup,
+                gas: !no_gas,
+                show_progress: !quiet,
+                calibration_rounds: calibration_rounds.max(1),
+            };
+            if list {
+                let (name, cases) = plan(&opts)?;
+                println!("suite {name}: {} cases", cases.len());
+                for c in cases {
+                    println!("  {:<28} warm-up {} · reps {}", c.id(), c.warmup, c.reps);
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            if cfg!(debug_assertions) {
+                eprintln!("warning: debug build; published figures come from `cargo run --release -p veriflop-bench`");
+            }
+            let dir = out.unwrap_or_else(|| PathBuf::from("veriflop-bench-out").join(&suite));
+            let results = run(&opts)?;
+            let written = write_outputs(&results, &dir)?;
+            println!(
+                "veriflop-bench: {} cases in {:.0} s ({} failed)",
+                results.cases.len(),
+                results.duration_s,
+                results.failures.len()
+            );
+            for p in written {
+                println!("  wrote {}", p.display());
+            }
+            let (lo, hi) = veriflop_bench::check::DRIFT_OK;
+            for c in results.calibration.iter().filter(|c| !(lo..=hi).contains(&c.drift)) {
+                eprintln!(
+                    "warning: the machine changed speed during the run (calibration end/start {:.2} on {}); \
+                     for published figures, re-run on a quiet machine",
+                    c.drift, c.backend
+                );
+            }
+            Ok(if results.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Cmd::Check {
+            published,
+            mine,
+            tolerance,
+            memory_tolerance,
+            gas_tolerance,
+            time_floor,
+            allow_missing,
+            all,
+            json,
+        } => {
+            let p = Results::read(&published)?;
+            let m = Results::read(&mine)?;
+            let opts =
+                CheckOptions { tolerance, memory_tolerance, gas_tolerance, time_floor_s: time_floor, allow_missing };
+            let report = check(&p, &m, &opts);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", render(&report, &published.display().to_string(), &mine.display().to_string(), all));
+            }
+            Ok(if report.ok() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Cmd::Report { results, out } => {
+            let r = Results::read(&results)?;
+            let dir = out.unwrap_or_else(|| results.parent().map(Path::to_path_buf).unwrap_or_default());
+            std::fs::create_dir_all(&dir)?;
+            for p in veriflop_bench::plot::write_plots(&r, &dir)? {
+                println!("wrote {}", p.display());
+            }
+            let md = dir.join("report.md");
+            std::fs::write(&md, veriflop_bench::report::markdown(&r, true))?;
+            println!("wrote {}", md.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Validate { results } => {
+            let text = std::fs::read_to_string(&results)?;
+            let doc: serde_json::Value = serde_json::from_str(&text)?;
+            let errors = schema::validate(&doc);
+            if errors.is_empty() {
+                println!("{}: valid veriflop-bench/1 results", results.display());
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for e in &errors {
+                    println!("{}: {e}", results.display());
+                }
+                Ok(ExitCode::from(1))
+            }
+        }
+        Cmd::Readme { results, readme: readme_path, check } => {
+            let root = workspace_root();
+            let results = results.unwrap_or_else(|| root.join(readme::DEFAULT_RESULTS));
+            let readme_path = readme_path.unwrap_or_else(|| root.join("README.md"));
+            let dir = link_from(&readme_path, results.parent().unwrap_or(Path::new(".")));
+            let current = readme::update(&results, &readme_path, &dir, check)?;
+            match (check, current) {
+                (_, true) => {
+                    println!("{}: performance section is current", readme_path.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                (false, false) => {
+                    println!("{}: performance section rewritten from {}", readme_path.display(), results.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                (true, false) => {
+                    println!(
+                        "{}: performance section is out of date with {}; run `cargo run --release -p veriflop-bench -- readme`",
+                        readme_path.display(),
+                        results.display()
+                    );
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! The results format, `veriflop-bench/1`.
+//!
+//! One JSON document per run. Its JSON Schema is `bench/schema/results-v1.schema.json`
+//! and every field is explained in `docs/BENCHMARKS.md`. Compatible additions
+//! (new optional fields) keep the version; anything that changes the meaning or
+//! type of an existing field bumps it to `veriflop-bench/2`.
+//!
+//! Units: times in seconds, sizes and memory in bytes, gas in gas units.
+
+use serde::{Deserialize, Serialize};
+use veriflop_circuits::{CircuitKind, Dtype};
+
+use crate::stats::Stat;
+
+/// The value of the `schema` field of every results file this version writes.
+pub const SCHEMA: &str = "veriflop-bench/1";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Results {
+    pub schema: String,
+    /// "quick", "full", "tiny", or "custom" when cases were filtered or repetitions changed.
+    pub suite: String,
+    /// Start of the run, UTC, RFC 3339 (`2025-01-31T12:00:00Z`).
+    pub created_utc: String,
+    /// Wall time of the whole run, seconds.
+    pub duration_s: f64,
+    pub machine: Machine,
+    pub software: Software,
+    pub settings: Settings,
+    /// Backends this binary knows, and whether each was available and used.
+    pub backends: Vec<BackendInfo>,
+    /// One calibration per backend used (see `case::calibrate`).
+    pub calibration: Vec<Calibration>,
+    pub cases: Vec<CaseResult>,
+    /// Cases that did not complete (the run exits non-zero when any is listed).
+    pub failures: Vec<Failure>,
+    pub extensions: Extensions,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Machine {
+    pub cpu_model: String,
+    /// Logical CPUs the process may use.
+    pub logical_cores: usize,
+    /// Worker threads of the CPU backend (rayon).
+    pub threads: usize,
+    pub memory_bytes: Option<u64>,
+    /// `nvidia-smi` names and memory, empty when there is no NVIDIA GPU or tool.
+    pub gpus: Vec<String>,
+    pub os: String,
+    pub kernel: Option<String>,
+    /// /proc/loadavg (1, 5, 15 minutes) when the run started and ended.
+    pub load_average_start: Option<[f64; 3]>,
+    pub load_average_end: Option<[f64; 3]>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Software {
+    pub crate_version: String,
+    pub git_commit: Option<String>,
+    /// True when the work tree had uncommitted changes.
+    pub git_dirty: Option<bool>,
+    /// The compiler that built the benchmark binary.
+    pub rustc: String,
+    /// "release" or "debug" (debug figures are not comparable).
+    pub profile: String,
+    /// Cargo features of veriflop-bench compiled in (e.g. "gas").
+    pub features: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Settings {
+    /// Seed of the generated matrices and keys.
+    pub seed: u64,
+    /// Case filter given on the command line, if any.
+    pub filter: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BackendInfo {
+    pub id: String,
+    pub name: String,
+    pub available: bool,
+    pub used: bool,
+    pub note: Option<String>,
+}
+
+/// A fixed, seeded workload on one backend, so that times from two machines can
+/// be compared: `check` divides each time by (my score / published score).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Calibration {
+    pub backend: String,
+    /// What was run, in words.
+    pub workload: String,
+    pub msm_g1_points: usize,
+    pub ntt_size: usize,
+    /// Seconds per round (one MSM + one forward and one inverse NTT); samples from
+    /// the start and the end of the run together.
+    pub score: Stat,
+    pub msm: Stat,
+    pub ntt: Stat,
+    /// Median at the end of the run / median at the start (1.0 = the machine's
+    /// speed did not change during the run).
+    pub drift: f64,
+    /// Seconds per round of the same kind of workload on ONE thread of the CPU
+    /// (G1 MSM of 2^13 points + forward and inverse NTT of 2^16, arkworks, a
+    /// one-thread pool), whatever the backend: `check` normalises the figures that
+    /// do not scale with cores (witness synthesis, commitment, verification) by it.
+    /// Absent in files written before the one-thread calibration existed; `check`
+    /// then normalises one-thread figures by the all-core ratio (with a warning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<Stat>,
+}
+
+/// What a case runs.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CaseSpec {
+    pub construction: CircuitKind,
+    pub dtype: Dtype,
+    /// The job is n×n×n.
+    pub n: u32,
+    /// Backend id (see [`BackendInfo::id`]).
+    pub backend: String,
+    /// Unmeasured runs before the measured ones.
+    pub warmup: u32,
+    /// Measured repetitions.
+    pub reps: u32,
+    pub seed: u64,
+    /// Settle the last proof in the in-process EVM and record gas (needs the `gas` feature).
+    pub gas: bool,
+}
+
+impl CaseSpec {
+    /// Stable identifier: `freivalds/int8/n64/cpu`.
+    pub fn id(&self) -> String {
+        format!("{}/{}/n{}/{}", self.construction, self.dtype, self.n, self.backend)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CaseResult {
+    pub id: String,
+    pub spec: CaseSpec,
+    pub exact: Exact,
+    /// Groth16 key generation (development setup), once per case.
+    pub setup_s: f64,
+    pub timings: Timings,
+    pub memory: Memory,
+    /// On-chain settlement gas of the last proof, when measured.
+    pub gas: Option<Gas>,
+}
+
+/// Figures that must be identical on every machine.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Exact {
+    pub constraints: u64,
+    /// Variables of the assignment (1 + public inputs + witnesses).
+    pub variables: u64,
+    /// NTT domain size (power of two ≥ constraints + public inputs + 1).
+    pub domain_size: u64,
+    pub public_inputs: u64,
+    pub proof_bytes: u64,
+    /// Proof bundle, wire form (`VFPB` ‖ bincode).
+    pub bundle_bytes: u64,
+    /// Verifying-key file (header + arkworks uncompressed).
+    pub vk_bytes: u64,
+    /// Proving key, arkworks uncompressed (without the file header).
+    pub pk_bytes: u64,
+}
+
+/// Per-repetition phases, seconds. `prove` = witness + ntt + msm + other.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Timings {
+    /// Native C = A·B.
+    pub execute: Stat,
+    /// The provider's commitment cm_C (native Poseidon).
+    pub commit: Stat,
+    /// Constraint synthesis and witness generation.
+    pub witness: Stat,
+    pub ntt: Stat,
+    pub msm: Stat,
+    /// The rest of proving (QAP evaluation outside NTTs, group arithmetic).
+    pub other: Stat,
+    pub prove: Stat,
+    /// Native verification of the bundle against the job and payee.
+    pub verify: Stat,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Memory {
+    /// Peak resident set of the case's process during key generation.
+    pub peak_rss_setup_bytes: Option<u64>,
+    /// Peak resident set from the end of key generation to the end of the case
+    /// (proving and verifying, keys resident). None when the peak could not be reset.
+    pub peak_rss_prove_bytes: Option<u64>,
+    /// Peak resident set of the whole case process.
+    pub peak_rss_bytes: Option<u64>,
+    /// Where the figures come from, e.g. "/proc/self/status VmHWM".
+    pub source: String,
+}
+
+/// Gas of one settlement in the in-process EVM (veriflop-contracts `settle_in_evm`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Gas {
+    /// Stand-alone `verifyProof` transaction (intrinsic gas included).
+    pub verify_tx: u64,
+    /// The verifier call inside `submit`.
+    pub verifier_call: u64,
+    /// The whole `JobEscrow.submit` transaction (verification and payment).
+    pub submit_tx: u64,
+    pub post_job: u64,
+    pub lock: u64,
+    pub deploy_verifier: u64,
+    pub deploy_escrow: u64,
+    pub register_verifier: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Failure {
+    pub id: String,
+    pub error: String,
+}
+
+/// Figures that come from other crates, and whether this run has them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Extensions {
+    pub gas: ExtensionStatus,
+    pub service_throughput: ExtensionStatus,
+    /// Verifier-service figures, once `veriflop-verifier` exposes a benchmark API.
+    pub service: Option<ServiceThroughput>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExtensionStatus {
+    /// "measured", "unavailable" (not built in / no API) or "skipped" (disabled for this run).
+    pub status: String,
+    pub detail: String,
+}
+
+/// Verified proofs per second through the HTTP verifier service (reserved; see
+/// `extensions::service_throughput`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ServiceThroughput {
+    pub shape: String,
+    pub proofs: u64,
+    pub concurrency: u64,
+    pub native_per_s: f64,
+    pub http_per_s: f64,
+    pub http_p50_ms: f64,
+    pub http_p99_ms: f64,
+}
+
+impl Results {
+    pub fn from_json(text: &str) -> anyhow::Result<Results> {
+        let v: serde_json::Value = serde_json::from_str(text)?;
+        match v.get("schema").and_then(|s| s.as_str()) {
+            Some(SCHEMA) => {}
+            Some(other) => anyhow::bail!("results schema {other:?}: this binary reads {SCHEMA:?}"),
+            None => anyhow::bail!("not a veriflop-bench results file (no \"schema\" field)"),
+        }
+        Ok(serde_json::from_value(v)?)
+    }
+
+    pub fn read(path: &std::path::Path) -> anyhow::Result<Results> {
+        let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Results::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("results serialize")
+    }
+
+    pub fn case(&self, id: &str) -> Option<&CaseResult> {
+        self.cases.iter().find(|c| c.id == id)
+    }
+
+    pub fn calibration(&self, backend: &str) -> Option<&Calibration> {
+        self.calibration.iter().find(|c| c.backend == backend)
+    }
+}

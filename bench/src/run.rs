@@ -1,0 +1,222 @@
+//! The driver: expands a suite, runs the calibration and every case in child
+//! processes of the benchmark binary, shows progress, collects the results.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{anyhow, bail, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::case::{merge_calibrations, ChildOutput, ChildTask, PROGRESS_PREFIX};
+use crate::results::{BackendInfo, Calibration, CaseSpec, Extensions, Failure, Results, Settings, SCHEMA};
+use crate::{backends, extensions, machine, plot, report, suite};
+
+/// Name of the hidden subcommand a child process runs.
+pub const CHILD_SUBCOMMAND: &str = "__child";
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub suite: String,
+    pub backends: Vec<String>,
+    /// The benchmark binary, spawned once per case.
+    pub exe: PathBuf,
+    pub seed: u64,
+    /// Only cases whose id contains this string.
+    pub filter: Option<String>,
+    pub reps: Option<u32>,
+    pub warmup: Option<u32>,
+    pub gas: bool,
+    pub show_progress: bool,
+    /// Measured calibration rounds at the start and again at the end.
+    pub calibration_rounds: u32,
+}
+
+/// The cases `opts` selects, and the suite name to record.
+pub fn plan(opts: &RunOptions) -> anyhow::Result<(String, Vec<CaseSpec>)> {
+    let gas = opts.gas && extensions::gas_available();
+    let mut cases = suite::cases(&opts.suite, &opts.backends, opts.seed, gas)
+        .ok_or_else(|| anyhow!("unknown suite {:?} (expected one of {})", opts.suite, suite::SUITES.join(", ")))?;
+    if let Some(f) = &opts.filter {
+        cases.retain(|c| c.id().contains(f.as_str()));
+        if cases.is_empty() {
+            bail!("no case of suite {} matches {f:?}", opts.suite);
+        }
+    }
+    for c in &mut cases {
+        c.reps = opts.reps.unwrap_or(c.reps).max(1);
+        c.warmup = opts.warmup.unwrap_or(c.warmup);
+    }
+    let custom =
+        opts.filter.is_some() || opts.reps.is_some() || opts.warmup.is_some() || opts.seed != suite::DEFAULT_SEED;
+    Ok((if custom { "custom".into() } else { opts.suite.clone() }, cases))
+}
+
+fn child(exe: &Path, task: &ChildTask, on_progress: &dyn Fn(&str)) -> anyhow::Result<ChildOutput> {
+    let mut proc = Command::new(exe)
+        .arg(CHILD_SUBCOMMAND)
+        .arg(serde_json::to_string(task)?)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", exe.display()))?;
+    let stderr = proc.stderr.take().expect("piped");
+    let mut stdout = proc.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut other = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            match line.strip_prefix(PROGRESS_PREFIX) {
+                Some(p) => {
+                    let _ = tx.send(p.to_string());
+                }
+                None => other.push(line),
+            }
+        }
+        other
+    });
+    let mut out = String::new();
+    let stdout_reader = std::thread::spawn(move || {
+        let _ = stdout.read_to_string(&mut out);
+        out
+    });
+    for p in rx {
+        on_progress(&p);
+    }
+    let other = reader.join().unwrap_or_default();
+    let out = stdout_reader.join().unwrap_or_default();
+    let status = proc.wait()?;
+    if !status.success() {
+        let tail: Vec<&str> = other.iter().rev().take(5).rev().map(|s| s.as_str()).collect();
+        bail!("child process {status}: {}", tail.join(" | "));
+    }
+    serde_json::from_str(&out).with_context(|| format!("child output is not a result: {out:.200}"))
+}
+
+/// Runs the selected suite and returns its results (nothing is written).
+pub fn run(opts: &RunOptions) -> anyhow::Result<Results> {
+    let started = Instant::now();
+    let created_utc = machine::now_utc();
+    let mut machine = machine::machine();
+    let software = machine::software();
+    for id in &opts.backends {
+        backends::make(id).map_err(|e| anyhow!(e))?;
+    }
+    let backend_infos: Vec<BackendInfo> = backends::registry()
+        .into_iter()
+        .map(|b| {
+            let probe = (b.probe)();
+            BackendInfo {
+                id: b.id.to_string(),
+                name: if probe.is_ok() { (b.make)().name() } else { b.id.to_string() },
+                available: probe.is_ok(),
+                used: opts.backends.iter().any(|x| x == b.id),
+                note: probe.err(),
+            }
+        })
+        .collect();
+    let (suite_name, cases) = plan(opts)?;
+
+    let calib_weight = 2_000_000u64;
+    let total: u64 = cases.iter().map(suite::weight).sum::<u64>() + 2 * calib_weight * opts.backends.len() as u64;
+    let bar = if opts.show_progress {
+        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30.cyan/blue}] {percent:>3}%  {prefix} {msg}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(250));
+
+    let mut failures = Vec::new();
+    let mut calib_start: Vec<Calibration> = Vec::new();
+    let calibrate = |backend: &str, label: &str| -> anyhow::Result<Calibration> {
+        bar.set_prefix(format!("[{backend}] calibration ({label})"));
+        let task = ChildTask::Calibrate { backend: backend.to_string(), rounds: opts.calibration_rounds };
+        let out = child(&opts.exe, &task, &|p| bar.set_message(p.to_string()))?;
+        bar.inc(calib_weight);
+        match out {
+            ChildOutput::Calibrate(c) => Ok(*c),
+            ChildOutput::Case(_) => bail!("child answered a calibration with a case"),
+        }
+    };
+    for b in &opts.backends {
+        calib_start.push(calibrate(b, "start")?);
+    }
+    // One line per finished case on stderr (also when stderr is not a terminal).
+    let say = |line: String| {
+        if opts.show_progress {
+            bar.suspend(|| eprintln!("{line}"));
+        }
+    };
+    let mut results = Vec::new();
+    let n_cases = cases.len();
+    for (i, spec) in cases.iter().enumerate() {
+        bar.set_prefix(format!("[{}/{n_cases}] {}", i + 1, spec.id()));
+        bar.set_message("starting");
+        match child(&opts.exe, &ChildTask::Case(spec.clone()), &|p| bar.set_message(p.to_string())) {
+            Ok(ChildOutput::Case(r)) => {
+                say(format!(
+                    "  {:<26} prove {:>9.3} s (median of {})  setup {:>8.2} s  {:>9} constraints  peak RSS {}",
+                    spec.id(),
+                    r.timings.prove.median,
+                    spec.reps,
+                    r.setup_s,
+                    r.exact.constraints,
+                    crate::report::fmt_opt_bytes(r.memory.peak_rss_bytes)
+                ));
+                results.push(*r);
+            }
+            Ok(ChildOutput::Calibrate(_)) => {
+                failures.push(Failure { id: spec.id(), error: "child answered a case with a calibration".into() })
+            }
+            Err(e) => {
+                say(format!("  {:<26} FAILED: {e:#}", spec.id()));
+                failures.push(Failure { id: spec.id(), error: format!("{e:#}") });
+            }
+        }
+        bar.inc(suite::weight(spec));
+    }
+    let mut calibration = Vec::new();
+    for (b, start) in opts.backends.iter().zip(calib_start) {
+        let end = calibrate(b, "end").ok();
+        calibration.push(merge_calibrations(start, end));
+    }
+    bar.finish_and_clear();
+    machine.load_average_end = machine::load_average();
+
+    let (service_status, service) = extensions::service_throughput();
+    Ok(Results {
+        schema: SCHEMA.to_string(),
+        suite: suite_name,
+        created_utc,
+        duration_s: started.elapsed().as_secs_f64(),
+        machine,
+        software,
+        settings: Settings { seed: opts.seed, filter: opts.filter.clone() },
+        backends: backend_infos,
+        calibration,
+        cases: results,
+        failures,
+        extensions: Extensions { gas: extensions::gas_status(opts.gas), service_throughput: service_status, service },
+    })
+}
+
+/// Writes `results.json`, `report.md` and the plots under `dir`.
+pub fn write_outputs(results: &Results, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = Vec::new();
+    let json = dir.join("results.json");
+    std::fs::write(&json, results.to_json() + "\n").with_context(|| format!("writing {}", json.display()))?;
+    written.push(json);
+    written.extend(plot::write_plots(results, dir)?);
+    let md = dir.join("report.md");
+    std::fs::write(&md, report::markdown(results, true)).with_context(|| format!("writing {}", md.display()))?;
+    written.push(md);
+    Ok(written)
+}

@@ -1,0 +1,194 @@
+//! A tiny run end to end: the JSON against the schema, the report and plots,
+//! `check` of the run against itself (reproduces) and against doctored copies
+//! (does not), and the README section. Asserts correctness, never timings.
+
+use std::path::Path;
+use std::process::Command;
+
+use veriflop_bench::check::{check, CheckOptions, Verdict};
+use veriflop_bench::{readme, schema, Results, SCHEMA};
+
+const EXE: &str = env!("CARGO_BIN_EXE_veriflop-bench");
+
+fn bench(args: &[&str]) -> (i32, String) {
+    let out = Command::new(EXE).args(args).output().expect("run veriflop-bench");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn write(path: &Path, r: &Results) {
+    std::fs::write(path, r.to_json()).unwrap();
+}
+
+#[test]
+fn tiny_suite_runs_reports_and_checks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let (code, text) = bench(&["run", "--suite", "tiny", "--out", out_s, "--quiet", "--calibration-rounds", "1"]);
+    assert_eq!(code, 0, "{text}");
+
+    // --- the JSON and its schema ---
+    let json_path = out.join("results.json");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let errors = schema::validate(&doc);
+    assert!(errors.is_empty(), "schema errors: {errors:#?}");
+    let r = Results::read(&json_path).unwrap();
+    assert_eq!(r.schema, SCHEMA);
+    assert_eq!(r.suite, "tiny");
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    assert_eq!(r.cases.len(), 4);
+    assert_eq!(r.calibration.len(), 1);
+    assert_eq!(r.calibration[0].backend, "cpu");
+    assert_eq!(r.calibration[0].score.samples.len(), 2, "start and end calibration are pooled");
+    assert_eq!(r.calibration[0].serial.as_ref().map(|s| s.samples.len()), Some(2), "one-thread calibration");
+    assert!(r.backends.iter().any(|b| b.id == "cpu" && b.used && b.available));
+    for c in &r.cases {
+        assert_eq!(c.exact.proof_bytes, 256, "{}", c.id);
+        assert_eq!(c.exact.public_inputs, 5);
+        assert!(c.exact.bundle_bytes > c.exact.proof_bytes);
+        assert!(c.exact.domain_size >= c.exact.constraints + c.exact.public_inputs);
+        assert!(c.exact.domain_size.is_power_of_two());
+        assert_eq!(c.timings.prove.samples.len(), c.spec.reps as usize);
+        let t = &c.timings;
+        let parts = t.witness.median + t.ntt.median + t.msm.median + t.other.median;
+        assert!((parts - t.prove.median).abs() <= 1e-6 + 1e-9 * t.prove.median, "{}: phases sum to prove", c.id);
+        assert_eq!(c.gas.is_some(), cfg!(feature = "gas"), "{}", c.id);
+        if cfg!(target_os = "linux") {
+            assert!(c.memory.peak_rss_bytes.unwrap() > 0);
+        }
+    }
+    // The naive circuit has one multiplication constraint per product A_il·B_lj.
+    let constraints = |id: &str| r.case(id).unwrap().exact.constraints;
+    assert!(constraints("naive/int8/n4/cpu") - constraints("naive/int8/n2/cpu") >= 64 - 8);
+    assert!(constraints("freivalds/int8/n4/cpu") > constraints("freivalds/int8/n2/cpu"));
+
+    // A document missing a field, or with a wrong type, is rejected.
+    let mut broken = doc.clone();
+    broken["machine"].as_object_mut().unwrap().remove("cpu_model");
+    broken["cases"][0]["exact"]["constraints"] = serde_json::json!("many");
+    assert_eq!(schema::validate(&broken).len(), 2);
+    assert_eq!(bench(&["validate", json_path.to_str().unwrap()]).0, 0);
+
+    // --- report and plots ---
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for needle in [
+        "side by side",
+        "Phase breakdown",
+        "| 4 | int8 | cpu |",
+        "freivalds/int8/n4/cpu".split('/').next().unwrap(),
+        "Calibration",
+        "plots/prove_time.svg",
+    ] {
+        assert!(md.contains(needle), "report lacks {needle:?}");
+    }
+    for (file, _) in veriflop_bench::plot::PLOTS {
+        let svg = std::fs::read_to_string(out.join("plots").join(file)).unwrap();
+        assert!(svg.starts_with("<svg") || svg.contains("<svg"), "{file} is not SVG");
+    }
+    let prove_svg = std::fs::read_to_string(out.join("plots/prove_time.svg")).unwrap();
+    assert!(prove_svg.contains("O(n²) reference") && prove_svg.contains("O(n³) reference"));
+
+    // --- check: the run against itself ---
+    let opts = CheckOptions::default();
+    let same = check(&r, &r, &opts);
+    assert!(same.ok());
+    assert!(same.comparisons.len() > 4 * 8);
+    assert!(same.comparisons.iter().all(|c| c.verdict == Verdict::Reproduces));
+    let (code, text) = bench(&["check", json_path.to_str().unwrap(), json_path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("REPRODUCED"));
+
+    // A machine twice as slow in everything (calibration included) reproduces.
+    let mut slow = r.clone();
+    for c in &mut slow.calibration {
+        c.score.median *= 2.0;
+        c.serial.as_mut().unwrap().median *= 2.0;
+    }
+    for c in &mut slow.cases {
+        c.setup_s *= 2.0;
+        for s in [
+            &mut c.timings.execute,
+            &mut c.timings.commit,
+            &mut c.timings.witness,
+            &mut c.timings.ntt,
+            &mut c.timings.msm,
+            &mut c.timings.other,
+            &mut c.timings.prove,
+            &mut c.timings.verify,
+        ] {
+            s.median *= 2.0;
+        }
+    }
+    assert!(check(&r, &slow, &opts).ok());
+    // One core twice as slow, all cores as fast: the one-thread figures (witness,
+    // commit, verify) double and reproduce through the one-thread calibration...
+    let mut one_slow = r.clone();
+    for c in &mut one_slow.calibration {
+        c.serial.as_mut().unwrap().median *= 2.0;
+    }
+    for c in &mut one_slow.cases {
+        for s in [&mut c.timings.witness, &mut c.timings.commit, &mut c.timings.verify] {
+            s.median *= 2.0;
+        }
+    }
+    assert!(check(&r, &one_slow, &opts).ok());
+    // ...and without it, only one-thread figures can fail (the witness ones do).
+    for c in &mut one_slow.calibration {
+        c.serial = None;
+    }
+    let rep = check(&r, &one_slow, &opts);
+    let failing: Vec<&str> =
+        rep.comparisons.iter().filter(|c| c.verdict != Verdict::Reproduces).map(|c| c.key.as_str()).collect();
+    assert!(failing.iter().any(|k| k.ends_with("witness (median)")), "{failing:?}");
+    assert!(
+        failing
+            .iter()
+            .all(|k| ["witness (median)", "commit (median)", "verify (median)"].iter().any(|p| k.ends_with(p))),
+        "{failing:?}"
+    );
+
+    // --- check: doctored copies fail, on exactly the doctored figures ---
+    let mut doctored = r.clone();
+    doctored.cases[1].exact.constraints += 1;
+    doctored.cases[2].timings.prove.median = doctored.cases[2].timings.prove.median * 3.0 + 1.0;
+    doctored.cases.remove(3);
+    let rep = check(&r, &doctored, &opts);
+    assert!(!rep.ok());
+    let differs: Vec<&str> =
+        rep.comparisons.iter().filter(|c| c.verdict == Verdict::Differs).map(|c| c.key.as_str()).collect();
+    assert_eq!(differs, vec![format!("{} constraints", r.cases[1].id), format!("{} prove (median)", r.cases[2].id)]);
+    assert!(rep
+        .comparisons
+        .iter()
+        .filter(|c| c.verdict == Verdict::Missing)
+        .all(|c| c.key.starts_with(&r.cases[3].id)));
+    assert!(rep.count(Verdict::Missing) > 0);
+    let doctored_path = tmp.path().join("doctored.json");
+    write(&doctored_path, &doctored);
+    let (code, text) = bench(&["check", json_path.to_str().unwrap(), doctored_path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("NOT REPRODUCED") && text.contains("DIFFERS") && text.contains("MISSING"));
+
+    // --- README section ---
+    let readme_path = tmp.path().join("README.md");
+    std::fs::write(
+        &readme_path,
+        format!("# x\n\n## Performance\n\n{}\nstale\n{}\n\nafter\n", readme::START, readme::END),
+    )
+    .unwrap();
+    let args = |check: bool| {
+        let mut a = vec!["readme", "--results", json_path.to_str().unwrap(), "--readme", readme_path.to_str().unwrap()];
+        if check {
+            a.push("--check");
+        }
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |a: Vec<String>| bench(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(run(args(true)).0, 1, "stale section must fail --check");
+    assert_eq!(run(args(false)).0, 0);
+    assert_eq!(run(args(true)).0, 0, "regenerated section passes --check");
+    let text = std::fs::read_to_string(&readme_path).unwrap();
+    assert!(text.starts_with("# x\n") && text.ends_with("after\n") && !text.contains("stale"));
+    assert!(text.contains("| 4 |") && text.contains("run/plots/prove_time.svg"));
+}
