@@ -10,16 +10,21 @@
 //! matrices with an MSM over small scalars; the escrow records the 32-byte
 //! digests d_X = keccak256(x ‖ y) mod r of the points.
 //!
-//! Freivalds challenges become public inputs r, s, derived outside the circuit:
+//! The Freivalds challenge is a public input r derived outside the circuit:
 //!   seed = keccak256(tag ‖ m ‖ k ‖ n ‖ dtype ‖ job_id ‖ provider ‖ d_A ‖ d_B ‖ d_C)
-//!   r = keccak256(seed ‖ 0x01) mod r_F,  s = keccak256(seed ‖ 0x02) mod r_F
+//!   r = keccak256(seed ‖ 0x01) mod r_F
 //! (u32 big-endian dimensions, one dtype byte, 32-byte big-endian field elements,
 //! the provider left-padded to 32 bytes) — cheap for a contract to recompute.
-//! See docs/PROTOCOL.md §11.
+//!
+//! cm_C is made by the prover, so it comes with a proof of knowledge of its
+//! opening over C's bases: pok = σ·cm_C, computable only as Σ c_i·(σ·IC_{C,i})
+//! from the proving key. The verifier folds that check into the Groth16 pairing
+//! product with ρ = keccak256(seed ‖ 0x03 ‖ π.A ‖ π.B ‖ π.C ‖ pok) mod r_F.
+//! See docs/PROTOCOL.md §4 and §7.
 
 use std::ops::Range;
 
-use ark_bn254::{Fr, G1Affine, G1Projective};
+use ark_bn254::{Fq, Fr, G1Affine, G1Projective, G2Affine};
 use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup};
 use ark_ff::{BigInteger, PrimeField, Zero};
 use rayon::prelude::*;
@@ -31,13 +36,13 @@ use crate::statement::Address;
 use crate::Error;
 
 /// Scalar public inputs of the committed circuit, after the constant one:
-/// job_id, provider, r, s.
-pub const SCALAR_INPUTS: usize = 4;
+/// job_id, provider, r.
+pub const SCALAR_INPUTS: usize = 3;
 
 const FS_TAG: &[u8] = b"veriflop/v2/freivalds";
 
 /// Index ranges of A, B and C's bases in the verifying key's IC vector
-/// (IC[0] is the constant, IC[1..=4] the scalar inputs).
+/// (IC[0] is the constant, IC[1..=3] the scalar inputs).
 pub fn ic_ranges(shape: &Shape) -> [Range<usize>; 3] {
     let (m, k, n) = (shape.m as usize, shape.k as usize, shape.n as usize);
     let a = 1 + SCALAR_INPUTS;
@@ -80,6 +85,17 @@ impl CommitKey {
     pub fn commit_c(&self, c: &OutputMatrix) -> G1Affine {
         small_msm(&self.c, &c.data)
     }
+
+    /// The job's input commitments (points) after checking A and B fit the shape.
+    pub fn commit_inputs(&self, a: &InputMatrix, b: &InputMatrix) -> Result<(G1Affine, G1Affine), Error> {
+        crate::execute::check_inputs(&self.shape, a, b)?;
+        Ok((self.commit_a(a), self.commit_b(b)))
+    }
+}
+
+/// Commits to input entries under bases (the key's IC points for A or B).
+pub fn commit_entries(bases: &[G1Affine], values: &[i32]) -> G1Affine {
+    small_msm(bases, &widen(values))
 }
 
 fn widen(v: &[i32]) -> Vec<i128> {
@@ -140,6 +156,39 @@ pub fn g1_to_evm(p: &G1Affine) -> [u8; 64] {
     out
 }
 
+fn fq_from_be(b: &[u8]) -> Result<Fq, Error> {
+    let x = Fq::from_be_bytes_mod_order(b);
+    if x.into_bigint().to_bytes_be() != b {
+        return Err(Error::Format("coordinate is not below the base field modulus".into()));
+    }
+    Ok(x)
+}
+
+/// Decodes an untrusted EVM-encoded G1 point: canonical coordinates, on the
+/// curve ((0, 0) is the identity). BN254's G1 has cofactor 1, so every curve
+/// point is in the prime-order group.
+pub fn g1_from_evm(b: &[u8; 64]) -> Result<G1Affine, Error> {
+    if b.iter().all(|&x| x == 0) {
+        return Ok(G1Affine::identity());
+    }
+    let p = G1Affine::new_unchecked(fq_from_be(&b[..32])?, fq_from_be(&b[32..])?);
+    if !p.is_on_curve() || !p.is_in_correct_subgroup_assuming_on_curve() {
+        return Err(Error::Format("point is not on the BN254 G1 curve".into()));
+    }
+    Ok(p)
+}
+
+/// A G2 point as the EVM precompile takes it: x.c1 ‖ x.c0 ‖ y.c1 ‖ y.c0.
+pub fn g2_to_evm(p: &G2Affine) -> [u8; 128] {
+    let mut out = [0u8; 128];
+    if let Some((x, y)) = p.xy() {
+        for (i, c) in [x.c1, x.c0, y.c1, y.c0].iter().enumerate() {
+            out[32 * i..32 * (i + 1)].copy_from_slice(&c.into_bigint().to_bytes_be());
+        }
+    }
+    out
+}
+
 fn keccak_mod_r(parts: &[&[u8]]) -> Fr {
     let mut h = Keccak256::new();
     for p in parts {
@@ -171,10 +220,15 @@ pub fn seed(shape: &Shape, job_id: Fr, provider: &Address, d: [Fr; 3]) -> [u8; 3
     h.finalize().into()
 }
 
-/// Freivalds challenges (r, s) from the commitments' digests.
-pub fn challenges(shape: &Shape, job_id: Fr, provider: &Address, d: [Fr; 3]) -> (Fr, Fr) {
-    let seed = seed(shape, job_id, provider, d);
-    (keccak_mod_r(&[&seed, &[1]]), keccak_mod_r(&[&seed, &[2]]))
+/// The Freivalds challenge r from the seed.
+pub fn challenge(seed: &[u8; 32]) -> Fr {
+    keccak_mod_r(&[seed, &[1]])
+}
+
+/// ρ, the challenge folding the proof of knowledge of cm_C's opening into the
+/// pairing check; it depends on every proof element, so it is fixed after them.
+pub fn fold_challenge(seed: &[u8; 32], a: &G1Affine, b: &G2Affine, c: &G1Affine, pok: &G1Affine) -> Fr {
+    keccak_mod_r(&[seed, &[3], &g1_to_evm(a), &g2_to_evm(b), &g1_to_evm(c), &g1_to_evm(pok)])
 }
 
 #[cfg(test)]
@@ -208,12 +262,26 @@ mod tests {
         let shape = Shape::new(2, 3, 4, crate::Dtype::Int8).unwrap();
         let p = Address([1; 20]);
         let d = [Fr::from(1u64), Fr::from(2u64), Fr::from(3u64)];
-        let base = challenges(&shape, Fr::from(9u64), &p, d);
-        assert_ne!(base.0, base.1);
-        assert_ne!(base, challenges(&Shape::new(2, 3, 5, crate::Dtype::Int8).unwrap(), Fr::from(9u64), &p, d));
-        assert_ne!(base, challenges(&shape, Fr::from(8u64), &p, d));
-        assert_ne!(base, challenges(&shape, Fr::from(9u64), &Address([2; 20]), d));
-        assert_ne!(base, challenges(&shape, Fr::from(9u64), &p, [d[1], d[0], d[2]]));
+        let r = |shape: &Shape, job: u64, p: &Address, d| challenge(&seed(shape, Fr::from(job), p, d));
+        let base = r(&shape, 9, &p, d);
+        assert_ne!(base, r(&Shape::new(2, 3, 5, crate::Dtype::Int8).unwrap(), 9, &p, d));
+        assert_ne!(base, r(&shape, 8, &p, d));
+        assert_ne!(base, r(&shape, 9, &Address([2; 20]), d));
+        assert_ne!(base, r(&shape, 9, &p, [d[1], d[0], d[2]]));
         assert_eq!(digest(&G1Affine::identity()), keccak_mod_r(&[&[0u8; 64]]));
+    }
+
+    #[test]
+    fn evm_points_round_trip_and_reject_garbage() {
+        let mut rng = rand::thread_rng();
+        for p in [G1Affine::identity(), G1Projective::rand(&mut rng).into_affine()] {
+            assert_eq!(g1_from_evm(&g1_to_evm(&p)).unwrap(), p);
+        }
+        let mut off = g1_to_evm(&G1Projective::rand(&mut rng).into_affine());
+        off[63] ^= 1;
+        assert!(g1_from_evm(&off).is_err(), "off the curve");
+        let mut big = [0xffu8; 64];
+        big[32..].copy_from_slice(&[0u8; 32]);
+        assert!(g1_from_evm(&big).is_err(), "non-canonical coordinate");
     }
 }

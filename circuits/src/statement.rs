@@ -7,7 +7,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
+use crate::circuit::CircuitKind;
 use crate::commit::{self, Role};
+use crate::cp::{self, CommitKey};
 use crate::execute;
 use crate::field::{self, serde_fr};
 use crate::matrix::InputMatrix;
@@ -91,8 +93,9 @@ impl FromStr for JobId {
     }
 }
 
-/// The public statement of a matmul proof. Its public inputs, in this order, are
-/// `[job_id, provider, cm_a, cm_b, cm_c]`; the shape is fixed by the verifying key.
+/// The public statement of a matmul proof: `[job_id, provider, cm_a, cm_b, cm_c]`
+/// (for the committed circuit, cm_* are the digests of the commitment points the
+/// bundle carries); the shape is fixed by the verifying key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statement {
     pub job_id: JobId,
@@ -116,9 +119,15 @@ impl Statement {
 }
 
 /// A posted job: what the client fixes before any provider works on it.
+///
+/// `circuit` fixes how cm_a and cm_b are computed: for [`CircuitKind::Committed`]
+/// they are the digests of Pedersen commitments under the shape's commitment key
+/// ([`crate::cp`]); for the other circuits, Poseidon hashes ([`crate::commit`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     pub job_id: JobId,
+    #[serde(default)]
+    pub circuit: CircuitKind,
     pub shape: Shape,
     #[serde(with = "serde_fr")]
     pub cm_a: Fr,
@@ -126,25 +135,53 @@ pub struct Job {
     pub cm_b: Fr,
 }
 
+/// A and B's commitments as `circuit` defines them (`ck` is needed for the committed circuit).
+pub fn input_commitments(
+    circuit: CircuitKind,
+    shape: &Shape,
+    ck: Option<&CommitKey>,
+    a: &InputMatrix,
+    b: &InputMatrix,
+) -> Result<(Fr, Fr), Error> {
+    execute::check_inputs(shape, a, b)?;
+    match circuit {
+        CircuitKind::Committed => {
+            let ck = ck.ok_or_else(|| {
+                Error::Format(format!("the committed circuit needs the commitment key of shape {shape}"))
+            })?;
+            if ck.shape != *shape {
+                return Err(Error::Format(format!("commitment key is for shape {}, not {shape}", ck.shape)));
+            }
+            let (pa, pb) = ck.commit_inputs(a, b)?;
+            Ok((cp::digest(&pa), cp::digest(&pb)))
+        }
+        CircuitKind::Poseidon | CircuitKind::Naive => {
+            Ok((commit::commit_input(shape, Role::A, a), commit::commit_input(shape, Role::B, b)))
+        }
+    }
+}
+
 impl Job {
     /// The client's side: checks A and B fit the shape and commits to them.
-    pub fn new(job_id: JobId, shape: Shape, a: &InputMatrix, b: &InputMatrix) -> Result<Self, Error> {
-        execute::check_inputs(&shape, a, b)?;
-        Ok(Job {
-            job_id,
-            shape,
-            cm_a: commit::commit_input(&shape, Role::A, a),
-            cm_b: commit::commit_input(&shape, Role::B, b),
-        })
+    pub fn new(
+        job_id: JobId,
+        circuit: CircuitKind,
+        shape: Shape,
+        ck: Option<&CommitKey>,
+        a: &InputMatrix,
+        b: &InputMatrix,
+    ) -> Result<Self, Error> {
+        let (cm_a, cm_b) = input_commitments(circuit, &shape, ck, a, b)?;
+        Ok(Job { job_id, circuit, shape, cm_a, cm_b })
     }
 
     /// Checks that A and B are the matrices this job committed to.
-    pub fn check_data(&self, a: &InputMatrix, b: &InputMatrix) -> Result<(), Error> {
-        execute::check_inputs(&self.shape, a, b)?;
-        if commit::commit_input(&self.shape, Role::A, a) != self.cm_a {
+    pub fn check_data(&self, ck: Option<&CommitKey>, a: &InputMatrix, b: &InputMatrix) -> Result<(), Error> {
+        let (cm_a, cm_b) = input_commitments(self.circuit, &self.shape, ck, a, b)?;
+        if cm_a != self.cm_a {
             return Err(Error::Format("A does not match the job's commitment cm_a".into()));
         }
-        if commit::commit_input(&self.shape, Role::B, b) != self.cm_b {
+        if cm_b != self.cm_b {
             return Err(Error::Format("B does not match the job's commitment cm_b".into()));
         }
         Ok(())

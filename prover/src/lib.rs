@@ -8,5 +8,6 @@ pub mod setup;
 pub mod snarkjs;
 
 pub use backend::{Backend, CpuBackend};
-pub use prove::{prove, ProveError, ProveOptions, ProveStats};
+pub use prove::{prove, prove_bundle, ProveError, ProveOptions, ProveStats};
 pub use setup::KeyStore;
+pub use setup::ProverKey;

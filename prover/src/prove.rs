@@ -15,10 +15,13 @@ use ark_groth16::{Proof, ProvingKey};
 use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisError};
 use rand::{CryptoRng, RngCore};
 use serde::Serialize;
-use veriflop_circuits::MatmulCircuit;
+use veriflop_circuits::{commit, cp, CircuitKind, JobId, MatmulCircuit, Statement, Witness};
+use veriflop_verifier::bundle::{CommitmentProof, EvmG1};
+use veriflop_verifier::ProofBundle;
 
 use crate::backend::{Backend, BackendError};
 use crate::qap;
+use crate::setup::ProverKey;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProveError {
@@ -40,6 +43,9 @@ pub struct ProveStats {
     pub constraints: usize,
     pub variables: usize,
     pub domain_size: usize,
+    /// Data commitments (Poseidon hashes or Pedersen MSMs) and the challenge.
+    #[serde(serialize_with = "secs")]
+    pub commit: Duration,
     #[serde(serialize_with = "secs")]
     pub synthesis: Duration,
     #[serde(serialize_with = "secs")]
@@ -66,6 +72,67 @@ pub struct ProveOptions {
 
 /// Callback for progress: called with a phase name as each phase starts.
 pub type Progress<'a> = &'a dyn Fn(&'static str);
+
+/// Proves that the witness's C is A·B for its job and provider, and packs the
+/// proof with its statement (the witness's own commitments) into a bundle.
+/// The circuit and shape are the key's.
+pub fn prove_bundle<R: RngCore + CryptoRng>(
+    key: &ProverKey,
+    witness: Witness,
+    backend: &dyn Backend,
+    rng: &mut R,
+    options: ProveOptions,
+    progress: Progress,
+) -> Result<(ProofBundle, ProveStats), ProveError> {
+    let (kind, shape) = (key.header.kind, key.header.shape);
+    let (w, s) = (&witness, &shape);
+    let dims = (w.a.rows, w.a.cols, w.b.rows, w.b.cols, w.c.rows, w.c.cols);
+    let (m, k, n) = (s.m as usize, s.k as usize, s.n as usize);
+    if dims != (m, k, k, n, m, n) || w.a.check_dtype(s.dtype).is_err() || w.b.check_dtype(s.dtype).is_err() {
+        return Err(ProveError::BadWitness);
+    }
+    let t = Instant::now();
+    progress("commit");
+    let (statement, cps, challenge) = match kind {
+        CircuitKind::Committed => {
+            let ck = key.commit_key().map_err(|e| ProveError::KeyMismatch(e.to_string()))?;
+            if key.pok_bases.len() != w.c.data.len() {
+                return Err(ProveError::KeyMismatch("σ-bases do not fit the shape".into()));
+            }
+            let (cm_a, cm_b, cm_c) = (ck.commit_a(&w.a), ck.commit_b(&w.b), ck.commit_c(&w.c));
+            let pok = cp::small_msm(&key.pok_bases, &w.c.data);
+            let st = Statement {
+                job_id: JobId(w.job_id),
+                provider: w.provider,
+                shape,
+                cm_a: cp::digest(&cm_a),
+                cm_b: cp::digest(&cm_b),
+                cm_c: cp::digest(&cm_c),
+            };
+            let r = cp::challenge(&cp::seed(&shape, w.job_id, &w.provider, [st.cm_a, st.cm_b, st.cm_c]));
+            let points = [cm_a, cm_b, cm_c, pok].map(EvmG1);
+            let cps = CommitmentProof { cm_a: points[0], cm_b: points[1], cm_c: points[2], pok: points[3] };
+            (st, Some(cps), Some(r))
+        }
+        CircuitKind::Poseidon | CircuitKind::Naive => {
+            let st = Statement {
+                job_id: JobId(w.job_id),
+                provider: w.provider,
+                shape,
+                cm_a: commit::commit_input(&shape, commit::Role::A, &w.a),
+                cm_b: commit::commit_input(&shape, commit::Role::B, &w.b),
+                cm_c: commit::commit_output(&shape, &w.c),
+            };
+            (st, None, None)
+        }
+    };
+    let commit_time = t.elapsed();
+    let circuit = MatmulCircuit::prove(kind, shape, witness, challenge);
+    let (proof, mut stats) = prove(&key.groth16, circuit, backend, rng, options, progress)?;
+    stats.commit = commit_time;
+    stats.total += commit_time;
+    Ok((ProofBundle::new(kind, statement, proof, cps), stats))
+}
 
 pub fn prove<R: RngCore + CryptoRng>(
     pk: &ProvingKey<Bn254>,

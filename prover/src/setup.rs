@@ -6,20 +6,30 @@
 //! CI; a marketplace must use keys from a multi-party phase-2 ceremony (see
 //! docs/PROTOCOL.md, "Trusted setup").
 //!
+//! The committed circuit's setup adds one more secret, σ: the proving key gets
+//! σ·IC_{C,i} for every entry of C (the bases of cm_C's proof of knowledge) and
+//! the verifying key [σδ]₂. σ is toxic waste like τ, α, β, γ, δ.
+//!
 //! Files (in a key directory): `<circuit>-<MxKxN>-<dtype>.pk` and `.vk`, each a
-//! 20-byte [`KeyHeader`] followed by the arkworks uncompressed key. Writes go to a
-//! temporary file that is renamed into place, so a crash never leaves half a key.
+//! 20-byte [`KeyHeader`] followed by the arkworks uncompressed key (for the
+//! committed circuit, the proving key is followed by the σ-bases), and for the
+//! committed circuit `.ck`, the commitment key clients commit with. Writes go to
+//! a temporary file that is renamed into place, so a crash never leaves half a key.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ark_bn254::Bn254;
+use ark_bn254::{Bn254, Fr, G1Affine, G1Projective};
+use ark_ec::CurveGroup;
+use ark_ff::{UniformRand, Zero};
 use ark_groth16::{Groth16, ProvingKey};
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use rand::{CryptoRng, RngCore};
+use rayon::prelude::*;
+use veriflop_circuits::cp::{ic_ranges, CommitKey};
 use veriflop_circuits::{CircuitKind, MatmulCircuit, Shape};
-use veriflop_verifier::keys::{key_file_stem, KeyHeader, ShapeKey, HEADER_BYTES, PK_MAGIC};
+use veriflop_verifier::keys::{ck_from_bytes, ck_to_bytes, key_file_stem, KeyHeader, ShapeKey, HEADER_BYTES, PK_MAGIC};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
@@ -31,16 +41,59 @@ pub enum KeyFileError {
     Setup(String),
 }
 
-/// Generates the proving and verifying key for one circuit and shape (single-party, development).
+/// What the prover needs for one circuit and shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProverKey {
+    pub header: KeyHeader,
+    /// The Groth16 key; for the committed circuit its `vk.gamma_abc_g1` holds
+    /// every input point, so the commitment key too.
+    pub groth16: ProvingKey<Bn254>,
+    /// σ·IC_{C,i} (committed circuit only).
+    pub pok_bases: Vec<G1Affine>,
+}
+
+impl ProverKey {
+    /// Whether `vk` is this key's verifying key (same setup, circuit and shape).
+    pub fn matches(&self, vk: &ShapeKey) -> bool {
+        let (p, v) = (&self.groth16.vk, &vk.vk);
+        vk.header == self.header
+            && (p.alpha_g1, p.beta_g2, p.gamma_g2, p.delta_g2) == (v.alpha_g1, v.beta_g2, v.gamma_g2, v.delta_g2)
+            && p.gamma_abc_g1.get(..v.gamma_abc_g1.len()) == Some(&v.gamma_abc_g1[..])
+    }
+
+    /// The commitment key inside a committed circuit's proving key.
+    pub fn commit_key(&self) -> Result<CommitKey, veriflop_circuits::Error> {
+        CommitKey::from_ic(self.header.shape, &self.groth16.vk.gamma_abc_g1)
+    }
+}
+
+/// Generates the keys for one circuit and shape (single-party, development).
 pub fn generate<R: RngCore + CryptoRng>(
     kind: CircuitKind,
     shape: Shape,
     rng: &mut R,
-) -> Result<(ProvingKey<Bn254>, ShapeKey), KeyFileError> {
+) -> Result<(ProverKey, ShapeKey), KeyFileError> {
     let pk = Groth16::<Bn254>::generate_random_parameters_with_reduction(MatmulCircuit::setup(kind, shape), rng)
         .map_err(|e| KeyFileError::Setup(e.to_string()))?;
-    let vk = ShapeKey { header: KeyHeader { kind, shape }, vk: pk.vk.clone() };
-    Ok((pk, vk))
+    let header = KeyHeader { kind, shape };
+    if kind != CircuitKind::Committed {
+        let vk = ShapeKey { header, vk: pk.vk.clone(), pok_g2: None };
+        return Ok((ProverKey { header, groth16: pk, pok_bases: Vec::new() }, vk));
+    }
+    let sigma = loop {
+        let s = Fr::rand(rng);
+        if !s.is_zero() {
+            break s;
+        }
+    };
+    let [_, _, rc] = ic_ranges(&shape);
+    let ic_c = pk.vk.gamma_abc_g1.get(rc).ok_or_else(|| KeyFileError::Setup("key lacks C's input points".into()))?;
+    let scaled: Vec<G1Projective> = ic_c.par_iter().map(|p| *p * sigma).collect();
+    let pok_bases = G1Projective::normalize_batch(&scaled);
+    let mut vk = pk.vk.clone();
+    vk.gamma_abc_g1.truncate(kind.num_ic());
+    let pok_g2 = Some((pk.vk.delta_g2 * sigma).into_affine());
+    Ok((ProverKey { header, groth16: pk, pok_bases }, ShapeKey { header, vk, pok_g2 }))
 }
 
 /// A directory of keys, one pair per (circuit, shape).
@@ -62,26 +115,51 @@ impl KeyStore {
         self.dir.join(format!("{}.vk", key_file_stem(kind, shape)))
     }
 
-    pub fn has(&self, kind: CircuitKind, shape: &Shape) -> bool {
-        self.pk_path(kind, shape).is_file() && self.vk_path(kind, shape).is_file()
+    /// The commitment key (committed circuit): what a client commits to A and B with.
+    pub fn ck_path(&self, shape: &Shape) -> PathBuf {
+        self.dir.join(format!("{}.ck", key_file_stem(CircuitKind::Committed, shape)))
     }
 
-    pub fn save(&self, pk: &ProvingKey<Bn254>, vk: &ShapeKey) -> Result<(), KeyFileError> {
+    pub fn has(&self, kind: CircuitKind, shape: &Shape) -> bool {
+        self.pk_path(kind, shape).is_file()
+            && self.vk_path(kind, shape).is_file()
+            && (kind != CircuitKind::Committed || self.ck_path(shape).is_file())
+    }
+
+    /// Writes the proving, verifying and (committed circuit) commitment keys;
+    /// the verifying key last, so `has` is true only once all are in place.
+    pub fn save(&self, pk: &ProverKey, vk: &ShapeKey) -> Result<(), KeyFileError> {
         let h = vk.header;
         fs::create_dir_all(&self.dir).map_err(|e| io_err(&self.dir, e))?;
         let mut bytes = h.encode(PK_MAGIC).to_vec();
-        pk.serialize_uncompressed(&mut bytes).map_err(|e| KeyFileError::Setup(e.to_string()))?;
+        pk.groth16.serialize_uncompressed(&mut bytes).map_err(|e| KeyFileError::Setup(e.to_string()))?;
+        if h.kind == CircuitKind::Committed {
+            pk.pok_bases.serialize_uncompressed(&mut bytes).map_err(|e| KeyFileError::Setup(e.to_string()))?;
+            let ck = pk.commit_key().map_err(|e| KeyFileError::Setup(e.to_string()))?;
+            write_atomic(&self.ck_path(&h.shape), &ck_to_bytes(&ck))?;
+        }
         write_atomic(&self.pk_path(h.kind, &h.shape), &bytes)?;
         write_atomic(&self.vk_path(h.kind, &h.shape), &vk.to_bytes())
+    }
+
+    pub fn load_ck(&self, shape: &Shape) -> Result<CommitKey, KeyFileError> {
+        let path = self.ck_path(shape);
+        let bytes = fs::read(&path).map_err(|e| io_err(&path, e))?;
+        let ck = ck_from_bytes(&bytes).map_err(|e| invalid(&path, e.to_string()))?;
+        if ck.shape != *shape {
+            return Err(invalid(&path, format!("holds the commitment key of {}, not {shape}", ck.shape)));
+        }
+        Ok(ck)
     }
 
     pub fn load_vk(&self, kind: CircuitKind, shape: &Shape) -> Result<ShapeKey, KeyFileError> {
         read_vk(&self.vk_path(kind, shape))
     }
 
-    pub fn load_pk(&self, kind: CircuitKind, shape: &Shape) -> Result<ProvingKey<Bn254>, KeyFileError> {
+    pub fn load_pk(&self, kind: CircuitKind, shape: &Shape) -> Result<ProverKey, KeyFileError> {
         let path = self.pk_path(kind, shape);
-        let (header, pk) = read_pk(&path)?;
+        let pk = read_pk(&path)?;
+        let header = pk.header;
         if header != (KeyHeader { kind, shape: *shape }) {
             return Err(invalid(
                 &path,
@@ -127,7 +205,7 @@ const G2: usize = 128;
 /// Walks the uncompressed proving-key layout checking every length prefix
 /// against the bytes present, so a corrupted file gives an error instead of a
 /// huge allocation inside the deserializer.
-fn check_pk_layout(body: &[u8]) -> Result<(), String> {
+fn check_pk_layout(body: &[u8], committed: bool) -> Result<(), String> {
     let mut off = 0usize;
     let fixed = |n: usize, off: &mut usize| -> Result<(), String> {
         *off = off.checked_add(n).filter(|&o| o <= body.len()).ok_or("truncated")?;
@@ -148,6 +226,9 @@ fn check_pk_layout(body: &[u8]) -> Result<(), String> {
     vec(G2, &mut off)?; // b_g2_query
     vec(G1, &mut off)?; // h_query
     vec(G1, &mut off)?; // l_query
+    if committed {
+        vec(G1, &mut off)?; // σ-bases
+    }
     if off != body.len() {
         return Err(format!("{} trailing bytes", body.len() - off));
     }
@@ -157,12 +238,27 @@ fn check_pk_layout(body: &[u8]) -> Result<(), String> {
 /// Reads a proving key. The key is the prover's own file, so points are not
 /// re-validated (that would take longer than proving); a wrong key only yields
 /// proofs that fail verification.
-pub fn read_pk(path: &Path) -> Result<(KeyHeader, ProvingKey<Bn254>), KeyFileError> {
+pub fn read_pk(path: &Path) -> Result<ProverKey, KeyFileError> {
     let bytes = fs::read(path).map_err(|e| io_err(path, e))?;
     let header = KeyHeader::decode(&bytes, PK_MAGIC, "proving").map_err(|e| invalid(path, e.to_string()))?;
-    let body = &bytes[HEADER_BYTES..];
-    check_pk_layout(body).map_err(|e| invalid(path, format!("not a valid proving key: {e}")))?;
-    let pk = ProvingKey::<Bn254>::deserialize_uncompressed_unchecked(body)
-        .map_err(|e| invalid(path, format!("not a valid proving key: {e}")))?;
-    Ok((header, pk))
+    let committed = header.kind == CircuitKind::Committed;
+    let mut body = &bytes[HEADER_BYTES..];
+    check_pk_layout(body, committed).map_err(|e| invalid(path, format!("not a valid proving key: {e}")))?;
+    let bad = |e: ark_serialize::SerializationError| invalid(path, format!("not a valid proving key: {e}"));
+    let groth16 = ProvingKey::<Bn254>::deserialize_uncompressed_unchecked(&mut body).map_err(bad)?;
+    let pok_bases = if committed {
+        Vec::<G1Affine>::deserialize_uncompressed_unchecked(&mut body).map_err(bad)?
+    } else {
+        Vec::new()
+    };
+    let [_, _, rc] = ic_ranges(&header.shape);
+    let fits = if committed {
+        groth16.vk.gamma_abc_g1.len() == rc.end && pok_bases.len() == rc.len()
+    } else {
+        groth16.vk.gamma_abc_g1.len() == header.kind.num_ic()
+    };
+    if !fits {
+        return Err(invalid(path, format!("input points do not fit a {} key for {}", header.kind, header.shape)));
+    }
+    Ok(ProverKey { header, groth16, pok_bases })
 }

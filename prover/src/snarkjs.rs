@@ -3,9 +3,17 @@
 //!
 //! snarkjs conventions: `curve: "bn128"`, numbers as decimal strings, points in
 //! projective form with z = 1, G2 coordinates as [c0, c1] (the EVM takes [c1, c0]).
+//!
+//! A committed-circuit proof is a plain Groth16 proof for the inputs
+//! (job_id, provider, r, entries of A, B, C), whose entry part is the sum of the
+//! commitments. snarkjs gets that plain part: a per-proof key with
+//! IC0' = IC0 + cm_A + cm_B + cm_C and public inputs [job_id, provider, r].
+//! snarkjs cannot check the rest (cm_C's proof of knowledge, the digests, that r
+//! is the transcript's challenge): `veriflop-prover verify` or the Solidity
+//! verifier do (docs/PROTOCOL.md §7).
 
 use ark_bn254::{Bn254, Fq, Fq2, Fr, G1Affine, G2Affine};
-use ark_ec::AffineRepr;
+use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::PrimeField;
 use ark_groth16::{Proof, VerifyingKey};
 use serde_json::{json, Value};
@@ -57,4 +65,25 @@ pub fn proof(p: &Proof<Bn254>) -> Value {
 
 pub fn public_inputs(inputs: &[Fr]) -> Value {
     Value::Array(inputs.iter().map(|x| Value::String(veriflop_circuits::field::fr_to_decimal(x))).collect())
+}
+
+/// `verification_key.json`, `proof.json` and `public.json` for a bundle.
+pub fn files(bundle: &veriflop_verifier::ProofBundle, key: &veriflop_verifier::ShapeKey) -> [(&'static str, Value); 3] {
+    let st = &bundle.statement;
+    let (vk, inputs) = match &bundle.commitments {
+        Some(c) => {
+            let mut vk = key.vk.clone();
+            if let Some(ic0) = vk.gamma_abc_g1.first_mut() {
+                *ic0 = (*ic0 + c.cm_a.0 + c.cm_b.0 + c.cm_c.0).into_affine();
+            }
+            let seed = veriflop_circuits::cp::seed(&st.shape, st.job_id.0, &st.provider, [st.cm_a, st.cm_b, st.cm_c]);
+            (vk, vec![st.job_id.0, st.provider.to_fr(), veriflop_circuits::cp::challenge(&seed)])
+        }
+        None => (key.vk.clone(), st.public_inputs().to_vec()),
+    };
+    [
+        ("verification_key.json", verification_key(&vk)),
+        ("proof.json", proof(&bundle.proof.0)),
+        ("public.json", public_inputs(&inputs)),
+    ]
 }

@@ -33,8 +33,13 @@ fn provider_flow_through_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     ok(d, &["gen", "--shape", "3x4x5", "--dtype", "int16", "--seed", "3", "--out-dir", "j"]);
-    ok(d, &["job", "--a", "j/a.npy", "--b", "j/b.npy", "--dtype", "int16", "--out", "j/job.json"]);
+    // A committed job needs the shape's commitment key: a clear error without it.
+    let out = bin(d, &["--json", "job", "--a", "j/a.npy", "--b", "j/b.npy", "--dtype", "int16", "--out", "j/job.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["error"]["code"], "no_key", "{e}");
     ok(d, &["setup", "--shape", "3x4x5", "--dtype", "int16"]);
+    ok(d, &["job", "--a", "j/a.npy", "--b", "j/b.npy", "--dtype", "int16", "--out", "j/job.json"]);
     ok(d, &["execute", "--job", "j/job.json", "--a", "j/a.npy", "--b", "j/b.npy", "--out", "j/c.npy"]);
     let common = ["--job", "j/job.json", "--a", "j/a.npy", "--b", "j/b.npy"];
     ok(d, &[&["prove"], &common[..], &["--c", "j/c.npy", "--provider", PROVIDER, "--out", "j/bundle.vfpb"]].concat());
@@ -108,6 +113,36 @@ fn provider_flow_through_the_cli() {
     std::fs::write(d.join("s/forged.json"), serde_json::to_string(&public).unwrap()).unwrap();
     let out = sj("s/forged.json");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("OK!"), "snarkjs accepted a forged input");
+
+    // The previous construction stays available: a Poseidon job, proven and
+    // checked by snarkjs with its five public inputs.
+    ok(
+        d,
+        &[
+            "job",
+            "--circuit",
+            "poseidon",
+            "--a",
+            "j/a.npy",
+            "--b",
+            "j/b.npy",
+            "--dtype",
+            "int16",
+            "--out",
+            "j/pjob.json",
+        ],
+    );
+    let pcommon = ["--job", "j/pjob.json", "--a", "j/a.npy", "--b", "j/b.npy"];
+    ok(d, &[&["prove"], &pcommon[..], &["--provider", PROVIDER, "--out", "j/p.vfpb"]].concat());
+    ok(d, &["verify", "--bundle", "j/p.vfpb", "--job", "j/pjob.json", "--provider", PROVIDER]);
+    // A committed job's proof does not verify against the Poseidon job.
+    let out = bin(d, &["verify", "--bundle", "j/bundle.vfpb", "--job", "j/pjob.json"]);
+    assert_eq!(out.status.code(), Some(3));
+    ok(d, &["export", "--bundle", "j/p.vfpb", "--out-dir", "s"]);
+    let public: Vec<String> = serde_json::from_slice(&std::fs::read(d.join("s/public.json")).unwrap()).unwrap();
+    assert_eq!(public.len(), 5);
+    let out = sj("s/public.json");
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("OK"), "{out:?}");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Property tests over the decoders of untrusted input: bundles (wire and
-//! JSON), verifying keys and proving-key files. None may panic or over-allocate;
+//! JSON, with commitment points), verifying, proving and commitment-key files. None may panic or over-allocate;
 //! a mutated bundle that still decodes must not verify unless it is unchanged.
 //! `PROPTEST_CASES=100000 cargo test --release --test decode_fuzz` fuzzes longer.
 
@@ -20,23 +20,26 @@ struct Setup {
     json: String,
     vk: Vec<u8>,
     pk_file: Vec<u8>,
+    ck_file: Vec<u8>,
 }
 
 fn setup() -> &'static Setup {
     static S: OnceLock<Setup> = OnceLock::new();
     S.get_or_init(|| {
-        let f = fixture(CircuitKind::Freivalds, Shape::new(2, 2, 2, Dtype::Int8).unwrap(), 1);
+        let f = fixture(CircuitKind::Committed, Shape::new(2, 2, 2, Dtype::Int8).unwrap(), 1);
         let bundle = f.honest();
         let dir = tempfile::tempdir().unwrap();
         let store = veriflop_prover::KeyStore::new(dir.path());
         store.save(&f.pk, &f.vk).unwrap();
         let pk_file = std::fs::read(store.pk_path(f.kind, &f.shape)).unwrap();
+        let ck_file = std::fs::read(store.ck_path(&f.shape)).unwrap();
         Setup {
             verifier: Verifier::new(f.vk.clone()),
             wire: bundle.to_bytes(),
             json: bundle.to_json(),
             vk: f.vk.to_bytes(),
             pk_file,
+            ck_file,
             bundle,
         }
     })
@@ -102,6 +105,13 @@ proptest! {
         std::fs::write(&p, mutate(&s.pk_file, &edits, cut)).unwrap();
         let _ = veriflop_prover::setup::read_pk(&p);
     }
+
+    /// Corrupted commitment keys give errors, or a key that still decodes to valid points.
+    #[test]
+    fn mutated_commit_keys_fail_safely(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4), cut in proptest::option::of(any::<usize>())) {
+        let s = setup();
+        let _ = veriflop_verifier::keys::ck_from_bytes(&mutate(&s.ck_file, &edits, cut));
+    }
 }
 
 #[test]
@@ -118,4 +128,9 @@ fn huge_length_prefix_in_key_is_an_error() {
     let p = dir.path().join("k.pk");
     std::fs::write(&p, pk).unwrap();
     assert!(veriflop_prover::setup::read_pk(&p).is_err());
+    let mut ck = s.ck_file.clone();
+    let at = veriflop_verifier::keys::HEADER_BYTES;
+    ck[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(veriflop_verifier::keys::ck_from_bytes(&ck).is_err());
+    assert!(veriflop_verifier::keys::ck_from_bytes(&s.ck_file).is_ok());
 }

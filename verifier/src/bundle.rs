@@ -5,17 +5,21 @@
 //! Decoding is bounded ([`MAX_BUNDLE_BYTES`]), rejects trailing bytes, unknown
 //! versions, invalid shapes, non-canonical field elements, and points that are
 //! off the curve, outside the prime-order subgroup or the identity.
+//!
+//! A committed-circuit bundle also carries the commitment points and the proof
+//! of knowledge of cm_C's opening ([`CommitmentProof`], EVM encoding); other
+//! circuits' bundles carry none.
 
-use ark_bn254::Bn254;
+use ark_bn254::{Bn254, G1Affine};
 use ark_ec::AffineRepr;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use veriflop_circuits::field::{de_bytes, ser_bytes};
-use veriflop_circuits::{CircuitKind, Statement};
+use veriflop_circuits::{cp, CircuitKind, Statement};
 
-/// Current bundle version.
-pub const BUNDLE_VERSION: u32 = 1;
-/// Largest accepted encoded bundle (a Groth16 bundle is about 500 bytes).
+/// Current bundle version (2: commitment points for the committed circuit).
+pub const BUNDLE_VERSION: u32 = 2;
+/// Largest accepted encoded bundle (a Groth16 bundle is under 1 KiB).
 pub const MAX_BUNDLE_BYTES: usize = 64 * 1024;
 /// Encoded Groth16 proof: A (G1), B (G2), C (G1), uncompressed.
 pub const GROTH16_PROOF_BYTES: usize = 256;
@@ -82,6 +86,34 @@ impl<'de> Deserialize<'de> for Groth16Proof {
     }
 }
 
+/// A G1 point in EVM encoding (x ‖ y, big-endian; zeros for the identity),
+/// validated on decode: canonical coordinates, on the curve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EvmG1(pub G1Affine);
+
+impl Serialize for EvmG1 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ser_bytes(&cp::g1_to_evm(&self.0), s)
+    }
+}
+
+impl<'de> Deserialize<'de> for EvmG1 {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let b = de_bytes::<D, 64>(d)?;
+        cp::g1_from_evm(&b).map(EvmG1).map_err(de::Error::custom)
+    }
+}
+
+/// The committed circuit's data commitments and the proof of knowledge of
+/// cm_C's opening (pok = σ·cm_C); the statement holds their digests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommitmentProof {
+    pub cm_a: EvmG1,
+    pub cm_b: EvmG1,
+    pub cm_c: EvmG1,
+    pub pok: EvmG1,
+}
+
 /// A proof with the statement it proves.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProofBundle {
@@ -90,6 +122,8 @@ pub struct ProofBundle {
     pub circuit: CircuitKind,
     pub statement: Statement,
     pub proof: Groth16Proof,
+    /// Present exactly for the committed circuit.
+    pub commitments: Option<CommitmentProof>,
 }
 
 fn config() -> impl bincode::config::Config {
@@ -97,22 +131,36 @@ fn config() -> impl bincode::config::Config {
 }
 
 impl ProofBundle {
-    pub fn new(circuit: CircuitKind, statement: Statement, proof: ark_groth16::Proof<Bn254>) -> Self {
+    pub fn new(
+        circuit: CircuitKind,
+        statement: Statement,
+        proof: ark_groth16::Proof<Bn254>,
+        commitments: Option<CommitmentProof>,
+    ) -> Self {
         ProofBundle {
             version: BUNDLE_VERSION,
             system: ProofSystem::Groth16Bn254,
             circuit,
             statement,
             proof: Groth16Proof(proof),
+            commitments,
         }
     }
 
-    /// Checks what serde cannot: version and shape bounds.
+    /// Checks what serde cannot: version, shape bounds, and that commitment
+    /// points come exactly with the committed circuit.
     fn validate(self) -> Result<Self, BundleError> {
         if self.version != BUNDLE_VERSION {
             return Err(BundleError::Version(self.version));
         }
         self.statement.shape.validate().map_err(|e| BundleError::Malformed(e.to_string()))?;
+        if (self.circuit == CircuitKind::Committed) != self.commitments.is_some() {
+            return Err(BundleError::Malformed(format!(
+                "a {} bundle {} commitment points",
+                self.circuit,
+                if self.commitments.is_some() { "must not carry" } else { "must carry" }
+            )));
+        }
         Ok(self)
     }
 

@@ -5,14 +5,21 @@
 //! 2. the statement's shape is the key's shape;
 //! 3. the statement matches the job record (job id, shape, cm_A, cm_B, and the
 //!    provider when the caller knows who is being paid);
-//! 4. the Groth16 pairing equation on the public inputs
-//!    `[job_id, provider, cm_A, cm_B, cm_C]` rebuilt from the statement.
+//! 4. Poseidon circuits: the Groth16 pairing equation on the public inputs
+//!    `[job_id, provider, cm_A, cm_B, cm_C]` rebuilt from the statement;
+//!    the committed circuit: the commitment points hash to the statement's
+//!    digests, then one pairing product checks the Groth16 equation with
+//!    X = IC0 + job·IC1 + provider·IC2 + r·IC3 + cm_A + cm_B + cm_C and, folded
+//!    in with ρ, the proof of knowledge e(pok, δ) = e(cm_C, σδ)
+//!    (docs/PROTOCOL.md §7).
 
-use ark_bn254::Bn254;
+use ark_bn254::{Bn254, Fr, G1Projective, G2Affine};
+use ark_ec::pairing::{Pairing, PairingOutput};
+use ark_ec::{AffineRepr, CurveGroup};
 use ark_groth16::{Groth16, PreparedVerifyingKey};
-use veriflop_circuits::{Address, Job, JobId, Shape};
+use veriflop_circuits::{cp, Address, CircuitKind, Job, JobId, Shape, Statement};
 
-use crate::bundle::{ProofBundle, ProofSystem};
+use crate::bundle::{CommitmentProof, ProofBundle, ProofSystem};
 use crate::keys::ShapeKey;
 
 /// Why a proof was not accepted. `code()` is stable for APIs and scripts.
@@ -28,6 +35,8 @@ pub enum VerifyError {
     JobShapeMismatch { expected: Shape, got: Shape },
     #[error("commitment of {0} in the proof differs from the one recorded for the job")]
     CommitmentMismatch(&'static str),
+    #[error("the commitment point of {0} does not hash to the statement's digest")]
+    CommitmentDigest(&'static str),
     #[error("the proof pays {got}, not the submitting provider {expected}")]
     ProviderMismatch { expected: Address, got: Address },
     #[error("the proof does not verify for this statement")]
@@ -44,6 +53,7 @@ impl VerifyError {
             VerifyError::JobMismatch { .. } => "wrong_job",
             VerifyError::JobShapeMismatch { .. } => "shape_mismatch",
             VerifyError::CommitmentMismatch(_) => "commitment_mismatch",
+            VerifyError::CommitmentDigest(_) => "commitment_mismatch",
             VerifyError::ProviderMismatch { .. } => "wrong_provider",
             VerifyError::InvalidProof => "invalid_proof",
             VerifyError::BadKey(_) => "bad_key",
@@ -65,6 +75,12 @@ impl JobTerms {
         let job = &self.job;
         if st.job_id != job.job_id {
             return Err(VerifyError::JobMismatch { expected: job.job_id, got: st.job_id });
+        }
+        if bundle.circuit != job.circuit {
+            return Err(VerifyError::CircuitMismatch {
+                expected: job.circuit.to_string(),
+                got: bundle.circuit.to_string(),
+            });
         }
         if st.shape != job.shape {
             return Err(VerifyError::JobShapeMismatch { expected: job.shape, got: st.shape });
@@ -108,11 +124,54 @@ impl Verifier {
         if bundle.statement.shape != h.shape {
             return Err(VerifyError::KeyShapeMismatch { expected: h.shape, got: bundle.statement.shape });
         }
+        if h.kind == CircuitKind::Committed {
+            let (Some(cp), Some(pok_g2)) = (&bundle.commitments, self.key.pok_g2) else {
+                return Err(VerifyError::BadKey("committed bundle or key without commitment data".into()));
+            };
+            return self.verify_committed(&bundle.statement, &bundle.proof.0, cp, pok_g2);
+        }
         let inputs = bundle.statement.public_inputs();
         match Groth16::<Bn254>::verify_proof(&self.pvk, &bundle.proof.0, &inputs) {
             Ok(true) => Ok(()),
             Ok(false) => Err(VerifyError::InvalidProof),
             Err(e) => Err(VerifyError::BadKey(e.to_string())),
+        }
+    }
+
+    fn verify_committed(
+        &self,
+        st: &Statement,
+        proof: &ark_groth16::Proof<Bn254>,
+        cp: &CommitmentProof,
+        pok_g2: G2Affine,
+    ) -> Result<(), VerifyError> {
+        for (name, point, digest) in [("A", &cp.cm_a, st.cm_a), ("B", &cp.cm_b, st.cm_b), ("C", &cp.cm_c, st.cm_c)] {
+            if cp::digest(&point.0) != digest {
+                return Err(VerifyError::CommitmentDigest(name));
+            }
+        }
+        let ic = &self.key.vk.gamma_abc_g1;
+        if ic.len() != 1 + cp::SCALAR_INPUTS {
+            return Err(VerifyError::BadKey(format!("{} input points", ic.len())));
+        }
+        let seed = cp::seed(&st.shape, st.job_id.0, &st.provider, [st.cm_a, st.cm_b, st.cm_c]);
+        let r = cp::challenge(&seed);
+        let rho = cp::fold_challenge(&seed, &proof.a, &proof.b, &proof.c, &cp.pok.0);
+        let scalars: [Fr; 3] = [st.job_id.0, st.provider.to_fr(), r];
+        let mut x: G1Projective = ic[0].into_group() + cp.cm_a.0 + cp.cm_b.0 + cp.cm_c.0;
+        for (p, s) in ic[1..].iter().zip(scalars) {
+            x += *p * s;
+        }
+        // e(A,B)·e(X,−γ)·e(C + ρ·pok, −δ)·e(ρ·cm_C, σδ) = e(α,β)
+        let c_fold = (proof.c.into_group() + cp.pok.0 * rho).into_affine();
+        let cm_fold = (cp.cm_c.0 * rho).into_affine();
+        let g1 = [proof.a, x.into_affine(), c_fold, cm_fold];
+        let g2: [<Bn254 as Pairing>::G2Prepared; 4] =
+            [proof.b.into(), self.pvk.gamma_g2_neg_pc.clone(), self.pvk.delta_g2_neg_pc.clone(), pok_g2.into()];
+        let ml = Bn254::multi_miller_loop(g1, g2);
+        match Bn254::final_exponentiation(ml) {
+            Some(PairingOutput(v)) if v == self.pvk.alpha_g1_beta_g2 => Ok(()),
+            _ => Err(VerifyError::InvalidProof),
         }
     }
 

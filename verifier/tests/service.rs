@@ -466,7 +466,6 @@ async fn ledger_refuses_to_rewrite_events() {
     let tj = new_job(70);
     let rec = veriflop_verifier::ledger::JobRecord {
         job: tj.job.clone(),
-        circuit: KIND,
         client: Address([7; 20]),
         price: 3,
         deadline: unix_now() + 100,

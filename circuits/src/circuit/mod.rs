@@ -3,15 +3,15 @@
 //! Public inputs (in order): `job_id, provider, cm_A, cm_B, cm_C` (see
 //! [`crate::statement::Statement`]). Both circuits bind A, B, C to these
 //! commitments ([`binding`]); they differ in how they enforce C = A·B:
-//! - [`CircuitKind::Freivalds`] (the default): one random linear check with
+//! - [`CircuitKind::Poseidon`] (the default): one random linear check with
 //!   Fiat–Shamir challenges derived in-circuit from the commitments, about
 //!   mk + kn + mn multiplications;
 //! - [`CircuitKind::Naive`]: every product, m·k·n multiplications. Kept as the
 //!   reference for differential tests and benchmarks.
 //!
-//! [`CommittedCircuit`] is the commit-and-prove variant of Freivalds (groundwork,
-//! not yet wired into keys, bundles or the CLI): the matrices are bound by
-//! Pedersen-style commitments carried outside the constraints ([`crate::cp`]).
+//! [`CircuitKind::Committed`] (the default) is the commit-and-prove variant of
+//! Freivalds: the matrices are bound by Pedersen-style commitments carried next
+//! to the proof ([`crate::cp`]) and cost no constraints of their own.
 //!
 //! Constraints are written against the constraint system directly (linear
 //! combinations of variables) so that sums cost nothing and the few places
@@ -19,7 +19,6 @@
 
 mod binding;
 mod committed;
-pub use committed::CommittedCircuit;
 mod freivalds;
 mod naive;
 
@@ -35,37 +34,58 @@ use std::str::FromStr;
 use crate::commit::{self, Role};
 use crate::matrix::{InputMatrix, OutputMatrix};
 use crate::shape::Shape;
+use crate::statement::Address;
 use crate::Error;
 
-/// How C = A·B is enforced.
+/// The circuit a job is proven with; it also fixes how the job's data is committed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum CircuitKind {
+    /// Commit-and-prove Freivalds (the default): A, B, C are bound by Pedersen
+    /// commitments under the key's input bases ([`crate::cp`]); about mk + kn + mn constraints.
     #[default]
-    Freivalds,
+    Committed,
+    /// Freivalds with every entry hashed in-circuit (Poseidon commitments,
+    /// [`crate::commit`]): the previous construction, kept as the reference the
+    /// benchmarks compare against and for jobs posted with Poseidon commitments.
+    Poseidon,
+    /// Every product (m·k·n multiplications), Poseidon commitments: the
+    /// reference for differential tests.
     Naive,
 }
 
 impl CircuitKind {
+    pub const ALL: [CircuitKind; 3] = [CircuitKind::Committed, CircuitKind::Poseidon, CircuitKind::Naive];
+
     pub fn code(self) -> u8 {
         match self {
-            CircuitKind::Freivalds => 1,
+            CircuitKind::Poseidon => 1,
             CircuitKind::Naive => 2,
+            CircuitKind::Committed => 3,
         }
     }
 
     pub fn from_code(code: u8) -> Result<Self, Error> {
-        [CircuitKind::Freivalds, CircuitKind::Naive]
+        Self::ALL
             .into_iter()
             .find(|k| k.code() == code)
             .ok_or_else(|| Error::Format(format!("unknown circuit code {code}")))
+    }
+
+    /// Number of verifying-key input points (the constant one included).
+    pub fn num_ic(self) -> usize {
+        match self {
+            CircuitKind::Committed => 1 + crate::cp::SCALAR_INPUTS,
+            _ => 1 + crate::statement::NUM_PUBLIC_INPUTS,
+        }
     }
 }
 
 impl fmt::Display for CircuitKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            CircuitKind::Freivalds => "freivalds",
+            CircuitKind::Committed => "committed",
+            CircuitKind::Poseidon => "poseidon",
             CircuitKind::Naive => "naive",
         })
     }
@@ -74,11 +94,10 @@ impl fmt::Display for CircuitKind {
 impl FromStr for CircuitKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "freivalds" => Ok(CircuitKind::Freivalds),
-            "naive" => Ok(CircuitKind::Naive),
-            _ => Err(Error::Format(format!("unknown circuit {s:?} (expected freivalds or naive)"))),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|k| k.to_string() == s)
+            .ok_or_else(|| Error::Format(format!("unknown circuit {s:?} (expected committed, poseidon or naive)")))
     }
 }
 
@@ -86,7 +105,7 @@ impl FromStr for CircuitKind {
 #[derive(Clone, Debug)]
 pub struct Witness {
     pub job_id: Fr,
-    pub provider: Fr,
+    pub provider: Address,
     pub a: InputMatrix,
     pub b: InputMatrix,
     pub c: OutputMatrix,
@@ -99,15 +118,19 @@ pub struct MatmulCircuit {
     pub kind: CircuitKind,
     pub shape: Shape,
     pub witness: Option<Witness>,
+    /// The committed circuit's Freivalds challenge r (`cp::challenge`), derived
+    /// outside the circuit from the commitments.
+    pub challenge: Option<Fr>,
 }
 
 impl MatmulCircuit {
     pub fn setup(kind: CircuitKind, shape: Shape) -> Self {
-        MatmulCircuit { kind, shape, witness: None }
+        MatmulCircuit { kind, shape, witness: None, challenge: None }
     }
 
-    pub fn prove(kind: CircuitKind, shape: Shape, witness: Witness) -> Self {
-        MatmulCircuit { kind, shape, witness: Some(witness) }
+    /// A circuit with its witness; `challenge` is required for [`CircuitKind::Committed`].
+    pub fn prove(kind: CircuitKind, shape: Shape, witness: Witness, challenge: Option<Fr>) -> Self {
+        MatmulCircuit { kind, shape, witness: Some(witness), challenge }
     }
 }
 
@@ -126,9 +149,16 @@ impl ConstraintSynthesizer<Fr> for MatmulCircuit {
             }
         }
         let w = self.witness.as_ref();
+        if self.kind == CircuitKind::Committed {
+            let w = match w {
+                Some(w) => Some((w, self.challenge.ok_or(SynthesisError::AssignmentMissing)?)),
+                None => None,
+            };
+            return committed::synthesize(&cs, &shape, w);
+        }
         let input = |v: Option<Fr>| FpVar::new_input(cs.clone(), || v.ok_or(SynthesisError::AssignmentMissing));
         let job_id = input(w.map(|w| w.job_id))?;
-        let provider = input(w.map(|w| w.provider))?;
+        let provider = input(w.map(|w| w.provider.to_fr()))?;
         let cm_a = input(w.map(|w| commit::commit_input(&shape, Role::A, &w.a)))?;
         let cm_b = input(w.map(|w| commit::commit_input(&shape, Role::B, &w.b)))?;
         let cm_c = input(w.map(|w| commit::commit_output(&shape, &w.c)))?;
@@ -139,17 +169,18 @@ impl ConstraintSynthesizer<Fr> for MatmulCircuit {
         let a = binding::bind_input(&cs, &shape, Role::A, w.map(|w| &w.a), reuse, &cm_a)?;
         let b = binding::bind_input(&cs, &shape, Role::B, w.map(|w| &w.b), reuse, &cm_b)?;
         match self.kind {
-            CircuitKind::Freivalds => {
+            CircuitKind::Poseidon => {
                 let c = binding::alloc_output(&cs, &shape, w.map(|w| &w.c))?;
                 binding::bind_output(&cs, &shape, &c, &cm_c)?;
                 let transcript = freivalds::Transcript { job_id, provider, cm: [cm_a, cm_b, cm_c] };
                 let (r, s) = freivalds::poseidon_challenges(&cs, &shape, &transcript)?;
-                freivalds::enforce(&cs, &shape, &a, &b, &c, &r, &s)
+                freivalds::enforce(&cs, &shape, &a, &b, &c, &r, Some(&s))
             }
             CircuitKind::Naive => {
                 let c = naive::product(&cs, &shape, &a, &b)?;
                 binding::bind_output(&cs, &shape, &c, &cm_c)
             }
+            CircuitKind::Committed => unreachable!("handled above"),
         }
     }
 }

@@ -2,13 +2,15 @@
 
 use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::{AffineRepr, VariableBaseMSM};
-use ark_ff::{FftField, One, Zero};
+use ark_ff::{BigInteger, FftField, One, PrimeField, Zero};
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use rayon::prelude::*;
 
-/// Circuit witnesses are full of 0s and 1s (bits, unused wires) and keys of
-/// identity points (wires absent from a query). Pairs that contribute nothing are
-/// dropped and scalars equal to one become plain additions before the bucket MSM.
+/// Circuit witnesses are full of 0s and 1s (bits, unused wires) and small signed
+/// integers (matrix entries), keys of identity points (wires absent from a
+/// query). Pairs that contribute nothing are dropped, scalars equal to one become
+/// plain additions, and a small negative scalar −v (a full-width field element)
+/// becomes v times the negated base, so the bucket MSM only sees its few digits.
 fn msm<G: VariableBaseMSM<ScalarField = Fr>>(bases: &[G::MulBase], scalars: &[Fr]) -> G
 where
     G::MulBase: AffineRepr<Group = G>,
@@ -19,9 +21,20 @@ where
         .filter(|&i| !scalars[i].is_zero() && !bases[i].is_zero())
         .partition(|&i| scalars[i].is_one());
     let sum_ones: G = ones.par_iter().map(|&i| bases[i].into_group()).sum();
-    let b: Vec<G::MulBase> = rest.par_iter().map(|&i| bases[i]).collect();
-    let s: Vec<Fr> = rest.par_iter().map(|&i| scalars[i]).collect();
-    sum_ones + G::msm_unchecked(&b, &s)
+    let (b, s): (Vec<G::MulBase>, Vec<_>) = rest
+        .par_iter()
+        .map(|&i| {
+            let s = scalars[i].into_bigint();
+            if s.num_bits() > 128 {
+                let neg = (-scalars[i]).into_bigint();
+                if neg.num_bits() <= 128 {
+                    return (-bases[i], neg);
+                }
+            }
+            (bases[i], s)
+        })
+        .unzip();
+    sum_ones + G::msm_bigint(&b, &s)
 }
 
 use super::{Backend, BackendError, Ntt};

@@ -81,7 +81,7 @@ mod tests {
         let mut rng = rand::thread_rng();
         let b = CpuBackend::new();
         for n in [1usize, 2, 7, 33] {
-            // Zero and one scalars, and identity bases, take the shortcuts.
+            // Zero, one and small negative scalars, and identity bases, take the shortcuts.
             let g1: Vec<G1Affine> = (0..n)
                 .map(|i| if i == 2 { G1Affine::identity() } else { G1Projective::rand(&mut rng).into_affine() })
                 .collect();
@@ -92,6 +92,8 @@ mod tests {
                 .map(|i| match i {
                     0 => Fr::from(0u64),
                     1 | 3 => Fr::from(1u64),
+                    4 => -Fr::from(5u64),
+                    5 => -Fr::from(u128::MAX),
                     _ => Fr::rand(&mut rng),
                 })
                 .collect();

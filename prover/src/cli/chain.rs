@@ -43,7 +43,7 @@ pub struct SolidityArgs {
     #[command(flatten)]
     pub shape: ShapeArgs,
     /// Circuit of the key.
-    #[arg(long, default_value = "freivalds")]
+    #[arg(long, default_value = "committed")]
     pub circuit: CircuitKind,
     /// Verifying key file; by default the shape's key from --keys.
     #[arg(long)]

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
-use veriflop_circuits::{Dtype, Job, Shape};
+use veriflop_circuits::cp::CommitKey;
+use veriflop_circuits::{CircuitKind, Dtype, Job, Shape};
+use veriflop_prover::KeyStore;
 use veriflop_verifier::ProofBundle;
 
 pub const EXIT_ERROR: u8 = 1;
@@ -136,6 +138,29 @@ pub fn read_small(path: &Path) -> Result<Vec<u8>, CliError> {
         return Err(CliError::new("too_large", format!("{}: {} bytes is too large", path.display(), meta.len())));
     }
     std::fs::read(path).map_err(|e| CliError::new("io", format!("{}: {e}", path.display())))
+}
+
+/// The commitment key a job's data is committed under (committed circuit only).
+pub fn commit_key_for(job_circuit: CircuitKind, shape: &Shape, keys: &KeyArgs) -> Result<Option<CommitKey>, CliError> {
+    if job_circuit != CircuitKind::Committed {
+        return Ok(None);
+    }
+    let store = KeyStore::new(&keys.keys);
+    if !store.ck_path(shape).is_file() {
+        return Err(CliError::new(
+            "no_key",
+            format!(
+                "no commitment key for {shape} in {}: run `veriflop-prover setup --shape {}x{}x{} --dtype {}` or put the published {} there",
+                keys.keys.display(),
+                shape.m,
+                shape.k,
+                shape.n,
+                shape.dtype,
+                store.ck_path(shape).file_name().map(|f| f.to_string_lossy()).unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(Some(store.load_ck(shape)?))
 }
 
 pub fn read_job(path: &Path) -> Result<Job, CliError> {

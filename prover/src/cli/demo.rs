@@ -23,8 +23,8 @@ use super::submit::client_error;
 pub struct Args {
     #[command(flatten)]
     pub shape: ShapeArgs,
-    /// Circuit: freivalds (default) or naive.
-    #[arg(long, default_value = "freivalds")]
+    /// Circuit: committed (default, commit-and-prove), poseidon (in-circuit hashing) or naive (O(n³)).
+    #[arg(long, default_value = "committed")]
     pub circuit: CircuitKind,
     #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
     pub backend: BackendChoice,
@@ -58,6 +58,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
 
     // Keys for the shape (the service loads the verifying key at start).
     let (pk, vk, setup) = super::setup::load_or_generate(&store, kind, shape, ctx)?;
+    let ck = if kind == CircuitKind::Committed { Some(pk.commit_key()?) } else { None };
     drop(pk);
     if let Some(t) = setup {
         lines.push(format!(
@@ -80,13 +81,14 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     // Client: data, job, escrow.
     let a = InputMatrix::random(shape.m as usize, shape.k as usize, shape.dtype, args.seed)?;
     let b = InputMatrix::random(shape.k as usize, shape.n as usize, shape.dtype, args.seed.wrapping_add(1))?;
-    let job = Job::new(JobId::random(), shape, &a, &b)?;
+    let job = Job::new(JobId::random(), kind, shape, ck.as_ref(), &a, &b)?;
+    drop(ck);
     write_matrix(&dir.join("a.npy"), &a)?;
     write_matrix(&dir.join("b.npy"), &b)?;
     write_file(&dir.join("job.json"), serde_json::to_string_pretty(&job).expect("json").as_bytes())?;
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let posted = as_client
-        .register_job(&RegisterJob::for_job(&job, kind, PRICE_WEI, now + 3600, client_id.address()))
+        .register_job(&RegisterJob::for_job(&job, PRICE_WEI, now + 3600, client_id.address()))
         .map_err(client_error)?;
     lines.push(format!(
         "  1 client   posts job {} (cm_A {}…, cm_B {}…) at {url}: escrow {:?}, {} wei",
@@ -103,7 +105,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let execute = t.elapsed();
     write_matrix(&dir.join(if shape.output_bits() <= 64 { "c.npy" } else { "c.vfm" }), &c)?;
     lines.push(format!("  2 provider executes C = A·B in {}", secs(execute)));
-    let proven = prove_job(&job, a, b, Some(c), provider, kind, &store, backend.as_ref(), ctx)?;
+    let proven = prove_job(&job, a, b, Some(c), provider, &store, backend.as_ref(), ctx)?;
     let s = &proven.stats;
     lines.push(format!(
         "  3 provider proves in {} ({} constraints): witness {} · NTT {} · MSM {} · other {}",

@@ -4,9 +4,9 @@ use std::time::Instant;
 use serde_json::json;
 use veriflop_circuits::execute::matmul;
 use veriflop_circuits::matrix::{read_input, write_matrix};
-use veriflop_circuits::{commit, field};
+use veriflop_circuits::{commit, cp, field, CircuitKind};
 
-use super::common::{read_job, secs, CliError, Ctx};
+use super::common::{commit_key_for, read_job, secs, CliError, Ctx, KeyArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -22,17 +22,23 @@ pub struct Args {
     /// Where to write C (.npy, or .vfm for entries beyond int64).
     #[arg(long, default_value = "veriflop-data/job/c.npy")]
     pub out: PathBuf,
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let job = read_job(&args.job)?;
     let a = read_input(&args.a, job.shape.dtype)?;
     let b = read_input(&args.b, job.shape.dtype)?;
-    job.check_data(&a, &b)?;
+    let ck = commit_key_for(job.circuit, &job.shape, &args.keys)?;
+    job.check_data(ck.as_ref(), &a, &b)?;
     let t = Instant::now();
     let c = matmul(&job.shape, &a, &b)?;
     let took = t.elapsed();
-    let cm_c = commit::commit_output(&job.shape, &c);
+    let cm_c = match (&ck, job.circuit) {
+        (Some(ck), CircuitKind::Committed) => cp::digest(&ck.commit_c(&c)),
+        _ => commit::commit_output(&job.shape, &c),
+    };
     write_matrix(&args.out, &c)?;
     ctx.emit(
         format!("C = A·B for job {} ({}) in {}\n  cm_C {}\nwritten to {}", job.job_id, job.shape, secs(took), field::fr_to_hex(&cm_c), args.out.display()),

@@ -23,18 +23,21 @@ pub struct Args {
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let bundle = read_bundle(&args.bundle)?;
     let vk = super::verify::load_vk(&args.vk, &args.keys, &bundle)?;
-    let files = [
-        ("verification_key.json", snarkjs::verification_key(&vk.vk)),
-        ("proof.json", snarkjs::proof(&bundle.proof.0)),
-        ("public.json", snarkjs::public_inputs(&bundle.statement.public_inputs())),
-    ];
+    let files = snarkjs::files(&bundle, &vk);
     for (name, value) in &files {
         let text = serde_json::to_string_pretty(value).expect("json");
         write_file(&args.out_dir.join(name), text.as_bytes())?;
     }
     let d = args.out_dir.display();
     ctx.emit(
-        format!("wrote {d}/verification_key.json, {d}/proof.json, {d}/public.json\ncheck with: snarkjs groth16 verify {d}/verification_key.json {d}/public.json {d}/proof.json"),
+        format!(
+            "wrote {d}/verification_key.json, {d}/proof.json, {d}/public.json\ncheck with: snarkjs groth16 verify {d}/verification_key.json {d}/public.json {d}/proof.json{}",
+            if bundle.commitments.is_some() {
+                "\n(the Groth16 part of a committed proof: the commitments are folded into IC0; cm_C's proof of knowledge and the digests are checked by `veriflop-prover verify`)"
+            } else {
+                ""
+            }
+        ),
         json!({"ok": true, "dir": args.out_dir}),
     );
     Ok(())

@@ -4,9 +4,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use veriflop_circuits::execute::matmul;
 use veriflop_circuits::matrix::{read_input, read_matrix};
-use veriflop_circuits::{
-    commit, field, Address, CircuitKind, InputMatrix, Job, MatmulCircuit, Matrix, OutputMatrix, Witness,
-};
+use veriflop_circuits::{field, Address, CircuitKind, InputMatrix, Job, Matrix, OutputMatrix, Witness};
 use veriflop_prover::{Backend, CpuBackend, KeyStore, ProveOptions, ProveStats};
 use veriflop_verifier::ProofBundle;
 
@@ -43,9 +41,6 @@ pub struct Args {
     /// Payout address the proof binds (0x + 40 hex digits); only this address can be paid.
     #[arg(long, env = "VERIFLOP_PROVIDER")]
     pub provider: Address,
-    /// Circuit: freivalds (default) or naive.
-    #[arg(long, default_value = "freivalds")]
-    pub circuit: CircuitKind,
     #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
     pub backend: BackendChoice,
     #[command(flatten)]
@@ -70,12 +65,11 @@ pub fn prove_job(
     b: InputMatrix,
     c: Option<OutputMatrix>,
     provider: Address,
-    kind: CircuitKind,
     store: &KeyStore,
     backend: &dyn Backend,
     ctx: &Ctx,
 ) -> Result<Proven, CliError> {
-    job.check_data(&a, &b)?;
+    let kind = job.circuit;
     let (c, execute) = match c {
         Some(c) => (c, None),
         None => {
@@ -85,19 +79,20 @@ pub fn prove_job(
         }
     };
     let (pk, _vk, setup) = super::setup::load_or_generate(store, kind, job.shape, ctx)?;
-    let cm_c = commit::commit_output(&job.shape, &c);
-    let witness = Witness { job_id: job.job_id.0, provider: provider.to_fr(), a, b, c };
+    let ck = if kind == CircuitKind::Committed { Some(pk.commit_key()?) } else { None };
+    job.check_data(ck.as_ref(), &a, &b)?;
+    drop(ck);
+    let witness = Witness { job_id: job.job_id.0, provider, a, b, c };
     let pb = ctx.spinner(format!("proving {} on {}", job.shape, backend.name()));
-    let (proof, stats) = veriflop_prover::prove(
+    let (bundle, stats) = veriflop_prover::prove_bundle(
         &pk,
-        MatmulCircuit::prove(kind, job.shape, witness),
+        witness,
         backend,
         &mut rand::rngs::OsRng,
         ProveOptions::default(),
         &|phase| pb.set_message(format!("proving {} on {}: {phase}", job.shape, backend.name())),
     )?;
     pb.finish_and_clear();
-    let bundle = ProofBundle::new(kind, job.statement(provider, cm_c), proof);
     Ok(Proven { bundle, stats, execute, setup })
 }
 
@@ -119,10 +114,10 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let c = args.c.as_deref().map(read_output).transpose()?;
     let backend = args.backend.backend();
     let store = KeyStore::new(&args.keys.keys);
-    let p = prove_job(&job, a, b, c, args.provider, args.circuit, &store, backend.as_ref(), ctx)?;
+    let p = prove_job(&job, a, b, c, args.provider, &store, backend.as_ref(), ctx)?;
     write_bundle(&args.out, &p.bundle)?;
     if let Some(t) = p.setup {
-        ctx.note(format!("generated keys for {} {} in {} (development setup)", args.circuit, job.shape, secs(t)));
+        ctx.note(format!("generated keys for {} {} in {} (development setup)", job.circuit, job.shape, secs(t)));
     }
     if let Some(t) = p.execute {
         ctx.note(format!("executed C = A·B in {}", secs(t)));
@@ -133,7 +128,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             "proved job {} ({}, {} circuit, {} constraints) in {}\n  witness {} · NTT {} · MSM {} · other {}\n  cm_C {}\n  bundle {} ({} bytes, proof 256 bytes)",
             job.job_id,
             job.shape,
-            args.circuit,
+            job.circuit,
             s.constraints,
             secs(s.total),
             secs(s.synthesis),

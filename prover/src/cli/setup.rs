@@ -1,10 +1,9 @@
 use std::time::{Duration, Instant};
 
-use ark_bn254::Bn254;
-use ark_groth16::ProvingKey;
 use serde_json::json;
 use veriflop_circuits::{CircuitKind, Shape};
 use veriflop_prover::KeyStore;
+use veriflop_prover::ProverKey;
 use veriflop_verifier::ShapeKey;
 
 use super::common::{secs, CliError, Ctx, KeyArgs, ShapeArgs};
@@ -13,8 +12,8 @@ use super::common::{secs, CliError, Ctx, KeyArgs, ShapeArgs};
 pub struct Args {
     #[command(flatten)]
     pub shape: ShapeArgs,
-    /// Circuit: freivalds (default) or naive (reference, O(n³)).
-    #[arg(long, default_value = "freivalds")]
+    /// Circuit: committed (default), poseidon (in-circuit hashing) or naive (reference, O(n³)).
+    #[arg(long, default_value = "committed")]
     pub circuit: CircuitKind,
     #[command(flatten)]
     pub keys: KeyArgs,
@@ -54,7 +53,7 @@ pub fn generate(
     kind: CircuitKind,
     shape: Shape,
     ctx: &Ctx,
-) -> Result<(ProvingKey<Bn254>, ShapeKey, Duration), CliError> {
+) -> Result<(ProverKey, ShapeKey, Duration), CliError> {
     let pb = ctx.spinner(format!("generating {kind} keys for {shape} (development setup)"));
     let t = Instant::now();
     let (pk, vk) = veriflop_prover::setup::generate(kind, shape, &mut rand::rngs::OsRng)?;
@@ -69,13 +68,13 @@ pub fn load_or_generate(
     kind: CircuitKind,
     shape: Shape,
     ctx: &Ctx,
-) -> Result<(ProvingKey<Bn254>, ShapeKey, Option<Duration>), CliError> {
+) -> Result<(ProverKey, ShapeKey, Option<Duration>), CliError> {
     if store.has(kind, &shape) {
         let pb = ctx.spinner("loading keys");
         let pk = store.load_pk(kind, &shape)?;
         let vk = store.load_vk(kind, &shape)?;
         pb.finish_and_clear();
-        if pk.vk != vk.vk {
+        if !pk.matches(&vk) {
             return Err(CliError::new(
                 "bad_key",
                 format!(

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use veriflop_circuits::field::{fr_from_hex, fr_to_hex};
-use veriflop_circuits::{Address, CircuitKind, Job, JobId, Shape};
+use veriflop_circuits::{Address, Job, JobId, Shape};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -79,8 +79,8 @@ impl FromStr for EscrowState {
 /// A job as the ledger records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobRecord {
+    /// The job's terms, its circuit included.
     pub job: Job,
-    pub circuit: CircuitKind,
     pub client: Address,
     /// Escrowed amount in the marketplace's smallest unit.
     pub price: u128,
@@ -289,7 +289,7 @@ impl Ledger {
              ON CONFLICT (job_id) DO NOTHING",
         )
         .bind(rec.job.job_id.to_string())
-        .bind(rec.circuit.to_string())
+        .bind(rec.job.circuit.to_string())
         .bind(s.m as i64)
         .bind(s.k as i64)
         .bind(s.n as i64)
@@ -508,6 +508,7 @@ fn job_from_row(r: &AnyRow) -> Result<JobRecord, LedgerError> {
     let shape = Shape::new(dim(2)?, dim(3)?, dim(4)?, dtype).map_err(corrupt)?;
     let job = Job {
         job_id: JobId::from_str(&text(0)?).map_err(corrupt)?,
+        circuit: text(1)?.parse().map_err(corrupt)?,
         shape,
         cm_a: fr_from_hex(&text(6)?).map_err(corrupt)?,
         cm_b: fr_from_hex(&text(7)?).map_err(corrupt)?,
@@ -515,7 +516,6 @@ fn job_from_row(r: &AnyRow) -> Result<JobRecord, LedgerError> {
     let payee: Option<String> = r.try_get(12)?;
     Ok(JobRecord {
         job,
-        circuit: text(1)?.parse().map_err(corrupt)?,
         client: addr(&text(8)?)?,
         price: text(9)?.parse().map_err(|_| corrupt("price"))?,
         deadline: int(10)?,

@@ -14,7 +14,7 @@ pub struct RegisterJob {
     /// Chosen by the client (a BN254 scalar in 0x-hex); the service picks a random one when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<JobId>,
-    /// Circuit the provider must prove with (default `freivalds`).
+    /// Circuit the provider must prove with (default `committed`); it fixes how cm_a and cm_b are computed.
     #[serde(default)]
     pub circuit: CircuitKind,
     pub shape: Shape,
@@ -31,10 +31,10 @@ pub struct RegisterJob {
 }
 
 impl RegisterJob {
-    pub fn for_job(job: &Job, circuit: CircuitKind, price: u128, deadline: i64, client: Address) -> Self {
+    pub fn for_job(job: &Job, price: u128, deadline: i64, client: Address) -> Self {
         RegisterJob {
             job_id: Some(job.job_id),
-            circuit,
+            circuit: job.circuit,
             shape: job.shape,
             cm_a: job.cm_a,
             cm_b: job.cm_b,
@@ -70,7 +70,7 @@ impl JobView {
     pub fn new(r: &JobRecord, events: Vec<Event>) -> Self {
         JobView {
             job_id: r.job.job_id,
-            circuit: r.circuit,
+            circuit: r.job.circuit,
             shape: r.job.shape,
             cm_a: r.job.cm_a,
             cm_b: r.job.cm_b,
@@ -87,7 +87,7 @@ impl JobView {
 
     /// The job's terms as the verifier checks them.
     pub fn job(&self) -> Job {
-        Job { job_id: self.job_id, shape: self.shape, cm_a: self.cm_a, cm_b: self.cm_b }
+        Job { job_id: self.job_id, circuit: self.circuit, shape: self.shape, cm_a: self.cm_a, cm_b: self.cm_b }
     }
 }
 

@@ -117,10 +117,15 @@ async fn register_inner(state: &State, req: RequestParts) -> Result<Response, Ap
         ));
     }
     state.keys.get(r.circuit, &r.shape).map_err(key_error)?;
-    let job = Job { job_id: r.job_id.unwrap_or_else(JobId::random), shape: r.shape, cm_a: r.cm_a, cm_b: r.cm_b };
+    let job = Job {
+        job_id: r.job_id.unwrap_or_else(JobId::random),
+        circuit: r.circuit,
+        shape: r.shape,
+        cm_a: r.cm_a,
+        cm_b: r.cm_b,
+    };
     let rec = JobRecord {
         job,
-        circuit: r.circuit,
         client: signer,
         price,
         deadline: r.deadline,
@@ -138,7 +143,12 @@ async fn register_inner(state: &State, req: RequestParts) -> Result<Response, Ap
         ));
     }
     state.metrics.jobs_registered.fetch_add(1, Ordering::Relaxed);
-    tracing::info!("job {} registered by {signer}: {} {}, price {price}", rec.job.job_id, rec.circuit, rec.job.shape);
+    tracing::info!(
+        "job {} registered by {signer}: {} {}, price {price}",
+        rec.job.job_id,
+        rec.job.circuit,
+        rec.job.shape
+    );
     Ok(json_response(StatusCode::CREATED, &view(state, &rec).await?))
 }
 
@@ -216,9 +226,9 @@ async fn submit_inner(state: &State, id: String, req: RequestParts) -> Result<Re
     if unix_now() >= rec.deadline {
         return Err(expired(&rec));
     }
-    if bundle.circuit != rec.circuit {
+    if bundle.circuit != rec.job.circuit {
         return Err(VerifyError::CircuitMismatch {
-            expected: rec.circuit.to_string(),
+            expected: rec.job.circuit.to_string(),
             got: bundle.circuit.to_string(),
         }
         .into());
@@ -227,7 +237,7 @@ async fn submit_inner(state: &State, id: String, req: RequestParts) -> Result<Re
     // address is refused here, so nobody can be paid for someone else's proof.
     let terms = JobTerms { job: rec.job.clone(), provider: Some(provider) };
     terms.check(&bundle)?;
-    let verifier = state.keys.get(rec.circuit, &rec.job.shape).map_err(key_error)?;
+    let verifier = state.keys.get(rec.job.circuit, &rec.job.shape).map_err(key_error)?;
 
     // CPU-heavy pairing check on the blocking pool, bounded concurrency and queue.
     let waiting = state.verify_waiting.fetch_add(1, Ordering::SeqCst);

@@ -5,27 +5,25 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use ark_bn254::Bn254;
-use ark_groth16::ProvingKey;
 use rand::rngs::OsRng;
+use veriflop_circuits::cp::CommitKey;
 use veriflop_circuits::execute::matmul;
-use veriflop_circuits::{
-    commit, Address, CircuitKind, Dtype, InputMatrix, Job, JobId, MatmulCircuit, Shape, Statement, Witness,
-};
-use veriflop_prover::{prove, CpuBackend, ProveOptions};
+use veriflop_circuits::{Address, CircuitKind, Dtype, InputMatrix, Job, JobId, Shape, Witness};
+use veriflop_prover::{prove_bundle, CpuBackend, ProveOptions, ProverKey};
 use veriflop_verifier::auth::{unix_now, Signer};
 use veriflop_verifier::client::{Client, Config, RegisterJob, ServiceHandle};
 use veriflop_verifier::{ProofBundle, ShapeKey};
 
-pub const KIND: CircuitKind = CircuitKind::Freivalds;
+pub const KIND: CircuitKind = CircuitKind::Committed;
 
 pub fn shape() -> Shape {
     Shape::new(4, 4, 4, Dtype::Int8).unwrap()
 }
 
 pub struct Keys {
-    pub pk: ProvingKey<Bn254>,
+    pub pk: ProverKey,
     pub vk: ShapeKey,
+    pub ck: CommitKey,
     pub dir: tempfile::TempDir,
 }
 
@@ -34,10 +32,11 @@ pub fn keys() -> &'static Keys {
     static K: OnceLock<Keys> = OnceLock::new();
     K.get_or_init(|| {
         let (pk, vk) = veriflop_prover::setup::generate(KIND, shape(), &mut OsRng).unwrap();
+        let ck = pk.commit_key().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let name = veriflop_verifier::service::keys::vk_file_name(KIND, &shape());
         std::fs::write(dir.path().join(name), vk.to_bytes()).unwrap();
-        Keys { pk, vk, dir }
+        Keys { pk, vk, ck, dir }
     })
 }
 
@@ -56,33 +55,20 @@ pub fn new_job(seed: u64) -> TestJob {
     let s = shape();
     let a = InputMatrix::random(s.m as usize, s.k as usize, s.dtype, seed).unwrap();
     let b = InputMatrix::random(s.k as usize, s.n as usize, s.dtype, seed + 1).unwrap();
-    let job = Job::new(JobId::random(), s, &a, &b).unwrap();
+    let job = Job::new(JobId::random(), KIND, s, Some(&keys().ck), &a, &b).unwrap();
     TestJob { job, a, b }
 }
 
 impl TestJob {
     /// An honest proof for this job paying `provider`.
     pub fn prove(&self, provider: Address) -> ProofBundle {
-        let s = shape();
-        let c = matmul(&s, &self.a, &self.b).unwrap();
-        let cm_c = commit::commit_output(&s, &c);
-        let w =
-            Witness { job_id: self.job.job_id.0, provider: provider.to_fr(), a: self.a.clone(), b: self.b.clone(), c };
-        let (proof, _) = prove(
-            &keys().pk,
-            MatmulCircuit::prove(KIND, s, w),
-            &CpuBackend::new(),
-            &mut OsRng,
-            ProveOptions::default(),
-            &|_| {},
-        )
-        .unwrap();
-        let statement: Statement = self.job.statement(provider, cm_c);
-        ProofBundle::new(KIND, statement, proof)
+        let c = matmul(&shape(), &self.a, &self.b).unwrap();
+        let w = Witness { job_id: self.job.job_id.0, provider, a: self.a.clone(), b: self.b.clone(), c };
+        prove_bundle(&keys().pk, w, &CpuBackend::new(), &mut OsRng, ProveOptions::default(), &|_| {}).unwrap().0
     }
 
     pub fn register_request(&self, client: Address, price: u128, deadline: i64) -> RegisterJob {
-        RegisterJob::for_job(&self.job, KIND, price, deadline, client)
+        RegisterJob::for_job(&self.job, price, deadline, client)
     }
 }
 
