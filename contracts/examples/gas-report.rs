@@ -1,42 +1,31 @@
 //! Prints the on-chain gas figures: generates a key for a small shape, proves a
 //! random job, settles it in a fresh in-process EVM.
 //!
-//!     cargo run -p veriflop-contracts --example gas-report [-- MxKxN [int8|int16|int32]]
+//!     cargo run -p veriflop-contracts --example gas-report [-- MxKxN [int8|int16|int32] [committed|poseidon|naive]]
 //!
 //! (An example rather than a binary: it needs the prover, and the prover's CLI
 //! depends on this crate.)
 
 use rand::rngs::OsRng;
 use veriflop_circuits::execute::matmul;
-use veriflop_circuits::{
-    commit, shape, Address, CircuitKind, Dtype, InputMatrix, Job, JobId, MatmulCircuit, Shape, Witness,
-};
-use veriflop_prover::{prove, CpuBackend, ProveOptions};
-use veriflop_verifier::ProofBundle;
+use veriflop_circuits::{shape, Address, CircuitKind, Dtype, InputMatrix, Job, JobId, Shape, Witness};
+use veriflop_prover::{prove_bundle, CpuBackend, ProveOptions};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (m, k, n) = shape::parse_dims(args.first().map(String::as_str).unwrap_or("4x4x4"))?;
     let dtype: Dtype = args.get(1).map(String::as_str).unwrap_or("int8").parse()?;
+    let kind: CircuitKind = args.get(2).map(String::as_str).unwrap_or("committed").parse()?;
     let shape = Shape::new(m, k, n, dtype)?;
-    let kind = CircuitKind::Freivalds;
     let (pk, vk) = veriflop_prover::setup::generate(kind, shape, &mut OsRng)?;
     let a = InputMatrix::random(m as usize, k as usize, dtype, 1)?;
     let b = InputMatrix::random(k as usize, n as usize, dtype, 2)?;
-    let job = Job::new(JobId::random(), shape, &a, &b)?;
+    let ck = pk.commit_key().ok();
+    let job = Job::new(JobId::random(), kind, shape, ck.as_ref(), &a, &b)?;
     let provider = Address([0x11; 20]);
     let c = matmul(&shape, &a, &b)?;
-    let statement = job.statement(provider, commit::commit_output(&shape, &c));
-    let w = Witness { job_id: job.job_id.0, provider: provider.to_fr(), a, b, c };
-    let (proof, _) = prove(
-        &pk,
-        MatmulCircuit::prove(kind, shape, w),
-        &CpuBackend::new(),
-        &mut OsRng,
-        ProveOptions::default(),
-        &|_| {},
-    )?;
-    let bundle = ProofBundle::new(kind, statement, proof);
+    let w = Witness { job_id: job.job_id.0, provider, a, b, c };
+    let (bundle, _) = prove_bundle(&pk, w, &CpuBackend::new(), &mut OsRng, ProveOptions::default(), &|_| {})?;
     print!("{}", veriflop_contracts::gas_report(&vk, &job, &bundle, 10u128.pow(18))?);
     Ok(())
 }

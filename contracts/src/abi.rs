@@ -12,7 +12,8 @@ sol! {
     interface IJobEscrow {
         function postJob(uint256 jobId, uint128 shape, uint256 cmA, uint256 cmB, uint40 deadline, uint32 lockWindow, uint128 lockStake) external payable;
         function lock(uint256 jobId) external payable;
-        function submit(uint256 jobId, uint256 cmC, uint256[8] calldata proof) external;
+        function submit(uint256 jobId, uint256[8] calldata proof, uint256[2] calldata cmA, uint256[2] calldata cmB, uint256[2] calldata cmC, uint256[2] calldata pok) external;
+        function submitPoseidon(uint256 jobId, uint256 cmC, uint256[8] calldata proof) external;
         function slashLock(uint256 jobId) external;
         function refund(uint256 jobId) external;
         function withdraw() external;
@@ -38,7 +39,13 @@ sol! {
         event Withdrawn(address indexed account, uint256 amount);
     }
 
-    /// The generated verifiers (`Groth16Verifier` and `solidity_verifier` output).
+    /// The committed-circuit verifiers (`CommittedVerifier` and `solidity_verifier` output for a committed key).
+    interface ICommittedVerifier {
+        function verifyProof(uint256[8] calldata proof, uint256[2] calldata cmA, uint256[2] calldata cmB, uint256[2] calldata cmC, uint256[2] calldata pok, uint256 jobId, address provider) external view returns (bool valid);
+        function shape() external view returns (uint32 m, uint32 k, uint32 n, uint8 dtype);
+    }
+
+    /// The Poseidon / naive circuits' verifiers (`Groth16Verifier` and `solidity_verifier` output).
     interface IGroth16Verifier {
         function verifyProof(uint256[8] calldata proof, uint256[5] calldata input) external view returns (bool valid);
     }

@@ -59,9 +59,10 @@ macro_rules! artifact {
 
 artifact!(job_escrow, "JobEscrow.json");
 artifact!(groth16_verifier, "Groth16Verifier.json");
+artifact!(committed_verifier, "CommittedVerifier.json");
 artifact!(reentrant_provider, "ReentrantProvider.json");
 
 /// Every committed artifact.
-pub fn all() -> [&'static Artifact; 3] {
-    [job_escrow(), groth16_verifier(), reentrant_provider()]
+pub fn all() -> [&'static Artifact; 4] {
+    [job_escrow(), groth16_verifier(), committed_verifier(), reentrant_provider()]
 }

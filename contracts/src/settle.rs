@@ -4,17 +4,23 @@
 use alloy_sol_types::{SolCall, SolValue};
 use revm::primitives::{Address, U256};
 use std::fmt;
-use veriflop_circuits::{Job, Shape};
+use veriflop_circuits::{cp, CircuitKind, Job, Shape};
 use veriflop_verifier::{ProofBundle, ShapeKey};
 
-use crate::abi::{IGroth16Verifier, IJobEscrow, JobStatus};
+use crate::abi::{ICommittedVerifier, IGroth16Verifier, IJobEscrow, JobStatus};
 use crate::evm::{Chain, Receipt};
-use crate::solidity::{g1_words, g2_words, vk_words};
+use crate::solidity::{g1_words, g2_words, vk_words, COMMITTED_VK_WORDS};
 use crate::{artifacts, Error};
 
-/// Registry key of a shape in JobEscrow: `dtype << 96 | m << 64 | k << 32 | n`.
-pub fn shape_id(shape: &Shape) -> u128 {
-    (shape.dtype.code() as u128) << 96 | (shape.m as u128) << 64 | (shape.k as u128) << 32 | shape.n as u128
+/// Registry key of a (circuit, shape) in JobEscrow:
+/// `circuit << 104 | dtype << 96 | m << 64 | k << 32 | n` (circuit and dtype codes
+/// as in key files: committed 3, Poseidon 1, naive 2; int8 1, int16 2, int32 3).
+pub fn shape_id(kind: CircuitKind, shape: &Shape) -> u128 {
+    (kind.code() as u128) << 104
+        | (shape.dtype.code() as u128) << 96
+        | (shape.m as u128) << 64
+        | (shape.k as u128) << 32
+        | shape.n as u128
 }
 
 /// A field element as a uint256.
@@ -33,43 +39,114 @@ pub fn proof_words(bundle: &ProofBundle) -> [U256; 8] {
     w
 }
 
-/// The statement's public inputs `[job_id, provider, cm_a, cm_b, cm_c]` as uint256.
+/// The statement's public inputs `[job_id, provider, cm_a, cm_b, cm_c]` as uint256
+/// (the Poseidon and naive circuits' verifier input).
 pub fn public_input_words(bundle: &ProofBundle) -> [U256; 5] {
     bundle.statement.public_inputs().map(|x| fr_u256(&x))
 }
 
-/// ABI-encoded `JobEscrow.submit(jobId, cmC, proof)` for this bundle: the
-/// transaction data the provider (the statement's `provider` address) sends to
-/// the escrow. The escrow takes the other public inputs from its own record.
+/// A G1 point as `[x, y]` uint256 words (the identity as zeros).
+pub fn point_words(p: &ark_bn254::G1Affine) -> [U256; 2] {
+    g1_words(p).map(U256::from_be_bytes)
+}
+
+/// The committed circuit's points `[cmA, cmB, cmC, pok]`, each `[x, y]`; `None`
+/// for a bundle of another circuit.
+pub fn commitment_words(bundle: &ProofBundle) -> Option<[[U256; 2]; 4]> {
+    let c = bundle.commitments.as_ref()?;
+    Some([&c.cm_a, &c.cm_b, &c.cm_c, &c.pok].map(|p| point_words(&p.0)))
+}
+
+/// The digest the escrow records for a commitment point: keccak256(x ‖ y) mod r.
+pub fn digest_word(p: &ark_bn254::G1Affine) -> U256 {
+    fr_u256(&cp::digest(p))
+}
+
+/// ABI-encoded settlement transaction for this bundle: the data the provider
+/// (the statement's `provider` address) sends to the escrow. The escrow takes
+/// everything else (job, provider = msg.sender, and for the committed circuit
+/// the digests of A and B) from its own record.
+/// - committed circuit: `JobEscrow.submit(jobId, proof, cmA, cmB, cmC, pok)`;
+/// - Poseidon and naive circuits: `JobEscrow.submitPoseidon(jobId, cmC, proof)`.
 pub fn settle_calldata(bundle: &ProofBundle) -> Vec<u8> {
-    IJobEscrow::submitCall {
-        jobId: fr_u256(&bundle.statement.job_id.0),
-        cmC: fr_u256(&bundle.statement.cm_c),
-        proof: proof_words(bundle),
+    let job_id = fr_u256(&bundle.statement.job_id.0);
+    match commitment_words(bundle) {
+        Some([cm_a, cm_b, cm_c, pok]) => {
+            IJobEscrow::submitCall { jobId: job_id, proof: proof_words(bundle), cmA: cm_a, cmB: cm_b, cmC: cm_c, pok }
+                .abi_encode()
+        }
+        None => IJobEscrow::submitPoseidonCall {
+            jobId: job_id,
+            cmC: fr_u256(&bundle.statement.cm_c),
+            proof: proof_words(bundle),
+        }
+        .abi_encode(),
     }
-    .abi_encode()
 }
 
-/// ABI-encoded `verifyProof(proof, input)` for this bundle (a direct verifier call).
+/// ABI-encoded `verifyProof(...)` for this bundle (a direct verifier call): for
+/// the committed circuit `(proof, cmA, cmB, cmC, pok, jobId, provider)`, else
+/// `(proof, [job_id, provider, cm_a, cm_b, cm_c])`. Both return one `bool`.
 pub fn verify_calldata(bundle: &ProofBundle) -> Vec<u8> {
-    IGroth16Verifier::verifyProofCall { proof: proof_words(bundle), input: public_input_words(bundle) }.abi_encode()
+    match commitment_words(bundle) {
+        Some([cm_a, cm_b, cm_c, pok]) => ICommittedVerifier::verifyProofCall {
+            proof: proof_words(bundle),
+            cmA: cm_a,
+            cmB: cm_b,
+            cmC: cm_c,
+            pok,
+            jobId: fr_u256(&bundle.statement.job_id.0),
+            provider: Address::from(bundle.statement.provider.0),
+        }
+        .abi_encode(),
+        None => IGroth16Verifier::verifyProofCall { proof: proof_words(bundle), input: public_input_words(bundle) }
+            .abi_encode(),
+    }
 }
 
-/// Constructor arguments of the generic `Groth16Verifier` for a key.
+/// Constructor arguments of the generic verifier for a key: `Groth16Verifier(uint256[26] vk)`,
+/// or for a committed key `CommittedVerifier(uint256[26] vk, uint32 m, uint32 k, uint32 n, uint8 dtype)`.
 pub fn verifier_constructor_args(vk: &ShapeKey) -> Vec<u8> {
-    vk_words(vk).concat()
+    let mut args = vk_words(vk).concat();
+    if vk.header.kind == CircuitKind::Committed {
+        let s = vk.header.shape;
+        for x in [s.m, s.k, s.n, s.dtype.code() as u32] {
+            args.extend(U256::from(x).to_be_bytes::<32>());
+        }
+    }
+    args
 }
 
-/// Deploys the generic verifier (committed artifact) for a key.
-pub fn deploy_verifier(chain: &mut Chain, from: Address, vk: &ShapeKey) -> Result<(Address, Receipt), Error> {
+/// Checks a key has the layout its circuit's verifier takes.
+fn check_key_layout(vk: &ShapeKey) -> Result<(), Error> {
     let n = vk.vk.gamma_abc_g1.len();
-    if n != veriflop_circuits::statement::NUM_PUBLIC_INPUTS + 1 {
+    let kind = vk.header.kind;
+    if n != kind.num_ic() {
         return Err(Error::Input(format!(
-            "the verifying key has {} public inputs, a matmul key has 5",
-            n.saturating_sub(1)
+            "the {kind} verifying key has {} input points, a matmul key has {}",
+            n,
+            kind.num_ic()
         )));
     }
-    chain.deploy(from, artifacts::groth16_verifier().initcode(&verifier_constructor_args(vk)))
+    if (kind == CircuitKind::Committed) != vk.pok_g2.is_some() {
+        return Err(Error::Input(format!(
+            "the {kind} verifying key {} [σδ]₂",
+            if vk.pok_g2.is_some() { "has" } else { "lacks" }
+        )));
+    }
+    debug_assert!(kind != CircuitKind::Committed || vk_words(vk).len() == COMMITTED_VK_WORDS);
+    Ok(())
+}
+
+/// Deploys the generic verifier (precompiled artifact) for a key: `CommittedVerifier`
+/// for a committed-circuit key, `Groth16Verifier` for the others.
+pub fn deploy_verifier(chain: &mut Chain, from: Address, vk: &ShapeKey) -> Result<(Address, Receipt), Error> {
+    check_key_layout(vk)?;
+    let art = match vk.header.kind {
+        CircuitKind::Committed => artifacts::committed_verifier(),
+        CircuitKind::Poseidon | CircuitKind::Naive => artifacts::groth16_verifier(),
+    };
+    chain.deploy(from, art.initcode(&verifier_constructor_args(vk)))
 }
 
 /// Deploys JobEscrow with `owner` controlling its registry.
@@ -162,7 +239,8 @@ fn wei(x: U256) -> u128 {
 }
 
 /// Settles `bundle` for `job` on a fresh in-process chain: deploys the verifier
-/// for `vk` and a JobEscrow, registers the verifier for the job's shape, posts
+/// for `vk` (any circuit) and a JobEscrow, registers the verifier for the job's
+/// circuit and shape, posts
 /// the job as a client with `price_wei`, locks it as the provider (stake: a
 /// tenth of the price, at least 1 wei), submits the bundle's proof from the
 /// statement's provider address, and reports gas and balances.
@@ -185,6 +263,12 @@ pub fn settle_in_evm(
             bundle.circuit, vk.header.kind
         )));
     }
+    if job.circuit != vk.header.kind {
+        return Err(Error::Input(format!(
+            "the job is for the {} circuit, the key is for {}",
+            job.circuit, vk.header.kind
+        )));
+    }
     if bundle.statement.job_id != job.job_id {
         return Err(Error::Input(format!("the bundle is for job {}, not job {}", bundle.statement.job_id, job.job_id)));
     }
@@ -205,7 +289,7 @@ pub fn settle_in_evm(
 
     let (verifier, r_v) = deploy_verifier(&mut chain, DEMO_OWNER, vk)?;
     let (escrow, r_e) = deploy_escrow(&mut chain, DEMO_OWNER, DEMO_OWNER)?;
-    let sid = shape_id(&job.shape);
+    let sid = shape_id(job.circuit, &job.shape);
     let r_reg = chain
         .call(DEMO_OWNER, escrow, IJobEscrow::registerVerifierCall { shape: sid, verifier }.abi_encode(), U256::ZERO)?
         .ok("registerVerifier")?;
@@ -236,8 +320,7 @@ pub fn settle_in_evm(
 
     // The verifier alone, as a transaction (before settlement, same inputs).
     let r_verify = chain.call(provider, verifier, verify_calldata(bundle), U256::ZERO)?.ok("verifyProof")?;
-    let valid = IGroth16Verifier::verifyProofCall::abi_decode_returns(&r_verify.output)
-        .map_err(|e| Error::Evm(e.to_string()))?;
+    let valid = bool::abi_decode(&r_verify.output).map_err(|e| Error::Evm(e.to_string()))?;
 
     let calldata = settle_calldata(bundle);
     let r_submit = chain.call(provider, escrow, calldata.clone(), U256::ZERO)?;

@@ -1,23 +1,33 @@
-//! Generates the Solidity Groth16 verifier for our verifying keys.
+//! Generates the Solidity verifiers for our verifying keys.
 //!
-//! One template, two forms:
-//! - [`solidity_verifier`]: a stand-alone contract for one key, every key
-//!   element a `constant` (what an auditor reads, what a marketplace deploys
-//!   for a shape);
-//! - [`generic_verifier_source`]: the same code with the key elements as
-//!   `immutable`s set by the constructor, committed as
-//!   `contracts/src/Groth16Verifier.sol` and compiled into `contracts/out/`, so
-//!   Rust code can deploy a verifier for any key without a Solidity compiler.
+//! Two circuits families, each in two forms:
+//! - the **committed** circuit (the default, `cp`): `verifyProof(proof, cmA,
+//!   cmB, cmC, pok, jobId, provider)` recomputes the digests of the commitment
+//!   points, the Fiat–Shamir seed, the Freivalds challenge r and the folding
+//!   challenge ρ itself, then checks
+//!   `e(−A, B)·e(α, β)·e(X, γ)·e(C + ρ·pok, δ)·e(−ρ·cm_C, σδ) = 1` with
+//!   `X = IC₀ + job·IC₁ + provider·IC₂ + r·IC₃ + cm_A + cm_B + cm_C`
+//!   (5 `ecMul`, 8 `ecAdd`, one 5-pair pairing call);
+//! - the Poseidon and naive circuits: `verifyProof(proof, input[5])`, checking
+//!   `e(A, B) = e(α, β) · e(vk_x, γ) · e(C, δ)` with `vk_x = IC₀ + Σ xᵢ·ICᵢ`
+//!   (one 4-pair pairing call after 5 `ecMul` / 5 `ecAdd`).
+//!
+//! Forms:
+//! - [`solidity_verifier`]: a stand-alone contract for one key (dispatching on
+//!   the key's circuit), every key element a `constant` (what an auditor reads,
+//!   what a marketplace deploys for a shape);
+//! - [`generic_verifier_source`] / [`generic_committed_verifier_source`]: the
+//!   same code with the key elements as `immutable`s set by the constructor,
+//!   committed as `contracts/src/Groth16Verifier.sol` and
+//!   `contracts/src/CommittedVerifier.sol` and compiled into `contracts/out/`,
+//!   so Rust code can deploy a verifier for any key without a Solidity compiler.
 //!
 //! Immutables are copied into the runtime code at deployment and read with a
 //! `PUSH32`, exactly like constants, so both forms cost the same gas per
 //! verification (see `docs/CONTRACTS.md`).
 //!
-//! The verifier checks `e(A, B) = e(α, β) · e(vk_x, γ) · e(C, δ)` with
-//! `vk_x = IC₀ + Σ xᵢ·ICᵢ`, as one call of the pairing precompile (0x08) over
-//! `(vk_x, γ), (−A, B), (α, β), (C, δ)`, after `ecMul` (0x07) / `ecAdd` (0x06)
-//! for `vk_x`. It reverts (custom errors, never `false`) when a public input is
-//! not below the scalar field modulus r, a proof coordinate is not below the
+//! Every verifier reverts (custom errors, never `false`) when a scalar input is
+//! not below the scalar field modulus r, a point coordinate is not below the
 //! base field modulus q, or any precompile call fails — which includes a call
 //! starved of gas by the caller (EIP-150's 63/64 rule): a verifier that
 //! returned `false` there would let a caller make a valid proof look invalid.
@@ -27,7 +37,7 @@ use ark_bn254::{Fq, G1Affine, G2Affine};
 use ark_ec::AffineRepr;
 use ark_ff::{BigInteger, PrimeField};
 use std::fmt::Write as _;
-use veriflop_circuits::CircuitKind;
+use veriflop_circuits::{cp, CircuitKind, Shape};
 use veriflop_verifier::ShapeKey;
 
 /// BN254 scalar field modulus r (public inputs must be below it).
@@ -47,6 +57,13 @@ pub const ERR_PRECOMPILE_FAILED: (&str, u32) = ("PrecompileFailed()", 0x84e8_169
 pub fn vk_word_count(n_inputs: usize) -> usize {
     14 + 2 * (n_inputs + 1)
 }
+
+/// Number of key words of a committed-circuit key: α, β, γ, δ, IC₀..IC₃, then
+/// [σδ]₂ (x.c1, x.c0, y.c1, y.c0).
+pub const COMMITTED_VK_WORDS: usize = 14 + 2 * (1 + cp::SCALAR_INPUTS) + 4;
+
+/// Domain tag of the Fiat–Shamir seed (`veriflop_circuits::cp::seed`).
+pub const FS_TAG: &str = "veriflop/v2/freivalds";
 
 fn fq_word(x: &Fq) -> [u8; 32] {
     let v = x.into_bigint().to_bytes_be();
@@ -74,7 +91,9 @@ pub fn g2_words(p: &G2Affine) -> [[u8; 32]; 4] {
 
 /// The key as 32-byte words (see [`vk_word_count`]): the generic verifier's
 /// constructor argument. A key without IC₀ (malformed; never produced by a
-/// setup) gets the identity for it.
+/// setup) gets the identity for it. For a committed-circuit key, [σδ]₂ follows
+/// the input points ([`COMMITTED_VK_WORDS`] words in all; the identity if the
+/// key lacks it, which no verifier accepts a proof for).
 pub fn vk_words(key: &ShapeKey) -> Vec<[u8; 32]> {
     let vk = &key.vk;
     let mut w = Vec::with_capacity(vk_word_count(n_inputs(key)));
@@ -88,6 +107,25 @@ pub fn vk_words(key: &ShapeKey) -> Vec<[u8; 32]> {
     for p in &vk.gamma_abc_g1 {
         w.extend(g1_words(p));
     }
+    if key.header.kind == CircuitKind::Committed {
+        w.extend(g2_words(&key.pok_g2.unwrap_or(G2Affine::identity())));
+    }
+    w
+}
+
+/// The first 34 bytes of the seed preimage, fixed per shape:
+/// `FS_TAG ‖ m ‖ k ‖ n (u32 BE) ‖ dtype code`, as two words (the second holds
+/// the last 2 bytes, left-aligned).
+pub fn seed_prefix_words(shape: &Shape) -> [[u8; 32]; 2] {
+    let mut b = FS_TAG.as_bytes().to_vec();
+    b.extend(shape.m.to_be_bytes());
+    b.extend(shape.k.to_be_bytes());
+    b.extend(shape.n.to_be_bytes());
+    b.push(shape.dtype.code());
+    assert_eq!(b.len(), 34, "seed prefix is 34 bytes");
+    let mut w = [[0u8; 32]; 2];
+    w[0].copy_from_slice(&b[..32]);
+    w[1][..2].copy_from_slice(&b[32..]);
     w
 }
 
@@ -115,11 +153,12 @@ fn hex_word(w: &[u8; 32]) -> String {
 }
 
 /// Contract name of the generated verifier for a key: `MatmulVerifier_4x4x4_int8`
-/// (`_naive` appended for the naive circuit).
+/// for the committed circuit (`_poseidon`, `_naive` appended for the others).
 pub fn contract_name(key: &ShapeKey) -> String {
     let s = key.header.shape;
     let suffix = match key.header.kind {
-        CircuitKind::Freivalds => "",
+        CircuitKind::Committed => "",
+        CircuitKind::Poseidon => "_poseidon",
         CircuitKind::Naive => "_naive",
     };
     format!("MatmulVerifier_{}x{}x{}_{}{}", s.m, s.k, s.n, s.dtype, suffix)
@@ -133,12 +172,25 @@ enum KeyForm<'a> {
     Immutables { n_inputs: usize },
 }
 
-/// The stand-alone Solidity verifier for one verifying key: key elements are
-/// constants, `verifyProof(uint256[8] proof, uint256[N] input)` with the proof
-/// as `[A.x, A.y, B.x1, B.x0, B.y1, B.y0, C.x, C.y]` (G2 coordinates in the
-/// EVM order `[c1, c0]`) and N = 5 for matmul keys. Compiles with solc ≥ 0.8.20.
+/// The stand-alone Solidity verifier for one verifying key, key elements as
+/// constants; the proof is `[A.x, A.y, B.x1, B.x0, B.y1, B.y0, C.x, C.y]` (G2
+/// coordinates in the EVM order `[c1, c0]`). Compiles with solc ≥ 0.8.20.
+/// - committed-circuit key: `verifyProof(uint256[8] proof, uint256[2] cmA,
+///   uint256[2] cmB, uint256[2] cmC, uint256[2] pok, uint256 jobId, address
+///   provider)`, its shape built in (`shape()` returns it);
+/// - Poseidon / naive key: `verifyProof(uint256[8] proof, uint256[N] input)`,
+///   N = 5 for matmul keys.
 pub fn solidity_verifier(vk: &ShapeKey) -> String {
-    render(KeyForm::Constants(vk))
+    match vk.header.kind {
+        CircuitKind::Committed => render_committed(CpForm::Constants(vk)),
+        CircuitKind::Poseidon | CircuitKind::Naive => render(KeyForm::Constants(vk)),
+    }
+}
+
+/// The generic committed-circuit verifier (key and shape given to the
+/// constructor): the committed `contracts/src/CommittedVerifier.sol`.
+pub fn generic_committed_verifier_source() -> String {
+    render_committed(CpForm::Immutables)
 }
 
 /// The generic verifier (key given to the constructor) for `n_inputs` public
@@ -313,6 +365,317 @@ fn render(form: KeyForm<'_>) -> String {
     s
 }
 
+/// How the committed template gets its key.
+enum CpForm<'a> {
+    Constants(&'a ShapeKey),
+    Immutables,
+}
+
+/// Solidity names of a committed key's words, in [`vk_words`] order.
+fn committed_vk_names() -> Vec<String> {
+    let mut names = vk_names(cp::SCALAR_INPUTS);
+    for c in ["X1", "X0", "Y1", "Y0"] {
+        names.push(format!("SIGMA_DELTA_{c}"));
+    }
+    debug_assert_eq!(names.len(), COMMITTED_VK_WORDS);
+    names
+}
+
+fn render_committed(form: CpForm<'_>) -> String {
+    let names = committed_vk_names();
+    // Memory copy of the key the assembly reads: the key words, then the seed prefix.
+    let mut k_names = names.clone();
+    k_names.push("SEED_PREFIX0".into());
+    k_names.push("SEED_PREFIX1".into());
+    let at = |name: &str| -> String {
+        let i = k_names.iter().position(|n| n == name).unwrap_or_else(|| panic!("no key word {name}"));
+        format!("{:#x}", i * 32)
+    };
+    let name = match &form {
+        CpForm::Constants(k) => contract_name(k),
+        CpForm::Immutables => "CommittedVerifier".to_string(),
+    };
+
+    let mut header = String::new();
+    let mut key_decl = String::new();
+    match &form {
+        CpForm::Constants(k) => {
+            let sh = k.header.shape;
+            header += &format!(
+                "// Generated by veriflop-contracts {} from a verifying key. Do not edit.\n",
+                env!("CARGO_PKG_VERSION")
+            );
+            header +=
+                &format!("// Circuit: {}, shape: {}, key fingerprint: {}.\n", k.header.kind, sh.id(), k.fingerprint());
+            key_decl += "    // The shape this key proves (m x k times k x n, dtype code).\n";
+            key_decl += &format!("    uint32 internal constant SHAPE_M = {};\n", sh.m);
+            key_decl += &format!("    uint32 internal constant SHAPE_K = {};\n", sh.k);
+            key_decl += &format!("    uint32 internal constant SHAPE_N = {};\n", sh.n);
+            key_decl += &format!("    uint8 internal constant SHAPE_DTYPE = {};\n", sh.dtype.code());
+            key_decl +=
+                &format!("    // The seed's first 34 bytes: \"{FS_TAG}\" ‖ m ‖ k ‖ n (uint32) ‖ dtype (uint8).\n");
+            let [p0, p1] = seed_prefix_words(&sh);
+            key_decl += &format!("    uint256 internal constant SEED_PREFIX0 = {};\n", hex_word(&p0));
+            key_decl += &format!("    uint256 internal constant SEED_PREFIX1 = {};\n", hex_word(&p1));
+            key_decl += "\n    // Verifying key. G2 coordinates in the precompile's order (c1, c0).\n";
+            for (nm, word) in names.iter().zip(vk_words(k)) {
+                key_decl += &format!("    uint256 internal constant {nm} = {};\n", hex_word(&word));
+            }
+        }
+        CpForm::Immutables => {
+            header += "// Generated by veriflop-contracts (`generic_committed_verifier_source()`); a test checks\n";
+            header += "// this file matches the generator. Do not edit by hand.\n";
+            key_decl += "    // The shape this key proves (m x k times k x n, dtype code).\n";
+            key_decl += "    uint32 internal immutable SHAPE_M;\n";
+            key_decl += "    uint32 internal immutable SHAPE_K;\n";
+            key_decl += "    uint32 internal immutable SHAPE_N;\n";
+            key_decl += "    uint8 internal immutable SHAPE_DTYPE;\n";
+            key_decl +=
+                &format!("    // The seed's first 34 bytes: \"{FS_TAG}\" ‖ m ‖ k ‖ n (uint32) ‖ dtype (uint8).\n");
+            key_decl += "    uint256 internal immutable SEED_PREFIX0;\n";
+            key_decl += "    uint256 internal immutable SEED_PREFIX1;\n";
+            key_decl += "\n    // Verifying key, copied into the runtime code at deployment (read like constants).\n";
+            key_decl += "    // G2 coordinates in the precompile's order (c1, c0).\n";
+            for nm in &names {
+                key_decl += &format!("    uint256 internal immutable {nm};\n");
+            }
+            key_decl += "\n";
+            key_decl += "    /// @param vk the key words: alpha (x, y); beta, gamma, delta (x.c1, x.c0, y.c1, y.c0);\n";
+            key_decl += "    /// IC0..IC3 (x, y); sigma*delta (x.c1, x.c0, y.c1, y.c0). The deployer vouches for the\n";
+            key_decl +=
+                "    /// key and its shape (public and checkable: compare with `veriflop-contracts`' `vk_words`).\n";
+            key_decl += "    /// @param m rows of A and C\n";
+            key_decl += "    /// @param k columns of A, rows of B\n";
+            key_decl += "    /// @param n columns of B and C\n";
+            key_decl += "    /// @param dtype the entries' type code (1 int8, 2 int16, 3 int32)\n";
+            key_decl += &format!(
+                "    constructor(uint256[{}] memory vk, uint32 m, uint32 k, uint32 n, uint8 dtype) {{\n",
+                names.len()
+            );
+            for (i, nm) in names.iter().enumerate() {
+                key_decl += &format!("        {nm} = vk[{i}];\n");
+            }
+            key_decl +=
+                "        SHAPE_M = m;\n        SHAPE_K = k;\n        SHAPE_N = n;\n        SHAPE_DTYPE = dtype;\n";
+            key_decl += &format!("        bytes memory prefix = abi.encodePacked(\"{FS_TAG}\", m, k, n, dtype);\n");
+            key_decl += "        uint256 p0;\n        uint256 p1;\n";
+            key_decl += "        assembly (\"memory-safe\") {\n";
+            key_decl += "            p0 := mload(add(prefix, 0x20))\n";
+            key_decl += "            p1 := and(mload(add(prefix, 0x40)), shl(240, 0xffff))\n";
+            key_decl += "        }\n";
+            key_decl += "        SEED_PREFIX0 = p0;\n        SEED_PREFIX1 = p1;\n";
+            key_decl += "    }\n";
+        }
+    }
+
+    let mut k_init = String::new();
+    for (i, nm) in k_names.iter().enumerate() {
+        let sep = if i + 1 == k_names.len() { "" } else { "," };
+        let cast = if i == 0 { format!("uint256({nm})") } else { nm.clone() };
+        k_init += &format!("            {cast}{sep}\n");
+    }
+    let copy = |dst: usize, names: &[&str]| -> String {
+        names
+            .iter()
+            .enumerate()
+            .map(|(j, nm)| format!("            mstore(add(m, {:#x}), mload(add(k, {})))\n", dst + 32 * j, at(nm)))
+            .collect()
+    };
+    let alpha_beta = copy(0xc0, &["ALPHA_X", "ALPHA_Y", "BETA_X1", "BETA_X0", "BETA_Y1", "BETA_Y0"]);
+    let gamma = copy(0x1c0, &["GAMMA_X1", "GAMMA_X0", "GAMMA_Y1", "GAMMA_Y0"]);
+    let delta = copy(0x280, &["DELTA_X1", "DELTA_X0", "DELTA_Y1", "DELTA_Y0"]);
+    let sigma = copy(0x340, &["SIGMA_DELTA_X1", "SIGMA_DELTA_X0", "SIGMA_DELTA_Y1", "SIGMA_DELTA_Y0"]);
+
+    let body = COMMITTED_TEMPLATE
+        .replace("__HEADER__", &header)
+        .replace("__NAME__", &name)
+        .replace("__R__", R_HEX)
+        .replace("__Q__", Q_HEX)
+        .replace("__KEY__", &key_decl)
+        .replace("__NWORDS__", &k_names.len().to_string())
+        .replace("__KINIT__", &k_init)
+        .replace("__ERR_PROOF__", &format!("{:#010x}", ERR_PROOF_NOT_IN_FIELD.1))
+        .replace("__ERR_INPUT__", &format!("{:#010x}", ERR_INPUT_NOT_IN_FIELD.1))
+        .replace("__ERR_PRECOMPILE__", &format!("{:#010x}", ERR_PRECOMPILE_FAILED.1))
+        .replace("__SEED0__", &at("SEED_PREFIX0"))
+        .replace("__SEED1__", &at("SEED_PREFIX1"))
+        .replace("__IC0X__", &at("IC0_X"))
+        .replace("__IC0Y__", &at("IC0_Y"))
+        .replace("__IC1X__", &at("IC1_X"))
+        .replace("__IC1Y__", &at("IC1_Y"))
+        .replace("__IC2X__", &at("IC2_X"))
+        .replace("__IC2Y__", &at("IC2_Y"))
+        .replace("__IC3X__", &at("IC3_X"))
+        .replace("__IC3Y__", &at("IC3_Y"))
+        .replace("__ALPHA_BETA__", &alpha_beta)
+        .replace("__GAMMA__", &gamma)
+        .replace("__DELTA__", &delta)
+        .replace("__SIGMA__", &sigma);
+    debug_assert!(!body.contains("__"), "unreplaced template marker");
+    body
+}
+
+/// The committed verifier. Memory past the free memory pointer (never
+/// allocated: nothing else runs before `verifyProof` returns) is used as:
+/// - bytes 0x000-0x161 at `m`: the hash preimages (seed, then ρ's);
+/// - words 0-29 at `m`: the pairing input, five (G1, G2) pairs of 6 words;
+/// - words 0-4 at `s = m + 0x3c0`: ecAdd / ecMul scratch.
+const COMMITTED_TEMPLATE: &str = r#"// SPDX-License-Identifier: Apache-2.0
+__HEADER__pragma solidity ^0.8.20;
+
+/// @title Verifier of veriflop's committed-circuit matmul proofs: Groth16 over BN254 with the
+/// data commitments as part of the input sum and a folded proof of knowledge of cmC's opening
+/// (EIP-196/197 precompiles; docs/PROTOCOL.md section 7).
+/// @notice `verifyProof` returns true iff the proof shows C = A*B for job `jobId`, payable to
+/// `provider`, where A, B, C are the matrices committed to by the points cmA, cmB, cmC under
+/// this key's commitment bases. It derives everything else itself: the digests
+/// d_X = keccak256(x || y) mod r of the points, the seed
+/// keccak256("veriflop/v2/freivalds" || m || k || n || dtype || jobId || provider || d_A || d_B || d_C),
+/// the Freivalds challenge r = keccak256(seed || 0x01) mod r_F and the folding challenge
+/// rho = keccak256(seed || 0x03 || A || B || C || pok) mod r_F, and checks
+/// e(-A, B) e(alpha, beta) e(X, gamma) e(C + rho*pok, delta) e(-rho*cmC, sigma*delta) = 1,
+/// X = IC0 + jobId*IC1 + provider*IC2 + r*IC3 + cmA + cmB + cmC.
+/// It reverts, never returns false, when an input is malformed or a precompile call fails
+/// (including a call starved of gas by its caller): `false` always means "pairing check failed".
+contract __NAME__ {
+    /// A proof or commitment coordinate is not below the base field modulus q.
+    error ProofCoordinateNotInField();
+    /// The job id is not below the scalar field modulus r.
+    error PublicInputNotInField();
+    /// ecAdd, ecMul or the pairing failed: a point is not on the curve or in the
+    /// subgroup, or the call ran out of gas.
+    error PrecompileFailed();
+
+    uint256 internal constant R = __R__;
+    uint256 internal constant Q = __Q__;
+
+__KEY__
+    /// The shape this verifier is for: A is m x k, B is k x n, dtype code (1 int8, 2 int16, 3 int32).
+    function shape() external view returns (uint32 m, uint32 k, uint32 n, uint8 dtype) {
+        return (SHAPE_M, SHAPE_K, SHAPE_N, SHAPE_DTYPE);
+    }
+
+    /// @param proof [A.x, A.y, B.x1, B.x0, B.y1, B.y0, C.x, C.y]
+    /// @param cmA the commitment of A (x, y); (0, 0) is the identity
+    /// @param cmB the commitment of B
+    /// @param cmC the commitment of C
+    /// @param pok the proof of knowledge of cmC's opening (sigma*cmC)
+    /// @param jobId the job id, below r
+    /// @param provider the address the proof pays
+    function verifyProof(
+        uint256[8] calldata proof,
+        uint256[2] calldata cmA,
+        uint256[2] calldata cmB,
+        uint256[2] calldata cmC,
+        uint256[2] calldata pok,
+        uint256 jobId,
+        address provider
+    ) external view returns (bool valid) {
+        uint256[__NWORDS__] memory k = [
+__KINIT__        ];
+        assembly ("memory-safe") {
+            function fail(selector) {
+                mstore(0, shl(224, selector))
+                revert(0, 4)
+            }
+            // Every coordinate is a canonical base field element: the precompiles check
+            // the points; this also rules out y + q (which would negate to the same point)
+            // and gives each point one encoding, the one the digests and rho hash.
+            {
+                let bad := 0
+                for { let i := 0 } lt(i, 0x100) { i := add(i, 0x20) } {
+                    bad := or(bad, iszero(lt(calldataload(add(proof, i)), Q)))
+                }
+                bad := or(bad, iszero(lt(calldataload(cmA), Q)))
+                bad := or(bad, iszero(lt(calldataload(add(cmA, 0x20)), Q)))
+                bad := or(bad, iszero(lt(calldataload(cmB), Q)))
+                bad := or(bad, iszero(lt(calldataload(add(cmB, 0x20)), Q)))
+                bad := or(bad, iszero(lt(calldataload(cmC), Q)))
+                bad := or(bad, iszero(lt(calldataload(add(cmC, 0x20)), Q)))
+                bad := or(bad, iszero(lt(calldataload(pok), Q)))
+                bad := or(bad, iszero(lt(calldataload(add(pok, 0x20)), Q)))
+                if bad { fail(__ERR_PROOF__) }
+            }
+            if iszero(lt(jobId, R)) { fail(__ERR_INPUT__) }
+
+            let m := mload(0x40)
+            let s := add(m, 0x3c0)
+            // seed = keccak256(prefix (34 bytes) || jobId || provider || d_A || d_B || d_C)
+            mstore(m, mload(add(k, __SEED0__)))
+            mstore(add(m, 0x20), mload(add(k, __SEED1__)))
+            mstore(add(m, 0x22), jobId)
+            mstore(add(m, 0x42), provider)
+            calldatacopy(s, cmA, 0x40)
+            mstore(add(m, 0x62), mod(keccak256(s, 0x40), R))
+            calldatacopy(s, cmB, 0x40)
+            mstore(add(m, 0x82), mod(keccak256(s, 0x40), R))
+            calldatacopy(s, cmC, 0x40)
+            mstore(add(m, 0xa2), mod(keccak256(s, 0x40), R))
+            mstore(m, keccak256(m, 0xc2))
+            // r = keccak256(seed || 0x01) mod r_F
+            mstore8(add(m, 0x20), 1)
+            let r := mod(keccak256(m, 0x21), R)
+            // rho = keccak256(seed || 0x03 || A || B || C || pok) mod r_F
+            mstore8(add(m, 0x20), 3)
+            calldatacopy(add(m, 0x21), proof, 0x100)
+            calldatacopy(add(m, 0x121), pok, 0x40)
+            let rho := mod(keccak256(m, 0x161), R)
+
+            // X = IC0 + cmA + cmB + cmC + jobId*IC1 + provider*IC2 + r*IC3, summed at s;
+            // words 2-4 of s hold ecMul's input (point, scalar) and then its output.
+            mstore(s, mload(add(k, __IC0X__)))
+            mstore(add(s, 0x20), mload(add(k, __IC0Y__)))
+            let ok := 1
+            calldatacopy(add(s, 0x40), cmA, 0x40)
+            ok := and(ok, staticcall(gas(), 0x06, s, 0x80, s, 0x40))
+            calldatacopy(add(s, 0x40), cmB, 0x40)
+            ok := and(ok, staticcall(gas(), 0x06, s, 0x80, s, 0x40))
+            calldatacopy(add(s, 0x40), cmC, 0x40)
+            ok := and(ok, staticcall(gas(), 0x06, s, 0x80, s, 0x40))
+            mstore(add(s, 0x40), mload(add(k, __IC1X__)))
+            mstore(add(s, 0x60), mload(add(k, __IC1Y__)))
+            mstore(add(s, 0x80), jobId)
+            ok := and(ok, staticcall(gas(), 0x07, add(s, 0x40), 0x60, add(s, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, s, 0x80, s, 0x40))
+            mstore(add(s, 0x40), mload(add(k, __IC2X__)))
+            mstore(add(s, 0x60), mload(add(k, __IC2Y__)))
+            mstore(add(s, 0x80), provider)
+            ok := and(ok, staticcall(gas(), 0x07, add(s, 0x40), 0x60, add(s, 0x40), 0x40))
+            ok := and(ok, staticcall(gas(), 0x06, s, 0x80, s, 0x40))
+            mstore(add(s, 0x40), mload(add(k, __IC3X__)))
+            mstore(add(s, 0x60), mload(add(k, __IC3Y__)))
+            mstore(add(s, 0x80), r)
+            ok := and(ok, staticcall(gas(), 0x07, add(s, 0x40), 0x60, add(s, 0x40), 0x40))
+            // the last addition writes X into pair 2
+            ok := and(ok, staticcall(gas(), 0x06, s, 0x80, add(m, 0x180), 0x40))
+            // C + rho*pok into pair 3
+            calldatacopy(add(s, 0x40), pok, 0x40)
+            mstore(add(s, 0x80), rho)
+            ok := and(ok, staticcall(gas(), 0x07, add(s, 0x40), 0x60, add(s, 0x40), 0x40))
+            calldatacopy(s, add(proof, 0xc0), 0x40)
+            ok := and(ok, staticcall(gas(), 0x06, s, 0x80, add(m, 0x240), 0x40))
+            // -(rho*cmC) into pair 4: -(x, y) = (x, (q - y) mod q)
+            calldatacopy(add(s, 0x40), cmC, 0x40)
+            mstore(add(s, 0x80), rho)
+            ok := and(ok, staticcall(gas(), 0x07, add(s, 0x40), 0x60, add(m, 0x300), 0x40))
+            if iszero(ok) { fail(__ERR_PRECOMPILE__) }
+            mstore(add(m, 0x320), mod(sub(Q, mload(add(m, 0x320))), Q))
+
+            // Pairing input (6 words a pair):
+            //  0 (-A, B) | 6 (alpha, beta) | 12 (X, gamma) | 18 (C + rho*pok, delta) | 24 (-rho*cmC, sigma*delta)
+            mstore(m, calldataload(proof))
+            mstore(add(m, 0x20), mod(sub(Q, calldataload(add(proof, 0x20))), Q))
+            calldatacopy(add(m, 0x40), add(proof, 0x40), 0x80)
+__ALPHA_BETA____GAMMA____DELTA____SIGMA__            // One pairing call over the five pairs; it must succeed and return one word
+            // (a missing precompile would "succeed" with no output).
+            ok := staticcall(gas(), 0x08, m, 0x3c0, m, 0x20)
+            if iszero(and(ok, eq(returndatasize(), 0x20))) { fail(__ERR_PRECOMPILE__) }
+            valid := eq(mload(m), 1)
+        }
+    }
+}
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +699,34 @@ mod tests {
         let q = Fq::MODULUS.to_bytes_be();
         assert_eq!(R_HEX, format!("0x{}", hex::encode(r)));
         assert_eq!(Q_HEX, format!("0x{}", hex::encode(q)));
+    }
+
+    /// The committed generic committed-circuit verifier is exactly what the generator produces.
+    #[test]
+    fn committed_generic_cp_verifier_matches_generator() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/CommittedVerifier.sol");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        let want = generic_committed_verifier_source();
+        if committed != want {
+            if std::env::var_os("VERIFLOP_BLESS").is_some() {
+                std::fs::write(path, &want).unwrap();
+                return;
+            }
+            panic!(
+                "contracts/src/CommittedVerifier.sol differs from generic_committed_verifier_source(): run \
+                 `VERIFLOP_BLESS=1 cargo test -p veriflop-contracts --lib` then `contracts/build.sh`"
+            );
+        }
+    }
+
+    #[test]
+    fn seed_prefix_is_the_native_seeds_start() {
+        let shape = Shape::new(2, 3, 4, veriflop_circuits::Dtype::Int16).unwrap();
+        let [p0, p1] = seed_prefix_words(&shape);
+        let mut want = b"veriflop/v2/freivalds".to_vec();
+        want.extend([0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 2]);
+        assert_eq!([&p0[..], &p1[..2]].concat(), want);
+        assert_eq!(p1[2..], [0u8; 30]);
     }
 
     /// The committed generic verifier is exactly what the generator produces.

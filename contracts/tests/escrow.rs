@@ -1,18 +1,30 @@
-//! JobEscrow in revm, driven with real proofs: settlement, every rejection the
-//! issue lists, locks and slashing, the registry, re-entrancy, and gas.
+//! JobEscrow in revm, driven with real committed-circuit proofs (and one
+//! Poseidon-circuit job): settlement, every rejection the issues list, locks and
+//! slashing, the registry, re-entrancy, and gas.
 
 mod common;
 
 use alloy_sol_types::{SolCall, SolEvent, SolValue};
+use ark_ec::{AffineRepr, CurveGroup};
 use common::*;
 use revm::primitives::U256;
+use veriflop_circuits::CircuitKind;
 use veriflop_contracts::abi::{IJobEscrow, IReentrantProvider};
 use veriflop_contracts::artifacts;
-use veriflop_contracts::settle::fr_u256;
+use veriflop_contracts::settle::{fr_u256, point_words};
 use veriflop_contracts::{settle_calldata, settle_in_evm, shape_id, JobStatus};
 
 fn has_event<E: SolEvent>(r: &veriflop_contracts::Receipt) -> bool {
     r.logs.iter().any(|l| l.topics().first() == Some(&E::SIGNATURE_HASH))
+}
+
+fn event<E: SolEvent>(r: &veriflop_contracts::Receipt) -> E {
+    let log = r.logs.iter().find(|l| l.topics().first() == Some(&E::SIGNATURE_HASH)).expect("event emitted");
+    E::decode_log(log).unwrap().data
+}
+
+fn decoded(b: &veriflop_verifier::ProofBundle) -> IJobEscrow::submitCall {
+    IJobEscrow::submitCall::abi_decode(&settle_calldata(b)).unwrap()
 }
 
 #[test]
@@ -28,11 +40,15 @@ fn valid_settlement_pays_the_provider_once() {
     let b = fx().bundle_for(PROVIDER);
     let r = e.submit(PROVIDER, &b);
     ok(&r);
-    assert!(has_event::<IJobEscrow::JobSettled>(&r));
+    // The result's digest is on record (the event), equal to the statement's.
+    let settled = event::<IJobEscrow::JobSettled>(&r);
+    assert_eq!(settled.cmC, fr_u256(&b.statement.cm_c));
+    assert_eq!((settled.jobId, settled.provider, settled.price), (id, PROVIDER, U256::from(PRICE)));
     let verifier_gas = r.gas_of_call_to(e.verifier).unwrap();
     println!("settlement: submit tx {} gas, verifier call {} gas", r.gas_used, verifier_gas);
-    assert!(verifier_gas <= 250_000, "verifier call used {verifier_gas} gas");
-    assert!(r.gas_used <= 320_000, "settlement used {} gas", r.gas_used);
+    let (t_verify, t_submit) = veriflop_contracts::gas_targets(CircuitKind::Committed);
+    assert!(verifier_gas <= t_verify, "verifier call used {verifier_gas} gas");
+    assert!(r.gas_used <= t_submit, "settlement used {} gas", r.gas_used);
 
     assert_eq!(e.status(id), JobStatus::Paid);
     assert_eq!(e.balance(PROVIDER), before + PRICE);
@@ -52,17 +68,31 @@ fn tampered_proof_is_rejected() {
     let mut e = env();
     e.post();
     let b = fx().bundle_for(PROVIDER);
-    let mut d = IJobEscrow::submitCall::abi_decode(&settle_calldata(&b)).unwrap();
+    let mut d = decoded(&b);
     // A valid point, wrong proof: -A.
     let q = U256::from_str_radix(&veriflop_contracts::solidity::Q_HEX[2..], 16).unwrap();
     d.proof[1] = q - d.proof[1];
     reverted_with(&e.send(PROVIDER, d.abi_encode(), 0), "InvalidProof");
     // Off the curve: the verifier's precompile call fails and the submit reverts.
-    let mut d = IJobEscrow::submitCall::abi_decode(&settle_calldata(&b)).unwrap();
+    let mut d = decoded(&b);
     d.proof[6] ^= U256::from(1);
     reverted_with(&e.send(PROVIDER, d.abi_encode(), 0), "PrecompileFailed");
-    // Raw byte flip anywhere in the proof.
-    for byte in [4 + 64 + 31, 4 + 64 + 100, 4 + 64 + 255] {
+    // A coordinate + q: the same point, another encoding: refused.
+    let mut d = decoded(&b);
+    d.proof[7] += q;
+    reverted_with(&e.send(PROVIDER, d.abi_encode(), 0), "ProofCoordinateNotInField");
+    // Tampered proof of knowledge: -pok, 2·pok, pok off the curve.
+    let pok = b.commitments.unwrap().pok.0;
+    for p in [-pok, (pok + pok).into_affine()] {
+        let mut d = decoded(&b);
+        d.pok = point_words(&p);
+        reverted_with(&e.send(PROVIDER, d.abi_encode(), 0), "InvalidProof");
+    }
+    let mut d = decoded(&b);
+    d.pok[0] ^= U256::from(1);
+    reverted_with(&e.send(PROVIDER, d.abi_encode(), 0), "PrecompileFailed");
+    // Raw byte flip anywhere in the proof (after the selector and job id).
+    for byte in [4 + 32 + 31, 4 + 32 + 100, 4 + 32 + 255] {
         let mut data = settle_calldata(&b);
         data[byte] ^= 0x01;
         let r = e.send(PROVIDER, data, 0);
@@ -77,32 +107,96 @@ fn wrong_commitments_are_rejected() {
     let mut e = env();
     e.post();
     let b = fx().bundle_for(PROVIDER);
-    // Another result commitment.
-    let mut d = IJobEscrow::submitCall::abi_decode(&settle_calldata(&b)).unwrap();
-    d.cmC += U256::from(1);
-    reverted_with(&e.send(PROVIDER, d.abi_encode(), 0), "InvalidProof");
-    // cm_C not a field element.
-    d.cmC = U256::from_str_radix(&veriflop_contracts::solidity::R_HEX[2..], 16).unwrap();
-    reverted_with(&e.send(PROVIDER, d.abi_encode(), 0), "CommitmentNotInField");
+    let cps = b.commitments.unwrap();
+    let g = ark_bn254::G1Affine::generator();
+    // A cm_A point that is not the job's (a valid curve point): refused before the proof.
+    let mut d = decoded(&b);
+    d.cmA = point_words(&(cps.cm_a.0 + g).into_affine());
+    reverted_with(&e.send(PROVIDER, d.abi_encode(), 0), "CommitmentMismatch");
+    let mut d = decoded(&b);
+    d.cmB = point_words(&g);
+    reverted_with(&e.send(PROVIDER, d.abi_encode(), 0), "CommitmentMismatch");
+    // cm_A and cm_B swapped.
+    let mut d = decoded(&b);
+    std::mem::swap(&mut d.cmA, &mut d.cmB);
+    let r = e.send(PROVIDER, d.abi_encode(), 0);
+    let mut want = veriflop_contracts::abi::selector("CommitmentMismatch(uint256,uint256)").to_vec();
+    want.extend(fx().job_id().to_be_bytes::<32>());
+    want.extend([0u8; 32]); // which = 0: A
+    assert_eq!(r.output, want);
+    // The job's A point in another encoding (y + q) hashes differently: refused.
+    let q = U256::from_str_radix(&veriflop_contracts::solidity::Q_HEX[2..], 16).unwrap();
+    let mut d = decoded(&b);
+    d.cmA[1] += q;
+    reverted_with(&e.send(PROVIDER, d.abi_encode(), 0), "CommitmentMismatch");
 
-    // A job posted with other input commitments (same id): the proof is not for it.
+    // A wrong C, proven anyway (its cm_C and pok are consistent): the proof fails.
+    let wrong = fx().wrong_c_bundle(PROVIDER);
+    reverted_with(&e.submit(PROVIDER, &wrong), "InvalidProof");
+    // The honest proof with that other cm_C and its valid pok: fails.
+    let wc = wrong.commitments.unwrap();
+    let mut d = decoded(&b);
+    d.cmC = point_words(&wc.cm_c.0);
+    d.pok = point_words(&wc.pok.0);
+    reverted_with(&e.send(PROVIDER, d.abi_encode(), 0), "InvalidProof");
+    // Another cm_C without a matching pok.
+    let mut d = decoded(&b);
+    d.cmC = point_words(&(cps.cm_c.0 + g).into_affine());
+    reverted_with(&e.send(PROVIDER, d.abi_encode(), 0), "InvalidProof");
+    assert_eq!(e.status(fx().job_id()), JobStatus::Open);
+    ok(&e.submit(PROVIDER, &b));
+
+    // A job posted with other input digests (same id): the points do not match it.
     let mut e = env();
     let mut job = fx().job.clone();
     job.cm_a += ark_bn254::Fr::from(1u64);
     let deadline = e.chain.time() + DEADLINE_IN;
     ok(&e.send(CLIENT, post_call(&job, &fx().shape, deadline, WINDOW, STAKE), PRICE));
-    reverted_with(&e.submit(PROVIDER, &b), "InvalidProof");
+    reverted_with(&e.submit(PROVIDER, &b), "CommitmentMismatch");
     let mut e = env();
     let mut job = fx().job.clone();
     job.cm_b += ark_bn254::Fr::from(1u64);
     ok(&e.send(CLIENT, post_call(&job, &fx().shape, deadline, WINDOW, STAKE), PRICE));
-    reverted_with(&e.submit(PROVIDER, &b), "InvalidProof");
+    reverted_with(&e.submit(PROVIDER, &b), "CommitmentMismatch");
+}
+
+#[test]
+fn wrong_circuit_is_rejected() {
+    // A committed proof for a Poseidon job of the same id, and the other way round.
+    let mut e = env();
+    e.post_fx(fxp());
+    let mut job = fxp().job.clone();
+    job.job_id = fx().job.job_id;
+    let mut e2 = env();
+    let deadline = e2.chain.time() + DEADLINE_IN;
+    ok(&e2.send(CLIENT, post_call(&job, &fxp().shape, deadline, WINDOW, STAKE), PRICE));
+    reverted_with(&e2.submit(PROVIDER, &fx().bundle_for(PROVIDER)), "WrongCircuit");
+    e.post();
+    let mut pb = fxp().bundle_for(PROVIDER);
+    pb.statement.job_id = fx().job.job_id;
+    reverted_with(&e.submit(PROVIDER, &pb), "WrongCircuit");
+    // The Poseidon job itself settles through submitPoseidon.
+    let r = e.submit(PROVIDER, &fxp().bundle_for(PROVIDER));
+    ok(&r);
+    println!("poseidon settlement: submit tx {} gas", r.gas_used);
+    assert_eq!(e.status(fxp().job_id()), JobStatus::Paid);
+    // A registry id without a known circuit.
+    let bare = shape_id(CircuitKind::Committed, &fx().shape) & ((1u128 << 104) - 1);
+    let to = e.verifier;
+    reverted_with(
+        &e.send(OWNER, IJobEscrow::registerVerifierCall { shape: bare, verifier: to }.abi_encode(), 0),
+        "UnknownCircuit",
+    );
+    reverted_with(
+        &e.send(OWNER, IJobEscrow::registerVerifierCall { shape: bare | 9 << 104, verifier: to }.abi_encode(), 0),
+        "UnknownCircuit",
+    );
 }
 
 #[test]
 fn wrong_shape_is_rejected() {
-    // The job is posted for shape 2 (its own verifier); a proof made with the
-    // shape-1 key for the same id and commitments does not verify there.
+    // The job is posted for shape 2 (its own verifier) with shape 1's digests; a
+    // proof made with the shape-1 key for the same id and points does not verify there.
     let mut e = env();
     let deadline = e.chain.time() + DEADLINE_IN;
     ok(&e.send(CLIENT, post_call(&fx().job, &fx2().shape, deadline, WINDOW, STAKE), PRICE));
@@ -112,6 +206,9 @@ fn wrong_shape_is_rejected() {
     let mut job = fx().job.clone();
     job.job_id = veriflop_circuits::JobId(ark_bn254::Fr::from(5u64));
     reverted_with(&e.send(CLIENT, post_call(&job, &unknown, deadline, WINDOW, STAKE), PRICE), "UnknownShape");
+    // Nor a registered shape under another circuit (no naive verifier registered).
+    job.circuit = CircuitKind::Naive;
+    reverted_with(&e.send(CLIENT, post_call(&job, &fx().shape, deadline, WINDOW, STAKE), PRICE), "UnknownShape");
 }
 
 #[test]
@@ -182,7 +279,7 @@ fn lock_is_exclusive_and_stake_returned_on_delivery() {
     let r = e.submit(PROVIDER, &fx().bundle_for(PROVIDER));
     ok(&r);
     println!("settlement of a locked job: {} gas", r.gas_used);
-    assert!(r.gas_used <= 320_000);
+    assert!(r.gas_used <= veriflop_contracts::gas_targets(CircuitKind::Committed).1);
     assert_eq!(e.balance(PROVIDER), before + PRICE + STAKE);
     assert_eq!(e.balance(e.escrow), 0);
     assert_eq!(e.owed(CLIENT), 0);
@@ -308,9 +405,12 @@ fn posting_is_validated() {
 #[test]
 fn registry_is_owner_controlled_and_write_once() {
     let mut e = env();
-    let s1 = shape_id(&fx().shape);
+    let s1 = fx().shape_id();
     let reg = |shape, verifier| IJobEscrow::registerVerifierCall { shape, verifier }.abi_encode();
-    let free_shape = shape_id(&veriflop_circuits::Shape::new(3, 3, 3, veriflop_circuits::Dtype::Int16).unwrap());
+    let free_shape = shape_id(
+        CircuitKind::Committed,
+        &veriflop_circuits::Shape::new(3, 3, 3, veriflop_circuits::Dtype::Int16).unwrap(),
+    );
     reverted_with(&e.send(OTHER, reg(free_shape, e.verifier), 0), "NotOwner");
     // Registered verifiers never change, even for the owner.
     reverted_with(&e.send(OWNER, reg(s1, e.verifier2), 0), "VerifierAlreadySet");
@@ -384,16 +484,30 @@ fn settle_in_evm_reports_gas_and_balances() {
     assert_eq!(rep.after.provider, rep.before.provider + PRICE + rep.stake_wei);
     assert_eq!(rep.after.escrow, 0);
     assert_eq!(rep.before.escrow, PRICE + rep.stake_wei);
-    assert!(rep.gas.verifier_call <= 250_000, "{:?}", rep.gas);
-    assert!(rep.gas.verify_tx <= 250_000, "{:?}", rep.gas);
-    assert!(rep.gas.submit_tx <= 320_000, "{:?}", rep.gas);
+    let (t_verify, t_submit) = veriflop_contracts::gas_targets(CircuitKind::Committed);
+    assert!(rep.gas.verifier_call <= t_verify, "{:?}", rep.gas);
+    assert!(rep.gas.verify_tx <= t_verify, "{:?}", rep.gas);
+    assert!(rep.gas.submit_tx <= t_submit, "{:?}", rep.gas);
     assert_eq!(rep.calldata, settle_calldata(&b));
 
-    // A bundle for another provider settles for that provider; a tampered one fails clearly.
+    // A tampered bundle fails clearly; inconsistent arguments are refused.
     let mut bad = b.clone();
-    bad.statement.cm_c += ark_bn254::Fr::from(1u64);
+    let c = bad.commitments.as_mut().unwrap();
+    c.pok.0 = -c.pok.0;
     let err = settle_in_evm(&f.vk, &f.job, &bad, PRICE).unwrap_err().to_string();
     assert!(err.contains("InvalidProof"), "{err}");
     assert!(settle_in_evm(&fx2().vk, &f.job, &b, PRICE).is_err());
+    assert!(settle_in_evm(&fxp().vk, &f.job, &b, PRICE).is_err());
     assert!(settle_in_evm(&f.vk, &f.job, &b, 0).is_err());
+    // A bundle for another provider settles for that provider.
+    let other = settle_in_evm(&f.vk, &f.job, &f.bundle_for(OTHER), PRICE).unwrap();
+    assert_eq!(other.provider, OTHER);
+
+    // The Poseidon circuit still settles (through submitPoseidon).
+    let p = fxp();
+    let rep = settle_in_evm(&p.vk, &p.job, &p.bundle_for(PROVIDER), PRICE).unwrap();
+    println!("{rep}");
+    assert_eq!(rep.status_after, JobStatus::Paid);
+    let (t_verify, t_submit) = veriflop_contracts::gas_targets(CircuitKind::Poseidon);
+    assert!(rep.gas.verifier_call <= t_verify && rep.gas.submit_tx <= t_submit, "{:?}", rep.gas);
 }

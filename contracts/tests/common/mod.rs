@@ -3,21 +3,19 @@
 #![allow(dead_code)]
 
 use alloy_sol_types::SolCall;
-use ark_bn254::Bn254;
-use ark_groth16::ProvingKey;
 use rand::rngs::OsRng;
 use revm::primitives::{Address, U256};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use veriflop_circuits::execute::matmul;
 use veriflop_circuits::{
-    commit, Address as VAddress, CircuitKind, Dtype, InputMatrix, Job, JobId, MatmulCircuit, Shape, Witness,
+    Address as VAddress, CircuitKind, Dtype, InputMatrix, Job, JobId, OutputMatrix, Shape, Witness,
 };
 use veriflop_contracts::abi::{IJobEscrow, JobStatus};
 use veriflop_contracts::evm::{Chain, Receipt, TxStatus};
 use veriflop_contracts::settle::{deploy_escrow, deploy_verifier, fr_u256, job_status};
 use veriflop_contracts::{settle_calldata, shape_id};
-use veriflop_prover::{prove, CpuBackend, ProveOptions};
+use veriflop_prover::{prove_bundle, CpuBackend, ProveOptions, ProverKey};
 use veriflop_verifier::{ProofBundle, ShapeKey};
 
 pub const OWNER: Address = Address::new([0xa0; 20]);
@@ -33,76 +31,92 @@ pub const DEADLINE_IN: u64 = 3600;
 pub struct Fx {
     pub kind: CircuitKind,
     pub shape: Shape,
-    pub pk: ProvingKey<Bn254>,
+    pub pk: ProverKey,
     pub vk: ShapeKey,
     pub job: Job,
     pub a: InputMatrix,
     pub b: InputMatrix,
+    pub c: OutputMatrix,
     proofs: Mutex<HashMap<Address, ProofBundle>>,
 }
 
-fn make(shape: Shape, seed: u64) -> Fx {
-    let kind = CircuitKind::Freivalds;
+fn make(kind: CircuitKind, shape: Shape, seed: u64) -> Fx {
     let (pk, vk) = veriflop_prover::setup::generate(kind, shape, &mut OsRng).unwrap();
     let a = InputMatrix::random(shape.m as usize, shape.k as usize, shape.dtype, seed).unwrap();
     let b = InputMatrix::random(shape.k as usize, shape.n as usize, shape.dtype, seed + 1).unwrap();
-    let job = Job::new(JobId::random(), shape, &a, &b).unwrap();
-    Fx { kind, shape, pk, vk, job, a, b, proofs: Mutex::new(HashMap::new()) }
+    let ck = pk.commit_key().ok();
+    let job = Job::new(JobId::random(), kind, shape, ck.as_ref(), &a, &b).unwrap();
+    let c = matmul(&shape, &a, &b).unwrap();
+    Fx { kind, shape, pk, vk, job, a, b, c, proofs: Mutex::new(HashMap::new()) }
 }
 
-/// The main fixture: a 4×4×4 int8 key, a job, proofs on demand.
+/// The main fixture: a committed-circuit key for 4×4×4 int8, a job, proofs on demand.
 pub fn fx() -> &'static Fx {
     static F: OnceLock<Fx> = OnceLock::new();
-    F.get_or_init(|| make(Shape::new(4, 4, 4, Dtype::Int8).unwrap(), 7))
+    F.get_or_init(|| make(CircuitKind::Committed, Shape::new(4, 4, 4, Dtype::Int8).unwrap(), 7))
 }
 
-/// A second shape (2×4×4 int8) with its own key.
+/// A second shape (2×4×4 int8) with its own committed-circuit key.
 pub fn fx2() -> &'static Fx {
     static F: OnceLock<Fx> = OnceLock::new();
-    F.get_or_init(|| make(Shape::new(2, 4, 4, Dtype::Int8).unwrap(), 9))
+    F.get_or_init(|| make(CircuitKind::Committed, Shape::new(2, 4, 4, Dtype::Int8).unwrap(), 9))
+}
+
+/// A Poseidon-circuit key (2×4×4 int8) and job: the previous construction's
+/// verifier and `submitPoseidon` path.
+pub fn fxp() -> &'static Fx {
+    static F: OnceLock<Fx> = OnceLock::new();
+    F.get_or_init(|| make(CircuitKind::Poseidon, Shape::new(2, 4, 4, Dtype::Int8).unwrap(), 11))
 }
 
 impl Fx {
+    /// A proof of this fixture's job with result `c`, paying `provider`
+    /// (`allow_unsatisfied` when `c` is not A·B: the proof is then invalid).
+    pub fn prove_with(&self, provider: Address, c: OutputMatrix) -> ProofBundle {
+        let w = Witness {
+            job_id: self.job.job_id.0,
+            provider: VAddress(provider.into_array()),
+            a: self.a.clone(),
+            b: self.b.clone(),
+            c,
+        };
+        let opts = ProveOptions { allow_unsatisfied: true };
+        prove_bundle(&self.pk, w, &CpuBackend::new(), &mut OsRng, opts, &|_| {}).unwrap().0
+    }
+
     /// An honest proof of this fixture's job, paying `provider`.
     pub fn bundle_for(&self, provider: Address) -> ProofBundle {
         if let Some(b) = self.proofs.lock().unwrap().get(&provider) {
             return b.clone();
         }
-        let c = matmul(&self.shape, &self.a, &self.b).unwrap();
-        let prov = VAddress(provider.into_array());
-        let w = Witness {
-            job_id: self.job.job_id.0,
-            provider: prov.to_fr(),
-            a: self.a.clone(),
-            b: self.b.clone(),
-            c: c.clone(),
-        };
-        let statement = self.job.statement(prov, commit::commit_output(&self.shape, &c));
-        let (proof, _) = prove(
-            &self.pk,
-            MatmulCircuit::prove(self.kind, self.shape, w),
-            &CpuBackend::new(),
-            &mut OsRng,
-            ProveOptions::default(),
-            &|_| {},
-        )
-        .unwrap();
-        let b = ProofBundle::new(self.kind, statement, proof);
+        let b = self.prove_with(provider, self.c.clone());
         self.proofs.lock().unwrap().insert(provider, b.clone());
         b
+    }
+
+    /// A proof claiming C with one entry off by one (made with `allow_unsatisfied`).
+    pub fn wrong_c_bundle(&self, provider: Address) -> ProofBundle {
+        let mut c = self.c.clone();
+        c.data[0] += 1;
+        self.prove_with(provider, c)
     }
 
     pub fn job_id(&self) -> U256 {
         fr_u256(&self.job.job_id.0)
     }
+
+    pub fn shape_id(&self) -> u128 {
+        shape_id(self.kind, &self.shape)
+    }
 }
 
-/// A chain with both verifiers registered in a JobEscrow owned by OWNER.
+/// A chain with the three fixtures' verifiers registered in a JobEscrow owned by OWNER.
 pub struct Env {
     pub chain: Chain,
     pub escrow: Address,
     pub verifier: Address,
     pub verifier2: Address,
+    pub verifier_p: Address,
 }
 
 pub fn env() -> Env {
@@ -112,20 +126,21 @@ pub fn env() -> Env {
     }
     let (verifier, _) = deploy_verifier(&mut chain, OWNER, &fx().vk).unwrap();
     let (verifier2, _) = deploy_verifier(&mut chain, OWNER, &fx2().vk).unwrap();
+    let (verifier_p, _) = deploy_verifier(&mut chain, OWNER, &fxp().vk).unwrap();
     let (escrow, _) = deploy_escrow(&mut chain, OWNER, OWNER).unwrap();
-    let mut e = Env { chain, escrow, verifier, verifier2 };
-    for (shape, v) in [(fx().shape, verifier), (fx2().shape, verifier2)] {
-        let r =
-            e.send(OWNER, IJobEscrow::registerVerifierCall { shape: shape_id(&shape), verifier: v }.abi_encode(), 0);
+    let mut e = Env { chain, escrow, verifier, verifier2, verifier_p };
+    for (f, v) in [(fx(), verifier), (fx2(), verifier2), (fxp(), verifier_p)] {
+        let r = e.send(OWNER, IJobEscrow::registerVerifierCall { shape: f.shape_id(), verifier: v }.abi_encode(), 0);
         ok(&r);
     }
     e
 }
 
+/// `postJob` for `job` under the registry id of (`job.circuit`, `shape`).
 pub fn post_call(job: &Job, shape: &Shape, deadline: u64, window: u32, stake: u128) -> Vec<u8> {
     IJobEscrow::postJobCall {
         jobId: fr_u256(&job.job_id.0),
-        shape: shape_id(shape),
+        shape: shape_id(job.circuit, shape),
         cmA: fr_u256(&job.cm_a),
         cmB: fr_u256(&job.cm_b),
         deadline: revm::primitives::alloy_primitives::aliases::U40::from(deadline),
@@ -143,8 +158,13 @@ impl Env {
 
     /// Posts the main fixture's job (price PRICE, deadline in an hour, locks of WINDOW for STAKE).
     pub fn post(&mut self) -> Receipt {
+        self.post_fx(fx())
+    }
+
+    /// Posts a fixture's job (price PRICE, deadline in an hour, locks of WINDOW for STAKE).
+    pub fn post_fx(&mut self, f: &Fx) -> Receipt {
         let deadline = self.chain.time() + DEADLINE_IN;
-        let r = self.send(CLIENT, post_call(&fx().job, &fx().shape, deadline, WINDOW, STAKE), PRICE);
+        let r = self.send(CLIENT, post_call(&f.job, &f.shape, deadline, WINDOW, STAKE), PRICE);
         ok(&r);
         r
     }
