@@ -1,0 +1,220 @@
+//! One universal SRS (KZG powers of τ over BN254) for every shape.
+//!
+//! A shape's keys use the first 2^k powers (k from its layout), so one SRS of
+//! degree 2^K serves every shape with k ≤ K; no per-shape setup exists.
+//!
+//! Sources:
+//! - [`Srs::setup_dev`]: a *development* SRS from a seed; whoever knows the seed
+//!   knows τ and can forge proofs. Never for real payments.
+//! - [`Srs::from_ptau`]: the first 2^k powers of a snarkjs `.ptau` file, the
+//!   format of the Perpetual Powers of Tau ceremony (BN254, "bn128") — the
+//!   production path: τ is then unknown unless every contributor colluded.
+//! - [`Srs::read`] / [`Srs::write`]: halo2's own params format
+//!   (`k` as u32 LE, 2^k G1 monomial points, 2^k G1 Lagrange points, g2, τ·g2;
+//!   points as raw Montgomery limbs), as used by the halo2 ecosystem's
+//!   published `kzg_bn254_*.srs` files.
+//!
+//! Every loaded SRS is checked to *be* a powers-of-τ sequence (two pairing
+//! equations, one with a random linear combination) and its Lagrange basis is
+//! recomputed from the monomial one, so a corrupt or inconsistent file is an
+//! error, not a source of unsound keys.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use halo2_proofs::arithmetic::best_multiexp;
+use halo2_proofs::halo2curves::bn256::{multi_miller_loop, Bn256, Fq, Fq2, Fr, G1Affine, G2Affine, G2Prepared, Gt};
+use halo2_proofs::halo2curves::ff::Field;
+use halo2_proofs::halo2curves::group::prime::PrimeCurveAffine;
+use halo2_proofs::halo2curves::group::{Curve, Group};
+use halo2_proofs::halo2curves::pairing::MillerLoopResult;
+use halo2_proofs::halo2curves::serde::SerdeObject;
+use halo2_proofs::halo2curves::CurveAffine;
+use halo2_proofs::poly::commitment::{Params, ParamsProver};
+use halo2_proofs::poly::kzg::commitment::ParamsKZG;
+use halo2_proofs::SerdeFormat;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use crate::layout::MAX_K;
+
+/// Why an SRS could not be made or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SrsError {
+    #[error("k = {k} is outside 1..={MAX_K}")]
+    BadK { k: u32 },
+    #[error("the SRS has degree 2^{have}, the circuit needs 2^{need}")]
+    TooSmall { have: u32, need: u32 },
+    #[error("malformed SRS file: {0}")]
+    Format(String),
+    #[error("the SRS is not a sequence of powers of one τ")]
+    Inconsistent,
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Universal KZG parameters: [τ^i]G1 for i < 2^k, G2 and [τ]G2.
+#[derive(Clone, Debug)]
+pub struct Srs {
+    params: ParamsKZG<Bn256>,
+}
+
+impl Srs {
+    /// A development SRS of degree 2^k, τ derived from `seed` (insecure by design:
+    /// reproducible, and anyone with the seed can forge proofs).
+    pub fn setup_dev(k: u32, seed: u64) -> Result<Srs, SrsError> {
+        check_k(k)?;
+        Ok(Srs { params: ParamsKZG::setup(k, ChaCha20Rng::seed_from_u64(seed)) })
+    }
+
+    pub fn k(&self) -> u32 {
+        self.params.k()
+    }
+
+    /// The parameters for a circuit of 2^k rows (the first 2^k powers).
+    pub(crate) fn params_for(&self, k: u32) -> Result<ParamsKZG<Bn256>, SrsError> {
+        if k > self.k() {
+            return Err(SrsError::TooSmall { have: self.k(), need: k });
+        }
+        let mut p = self.params.clone();
+        if k < self.k() {
+            p.downsize(k);
+        }
+        Ok(p)
+    }
+
+    /// What a verifier needs: G1, G2 and [τ]G2 (plus k, which fixes the domain).
+    pub(crate) fn verifier_params(&self, k: u32) -> ParamsKZG<Bn256> {
+        self.params.from_parts(k, vec![self.params.get_g()[0]], Some(vec![]), self.params.g2(), self.params.s_g2())
+    }
+
+    /// Writes halo2's params format (checked raw points).
+    pub fn write<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
+        self.params.write_custom(w, SerdeFormat::RawBytes)
+    }
+
+    /// Reads halo2's params format from `r`, whose length is `len` bytes (checked
+    /// against k before anything is allocated).
+    pub fn read<R: Read>(r: &mut R, len: u64) -> Result<Srs, SrsError> {
+        let mut kb = [0u8; 4];
+        r.read_exact(&mut kb)?;
+        let k = u32::from_le_bytes(kb);
+        check_k(k)?;
+        let expect = 4 + 2 * (1u64 << k) * 64 + 2 * 128;
+        if len != expect {
+            return Err(SrsError::Format(format!("{len} bytes, a k = {k} params file has {expect}")));
+        }
+        let mut rest = (&kb[..]).chain(r);
+        let p = ParamsKZG::<Bn256>::read_custom(&mut rest, SerdeFormat::RawBytes)
+            .map_err(|e| SrsError::Format(e.to_string()))?;
+        Srs::from_powers(k, p.get_g().to_vec(), p.g2(), p.s_g2())
+    }
+
+    pub fn read_file(path: &Path) -> Result<Srs, SrsError> {
+        let f = std::fs::File::open(path)?;
+        let len = f.metadata()?.len();
+        Srs::read(&mut std::io::BufReader::new(f), len)
+    }
+
+    pub fn write_file(&self, path: &Path) -> Result<(), SrsError> {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+        self.write(&mut w)?;
+        w.flush()?;
+        Ok(())
+    }
+
+    /// The first 2^k powers of a snarkjs `.ptau` file (any power ≥ k).
+    pub fn from_ptau(bytes: &[u8], k: u32) -> Result<Srs, SrsError> {
+        check_k(k)?;
+        let ptau = crate::ptau::Ptau::parse(bytes)?;
+        if ptau.power < k {
+            return Err(SrsError::TooSmall { have: ptau.power, need: k });
+        }
+        let g = (0..1usize << k).map(|i| ptau.g1(i)).collect::<Result<Vec<_>, _>>()?;
+        Srs::from_powers(k, g, ptau.g2(0)?, ptau.g2(1)?)
+    }
+
+    pub fn from_ptau_file(path: &Path, k: u32) -> Result<Srs, SrsError> {
+        // A ptau of power p has 3·2^p points of 64 bytes and 2^p of 128; read it
+        // whole only if it is no larger than a power-MAX_K file.
+        let len = std::fs::metadata(path)?.len();
+        let max = 64 * 1024 + (1u64 << MAX_K) * (2 * 64 + 128 + 2 * 64);
+        if len > max {
+            return Err(SrsError::Format(format!("{len} bytes is larger than a 2^{MAX_K} .ptau file")));
+        }
+        Srs::from_ptau(&std::fs::read(path)?, k)
+    }
+
+    /// Builds params from monomial powers after checking they are powers of one τ.
+    fn from_powers(k: u32, g: Vec<G1Affine>, g2: G2Affine, s_g2: G2Affine) -> Result<Srs, SrsError> {
+        if g.len() != 1 << k || g.len() < 2 {
+            return Err(SrsError::Format(format!("{} powers for k = {k}", g.len())));
+        }
+        // halo2's raw reader does not check curve membership; MSMs over
+        // off-curve points are meaningless, so reject them here.
+        if let Some(i) = g.iter().position(|p| !bool::from(p.is_on_curve())) {
+            return Err(SrsError::Format(format!("[τ^{i}]G1 is not on the curve")));
+        }
+        if !bool::from(g2.is_on_curve()) || !bool::from(s_g2.is_on_curve()) {
+            return Err(SrsError::Format("a G2 point is not on the curve".into()));
+        }
+        check_powers(&g, &g2, &s_g2)?;
+        let template = ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::seed_from_u64(0));
+        Ok(Srs { params: template.from_parts(k, g, None, g2, s_g2) })
+    }
+}
+
+fn check_k(k: u32) -> Result<(), SrsError> {
+    if k == 0 || k > MAX_K {
+        return Err(SrsError::BadK { k });
+    }
+    Ok(())
+}
+
+/// e(Σ ρ^i·g_{i+1}, G2) = e(Σ ρ^i·g_i, [τ]G2) for a random ρ, and g_0 ≠ 0,
+/// G2 ≠ 0: then (whp over ρ) g_{i+1} = τ·g_i for all i with the τ of [τ]G2.
+fn check_powers(g: &[G1Affine], g2: &G2Affine, s_g2: &G2Affine) -> Result<(), SrsError> {
+    if bool::from(g[0].is_identity()) || bool::from(g2.is_identity()) || bool::from(s_g2.is_identity()) {
+        return Err(SrsError::Inconsistent);
+    }
+    // G2 points from a file are only known to be on the curve: require the subgroup.
+    if !in_g2_subgroup(g2) || !in_g2_subgroup(s_g2) {
+        return Err(SrsError::Inconsistent);
+    }
+    let rho = Fr::random(rand::thread_rng());
+    let n = g.len() - 1;
+    let mut coeffs = Vec::with_capacity(n);
+    let mut c = Fr::ONE;
+    for _ in 0..n {
+        coeffs.push(c);
+        c *= rho;
+    }
+    let lo = best_multiexp(&coeffs, &g[..n]).to_affine();
+    let hi = best_multiexp(&coeffs, &g[1..]).to_affine();
+    let ok: Gt =
+        multi_miller_loop(&[(&hi, &G2Prepared::from(*g2)), (&-lo, &G2Prepared::from(*s_g2))]).final_exponentiation();
+    if !bool::from(ok.is_identity()) {
+        return Err(SrsError::Inconsistent);
+    }
+    Ok(())
+}
+
+/// [r]P = 0 for the group order r: P lies in the prime-order subgroup of G2.
+fn in_g2_subgroup(p: &G2Affine) -> bool {
+    let r_minus_1 = -Fr::ONE;
+    let q = p.to_curve() * r_minus_1 + p.to_curve();
+    bool::from(q.is_identity())
+}
+
+/// Field parsing helpers shared with the `.ptau` reader.
+pub(crate) fn fq_from_montgomery_le(b: &[u8]) -> Option<Fq> {
+    Fq::from_raw_bytes(b)
+}
+
+pub(crate) fn g1_from_xy(x: Fq, y: Fq) -> Option<G1Affine> {
+    Option::from(G1Affine::from_xy(x, y))
+}
+
+pub(crate) fn g2_from_xy(x: Fq2, y: Fq2) -> Option<G2Affine> {
+    Option::from(G2Affine::from_xy(x, y))
+}

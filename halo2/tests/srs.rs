@@ -1,0 +1,78 @@
+//! The universal SRS: development setup, halo2 params files, snarkjs .ptau files.
+
+use std::path::Path;
+use std::process::Command;
+
+use veriflop_circuits::execute::matmul;
+use veriflop_circuits::{Dtype, InputMatrix, Shape};
+use veriflop_halo2::{keygen, prove, setup_srs, verify, Srs, SrsError};
+
+#[test]
+fn params_file_round_trips_and_rejects_corruption() {
+    let srs = setup_srs(6, 1).unwrap();
+    let mut bytes = vec![];
+    srs.write(&mut bytes).unwrap();
+    let back = Srs::read(&mut bytes.as_slice(), bytes.len() as u64).unwrap();
+    assert_eq!(back.k(), 6);
+    let mut again = vec![];
+    back.write(&mut again).unwrap();
+    assert_eq!(again, bytes);
+
+    // A wrong power of τ (valid curve point) breaks the powers check.
+    let mut bad = bytes.clone();
+    bad[4 + 3 * 64..4 + 4 * 64].copy_from_slice(&bytes[4 + 5 * 64..4 + 6 * 64]);
+    assert!(matches!(Srs::read(&mut bad.as_slice(), bad.len() as u64), Err(SrsError::Inconsistent)));
+    // A coordinate changed: not on the curve.
+    let mut bad = bytes.clone();
+    bad[4 + 64 + 7] ^= 1;
+    let r = Srs::read(&mut bad.as_slice(), bad.len() as u64);
+    assert!(matches!(r, Err(SrsError::Format(_))), "{r:?}");
+    // Truncated / huge k: rejected before reading points.
+    assert!(Srs::read(&mut &bytes[..100], 100).is_err());
+    let mut huge = bytes.clone();
+    huge[..4].copy_from_slice(&30u32.to_le_bytes());
+    assert!(matches!(Srs::read(&mut huge.as_slice(), huge.len() as u64), Err(SrsError::BadK { k: 30 })));
+}
+
+#[test]
+fn snarkjs_ptau_fixture_loads_as_powers_of_tau() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pot6.ptau");
+    for k in 1..=6 {
+        assert_eq!(Srs::from_ptau_file(&path, k).unwrap().k(), k);
+    }
+    assert!(matches!(Srs::from_ptau_file(&path, 7), Err(SrsError::TooSmall { have: 6, need: 7 })));
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(Srs::from_ptau(&bytes[..bytes.len() / 2], 4).is_err(), "truncated");
+    assert!(Srs::from_ptau(b"not a ptau", 4).is_err());
+    // Header 12 + 12 + 44 bytes, then τ·G1 from byte 80: corrupt [τ]G1's x.
+    let mut bad = bytes.clone();
+    bad[80 + 64 + 5] ^= 0x10;
+    assert!(Srs::from_ptau(&bad, 6).is_err(), "corrupted point");
+}
+
+/// A fresh ceremony file from snarkjs (`tools/`), then keys and a proof from it.
+#[test]
+fn keys_from_a_snarkjs_ceremony_prove_and_verify() {
+    let snarkjs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/node_modules/.bin/snarkjs");
+    assert!(snarkjs.exists(), "snarkjs is not installed: run `npm ci --prefix tools`");
+    let dir = std::env::temp_dir().join(format!("veriflop-halo2-ptau-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (p0, p1) = (dir.join("pot_0.ptau"), dir.join("pot_1.ptau"));
+    let run = |args: &[&str]| assert!(Command::new(&snarkjs).args(args).output().unwrap().status.success(), "{args:?}");
+    run(&["powersoftau", "new", "bn128", "10", p0.to_str().unwrap()]);
+    run(&["powersoftau", "contribute", p0.to_str().unwrap(), p1.to_str().unwrap(), "--name=test", "-e=veriflop"]);
+    let srs = Srs::from_ptau_file(&p1, 10).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+
+    let shape = Shape::new(1, 2, 2, Dtype::Int8).unwrap();
+    let (pk, vk) = keygen(&shape, &srs).unwrap();
+    let a = InputMatrix::random(1, 2, Dtype::Int8, 3).unwrap();
+    let b = InputMatrix::random(2, 2, Dtype::Int8, 4).unwrap();
+    let c = matmul(&shape, &a, &b).unwrap();
+    let (job, prov) = (ark_bn254::Fr::from(1u64), ark_bn254::Fr::from(2u64));
+    let proof = prove(&pk, job, prov, &a, &b, &c).unwrap();
+    use veriflop_circuits::commit::{commit_input, commit_output, Role};
+    let public =
+        [job, prov, commit_input(&shape, Role::A, &a), commit_input(&shape, Role::B, &b), commit_output(&shape, &c)];
+    verify(&vk, &public, &proof).unwrap();
+}
