@@ -20,8 +20,10 @@ pub struct CalldataArgs {
     pub out: Option<PathBuf>,
 }
 
-/// `calldata`: the `JobEscrow.submit(jobId, cmC, proof)` transaction data the
-/// provider (the bundle's payee address) sends to the escrow.
+/// `calldata`: the settlement transaction data the provider (the bundle's payee
+/// address) sends to the escrow: `JobEscrow.submit(jobId, proof, cmA, cmB, cmC, pok)`
+/// for a committed-circuit bundle, `JobEscrow.submitPoseidon(jobId, cmC, proof)` for
+/// a Poseidon or naive one.
 pub fn calldata(args: CalldataArgs, ctx: &Ctx) -> Result<(), CliError> {
     let bundle = read_bundle(&args.bundle)?;
     let hex = format!("0x{}", hex::encode(veriflop_contracts::settle_calldata(&bundle)));
