@@ -11,14 +11,15 @@ use ark_serialize::CanonicalSerialize;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
-use veriflop_circuits::{commit, execute, Address, InputMatrix, Job, JobId, MatmulCircuit, Shape, Witness};
+use veriflop_circuits::{execute, Address, CircuitKind, InputMatrix, Job, JobId, Shape, Witness};
 use veriflop_prover::backend::Ntt;
-use veriflop_prover::{prove, Backend, ProveOptions};
+use veriflop_prover::{prove_bundle, Backend, ProveOptions};
 use veriflop_verifier::{JobTerms, ProofBundle, Verifier};
 
 use crate::backends;
-use crate::results::{Calibration, CaseResult, CaseSpec, Exact, Memory, Timings};
+use crate::results::{Calibration, CaseResult, CaseSpec, Exact, Memory, ServiceThroughput, Timings};
 use crate::stats::Stat;
+use crate::suite::ServiceSpec;
 
 /// Payout address bound into every benchmark proof.
 pub const PROVIDER: Address = Address([0x0b; 20]);
@@ -29,6 +30,7 @@ pub const PROVIDER: Address = Address([0x0b; 20]);
 pub enum ChildTask {
     Case(CaseSpec),
     Calibrate { backend: String, rounds: u32 },
+    Service(ServiceSpec),
 }
 
 /// The child's answer (JSON on its stdout).
@@ -37,6 +39,7 @@ pub enum ChildTask {
 pub enum ChildOutput {
     Case(Box<CaseResult>),
     Calibrate(Box<Calibration>),
+    Service(Box<ServiceThroughput>),
 }
 
 /// Progress lines a child writes on stderr for the driver's progress bar.
@@ -48,6 +51,7 @@ pub fn run_task(task: &ChildTask, progress: &dyn Fn(&str)) -> Result<ChildOutput
         ChildTask::Calibrate { backend, rounds } => {
             calibrate(backend, *rounds, progress).map(|c| ChildOutput::Calibrate(Box::new(c)))
         }
+        ChildTask::Service(spec) => crate::service::run(spec, progress).map(|s| ChildOutput::Service(Box::new(s))),
     }
 }
 
@@ -73,18 +77,18 @@ fn secs(d: Duration) -> f64 {
 }
 
 /// Runs one case in this process: key generation, `warmup` + `reps` rounds of
-/// execute → commit → prove → verify, and (optionally) an on-chain settlement.
+/// execute → prove (data commitments and challenge, witness, NTT, MSM, other)
+/// → verify, and (optionally) an on-chain settlement.
 pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, String> {
     let shape = Shape::square(spec.n, spec.dtype).map_err(|e| e.to_string())?;
     let kind = spec.construction;
     let backend = backends::make(&spec.backend)?;
     let mut rng = ChaCha20Rng::seed_from_u64(spec.seed);
 
-    // Client side (not timed): data and job.
+    // Client side data (not timed).
     let a = InputMatrix::random(spec.n as usize, spec.n as usize, spec.dtype, spec.seed).map_err(|e| e.to_string())?;
     let b = InputMatrix::random(spec.n as usize, spec.n as usize, spec.dtype, spec.seed.wrapping_add(1))
         .map_err(|e| e.to_string())?;
-    let job = Job::new(JobId(Fr::from(spec.seed.wrapping_add(1000))), shape, &a, &b).map_err(|e| e.to_string())?;
 
     let memory_reset = reset_peak_rss();
     progress("setup");
@@ -93,8 +97,19 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
     let setup_s = secs(t.elapsed());
     let peak_setup = peak_rss();
     let memory_reset = memory_reset && reset_peak_rss();
-    let pk_bytes = pk.uncompressed_size() as u64;
+    // As in the key file (header excluded): the Groth16 key, then the committed circuit's σ-bases.
+    let pk_bytes = (pk.groth16.uncompressed_size()
+        + if kind == CircuitKind::Committed { pk.pok_bases.uncompressed_size() } else { 0 }) as u64;
     let vk_bytes = vk.to_bytes().len() as u64;
+
+    // The client posts the job (not timed): the committed construction commits
+    // A and B under the key's commitment key.
+    let ck = match kind {
+        CircuitKind::Committed => Some(pk.commit_key().map_err(|e| e.to_string())?),
+        CircuitKind::Poseidon | CircuitKind::Naive => None,
+    };
+    let job = Job::new(JobId(Fr::from(spec.seed.wrapping_add(1000))), kind, shape, ck.as_ref(), &a, &b)
+        .map_err(|e| e.to_string())?;
     let verifier = Verifier::new(vk.clone());
     let terms = JobTerms { job: job.clone(), provider: Some(PROVIDER) };
 
@@ -111,23 +126,12 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
         let t = Instant::now();
         let c = execute::matmul(&shape, &a, &b).map_err(|e| e.to_string())?;
         let execute_s = secs(t.elapsed());
-        let t = Instant::now();
-        let cm_c = commit::commit_output(&shape, &c);
-        let commit_s = secs(t.elapsed());
 
         progress(&format!("{label}: prove"));
-        let witness = Witness { job_id: job.job_id.0, provider: PROVIDER.to_fr(), a: a.clone(), b: b.clone(), c };
+        let witness = Witness { job_id: job.job_id.0, provider: PROVIDER, a: a.clone(), b: b.clone(), c };
         let phase = |p: &'static str| progress(&format!("{label}: prove ({p})"));
-        let (proof, stats) = prove(
-            &pk,
-            MatmulCircuit::prove(kind, shape, witness),
-            backend.as_ref(),
-            &mut rng,
-            ProveOptions::default(),
-            &phase,
-        )
-        .map_err(|e| format!("proving failed: {e}"))?;
-        let bundle = ProofBundle::new(kind, job.statement(PROVIDER, cm_c), proof);
+        let (bundle, stats) = prove_bundle(&pk, witness, backend.as_ref(), &mut rng, ProveOptions::default(), &phase)
+            .map_err(|e| format!("proving failed: {e}"))?;
 
         progress(&format!("{label}: verify"));
         let t = Instant::now();
@@ -136,7 +140,7 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
         if round >= spec.warmup {
             rows.push([
                 execute_s,
-                commit_s,
+                secs(stats.commit),
                 secs(stats.synthesis),
                 secs(stats.ntt),
                 secs(stats.msm),
@@ -177,6 +181,7 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
         domain_size: stats.domain_size as u64,
         public_inputs: bundle.statement.public_inputs().len() as u64,
         proof_bytes: bundle.proof.to_bytes().len() as u64,
+        commitments_bytes: bundle.commitments.as_ref().map_or(0, |_| 4 * 64),
         bundle_bytes: bundle.to_bytes().len() as u64,
         vk_bytes,
         pk_bytes,

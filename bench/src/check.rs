@@ -17,7 +17,19 @@
 //!   calldata zero bytes make it vary by a few dozen units between proofs).
 //!
 //! A published figure missing from the reproduction does not reproduce (unless
-//! `allow_missing`); figures only in the reproduction are ignored.
+//! `allow_missing`); figures only in the reproduction are ignored (the check
+//! says which constructions the published file predates).
+//!
+//! Verifier-service throughput (`extensions.service`) is checked as time per
+//! proof (1 / proofs per second): native on one thread against the one-thread
+//! calibration, native on every core and HTTP against the all-core one.
+//! Latency percentiles are reported, not checked.
+//!
+//! A published file in the previous format (`veriflop-bench/1`, before the
+//! committed construction) is read upgraded: its `freivalds` cases are compared
+//! as `poseidon` (the same circuit, renamed); its `commit` and `prove` figures
+//! changed definition (v2's prove includes the data commitments), so they are
+//! reported `NOT COMPARABLE` and do not count for or against the verdict.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -63,7 +75,15 @@ pub const DRIFT_OK: (f64, f64) = (0.87, 1.15);
 
 /// Timed phases that run on one thread (constraint synthesis, native Poseidon,
 /// one pairing check): they scale with single-core speed, not with cores.
+/// `commit` is one-threaded only for the Poseidon-hash constructions (the
+/// committed construction's Pedersen commitments use every core).
 pub const SERIAL_PHASES: [&str; 3] = ["witness", "commit", "verify"];
+
+/// Figures whose definition changed from `veriflop-bench/1` to `/2`.
+pub const CHANGED_SINCE_V1: [&str; 2] = ["commit (median)", "prove (median)"];
+
+/// Key of the service figure "native verification on one thread".
+pub const SERVICE_NATIVE_SERIAL: &str = "native 1 thread (s/proof)";
 
 /// Every comparable figure of a results file, in a stable order.
 pub fn figures(r: &Results) -> Vec<Figure> {
@@ -71,12 +91,39 @@ pub fn figures(r: &Results) -> Vec<Figure> {
     for c in &r.cases {
         case_figures(c, &mut out);
     }
+    if let Some(t) = &r.extensions.service {
+        // Verification runs on the CPU whatever the proving backend.
+        let mut push = |name: String, serial: bool, run: &crate::results::ServiceRun| {
+            if run.proofs > 0 && run.per_s > 0.0 {
+                out.push(Figure {
+                    key: format!("{} {name}", t.id),
+                    class: Class::Time,
+                    serial,
+                    backend: "cpu".into(),
+                    value: 1.0 / run.per_s,
+                })
+            }
+        };
+        for (i, run) in t.native.iter().enumerate() {
+            if i == 0 && run.concurrency == 1 {
+                push(SERVICE_NATIVE_SERIAL.into(), true, run);
+            } else {
+                push(format!("native {} threads (s/proof)", run.concurrency), false, run);
+            }
+        }
+        for run in &t.http {
+            push(format!("http c{} (s/proof)", run.concurrency), false, run);
+        }
+    }
     out
 }
 
 fn case_figures(c: &CaseResult, out: &mut Vec<Figure>) {
+    let poseidon_hashes = c.spec.construction != veriflop_circuits::CircuitKind::Committed;
     let mut push = |name: &str, class: Class, value: f64| {
-        let serial = class == Class::Time && SERIAL_PHASES.iter().any(|p| name.starts_with(p));
+        let serial = class == Class::Time
+            && SERIAL_PHASES.iter().any(|p| name.starts_with(p))
+            && (poseidon_hashes || !name.starts_with("commit"));
         out.push(Figure { key: format!("{} {name}", c.id), class, serial, backend: c.spec.backend.clone(), value })
     };
     let e = &c.exact;
@@ -86,6 +133,7 @@ fn case_figures(c: &CaseResult, out: &mut Vec<Figure>) {
         ("domain_size", e.domain_size),
         ("public_inputs", e.public_inputs),
         ("proof_bytes", e.proof_bytes),
+        ("commitments_bytes", e.commitments_bytes),
         ("bundle_bytes", e.bundle_bytes),
         ("vk_bytes", e.vk_bytes),
         ("pk_bytes", e.pk_bytes),
@@ -161,6 +209,10 @@ pub enum Verdict {
     Reproduces,
     Differs,
     Missing,
+    /// The two files define the figure differently (different schema versions):
+    /// shown, not counted.
+    #[serde(rename = "not comparable")]
+    NotComparable,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -185,6 +237,9 @@ pub struct CheckReport {
     /// Per backend: the same for the one-thread calibration (when both files have it).
     pub serial_ratio: BTreeMap<String, f64>,
     pub warnings: Vec<String>,
+    /// Constructions (and the service measurement) in the reproduction that the
+    /// published file does not have: their figures are not checked.
+    pub not_published: Vec<String>,
     pub comparisons: Vec<Comparison>,
 }
 
@@ -201,6 +256,32 @@ impl CheckReport {
 
 pub fn check(published: &Results, mine: &Results, opts: &CheckOptions) -> CheckReport {
     let mut warnings = Vec::new();
+    if let Some(v) = &published.upgraded_from {
+        warnings.push(format!(
+            "the published file is {v}, written before the committed construction: its freivalds cases are \
+             compared as poseidon (the same circuit, renamed); its commit and prove figures are defined \
+             differently (prove now includes the data commitments) and are NOT COMPARABLE; re-publish to compare them"
+        ));
+    }
+    if let Some(v) = &mine.upgraded_from {
+        warnings.push(format!("my file is {v} (upgraded for reading): re-run the suite with this version"));
+    }
+    let mut not_published = Vec::new();
+    for k in veriflop_circuits::CircuitKind::ALL {
+        let count = |r: &Results| r.cases.iter().filter(|c| c.spec.construction == k).count();
+        let (p, m) = (count(published), count(mine));
+        if p == 0 && m > 0 {
+            not_published.push(format!(
+                "{k}: {m} case(s) in my run, none published{}",
+                if published.upgraded_from.is_some() { " (the published file predates it)" } else { "" }
+            ));
+        }
+    }
+    if published.extensions.service.is_none() {
+        if let Some(t) = &mine.extensions.service {
+            not_published.push(format!("{}: measured in my run, not published", t.id));
+        }
+    }
     if published.software.profile != mine.software.profile {
         warnings.push(format!(
             "published figures come from a {} build, mine from a {} build: times are not comparable",
@@ -214,10 +295,10 @@ pub fn check(published: &Results, mine: &Results, opts: &CheckOptions) -> CheckR
             mine.software.git_commit.as_deref().unwrap_or("?")
         ));
     }
-    for (name, r) in [("published", published), ("my", mine)] {
+    for (name, r) in [("the published run's", published), ("my run's", mine)] {
         for c in r.calibration.iter().filter(|c| !(DRIFT_OK.0..=DRIFT_OK.1).contains(&c.drift)) {
             warnings.push(format!(
-                "the {name} run's machine changed speed during the run (calibration end/start {:.2} on {}): \
+                "{name} machine changed speed during the run (calibration end/start {:.2} on {}): \
                  its times are unreliable; re-run on a quiet machine",
                 c.drift, c.backend
             ));
@@ -265,6 +346,19 @@ pub fn check(published: &Results, mine: &Results, opts: &CheckOptions) -> CheckR
                 f64::INFINITY
             }
         };
+        if published.upgraded_from.is_some() && CHANGED_SINCE_V1.iter().any(|f| p.key.ends_with(f)) {
+            comparisons.push(Comparison {
+                key: p.key,
+                class: p.class,
+                verdict: Verdict::NotComparable,
+                published: p.value,
+                mine: Some(m.value),
+                normalised: None,
+                deviation: None,
+                note: Some("defined differently in veriflop-bench/1".into()),
+            });
+            continue;
+        }
         let (verdict, normalised, deviation, note) = match p.class {
             Class::Exact => {
                 let ok = p.value == m.value;
@@ -304,7 +398,7 @@ pub fn check(published: &Results, mine: &Results, opts: &CheckOptions) -> CheckR
             note,
         });
     }
-    CheckReport { options: opts.clone(), calibration_ratio: ratio, serial_ratio, warnings, comparisons }
+    CheckReport { options: opts.clone(), calibration_ratio: ratio, serial_ratio, warnings, not_published, comparisons }
 }
 
 fn fmt_value(class: Class, v: f64) -> String {
@@ -322,6 +416,9 @@ pub fn render(report: &CheckReport, published_name: &str, mine_name: &str, all: 
     let _ = writeln!(s, "veriflop-bench check: {mine_name} (mine) against {published_name} (published)");
     for w in &report.warnings {
         let _ = writeln!(s, "warning: {w}");
+    }
+    for n in &report.not_published {
+        let _ = writeln!(s, "not checked: {n}");
     }
     for (b, r) in &report.calibration_ratio {
         let speed = if *r >= 1.0 { format!("{r:.2}× slower than") } else { format!("{:.2}× faster than", 1.0 / r) };
@@ -351,6 +448,7 @@ pub fn render(report: &CheckReport, published_name: &str, mine_name: &str, all: 
             Verdict::Reproduces => "REPRODUCES",
             Verdict::Differs => "DIFFERS   ",
             Verdict::Missing => "MISSING   ",
+            Verdict::NotComparable => "NOT COMPARABLE",
         };
         let mine = match (c.mine, c.normalised) {
             (Some(m), Some(n)) => format!("{} → {} calibrated", fmt_value(c.class, m), fmt_value(c.class, n)),
@@ -376,7 +474,8 @@ pub fn render(report: &CheckReport, published_name: &str, mine_name: &str, all: 
     }
     let mut by_class = String::new();
     for class in [Class::Exact, Class::Time, Class::Memory, Class::Gas] {
-        let total = report.comparisons.iter().filter(|c| c.class == class).count();
+        let total =
+            report.comparisons.iter().filter(|c| c.class == class && c.verdict != Verdict::NotComparable).count();
         if total > 0 {
             let ok = report.comparisons.iter().filter(|c| c.class == class && c.verdict == Verdict::Reproduces).count();
             let _ = write!(by_class, " {}: {ok}/{total};", class.name());
@@ -384,13 +483,17 @@ pub fn render(report: &CheckReport, published_name: &str, mine_name: &str, all: 
     }
     let _ = writeln!(
         s,
-        "\n{}: {} of {} published figures reproduce ({} differ, {} missing{}) —{}",
+        "\n{}: {} of {} published figures reproduce ({} differ, {} missing{}{}) —{}",
         if report.ok() { "REPRODUCED" } else { "NOT REPRODUCED" },
         report.count(Verdict::Reproduces),
-        report.comparisons.len(),
+        report.comparisons.len() - report.count(Verdict::NotComparable),
         report.count(Verdict::Differs),
         report.count(Verdict::Missing),
         if o.allow_missing && report.count(Verdict::Missing) > 0 { ", allowed" } else { "" },
+        match report.count(Verdict::NotComparable) {
+            0 => String::new(),
+            k => format!("; {k} not comparable, not counted"),
+        },
         by_class.trim_end_matches(';')
     );
     s

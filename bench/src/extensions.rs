@@ -6,19 +6,16 @@
 //! whole escrow settlement. Gas is deterministic up to calldata zero bytes, so
 //! `check` compares it without calibration, with a tight tolerance.
 //!
-//! **Verifier-service throughput**: reserved. [`service_throughput`] is where a
-//! run measures verified proofs per second through the HTTP verifier service. It
-//! needs a library entry point in veriflop-verifier (today the service benchmark
-//! is the bench target `verifier/benches/http_throughput.rs`, which this crate
-//! cannot call). When veriflop-verifier exposes, e.g.,
-//! `veriflop_verifier::bench::service_throughput(shape, jobs, concurrency) ->
-//! Result<Report, _>`, fill [`service_throughput`] in from it; the results field
-//! `extensions.service` and the report section are already in place.
+//! **Verifier-service throughput**: [`crate::service`] measures verified
+//! proofs per second natively and through the HTTP verifier service
+//! (`veriflop_verifier::client::spawn_local`) in a child process;
+//! [`service_status`] says what the run did (`extensions.service_throughput`),
+//! the figures go to `extensions.service`.
 
 use veriflop_circuits::Job;
 use veriflop_verifier::{ProofBundle, ShapeKey};
 
-use crate::results::{ExtensionStatus, Gas, ServiceThroughput};
+use crate::results::{ExtensionStatus, Gas};
 
 /// Price used for the settlement (wei); gas does not depend on it.
 pub const SETTLEMENT_PRICE_WEI: u128 = 1_000_000_000_000_000_000;
@@ -67,16 +64,28 @@ pub fn settlement_gas(_vk: &ShapeKey, _job: &Job, _bundle: &ProofBundle) -> Resu
     Err("built without the `gas` feature".into())
 }
 
-/// Verifier-service throughput: not measurable yet (see the module docs).
-/// Returns the status to record and, once wired, the figures.
-pub fn service_throughput() -> (ExtensionStatus, Option<ServiceThroughput>) {
-    (
-        ExtensionStatus {
-            status: "unavailable".into(),
-            detail: "veriflop-verifier exposes no service-benchmark API yet \
-                     (its HTTP benchmark is the bench target verifier/benches/http_throughput.rs)"
-                .into(),
-        },
-        None,
-    )
+/// Why the run has (or has no) verifier-service figures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServiceOutcome {
+    Measured,
+    /// `--no-service`.
+    Disabled,
+    /// The suite has no service measurement, or `--filter` did not select it.
+    NotSelected(String),
+    Failed(String),
+}
+
+pub fn service_status(outcome: &ServiceOutcome) -> ExtensionStatus {
+    let (status, detail) = match outcome {
+        ServiceOutcome::Measured => (
+            "measured",
+            "bench/src/service.rs: native Verifier::verify_for_job (1 thread, all cores) and HTTP submissions \
+             through veriflop_verifier::client::spawn_local with concurrent connections"
+                .to_string(),
+        ),
+        ServiceOutcome::Disabled => ("skipped", "disabled with --no-service".to_string()),
+        ServiceOutcome::NotSelected(why) => ("skipped", why.clone()),
+        ServiceOutcome::Failed(e) => ("failed", e.clone()),
+    };
+    ExtensionStatus { status: status.into(), detail }
 }

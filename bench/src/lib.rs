@@ -4,14 +4,15 @@
 //! - [`case`]: one case, measured in a child process of the benchmark binary
 //!   (so its peak memory is its own), and the calibration workload;
 //! - [`run`]: the driver (progress bar, child processes, machine description);
-//! - [`results`]: the versioned results format (`veriflop-bench/1`), see
-//!   `docs/BENCHMARKS.md` and `bench/schema/results-v1.schema.json`;
+//! - [`results`]: the versioned results format (`veriflop-bench/2`), see
+//!   `docs/BENCHMARKS.md` and `bench/schema/results-v2.schema.json`;
 //! - [`report`], [`plot`], [`readme`]: Markdown report, SVG plots, README section;
 //! - [`check`]: a reproduction against published results, per figure,
 //!   normalised by the two machines' calibration;
 //! - [`backends`]: the backend axis (CPU now; a GPU backend registers here);
 //! - [`extensions`]: figures that come from other crates (on-chain gas,
-//!   verifier-service throughput).
+//!   verifier-service throughput);
+//! - [`service`]: verifier-service throughput (native and HTTP).
 
 pub mod backends;
 pub mod case;
@@ -24,6 +25,7 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod schema;
+pub mod service;
 pub mod stats;
 pub mod suite;
 

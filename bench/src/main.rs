@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use veriflop_bench::case::{run_task, ChildTask, PROGRESS_PREFIX};
 use veriflop_bench::check::{check, render, CheckOptions};
-use veriflop_bench::run::{plan, run, write_outputs, RunOptions, CHILD_SUBCOMMAND};
+use veriflop_bench::run::{plan, run, write_outputs, RunOptions, RunPlan, CHILD_SUBCOMMAND};
 use veriflop_bench::{readme, schema, suite, Results};
 
 /// Reproducible benchmarks of veriflop's prover: prove time, phases, memory,
@@ -28,7 +28,7 @@ enum Cmd {
     /// calibration workload runs at the start and at the end. Use the release
     /// profile: `cargo run --release -p veriflop-bench -- run`.
     Run {
-        /// tiny (smoke test, seconds), quick (5–10 min on 2 cores), full (about 1 h on 2 cores, ~9 GiB peak memory).
+        /// tiny (smoke test, seconds), quick (< 10 min on 2 cores), full (about 1 h on 2 cores; see docs/BENCHMARKS.md for memory).
         #[arg(long, default_value = "quick")]
         suite: String,
         /// Backend(s) to run every case on (repeat or comma-separate). This build has: cpu.
@@ -37,7 +37,7 @@ enum Cmd {
         /// Output directory (default: veriflop-bench-out/<suite>).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Only cases whose id contains this (ids look like freivalds/int8/n64/cpu).
+        /// Only cases whose id contains this (ids look like committed/int8/n64/cpu; the service measurement is service/committed/int8/n4).
         #[arg(long)]
         filter: Option<String>,
         /// Override the measured repetitions of every case.
@@ -55,6 +55,9 @@ enum Cmd {
         /// Do not measure on-chain gas.
         #[arg(long)]
         no_gas: bool,
+        /// Do not measure verifier-service throughput.
+        #[arg(long)]
+        no_service: bool,
         /// Print the cases and exit.
         #[arg(long)]
         list: bool,
@@ -101,7 +104,7 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Validate a results.json against the veriflop-bench/1 schema.
+    /// Validate a results.json against its schema (bench/schema/results-v2.schema.json; v1 files against v1).
     Validate { results: PathBuf },
     /// Rewrite (or, with --check, verify) README.md's performance section from committed results.
     Readme {
@@ -169,7 +172,20 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Cmd::Run { suite, backend, out, filter, reps, warmup, seed, calibration_rounds, no_gas, list, quiet } => {
+        Cmd::Run {
+            suite,
+            backend,
+            out,
+            filter,
+            reps,
+            warmup,
+            seed,
+            calibration_rounds,
+            no_gas,
+            no_service,
+            list,
+            quiet,
+        } => {
             let opts = RunOptions {
                 suite: suite.clone(),
                 backends: backend,
@@ -179,14 +195,30 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 reps,
                 warmup,
                 gas: !no_gas,
+                service: !no_service,
                 show_progress: !quiet,
                 calibration_rounds: calibration_rounds.max(1),
             };
             if list {
-                let (name, cases) = plan(&opts)?;
+                let RunPlan { suite: name, cases, skipped, service } =
+                    plan(&opts, veriflop_bench::machine::machine().memory_bytes)?;
                 println!("suite {name}: {} cases", cases.len());
                 for c in cases {
                     println!("  {:<28} warm-up {} · reps {}", c.id(), c.warmup, c.reps);
+                }
+                for s in skipped {
+                    println!("  {:<28} skipped: {}", s.id, s.reason);
+                }
+                match service {
+                    Ok(s) => println!(
+                        "  {:<28} {} jobs · native 1 thread and all cores · HTTP with {} connections",
+                        s.id(),
+                        s.jobs,
+                        s.concurrency.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                    Err(why) => {
+                        println!("  service throughput: {}", veriflop_bench::extensions::service_status(&why).detail)
+                    }
                 }
                 return Ok(ExitCode::SUCCESS);
             }
@@ -255,7 +287,8 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let doc: serde_json::Value = serde_json::from_str(&text)?;
             let errors = schema::validate(&doc);
             if errors.is_empty() {
-                println!("{}: valid veriflop-bench/1 results", results.display());
+                let version = doc.get("schema").and_then(|v| v.as_str()).unwrap_or(veriflop_bench::SCHEMA);
+                println!("{}: valid {version} results", results.display());
                 Ok(ExitCode::SUCCESS)
             } else {
                 for e in &errors {

@@ -1,6 +1,7 @@
 //! SVG plots (plotters, SVG backend only): log-log against n, one line per
-//! (construction, dtype, backend) series; the prove-time plot carries O(n²) and
-//! O(n³) reference slopes through the largest Freivalds point.
+//! construction (and backend) for int8 jobs (the other element types are in the
+//! report's tables); the prove-time and constraint plots carry O(n²) and O(n³)
+//! reference slopes through the largest committed point.
 
 use std::path::{Path, PathBuf};
 
@@ -12,9 +13,9 @@ use crate::results::{CaseResult, Results};
 
 /// (file name, caption) of every plot a run writes under `plots/`.
 pub const PLOTS: [(&str, &str); 3] = [
-    ("prove_time.svg", "Prove time vs n (log-log), with O(n²) and O(n³) reference slopes"),
-    ("constraints.svg", "R1CS constraints vs n (log-log)"),
-    ("setup_time.svg", "Key generation time vs n (log-log)"),
+    ("prove_time.svg", "Prove time vs n, int8 (log-log), with O(n²) and O(n³) reference slopes"),
+    ("constraints.svg", "R1CS constraints vs n, int8 (log-log)"),
+    ("setup_time.svg", "Key generation time vs n, int8 (log-log)"),
 ];
 
 type Metric = fn(&CaseResult) -> f64;
@@ -67,8 +68,12 @@ fn draw(
     yfmt: fn(f64) -> String,
     reference_slopes: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let groups = series(r);
-    let all: Vec<(f64, f64)> = r.cases.iter().map(|c| (c.spec.n as f64, metric(c).max(1e-9))).collect();
+    // One series per construction and backend, int8 only (all series if the run has no int8 case).
+    let mut groups = series(r);
+    if groups.keys().any(|(_, d, _)| d == "int8") {
+        groups.retain(|(_, d, _), _| d == "int8");
+    }
+    let all: Vec<(f64, f64)> = groups.values().flatten().map(|c| (c.spec.n as f64, metric(c).max(1e-9))).collect();
     let (xmin, xmax) = all.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
     let (ymin, ymax) = all.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
     let (xmin, xmax) = (xmin / 1.3, xmax * 1.3);
@@ -114,10 +119,10 @@ fn draw(
     }
 
     if reference_slopes {
-        // Anchor: the largest-n point of the first Freivalds series (else of any series).
+        // Anchor: the largest-n point of the first committed series (else of any series).
         let anchor = groups
             .iter()
-            .find(|((k, _, _), _)| k == "freivalds")
+            .find(|((k, _, _), _)| k == "committed")
             .or_else(|| groups.iter().next())
             .and_then(|(_, cases)| cases.last())
             .map(|c| (c.spec.n as f64, metric(c).max(1e-9)));

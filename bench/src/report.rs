@@ -76,44 +76,213 @@ pub fn machine_line(r: &Results) -> String {
     )
 }
 
-/// Pairs (freivalds, naive) of cases with the same dtype, n and backend.
-pub fn pairs(r: &Results) -> Vec<(&CaseResult, &CaseResult)> {
-    let mut out = Vec::new();
-    for f in r.cases.iter().filter(|c| c.spec.construction == CircuitKind::Freivalds) {
-        if let Some(nv) = r.cases.iter().find(|c| {
-            c.spec.construction == CircuitKind::Naive
-                && c.spec.dtype == f.spec.dtype
-                && c.spec.n == f.spec.n
-                && c.spec.backend == f.spec.backend
-        }) {
-            out.push((f, nv));
-        }
-    }
-    out
+/// The case of `kind` with this dtype, n and backend.
+pub fn find<'a>(r: &'a Results, kind: CircuitKind, dtype: Dtype, n: u32, backend: &str) -> Option<&'a CaseResult> {
+    r.cases
+        .iter()
+        .find(|c| c.spec.construction == kind && c.spec.dtype == dtype && c.spec.n == n && c.spec.backend == backend)
 }
 
-/// The ours-vs-naive table (also used in the README).
-pub fn side_by_side_table(r: &Results) -> String {
+/// (dtype, backend, n) rows where `kinds` have a case or a skipped entry, sorted.
+pub fn rows_for(r: &Results, kinds: &[CircuitKind]) -> Vec<(Dtype, String, u32)> {
+    let mut rows: Vec<(Dtype, String, u32)> = r
+        .cases
+        .iter()
+        .filter(|c| kinds.contains(&c.spec.construction))
+        .map(|c| (c.spec.dtype, c.spec.backend.clone(), c.spec.n))
+        .collect();
+    // Skipped entries of these constructions (ids `construction/dtype/n<n>/backend`).
+    for sk in &r.skipped {
+        let parts: Vec<&str> = sk.id.split('/').collect();
+        if let [k, d, n, b] = parts[..] {
+            if let (Ok(k), Ok(d), Some(Ok(n))) =
+                (k.parse::<CircuitKind>(), d.parse::<Dtype>(), n.strip_prefix('n').map(str::parse::<u32>))
+            {
+                if kinds.contains(&k) {
+                    rows.push((d, b.to_string(), n));
+                }
+            }
+        }
+    }
+    rows.sort_by(|a, b| (a.0.bits(), &a.1, a.2).cmp(&(b.0.bits(), &b.1, b.2)));
+    rows.dedup();
+    rows
+}
+
+/// The skip reason of a case id, if the suite skipped it.
+pub fn skipped<'a>(r: &'a Results, id: &str) -> Option<&'a str> {
+    r.skipped.iter().find(|s| s.id == id).map(|s| s.reason.as_str())
+}
+
+/// A cell for one construction: the figure, "skipped" (the suite listed it as
+/// skipped on this machine) or "–" (not in this run).
+fn cell(r: &Results, kind: CircuitKind, d: Dtype, n: u32, b: &str, f: &dyn Fn(&CaseResult) -> String) -> String {
+    match find(r, kind, d, n, b) {
+        Some(c) => f(c),
+        None if skipped(r, &format!("{kind}/{d}/n{n}/{b}")).is_some() => "skipped".into(),
+        None => "–".into(),
+    }
+}
+
+fn gas_cell(c: &CaseResult, f: fn(&crate::results::Gas) -> u64) -> String {
+    c.gas.as_ref().map(|g| fmt_count(f(g))).unwrap_or_else(|| "–".into())
+}
+
+/// Proof as sent: the Groth16 proof, plus the commitment points when there are any.
+pub fn fmt_proof(c: &CaseResult) -> String {
+    if c.exact.commitments_bytes > 0 {
+        format!("{} + {} B", c.exact.proof_bytes, c.exact.commitments_bytes)
+    } else {
+        format!("{} B", c.exact.proof_bytes)
+    }
+}
+
+/// Fitted prove-time exponent of each construction's int8 series on `backend`.
+pub fn exponents(r: &Results, backend: &str) -> Vec<(CircuitKind, Option<f64>, Vec<u32>)> {
+    let groups = series(r);
+    CircuitKind::ALL
+        .into_iter()
+        .filter_map(|k| {
+            let cases = groups.get(&(k.to_string(), Dtype::Int8.to_string(), backend.to_string()))?;
+            let used: Vec<u32> = cases.iter().rev().take(3).rev().map(|c| c.spec.n).collect();
+            Some((k, prove_exponent(cases), used))
+        })
+        .collect()
+}
+
+/// Backends of the run, in calibration order (else case order).
+pub fn backends_of(r: &Results) -> Vec<String> {
+    let mut v: Vec<String> = r.calibration.iter().map(|c| c.backend.clone()).collect();
+    for c in &r.cases {
+        if !v.contains(&c.spec.backend) {
+            v.push(c.spec.backend.clone());
+        }
+    }
+    v
+}
+
+/// Committed (ours, the default) vs poseidon (the previous in-circuit-hash
+/// construction), per n: proving (time, constraints, memory, setup) and
+/// verifying (proof and bundle size, native verify, gas) figures.
+pub fn committed_vs_poseidon(r: &Results) -> String {
+    use CircuitKind::{Committed as C, Poseidon as P};
+    let rows = rows_for(r, &[C, P]);
     let mut s = String::new();
-    s.push_str("| n×n×n | dtype | backend | constraints freivalds | constraints naive | prove freivalds | prove naive | speed-up | setup freivalds | setup naive | peak RSS freivalds | peak RSS naive |\n");
+    s.push_str("| n×n×n | dtype | backend | prove committed | prove poseidon | speed-up | constraints committed | constraints poseidon | peak RSS committed | peak RSS poseidon | setup committed | setup poseidon |\n");
     s.push_str("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (f, n) in pairs(r) {
+    for (d, b, n) in &rows {
+        let (d, n, b) = (*d, *n, b.as_str());
+        let speedup = match (find(r, C, d, n, b), find(r, P, d, n, b)) {
+            (Some(c), Some(p)) => {
+                format!("{:.1}×", p.timings.prove.median / c.timings.prove.median.max(f64::MIN_POSITIVE))
+            }
+            _ => "–".into(),
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {:.1}× | {} | {} | {} | {} |",
-            f.spec.n,
-            f.spec.dtype,
-            f.spec.backend,
-            fmt_count(f.exact.constraints),
-            fmt_count(n.exact.constraints),
-            fmt_time(f.timings.prove.median),
-            fmt_time(n.timings.prove.median),
-            n.timings.prove.median / f.timings.prove.median,
-            fmt_time(f.setup_s),
-            fmt_time(n.setup_s),
-            fmt_opt_bytes(f.memory.peak_rss_bytes),
-            fmt_opt_bytes(n.memory.peak_rss_bytes),
+            "| {n} | {d} | {b} | {} | {} | {speedup} | {} | {} | {} | {} | {} | {} |",
+            cell(r, C, d, n, b, &|c| fmt_time(c.timings.prove.median)),
+            cell(r, P, d, n, b, &|c| fmt_time(c.timings.prove.median)),
+            cell(r, C, d, n, b, &|c| fmt_count(c.exact.constraints)),
+            cell(r, P, d, n, b, &|c| fmt_count(c.exact.constraints)),
+            cell(r, C, d, n, b, &|c| fmt_opt_bytes(c.memory.peak_rss_bytes)),
+            cell(r, P, d, n, b, &|c| fmt_opt_bytes(c.memory.peak_rss_bytes)),
+            cell(r, C, d, n, b, &|c| fmt_time(c.setup_s)),
+            cell(r, P, d, n, b, &|c| fmt_time(c.setup_s)),
         );
+    }
+    s.push('\n');
+    s.push_str("| n×n×n | dtype | backend | proof committed | bundle committed | bundle poseidon | verify committed | verify poseidon | gas verifyProof tx committed | gas verifyProof tx poseidon | gas submit tx committed | gas submit tx poseidon |\n");
+    s.push_str("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (d, b, n) in &rows {
+        let (d, n, b) = (*d, *n, b.as_str());
+        let _ = writeln!(
+            s,
+            "| {n} | {d} | {b} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(r, C, d, n, b, &fmt_proof),
+            cell(r, C, d, n, b, &|c| format!("{} B", c.exact.bundle_bytes)),
+            cell(r, P, d, n, b, &|c| format!("{} B", c.exact.bundle_bytes)),
+            cell(r, C, d, n, b, &|c| fmt_time(c.timings.verify.median)),
+            cell(r, P, d, n, b, &|c| fmt_time(c.timings.verify.median)),
+            cell(r, C, d, n, b, &|c| gas_cell(c, |g| g.verify_tx)),
+            cell(r, P, d, n, b, &|c| gas_cell(c, |g| g.verify_tx)),
+            cell(r, C, d, n, b, &|c| gas_cell(c, |g| g.submit_tx)),
+            cell(r, P, d, n, b, &|c| gas_cell(c, |g| g.submit_tx)),
+        );
+    }
+    s.push('\n');
+    for b in backends_of(r) {
+        let ex = exponents(r, &b);
+        if ex.is_empty() {
+            continue;
+        }
+        let parts: Vec<String> = ex
+            .iter()
+            .map(|(k, e, ns)| match e {
+                Some(e) => format!(
+                    "{k} **n^{e:.2}** (n = {})",
+                    ns.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", ")
+                ),
+                None => format!("{k} – (fewer than 3 sizes)"),
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "Fitted prove-time exponent, int8, `{b}` (least squares on log-log over each construction's three largest n; O(n²) gives 2, O(n³) gives 3): {}.\n",
+            parts.join("; ")
+        );
+    }
+    s
+}
+
+/// Prove time and constraints of every construction per n (also against naive).
+pub fn constructions_table(r: &Results) -> String {
+    use CircuitKind::{Committed as C, Naive as N, Poseidon as P};
+    let mut s = String::new();
+    s.push_str("| n×n×n | dtype | backend | prove committed | prove poseidon | prove naive | constraints committed | constraints poseidon | constraints naive |\n");
+    s.push_str("|---:|---|---|---:|---:|---:|---:|---:|---:|\n");
+    for (d, b, n) in rows_for(r, &[C, P, N]) {
+        let b = b.as_str();
+        let t = |k| cell(r, k, d, n, b, &|c| fmt_time(c.timings.prove.median));
+        let k = |k| cell(r, k, d, n, b, &|c| fmt_count(c.exact.constraints));
+        let _ = writeln!(s, "| {n} | {d} | {b} | {} | {} | {} | {} | {} | {} |", t(C), t(P), t(N), k(C), k(P), k(N));
+    }
+    s
+}
+
+/// The verifier-service section (empty when the run has no figures).
+pub fn service_table(r: &Results) -> String {
+    let Some(t) = &r.extensions.service else { return String::new() };
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "`{}`: {} distinct {} jobs ({} circuit) per measurement, {} logical cores shared by the service and the load generator, ledger: {}; set-up (keys and proofs, not timed) {}.\n",
+        t.id,
+        t.jobs,
+        t.shape,
+        t.circuit,
+        t.cores,
+        t.ledger,
+        fmt_time(t.setup_s)
+    );
+    s.push_str("| path | concurrency | proofs | proofs/s | p50 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    let ms = |x: f64| fmt_time(x / 1e3);
+    for (path, runs) in [
+        ("native `verify_for_job`, threads", &t.native),
+        ("HTTP submit (signed, verify, escrow release), connections", &t.http),
+    ] {
+        for x in runs.iter() {
+            let _ = writeln!(
+                s,
+                "| {path} | {} | {} | {:.0} | {} | {} | {} |",
+                x.concurrency,
+                x.proofs,
+                x.per_s,
+                ms(x.p50_ms),
+                ms(x.p99_ms),
+                ms(x.max_ms)
+            );
+        }
     }
     s
 }
@@ -156,6 +325,12 @@ pub fn markdown(r: &Results, with_plots: bool) -> String {
         r.cases.len(),
         if r.failures.is_empty() { String::new() } else { format!(" · **{} failed**", r.failures.len()) }
     );
+    if let Some(v) = &r.upgraded_from {
+        let _ = writeln!(
+            s,
+            "> Read from a `{v}` file (written before the committed construction): its `freivalds` cases are shown as `poseidon` (the same circuit, renamed); its `commit` phase is the stand-alone cm_C hash and its `prove` excludes it.\n"
+        );
+    }
 
     s.push_str("## Machine and software\n\n| | |\n|---|---|\n");
     let m = &r.machine;
@@ -230,8 +405,11 @@ pub fn markdown(r: &Results, with_plots: bool) -> String {
     }
     s.push('\n');
 
-    s.push_str("## Freivalds (ours) vs naive, side by side\n\nSame job, same data, same backend: the Freivalds circuit costs O(n²) constraints, the naive one n³. Times are medians.\n\n");
-    s.push_str(&side_by_side_table(r));
+    s.push_str("## Committed (ours, the default) vs poseidon, side by side\n\nSame job, same data, same backend, one run. `committed` binds A, B and C by Pedersen commitments carried with the proof (commit-and-prove) and checks C = A·B with Freivalds: about mk + kn + mn constraints. `poseidon`, the previous construction, hashes every entry in-circuit. Times are medians; speed-up = poseidon / committed prove time; peak RSS is the whole case process; gas is the in-process EVM settlement of the last proof. *skipped*: in the suite but not run on this machine (see Skipped).\n\n");
+    s.push_str(&committed_vs_poseidon(r));
+
+    s.push_str("## Every construction\n\nProve time (median) and constraints per n, naive (one constraint per product, O(n³)) included.\n\n");
+    s.push_str(&constructions_table(r));
     s.push('\n');
 
     s.push_str("## All cases\n\nProve and verify: median (min–max) over the measured repetitions, after warm-up. Setup is the Groth16 key generation (development setup), once per case. Peak RSS is the whole case process (keys included).\n\n");
@@ -240,7 +418,7 @@ pub fn markdown(r: &Results, with_plots: bool) -> String {
     for c in &r.cases {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {}+{} | {} | {} | {} | {} | {} B | {} B | {} | {} / {} | {} | {} |",
+            "| {} | {} | {} | {} | {}+{} | {} | {} | {} | {} | {} | {} B | {} | {} / {} | {} | {} |",
             c.spec.construction,
             c.spec.dtype,
             c.spec.n,
@@ -251,7 +429,7 @@ pub fn markdown(r: &Results, with_plots: bool) -> String {
             fmt_time(c.setup_s),
             fmt_stat(&c.timings.prove),
             fmt_stat(&c.timings.verify),
-            c.exact.proof_bytes,
+            fmt_proof(c),
             c.exact.bundle_bytes,
             fmt_bytes(c.exact.pk_bytes),
             fmt_opt_bytes(c.memory.peak_rss_setup_bytes),
@@ -262,7 +440,7 @@ pub fn markdown(r: &Results, with_plots: bool) -> String {
     }
     s.push('\n');
 
-    s.push_str("## Phase breakdown\n\nMedians per phase. Execute is the native C = A·B, commit the provider's cm_C; prove = witness (constraint synthesis) + NTT + MSM + other.\n\n");
+    s.push_str("## Phase breakdown\n\nMedians per phase. Execute is the native C = A·B (not part of prove); prove = commit + witness + NTT + MSM + other, where commit is the prover's data commitments and challenge (committed: Pedersen commitments of A, B, C and the proof-of-knowledge point, multi-threaded; poseidon and naive: Poseidon hashes of A, B, C, one thread) and witness is constraint synthesis.\n\n");
     s.push_str(
         "| construction | dtype | n | backend | execute | commit | witness | NTT | MSM | other | prove | MSM share |\n",
     );
@@ -322,14 +500,19 @@ pub fn markdown(r: &Results, with_plots: bool) -> String {
         "| verifier-service throughput | {} | {} |",
         r.extensions.service_throughput.status, r.extensions.service_throughput.detail
     );
-    if let Some(t) = &r.extensions.service {
-        let _ = writeln!(
-            s,
-            "\nService ({} proofs of {}, {} connections): native {:.0} proofs/s, HTTP {:.0} proofs/s, p50 {:.2} ms, p99 {:.2} ms.",
-            t.proofs, t.shape, t.concurrency, t.native_per_s, t.http_per_s, t.http_p50_ms, t.http_p99_ms
-        );
+    if r.extensions.service.is_some() {
+        s.push_str("\n### Verifier-service throughput\n\n");
+        s.push_str(&service_table(r));
     }
-    if let Some(g) = r.cases.iter().rev().find_map(|c| c.gas.as_ref().map(|g| (c, g))) {
+    // Gas of the default construction's largest case (else of any case with gas).
+    let with_gas = |k: Option<CircuitKind>| {
+        r.cases
+            .iter()
+            .filter(|c| k.is_none_or(|k| c.spec.construction == k))
+            .rev()
+            .find_map(|c| c.gas.as_ref().map(|g| (c, g)))
+    };
+    if let Some(g) = with_gas(Some(CircuitKind::Committed)).or_else(|| with_gas(None)) {
         let (c, g) = g;
         let _ = writeln!(
             s,
@@ -344,6 +527,12 @@ pub fn markdown(r: &Results, with_plots: bool) -> String {
             fmt_count(g.verifier_call),
             fmt_count(g.verify_tx)
         );
+    }
+    if !r.skipped.is_empty() {
+        s.push_str("\n## Skipped\n\n");
+        for k in &r.skipped {
+            let _ = writeln!(s, "- `{}`: {}", k.id, k.reason);
+        }
     }
     if !r.failures.is_empty() {
         s.push_str("\n## Failures\n\n");

@@ -1,9 +1,18 @@
-//! The results format, `veriflop-bench/1`.
+//! The results format, `veriflop-bench/2`.
 //!
-//! One JSON document per run. Its JSON Schema is `bench/schema/results-v1.schema.json`
+//! One JSON document per run. Its JSON Schema is `bench/schema/results-v2.schema.json`
 //! and every field is explained in `docs/BENCHMARKS.md`. Compatible additions
 //! (new optional fields) keep the version; anything that changes the meaning or
-//! type of an existing field bumps it to `veriflop-bench/2`.
+//! type of an existing field bumps it.
+//!
+//! Version 2 (the commit-and-prove construction) differs from version 1 in:
+//! constructions `committed`, `poseidon` (version 1's `freivalds`, renamed) and
+//! `naive`; `timings.commit` is the data commitments and challenge computed by
+//! the prover (part of `prove`, which now includes it) instead of the
+//! stand-alone cm_C hash; `exact.commitments_bytes`; the top-level `skipped`
+//! list; and a structured `extensions.service`. [`Results::read`] still reads
+//! version-1 files (upgraded in memory, see [`upgrade_v1`]) so that `check` can
+//! say what a version-1 publication can and cannot be compared with.
 //!
 //! Units: times in seconds, sizes and memory in bytes, gas in gas units.
 
@@ -13,7 +22,10 @@ use veriflop_circuits::{CircuitKind, Dtype};
 use crate::stats::Stat;
 
 /// The value of the `schema` field of every results file this version writes.
-pub const SCHEMA: &str = "veriflop-bench/1";
+pub const SCHEMA: &str = "veriflop-bench/2";
+
+/// The previous version, still readable (see [`upgrade_v1`]).
+pub const SCHEMA_V1: &str = "veriflop-bench/1";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Results {
@@ -34,7 +46,13 @@ pub struct Results {
     pub cases: Vec<CaseResult>,
     /// Cases that did not complete (the run exits non-zero when any is listed).
     pub failures: Vec<Failure>,
+    /// Cases of the suite that were not run, and why (e.g. not enough memory).
+    pub skipped: Vec<Skipped>,
     pub extensions: Extensions,
+    /// Set when this document was read from an older schema version and upgraded
+    /// in memory (never written).
+    #[serde(skip)]
+    pub upgraded_from: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -131,7 +149,7 @@ pub struct CaseSpec {
 }
 
 impl CaseSpec {
-    /// Stable identifier: `freivalds/int8/n64/cpu`.
+    /// Stable identifier: `committed/int8/n64/cpu`.
     pub fn id(&self) -> String {
         format!("{}/{}/n{}/{}", self.construction, self.dtype, self.n, self.backend)
     }
@@ -160,6 +178,10 @@ pub struct Exact {
     pub domain_size: u64,
     pub public_inputs: u64,
     pub proof_bytes: u64,
+    /// Commitment points the bundle carries beside the Groth16 proof (cm_A, cm_B,
+    /// cm_C and the proof-of-knowledge point, 64 bytes each in EVM form), 0 for the
+    /// Poseidon and naive constructions.
+    pub commitments_bytes: u64,
     /// Proof bundle, wire form (`VFPB` ‖ bincode).
     pub bundle_bytes: u64,
     /// Verifying-key file (header + arkworks uncompressed).
@@ -168,12 +190,14 @@ pub struct Exact {
     pub pk_bytes: u64,
 }
 
-/// Per-repetition phases, seconds. `prove` = witness + ntt + msm + other.
+/// Per-repetition phases, seconds. `prove` = commit + witness + ntt + msm + other.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Timings {
     /// Native C = A·B.
     pub execute: Stat,
-    /// The provider's commitment cm_C (native Poseidon).
+    /// The prover's data commitments and challenge: Pedersen commitments of A, B,
+    /// C and the proof-of-knowledge point (committed; multi-threaded), or the
+    /// Poseidon hashes of A, B and C (poseidon, naive; one thread).
     pub commit: Stat,
     /// Constraint synthesis and witness generation.
     pub witness: Stat,
@@ -221,44 +245,124 @@ pub struct Failure {
     pub error: String,
 }
 
+/// A case of the suite that was not run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Skipped {
+    pub id: String,
+    pub reason: String,
+}
+
 /// Figures that come from other crates, and whether this run has them.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Extensions {
     pub gas: ExtensionStatus,
     pub service_throughput: ExtensionStatus,
-    /// Verifier-service figures, once `veriflop-verifier` exposes a benchmark API.
+    /// Verifier-service figures (see `service`), when measured.
     pub service: Option<ServiceThroughput>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ExtensionStatus {
-    /// "measured", "unavailable" (not built in / no API) or "skipped" (disabled for this run).
+    /// "measured", "unavailable" (not built in), "skipped" (disabled for this run) or "failed".
     pub status: String,
     pub detail: String,
 }
 
-/// Verified proofs per second through the HTTP verifier service (reserved; see
-/// `extensions::service_throughput`).
+/// Verification throughput of one key: native (`Verifier::verify_for_job`) on
+/// one thread and on every core, and through the HTTP verifier service with
+/// concurrent connections, every request verifying a distinct proof and
+/// releasing a distinct escrow.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ServiceThroughput {
+    /// `service/<circuit>/<dtype>/n<n>`.
+    pub id: String,
+    pub circuit: CircuitKind,
+    /// The job shape, e.g. `4×4×4 int8`.
     pub shape: String,
-    pub proofs: u64,
+    /// Distinct jobs (and proofs) per measurement.
+    pub jobs: u64,
+    /// Logical cores of the machine (load generator and service share them).
+    pub cores: u64,
+    /// Untimed preparation: key generation and every proof, seconds.
+    pub setup_s: f64,
+    /// Escrow ledger of the service (e.g. a temporary SQLite file).
+    pub ledger: String,
+    /// Native verification; `concurrency` = threads.
+    pub native: Vec<ServiceRun>,
+    /// HTTP submissions; `concurrency` = concurrent connections.
+    pub http: Vec<ServiceRun>,
+}
+
+/// One throughput measurement.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ServiceRun {
     pub concurrency: u64,
-    pub native_per_s: f64,
-    pub http_per_s: f64,
-    pub http_p50_ms: f64,
-    pub http_p99_ms: f64,
+    pub proofs: u64,
+    /// Wall time of all `proofs` verifications (requests), seconds.
+    pub wall_s: f64,
+    /// proofs / wall_s.
+    pub per_s: f64,
+    /// Latency of one verification (request), milliseconds.
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Version-1 documents, upgraded in memory to version 2: `freivalds` (the
+/// in-circuit-hash Freivalds construction) is renamed `poseidon` in
+/// constructions and ids, `commitments_bytes` is 0, `skipped` is empty and the
+/// (never filled) `service` is null. The figures keep their version-1 values;
+/// `check` knows which of them changed meaning (`commit`, `prove`).
+pub fn upgrade_v1(mut v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let rename = |id: &mut Value| {
+        if let Some(s) = id.as_str() {
+            if let Some(rest) = s.strip_prefix("freivalds/") {
+                *id = Value::String(format!("poseidon/{rest}"));
+            }
+        }
+    };
+    v["schema"] = Value::String(SCHEMA.into());
+    if let Some(cases) = v.get_mut("cases").and_then(Value::as_array_mut) {
+        for c in cases {
+            rename(&mut c["id"]);
+            if c["spec"]["construction"] == "freivalds" {
+                c["spec"]["construction"] = Value::String("poseidon".into());
+            }
+            if let Some(e) = c.get_mut("exact").and_then(Value::as_object_mut) {
+                e.entry("commitments_bytes").or_insert(Value::from(0u64));
+            }
+        }
+    }
+    if let Some(f) = v.get_mut("failures").and_then(Value::as_array_mut) {
+        for x in f {
+            rename(&mut x["id"]);
+        }
+    }
+    if let Some(o) = v.as_object_mut() {
+        o.entry("skipped").or_insert(Value::Array(Vec::new()));
+    }
+    if v.get("extensions").is_some_and(Value::is_object) {
+        v["extensions"]["service"] = Value::Null;
+    }
+    v
 }
 
 impl Results {
     pub fn from_json(text: &str) -> anyhow::Result<Results> {
         let v: serde_json::Value = serde_json::from_str(text)?;
         match v.get("schema").and_then(|s| s.as_str()) {
-            Some(SCHEMA) => {}
-            Some(other) => anyhow::bail!("results schema {other:?}: this binary reads {SCHEMA:?}"),
+            Some(SCHEMA) => Ok(serde_json::from_value(v)?),
+            Some(SCHEMA_V1) => {
+                let mut r: Results = serde_json::from_value(upgrade_v1(v))?;
+                r.upgraded_from = Some(SCHEMA_V1.into());
+                Ok(r)
+            }
+            Some(other) => {
+                anyhow::bail!("results schema {other:?}: this binary reads {SCHEMA:?} (and {SCHEMA_V1:?})")
+            }
             None => anyhow::bail!("not a veriflop-bench results file (no \"schema\" field)"),
         }
-        Ok(serde_json::from_value(v)?)
     }
 
     pub fn read(path: &std::path::Path) -> anyhow::Result<Results> {

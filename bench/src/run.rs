@@ -10,7 +10,9 @@ use anyhow::{anyhow, bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::case::{merge_calibrations, ChildOutput, ChildTask, PROGRESS_PREFIX};
-use crate::results::{BackendInfo, Calibration, CaseSpec, Extensions, Failure, Results, Settings, SCHEMA};
+use crate::extensions::ServiceOutcome;
+use crate::results::{BackendInfo, Calibration, CaseSpec, Extensions, Failure, Results, Settings, Skipped, SCHEMA};
+use crate::suite::ServiceSpec;
 use crate::{backends, extensions, machine, plot, report, suite};
 
 /// Name of the hidden subcommand a child process runs.
@@ -28,19 +30,43 @@ pub struct RunOptions {
     pub reps: Option<u32>,
     pub warmup: Option<u32>,
     pub gas: bool,
+    /// Measure verifier-service throughput (when the suite has it and the filter selects it).
+    pub service: bool,
     pub show_progress: bool,
     /// Measured calibration rounds at the start and again at the end.
     pub calibration_rounds: u32,
 }
 
-/// The cases `opts` selects, and the suite name to record.
-pub fn plan(opts: &RunOptions) -> anyhow::Result<(String, Vec<CaseSpec>)> {
+/// What a run does: the suite name to record, the cases, the cases of the
+/// suite skipped on this machine, and the service measurement (or why none).
+#[derive(Clone, Debug)]
+pub struct RunPlan {
+    pub suite: String,
+    pub cases: Vec<CaseSpec>,
+    pub skipped: Vec<Skipped>,
+    pub service: Result<ServiceSpec, ServiceOutcome>,
+}
+
+/// What `opts` selects on a machine with `memory_bytes` of memory.
+pub fn plan(opts: &RunOptions, memory_bytes: Option<u64>) -> anyhow::Result<RunPlan> {
     let gas = opts.gas && extensions::gas_available();
-    let mut cases = suite::cases(&opts.suite, &opts.backends, opts.seed, gas)
-        .ok_or_else(|| anyhow!("unknown suite {:?} (expected one of {})", opts.suite, suite::SUITES.join(", ")))?;
+    let suite::Plan { mut cases, mut skipped, service } =
+        suite::plan(&opts.suite, &opts.backends, opts.seed, gas, memory_bytes)
+            .ok_or_else(|| anyhow!("unknown suite {:?} (expected one of {})", opts.suite, suite::SUITES.join(", ")))?;
+    let service = match service {
+        None => Err(ServiceOutcome::NotSelected(format!("suite {} has no service measurement", opts.suite))),
+        Some(_) if !opts.service => Err(ServiceOutcome::Disabled),
+        Some(s) => match &opts.filter {
+            Some(f) if !s.id().contains(f.as_str()) => {
+                Err(ServiceOutcome::NotSelected(format!("{} not selected by --filter {f:?}", s.id())))
+            }
+            _ => Ok(s),
+        },
+    };
     if let Some(f) = &opts.filter {
         cases.retain(|c| c.id().contains(f.as_str()));
-        if cases.is_empty() {
+        skipped.retain(|c| c.id.contains(f.as_str()));
+        if cases.is_empty() && skipped.is_empty() && service.is_err() {
             bail!("no case of suite {} matches {f:?}", opts.suite);
         }
     }
@@ -50,7 +76,7 @@ pub fn plan(opts: &RunOptions) -> anyhow::Result<(String, Vec<CaseSpec>)> {
     }
     let custom =
         opts.filter.is_some() || opts.reps.is_some() || opts.warmup.is_some() || opts.seed != suite::DEFAULT_SEED;
-    Ok((if custom { "custom".into() } else { opts.suite.clone() }, cases))
+    Ok(RunPlan { suite: if custom { "custom".into() } else { opts.suite.clone() }, cases, skipped, service })
 }
 
 fn child(exe: &Path, task: &ChildTask, on_progress: &dyn Fn(&str)) -> anyhow::Result<ChildOutput> {
@@ -117,10 +143,12 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<Results> {
             }
         })
         .collect();
-    let (suite_name, cases) = plan(opts)?;
+    let RunPlan { suite: suite_name, cases, skipped, service: service_plan } = plan(opts, machine.memory_bytes)?;
 
     let calib_weight = 2_000_000u64;
-    let total: u64 = cases.iter().map(suite::weight).sum::<u64>() + 2 * calib_weight * opts.backends.len() as u64;
+    let total: u64 = cases.iter().map(suite::weight).sum::<u64>()
+        + 2 * calib_weight * opts.backends.len() as u64
+        + service_plan.as_ref().map(suite::service_weight).unwrap_or(0);
     let bar = if opts.show_progress {
         ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
     } else {
@@ -142,7 +170,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<Results> {
         bar.inc(calib_weight);
         match out {
             ChildOutput::Calibrate(c) => Ok(*c),
-            ChildOutput::Case(_) => bail!("child answered a calibration with a case"),
+            _ => bail!("child answered a calibration with something else"),
         }
     };
     for b in &opts.backends {
@@ -172,8 +200,8 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<Results> {
                 ));
                 results.push(*r);
             }
-            Ok(ChildOutput::Calibrate(_)) => {
-                failures.push(Failure { id: spec.id(), error: "child answered a case with a calibration".into() })
+            Ok(_) => {
+                failures.push(Failure { id: spec.id(), error: "child answered a case with something else".into() })
             }
             Err(e) => {
                 say(format!("  {:<26} FAILED: {e:#}", spec.id()));
@@ -182,6 +210,40 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<Results> {
         }
         bar.inc(suite::weight(spec));
     }
+    for sk in &skipped {
+        say(format!("  {:<26} skipped: {}", sk.id, sk.reason));
+    }
+    let (service_outcome, service) = match service_plan {
+        Err(why) => (why, None),
+        Ok(spec) => {
+            bar.set_prefix(format!("[service] {}", spec.id()));
+            bar.set_message("starting");
+            let out = child(&opts.exe, &ChildTask::Service(spec.clone()), &|p| bar.set_message(p.to_string()));
+            bar.inc(suite::service_weight(&spec));
+            match out {
+                Ok(ChildOutput::Service(t)) => {
+                    let fmt = |r: &crate::results::ServiceRun| format!("{:.0}/s (c={})", r.per_s, r.concurrency);
+                    say(format!(
+                        "  {:<26} native {}  HTTP {}",
+                        spec.id(),
+                        t.native.iter().map(fmt).collect::<Vec<_>>().join(", "),
+                        t.http.iter().map(fmt).collect::<Vec<_>>().join(", ")
+                    ));
+                    (ServiceOutcome::Measured, Some(*t))
+                }
+                Ok(_) => {
+                    let e = "child answered the service measurement with something else".to_string();
+                    failures.push(Failure { id: spec.id(), error: e.clone() });
+                    (ServiceOutcome::Failed(e), None)
+                }
+                Err(e) => {
+                    say(format!("  {:<26} FAILED: {e:#}", spec.id()));
+                    failures.push(Failure { id: spec.id(), error: format!("{e:#}") });
+                    (ServiceOutcome::Failed(format!("{e:#}")), None)
+                }
+            }
+        }
+    };
     let mut calibration = Vec::new();
     for (b, start) in opts.backends.iter().zip(calib_start) {
         let end = calibrate(b, "end").ok();
@@ -190,7 +252,6 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<Results> {
     bar.finish_and_clear();
     machine.load_average_end = machine::load_average();
 
-    let (service_status, service) = extensions::service_throughput();
     Ok(Results {
         schema: SCHEMA.to_string(),
         suite: suite_name,
@@ -203,7 +264,13 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<Results> {
         calibration,
         cases: results,
         failures,
-        extensions: Extensions { gas: extensions::gas_status(opts.gas), service_throughput: service_status, service },
+        skipped,
+        extensions: Extensions {
+            gas: extensions::gas_status(opts.gas),
+            service_throughput: extensions::service_status(&service_outcome),
+            service,
+        },
+        upgraded_from: None,
     })
 }
 

@@ -1,4 +1,5 @@
-//! Validation of a results document against `bench/schema/results-v1.schema.json`.
+//! Validation of a results document against `bench/schema/results-v2.schema.json`
+//! (or, for a document that says `veriflop-bench/1`, the version-1 schema it was written with).
 //!
 //! The schema file is standard JSON Schema (draft 2020-12) so any validator can
 //! use it; this module implements the subset the file uses (`type`,
@@ -8,12 +9,20 @@
 
 use serde_json::Value;
 
-/// The schema of `veriflop-bench/1`, as committed.
+/// The schema of `veriflop-bench/2` (what this version writes), as committed.
+pub const SCHEMA_V2: &str = include_str!("../schema/results-v2.schema.json");
+/// The schema of `veriflop-bench/1` (read for comparison with older publications).
 pub const SCHEMA_V1: &str = include_str!("../schema/results-v1.schema.json");
 
-/// Errors (JSON pointer: message) of `doc` against the v1 schema; empty when valid.
+/// Errors (JSON pointer: message) of `doc` against the schema its `schema`
+/// field names (v1 or v2; anything else against v2); empty when valid.
 pub fn validate(doc: &Value) -> Vec<String> {
-    let schema: Value = serde_json::from_str(SCHEMA_V1).expect("the embedded schema is JSON");
+    let text = if doc.get("schema").and_then(Value::as_str) == Some(crate::results::SCHEMA_V1) {
+        SCHEMA_V1
+    } else {
+        SCHEMA_V2
+    };
+    let schema: Value = serde_json::from_str(text).expect("the embedded schema is JSON");
     let mut errors = Vec::new();
     check(&schema, &schema, doc, "", &mut errors);
     errors

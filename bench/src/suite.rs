@@ -1,55 +1,116 @@
 //! The standard suites. Every case is an n×n×n matmul job, one construction,
-//! one element type, on one backend (cases are expanded per requested backend).
+//! one element type, on one backend (cases are expanded per requested backend),
+//! plus (quick, full, tiny) one verifier-service throughput measurement.
 //!
 //! | suite | what | duration on the reference machine (2 cores) |
 //! |---|---|---|
-//! | `tiny`  | n = 2, 4; 1 repetition, no warm-up; smoke test and the crate's test | ~5 s |
-//! | `quick` | freivalds int8 n = 8…128, naive int8 n = 8…64, int16/int32 at n = 32 | 5 min measured (< 10 min under load) |
-//! | `full`  | freivalds int8 n = 8…256, naive int8 n = 8…128, every dtype at n = 32, 64, 128 | about 50–60 min (extrapolated), ~9 GiB peak |
+//! | `tiny`  | all three constructions at n = 2, 4; service with 4 jobs; smoke test and the crate's test | ~10 s |
+//! | `quick` | committed int8 n = 16…256, poseidon int8 n = 16…64, naive int8 n = 8…32, committed int16/int32 n = 64; service 128 jobs | see docs/BENCHMARKS.md (< 10 min) |
+//! | `full`  | the issue-#5 table: committed int8 n = 8…512 beside poseidon int8 n = 8…256 (512 when memory allows), naive int8 n = 8…128, other dtypes; service 256 jobs | about an hour |
+//!
+//! Durations and memory are documented in docs/BENCHMARKS.md.
 
 use veriflop_circuits::{CircuitKind, Dtype};
 
-use crate::results::CaseSpec;
+use crate::results::{CaseSpec, Skipped};
 
 pub const SUITES: [&str; 3] = ["tiny", "quick", "full"];
 
 /// Default seed of the matrices and keys.
 pub const DEFAULT_SEED: u64 = 1;
 
-/// (construction, dtype, n, warmup, reps)
-type Row = (CircuitKind, Dtype, u32, u32, u32);
+/// One case of a suite, before expansion per backend.
+#[derive(Clone, Debug)]
+struct Row {
+    construction: CircuitKind,
+    dtype: Dtype,
+    n: u32,
+    warmup: u32,
+    reps: u32,
+    /// Run only on machines with at least this much memory; otherwise listed as
+    /// skipped with `why`.
+    min_memory: Option<(u64, &'static str)>,
+}
+
+fn row(construction: CircuitKind, dtype: Dtype, n: u32, warmup: u32, reps: u32) -> Row {
+    Row { construction, dtype, n, warmup, reps, min_memory: None }
+}
+
+const GIB: u64 = 1 << 30;
+
+/// Poseidon n = 512: ~10M constraints; its key generation and proof need more
+/// than the 24 GiB of the reference machine.
+const POSEIDON_512_MEMORY: u64 = 48 * GIB;
+const POSEIDON_512_WHY: &str = "poseidon n = 512 needs ~10M constraints and more than 24 GiB of memory \
+                                (key generation and proving); it runs on machines with at least 48 GiB";
+
+/// The verifier-service measurement of a suite.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServiceSpec {
+    pub circuit: CircuitKind,
+    pub dtype: Dtype,
+    /// The job is n×n×n.
+    pub n: u32,
+    /// Distinct jobs and proofs per measurement.
+    pub jobs: u32,
+    /// Concurrent HTTP connections, one measurement each (fresh service and jobs each).
+    pub concurrency: Vec<u32>,
+    pub seed: u64,
+}
+
+impl ServiceSpec {
+    /// `service/committed/int8/n4`.
+    pub fn id(&self) -> String {
+        format!("service/{}/{}/n{}", self.circuit, self.dtype, self.n)
+    }
+}
 
 fn rows(suite: &str) -> Option<Vec<Row>> {
-    use CircuitKind::{Freivalds as F, Naive as N};
+    use CircuitKind::{Committed as C, Naive as N, Poseidon as P};
     use Dtype::{Int16, Int32, Int8};
     Some(match suite {
-        "tiny" => vec![(F, Int8, 2, 0, 1), (F, Int8, 4, 0, 1), (N, Int8, 2, 0, 1), (N, Int8, 4, 0, 1)],
+        "tiny" => {
+            let mut v = Vec::new();
+            for k in [C, P, N] {
+                for n in [2, 4] {
+                    v.push(row(k, Int8, n, 0, 1));
+                }
+            }
+            v
+        }
         "quick" => vec![
-            (F, Int8, 8, 1, 5),
-            (F, Int8, 16, 1, 5),
-            (F, Int8, 32, 1, 3),
-            (F, Int8, 64, 1, 3),
-            (F, Int8, 128, 1, 3),
-            (F, Int16, 32, 1, 3),
-            (F, Int32, 32, 1, 3),
-            (N, Int8, 8, 1, 5),
-            (N, Int8, 16, 1, 3),
-            (N, Int8, 32, 1, 3),
-            (N, Int8, 64, 1, 3),
+            row(C, Int8, 16, 1, 5),
+            row(C, Int8, 32, 1, 5),
+            row(C, Int8, 64, 1, 3),
+            row(C, Int8, 128, 1, 3),
+            row(C, Int8, 256, 1, 3),
+            row(C, Int16, 64, 1, 3),
+            row(C, Int32, 64, 1, 3),
+            row(P, Int8, 16, 1, 5),
+            row(P, Int8, 32, 1, 3),
+            row(P, Int8, 64, 1, 3),
+            row(N, Int8, 8, 1, 5),
+            row(N, Int8, 16, 1, 3),
+            row(N, Int8, 32, 1, 3),
         ],
         "full" => {
             let mut v = Vec::new();
-            for n in [8, 16, 32, 64, 128, 256] {
-                v.push((F, Int8, n, 1, 5));
+            // The issue-#5 table: committed beside poseidon, n = 64 … 512.
+            for (n, w, r) in [(8, 1, 5), (16, 1, 5), (32, 1, 5), (64, 1, 5), (128, 1, 3), (256, 1, 3), (512, 0, 3)] {
+                v.push(row(C, Int8, n, w, r));
             }
-            for n in [8, 16, 32, 64, 128] {
-                v.push((N, Int8, n, 1, if n >= 128 { 3 } else { 5 }));
+            for (n, w, r) in [(8, 1, 5), (16, 1, 5), (32, 1, 5), (64, 1, 3), (128, 1, 2), (256, 0, 2)] {
+                v.push(row(P, Int8, n, w, r));
+            }
+            v.push(Row { min_memory: Some((POSEIDON_512_MEMORY, POSEIDON_512_WHY)), ..row(P, Int8, 512, 0, 1) });
+            for (n, w, r) in [(8, 1, 5), (16, 1, 5), (32, 1, 3), (64, 1, 2), (128, 0, 2)] {
+                v.push(row(N, Int8, n, w, r));
             }
             for d in [Int16, Int32] {
-                for n in [32, 64, 128] {
-                    v.push((F, d, n, 1, 5));
+                for (n, w, r) in [(64, 1, 3), (128, 1, 3), (256, 0, 2)] {
+                    v.push(row(C, d, n, w, r));
                 }
-                v.push((N, d, 32, 1, 5));
+                v.push(row(P, d, 64, 1, 3));
             }
             v
         }
@@ -57,24 +118,79 @@ fn rows(suite: &str) -> Option<Vec<Row>> {
     })
 }
 
+/// The service measurement of `suite` (None: the suite has none).
+pub fn service(suite: &str, seed: u64) -> Option<ServiceSpec> {
+    let (jobs, concurrency) = match suite {
+        "tiny" => (4, vec![2]),
+        "quick" => (128, vec![4, 32]),
+        "full" => (256, vec![4, 32, 128]),
+        _ => return None,
+    };
+    Some(ServiceSpec { circuit: CircuitKind::Committed, dtype: Dtype::Int8, n: 4, jobs, concurrency, seed })
+}
+
+/// What a suite runs on this machine.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub cases: Vec<CaseSpec>,
+    /// Cases of the suite that do not run here, and why.
+    pub skipped: Vec<Skipped>,
+    pub service: Option<ServiceSpec>,
+}
+
 /// The cases of `suite` for each backend in `backends` (backend-major order,
-/// cheap cases first within a backend).
-pub fn cases(suite: &str, backends: &[String], seed: u64, gas: bool) -> Option<Vec<CaseSpec>> {
+/// cheap cases first within a construction), given the machine's memory.
+pub fn plan(suite: &str, backends: &[String], seed: u64, gas: bool, memory_bytes: Option<u64>) -> Option<Plan> {
     let rows = rows(suite)?;
-    let mut out = Vec::new();
+    let mut cases = Vec::new();
+    let mut skipped = Vec::new();
     for backend in backends {
-        for &(construction, dtype, n, warmup, reps) in &rows {
-            out.push(CaseSpec { construction, dtype, n, backend: backend.clone(), warmup, reps, seed, gas });
+        for r in &rows {
+            let spec = CaseSpec {
+                construction: r.construction,
+                dtype: r.dtype,
+                n: r.n,
+                backend: backend.clone(),
+                warmup: r.warmup,
+                reps: r.reps,
+                seed,
+                gas,
+            };
+            match r.min_memory {
+                Some((need, why)) if memory_bytes.is_none_or(|m| m < need) => skipped.push(Skipped {
+                    id: spec.id(),
+                    reason: format!(
+                        "{why} (this machine: {})",
+                        memory_bytes.map(crate::report::fmt_bytes).unwrap_or_else(|| "unknown memory".into())
+                    ),
+                }),
+                _ => cases.push(spec),
+            }
         }
     }
-    Some(out)
+    Some(Plan { cases, skipped, service: service(suite, seed) })
+}
+
+/// The cases of `suite` for each backend, ignoring memory limits (every row).
+pub fn cases(suite: &str, backends: &[String], seed: u64, gas: bool) -> Option<Vec<CaseSpec>> {
+    plan(suite, backends, seed, gas, Some(u64::MAX)).map(|p| p.cases)
 }
 
 /// Rough cost weight of a case for the progress bar (proportional to its
 /// constraint count times its rounds, plus key generation).
 pub fn weight(spec: &CaseSpec) -> u64 {
     let n = spec.n as u64;
-    let constraints = if spec.construction == CircuitKind::Naive { n * n * n + 12 * n * n } else { 12 * n * n };
+    let constraints = match spec.construction {
+        CircuitKind::Naive => n * n * n + 12 * n * n,
+        CircuitKind::Poseidon => 12 * n * n,
+        // ~3n² constraints, but key generation handles 3n² input variables too.
+        CircuitKind::Committed => 4 * n * n,
+    };
     let per_round = constraints * (spec.dtype.bits() as u64 + 4) / 12;
     (per_round * (spec.warmup + spec.reps + 2) as u64).max(1)
+}
+
+/// Progress-bar weight of the service measurement.
+pub fn service_weight(s: &ServiceSpec) -> u64 {
+    (s.jobs as u64) * (1 + s.concurrency.len() as u64) * 20_000
 }

@@ -1,12 +1,15 @@
-//! A tiny run end to end: the JSON against the schema, the report and plots,
-//! `check` of the run against itself (reproduces) and against doctored copies
-//! (does not), and the README section. Asserts correctness, never timings.
+//! A tiny run end to end (every construction and the verifier-service
+//! measurement): the JSON against the schema, the report and plots, `check` of
+//! the run against itself (reproduces), against doctored copies (does not) and
+//! against a version-1 copy (says what is not comparable), and the README
+//! section. Asserts correctness, never timings.
 
 use std::path::Path;
 use std::process::Command;
 
 use veriflop_bench::check::{check, CheckOptions, Verdict};
 use veriflop_bench::{readme, schema, Results, SCHEMA};
+use veriflop_circuits::CircuitKind;
 
 const EXE: &str = env!("CARGO_BIN_EXE_veriflop-bench");
 
@@ -37,7 +40,11 @@ fn tiny_suite_runs_reports_and_checks() {
     assert_eq!(r.schema, SCHEMA);
     assert_eq!(r.suite, "tiny");
     assert!(r.failures.is_empty(), "{:?}", r.failures);
-    assert_eq!(r.cases.len(), 4);
+    assert!(r.skipped.is_empty());
+    assert_eq!(r.cases.len(), 6);
+    for k in CircuitKind::ALL {
+        assert_eq!(r.cases.iter().filter(|c| c.spec.construction == k).count(), 2, "{k}");
+    }
     assert_eq!(r.calibration.len(), 1);
     assert_eq!(r.calibration[0].backend, "cpu");
     assert_eq!(r.calibration[0].score.samples.len(), 2, "start and end calibration are pooled");
@@ -45,13 +52,16 @@ fn tiny_suite_runs_reports_and_checks() {
     assert!(r.backends.iter().any(|b| b.id == "cpu" && b.used && b.available));
     for c in &r.cases {
         assert_eq!(c.exact.proof_bytes, 256, "{}", c.id);
+        let committed = c.spec.construction == CircuitKind::Committed;
+        assert_eq!(c.exact.commitments_bytes, if committed { 4 * 64 } else { 0 }, "{}", c.id);
         assert_eq!(c.exact.public_inputs, 5);
-        assert!(c.exact.bundle_bytes > c.exact.proof_bytes);
+        assert!(c.exact.bundle_bytes > c.exact.proof_bytes + c.exact.commitments_bytes);
         assert!(c.exact.domain_size >= c.exact.constraints + c.exact.public_inputs);
         assert!(c.exact.domain_size.is_power_of_two());
         assert_eq!(c.timings.prove.samples.len(), c.spec.reps as usize);
         let t = &c.timings;
-        let parts = t.witness.median + t.ntt.median + t.msm.median + t.other.median;
+        assert!(t.commit.median > 0.0, "{}: the prover's commitments are timed", c.id);
+        let parts = t.commit.median + t.witness.median + t.ntt.median + t.msm.median + t.other.median;
         assert!((parts - t.prove.median).abs() <= 1e-6 + 1e-9 * t.prove.median, "{}: phases sum to prove", c.id);
         assert_eq!(c.gas.is_some(), cfg!(feature = "gas"), "{}", c.id);
         if cfg!(target_os = "linux") {
@@ -61,7 +71,22 @@ fn tiny_suite_runs_reports_and_checks() {
     // The naive circuit has one multiplication constraint per product A_il·B_lj.
     let constraints = |id: &str| r.case(id).unwrap().exact.constraints;
     assert!(constraints("naive/int8/n4/cpu") - constraints("naive/int8/n2/cpu") >= 64 - 8);
-    assert!(constraints("freivalds/int8/n4/cpu") > constraints("freivalds/int8/n2/cpu"));
+    assert!(constraints("poseidon/int8/n4/cpu") > constraints("poseidon/int8/n2/cpu"));
+    // Commit-and-prove: no in-circuit hashing, far fewer constraints than poseidon.
+    assert!(constraints("committed/int8/n4/cpu") > constraints("committed/int8/n2/cpu"));
+    assert!(constraints("committed/int8/n4/cpu") * 10 < constraints("poseidon/int8/n4/cpu"));
+
+    // Verifier-service throughput at a tiny size.
+    assert_eq!(r.extensions.service_throughput.status, "measured", "{:?}", r.extensions.service_throughput);
+    let svc = r.extensions.service.as_ref().expect("service figures");
+    assert_eq!((svc.id.as_str(), svc.circuit, svc.jobs), ("service/committed/int8/n4", CircuitKind::Committed, 4));
+    assert_eq!(svc.native.len(), 2);
+    assert_eq!(svc.native[0].concurrency, 1);
+    assert_eq!(svc.http.iter().map(|x| x.concurrency).collect::<Vec<_>>(), vec![2]);
+    for x in svc.native.iter().chain(&svc.http) {
+        assert_eq!(x.proofs, 4);
+        assert!(x.per_s > 0.0 && x.p50_ms > 0.0 && x.p50_ms <= x.p99_ms && x.p99_ms <= x.max_ms, "{x:?}");
+    }
 
     // A document missing a field, or with a wrong type, is rejected.
     let mut broken = doc.clone();
@@ -69,6 +94,20 @@ fn tiny_suite_runs_reports_and_checks() {
     broken["cases"][0]["exact"]["constraints"] = serde_json::json!("many");
     assert_eq!(schema::validate(&broken).len(), 2);
     assert_eq!(bench(&["validate", json_path.to_str().unwrap()]).0, 0);
+    let mut broken = doc.clone();
+    broken["cases"][0]["spec"]["construction"] = serde_json::json!("freivalds");
+    broken["extensions"]["service"]["http"][0].as_object_mut().unwrap().remove("p99_ms");
+    assert_eq!(schema::validate(&broken).len(), 2, "{:?}", schema::validate(&broken));
+
+    // --list names the cases and the service measurement, and runs nothing.
+    let (code, text) = bench(&["run", "--suite", "full", "--list"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("committed/int8/n512/cpu") && text.contains("poseidon/int8/n256/cpu"), "{text}");
+    assert!(text.contains("poseidon/int8/n512/cpu"), "listed, as a case or as skipped: {text}");
+    assert!(text.contains("service/committed/int8/n4"), "{text}");
+    let (code, text) = bench(&["run", "--suite", "quick", "--list", "--no-service"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("disabled with --no-service"), "{text}");
 
     // --- report and plots ---
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
@@ -76,7 +115,11 @@ fn tiny_suite_runs_reports_and_checks() {
         "side by side",
         "Phase breakdown",
         "| 4 | int8 | cpu |",
-        "freivalds/int8/n4/cpu".split('/').next().unwrap(),
+        "Committed (ours, the default) vs poseidon",
+        "Every construction",
+        "Fitted prove-time exponent",
+        "Verifier-service throughput",
+        "| HTTP submit",
         "Calibration",
         "plots/prove_time.svg",
     ] {
@@ -88,12 +131,16 @@ fn tiny_suite_runs_reports_and_checks() {
     }
     let prove_svg = std::fs::read_to_string(out.join("plots/prove_time.svg")).unwrap();
     assert!(prove_svg.contains("O(n²) reference") && prove_svg.contains("O(n³) reference"));
+    for k in CircuitKind::ALL {
+        assert!(prove_svg.contains(&format!("{k} int8 (cpu)")), "one series per construction: {k}");
+    }
 
     // --- check: the run against itself ---
     let opts = CheckOptions::default();
     let same = check(&r, &r, &opts);
     assert!(same.ok());
-    assert!(same.comparisons.len() > 4 * 8);
+    assert!(same.comparisons.len() > 6 * 8);
+    assert!(same.comparisons.iter().any(|c| c.key.starts_with("service/committed/int8/n4 http c2")));
     assert!(same.comparisons.iter().all(|c| c.verdict == Verdict::Reproduces));
     let (code, text) = bench(&["check", json_path.to_str().unwrap(), json_path.to_str().unwrap()]);
     assert_eq!(code, 0, "{text}");
@@ -120,18 +167,26 @@ fn tiny_suite_runs_reports_and_checks() {
             s.median *= 2.0;
         }
     }
+    for x in slow.extensions.service.iter_mut().flat_map(|t| t.native.iter_mut().chain(t.http.iter_mut())) {
+        x.per_s /= 2.0;
+    }
     assert!(check(&r, &slow, &opts).ok());
     // One core twice as slow, all cores as fast: the one-thread figures (witness,
-    // commit, verify) double and reproduce through the one-thread calibration...
+    // verify, Poseidon commitments, one-thread service verification) double and
+    // reproduce through the one-thread calibration...
     let mut one_slow = r.clone();
     for c in &mut one_slow.calibration {
         c.serial.as_mut().unwrap().median *= 2.0;
     }
     for c in &mut one_slow.cases {
-        for s in [&mut c.timings.witness, &mut c.timings.commit, &mut c.timings.verify] {
-            s.median *= 2.0;
+        let poseidon = c.spec.construction != CircuitKind::Committed;
+        c.timings.witness.median *= 2.0;
+        c.timings.verify.median *= 2.0;
+        if poseidon {
+            c.timings.commit.median *= 2.0;
         }
     }
+    one_slow.extensions.service.as_mut().unwrap().native[0].per_s /= 2.0;
     assert!(check(&r, &one_slow, &opts).ok());
     // ...and without it, only one-thread figures can fail (the witness ones do).
     for c in &mut one_slow.calibration {
@@ -142,11 +197,12 @@ fn tiny_suite_runs_reports_and_checks() {
         rep.comparisons.iter().filter(|c| c.verdict != Verdict::Reproduces).map(|c| c.key.as_str()).collect();
     assert!(failing.iter().any(|k| k.ends_with("witness (median)")), "{failing:?}");
     assert!(
-        failing
+        failing.iter().all(|k| ["witness (median)", "commit (median)", "verify (median)", "native 1 thread (s/proof)"]
             .iter()
-            .all(|k| ["witness (median)", "commit (median)", "verify (median)"].iter().any(|p| k.ends_with(p))),
+            .any(|p| k.ends_with(p))),
         "{failing:?}"
     );
+    assert!(!failing.iter().any(|k| k.starts_with("committed/") && k.ends_with("commit (median)")), "{failing:?}");
 
     // --- check: doctored copies fail, on exactly the doctored figures ---
     let mut doctored = r.clone();
@@ -169,6 +225,46 @@ fn tiny_suite_runs_reports_and_checks() {
     let (code, text) = bench(&["check", json_path.to_str().unwrap(), doctored_path.to_str().unwrap()]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("NOT REPRODUCED") && text.contains("DIFFERS") && text.contains("MISSING"));
+
+    // --- check against a version-1 publication (before the committed construction) ---
+    let mut v1 = doc.clone();
+    v1["schema"] = serde_json::json!("veriflop-bench/1");
+    v1.as_object_mut().unwrap().remove("skipped");
+    v1["extensions"]["service"] = serde_json::Value::Null;
+    let cases = v1["cases"].as_array_mut().unwrap();
+    cases.retain(|c| c["spec"]["construction"] != "committed");
+    for c in cases.iter_mut() {
+        c["exact"].as_object_mut().unwrap().remove("commitments_bytes");
+        if c["spec"]["construction"] == "poseidon" {
+            c["spec"]["construction"] = serde_json::json!("freivalds");
+            c["id"] = serde_json::json!(c["id"].as_str().unwrap().replace("poseidon/", "freivalds/"));
+        }
+    }
+    assert!(
+        schema::validate(&v1).is_empty(),
+        "a v1 document validates against the v1 schema: {:?}",
+        schema::validate(&v1)
+    );
+    let v1_path = tmp.path().join("v1.json");
+    std::fs::write(&v1_path, serde_json::to_string_pretty(&v1).unwrap()).unwrap();
+    let old = Results::read(&v1_path).unwrap();
+    assert_eq!(old.upgraded_from.as_deref(), Some("veriflop-bench/1"));
+    assert!(old.case("poseidon/int8/n4/cpu").is_some(), "freivalds is read as poseidon");
+    let rep = check(&old, &r, &opts);
+    assert!(rep.ok(), "{:?}", rep.comparisons.iter().filter(|c| c.verdict == Verdict::Differs).collect::<Vec<_>>());
+    let not_comparable: Vec<&str> =
+        rep.comparisons.iter().filter(|c| c.verdict == Verdict::NotComparable).map(|c| c.key.as_str()).collect();
+    assert_eq!(not_comparable.len(), 2 * 4, "{not_comparable:?}");
+    assert!(not_comparable.iter().all(|k| k.ends_with("commit (median)") || k.ends_with("prove (median)")));
+    assert!(rep.warnings.iter().any(|w| w.contains("veriflop-bench/1") && w.contains("NOT COMPARABLE")));
+    assert!(rep.not_published.iter().any(|n| n.starts_with("committed:") && n.contains("predates")));
+    assert!(rep.not_published.iter().any(|n| n.starts_with("service/")));
+    let (code, text) = bench(&["check", v1_path.to_str().unwrap(), json_path.to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("NOT COMPARABLE") && text.contains("not checked: committed"), "{text}");
+    let (code, text) =
+        bench(&["report", v1_path.to_str().unwrap(), "--out", tmp.path().join("v1-report").to_str().unwrap()]);
+    assert_eq!(code, 0, "{text}");
 
     // --- README section ---
     let readme_path = tmp.path().join("README.md");
