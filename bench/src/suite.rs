@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `tiny`  | all three constructions at n = 2, 4; service with 4 jobs; smoke test and the crate's test | ~10 s |
 //! | `quick` | committed int8 n = 16…256, poseidon int8 n = 16…64, naive int8 n = 8…32, committed int16/int32 n = 64; service 128 jobs | see docs/BENCHMARKS.md (< 10 min) |
+//! | `scaling` | the issue-#5 table alone: committed int8 n = 64…512 beside poseidon int8 n = 64…256 (512 when memory allows); no service | ~15 min |
 //! | `full`  | the issue-#5 table: committed int8 n = 8…512 beside poseidon int8 n = 8…256 (512 when memory allows), naive int8 n = 8…128, other dtypes; service 256 jobs | about an hour |
 //!
 //! Durations and memory are documented in docs/BENCHMARKS.md.
@@ -14,7 +15,7 @@ use veriflop_circuits::{CircuitKind, Dtype};
 
 use crate::results::{CaseSpec, Skipped};
 
-pub const SUITES: [&str; 3] = ["tiny", "quick", "full"];
+pub const SUITES: [&str; 4] = ["tiny", "quick", "scaling", "full"];
 
 /// Default seed of the matrices and keys.
 pub const DEFAULT_SEED: u64 = 1;
@@ -93,6 +94,17 @@ fn rows(suite: &str) -> Option<Vec<Row>> {
             row(N, Int8, 16, 1, 3),
             row(N, Int8, 32, 1, 3),
         ],
+        "scaling" => {
+            let mut v = Vec::new();
+            for (n, w, r) in [(64, 1, 3), (128, 1, 3), (256, 1, 3), (512, 0, 2)] {
+                v.push(row(C, Int8, n, w, r));
+            }
+            for (n, w, r) in [(64, 1, 3), (128, 0, 2), (256, 0, 1)] {
+                v.push(row(P, Int8, n, w, r));
+            }
+            v.push(Row { min_memory: Some((POSEIDON_512_MEMORY, POSEIDON_512_WHY)), ..row(P, Int8, 512, 0, 1) });
+            v
+        }
         "full" => {
             let mut v = Vec::new();
             // The issue-#5 table: committed beside poseidon, n = 64 … 512.
