@@ -114,13 +114,19 @@ async fn every_rejection_is_a_json_error_with_a_stable_code() {
     stolen.statement.provider = p2.address();
     assert_error(&signed(&url, &p2, "POST", &proof_path(&ida), stolen.to_bytes()).await, 422, "invalid_proof");
 
-    // bad proof: a different result commitment, or another job's proof relabelled
+    // bad proof: another result commitment (point and digest), or another job's proof relabelled
     let mut bad = proof_a.clone();
-    bad.statement.cm_c += ark_bn254::Fr::from(1u64);
+    bad.statement.cm_c = proof_b.statement.cm_c;
+    bad.commitments.as_mut().unwrap().cm_c = proof_b.commitments.unwrap().cm_c;
     assert_error(&signed(&url, &p1, "POST", &proof_path(&ida), bad.to_bytes()).await, 422, "invalid_proof");
     let mut relabelled = proof_b.clone();
     relabelled.statement = proof_a.statement.clone();
+    relabelled.commitments = proof_a.commitments;
     assert_error(&signed(&url, &p1, "POST", &proof_path(&ida), relabelled.to_bytes()).await, 422, "invalid_proof");
+    // a commitment point that does not hash to the statement's digest
+    let mut digest = proof_a.clone();
+    digest.statement.cm_c += ark_bn254::Fr::from(1u64);
+    assert_error(&signed(&url, &p1, "POST", &proof_path(&ida), digest.to_bytes()).await, 400, "commitment_mismatch");
     // wrong commitment of A
     let mut cm = proof_a.clone();
     cm.statement.cm_a = proof_b.statement.cm_a;
@@ -281,7 +287,8 @@ async fn every_rejection_is_a_json_error_with_a_stable_code() {
             "{code} not counted:\n{metrics}"
         );
     }
-    assert!(metrics.contains("veriflop_verifications_total{result=\"invalid\"} 3"), "{metrics}");
+    // Three proofs failing the pairing, and one whose commitment point does not hash to its digest.
+    assert!(metrics.contains("veriflop_verifications_total{result=\"invalid\"} 4"), "{metrics}");
     // Nothing half-written: jobs and events agree everywhere.
     assert_eq!(h.state.ledger.audit().await.unwrap(), Vec::<String>::new());
     h.shutdown().await;

@@ -46,7 +46,7 @@ pub trait Backend: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ark_ec::{AffineRepr, CurveGroup, PrimeGroup};
+    use ark_ec::{CurveGroup, PrimeGroup};
     use ark_ff::{FftField, Field, UniformRand};
     use ark_poly::{polynomial::univariate::DensePolynomial, DenseUVPolynomial, Polynomial};
 
