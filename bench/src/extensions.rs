@@ -43,6 +43,11 @@ pub fn gas_status(enabled: bool) -> ExtensionStatus {
 #[cfg(feature = "gas")]
 pub fn settlement_gas(vk: &ShapeKey, job: &Job, bundle: &ProofBundle) -> Result<Gas, String> {
     let r = veriflop_contracts::settle_in_evm(vk, job, bundle, SETTLEMENT_PRICE_WEI).map_err(|e| e.to_string())?;
+    gas_of(r)
+}
+
+#[cfg(feature = "gas")]
+fn gas_of(r: veriflop_contracts::SettlementReport) -> Result<Gas, String> {
     if r.status_after != veriflop_contracts::JobStatus::Paid {
         return Err(format!("settlement ended in status {:?}, not Paid", r.status_after));
     }
@@ -57,6 +62,24 @@ pub fn settlement_gas(vk: &ShapeKey, job: &Job, bundle: &ProofBundle) -> Result<
         deploy_escrow: g.deploy_escrow,
         register_verifier: g.register_verifier,
     })
+}
+
+/// Settles a halo2 `bundle` in a fresh in-process EVM (the shape's generated
+/// verifier, compiled with the pinned solc) and returns the gas figures.
+#[cfg(feature = "gas")]
+pub fn halo2_settlement_gas(vk: &veriflop_halo2::VerifierKey, job: &Job, bundle: &ProofBundle) -> Result<Gas, String> {
+    let r =
+        veriflop_contracts::settle_halo2_in_evm(vk, job, bundle, SETTLEMENT_PRICE_WEI).map_err(|e| e.to_string())?;
+    gas_of(r)
+}
+
+#[cfg(not(feature = "gas"))]
+pub fn halo2_settlement_gas(
+    _vk: &veriflop_halo2::VerifierKey,
+    _job: &Job,
+    _bundle: &ProofBundle,
+) -> Result<Gas, String> {
+    Err("built without the `gas` feature".into())
 }
 
 #[cfg(not(feature = "gas"))]

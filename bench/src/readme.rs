@@ -89,7 +89,7 @@ pub fn section(r: &Results, results_dir: &str) -> String {
         let _ = write!(s, "Prove time grows as {} (fit over each construction's three largest n). ", ex.join(", "));
     }
     // Verification figures of the default construction (else of whatever the run has).
-    let by_kind = |k: CircuitKind| r.cases.iter().filter(move |c| c.spec.backend == b && c.spec.construction == k);
+    let by_kind = |k: CircuitKind| r.cases.iter().filter(move |c| c.spec.backend == b && c.spec.is_groth16(k));
     let kind = [C, P, N].into_iter().find(|k| by_kind(*k).next().is_some());
     if let Some(k) = kind {
         let any = by_kind(k).next_back().expect("non-empty");

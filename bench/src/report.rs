@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use veriflop_circuits::{CircuitKind, Dtype};
+use veriflop_circuits::{CircuitKind, Dtype, ProofSystem};
 
 use crate::results::{CaseResult, Results};
 use crate::stats::{loglog_slope, Stat};
@@ -80,7 +80,7 @@ pub fn machine_line(r: &Results) -> String {
 pub fn find<'a>(r: &'a Results, kind: CircuitKind, dtype: Dtype, n: u32, backend: &str) -> Option<&'a CaseResult> {
     r.cases
         .iter()
-        .find(|c| c.spec.construction == kind && c.spec.dtype == dtype && c.spec.n == n && c.spec.backend == backend)
+        .find(|c| c.spec.is_groth16(kind) && c.spec.dtype == dtype && c.spec.n == n && c.spec.backend == backend)
 }
 
 /// (dtype, backend, n) rows where `kinds` have a case or a skipped entry, sorted.
@@ -88,7 +88,7 @@ pub fn rows_for(r: &Results, kinds: &[CircuitKind]) -> Vec<(Dtype, String, u32)>
     let mut rows: Vec<(Dtype, String, u32)> = r
         .cases
         .iter()
-        .filter(|c| kinds.contains(&c.spec.construction))
+        .filter(|c| c.spec.system == ProofSystem::Groth16Bn254 && kinds.contains(&c.spec.construction))
         .map(|c| (c.spec.dtype, c.spec.backend.clone(), c.spec.n))
         .collect();
     // Skipped entries of these constructions (ids `construction/dtype/n<n>/backend`).
@@ -235,6 +235,61 @@ pub fn committed_vs_poseidon(r: &Results) -> String {
     s
 }
 
+/// The halo2 case with this dtype, n and backend.
+pub fn find_halo2<'a>(r: &'a Results, dtype: Dtype, n: u32, backend: &str) -> Option<&'a CaseResult> {
+    r.cases.iter().find(|c| {
+        c.spec.system == ProofSystem::Halo2KzgBn254
+            && c.spec.dtype == dtype
+            && c.spec.n == n
+            && c.spec.backend == backend
+    })
+}
+
+/// Groth16 (committed, poseidon) beside halo2 for every n the run has a halo2
+/// case: prove time, memory, proof size, verify time, gas, per-shape setup.
+pub fn groth16_vs_halo2(r: &Results) -> String {
+    use CircuitKind::{Committed as C, Poseidon as P};
+    let mut rows: Vec<(Dtype, String, u32)> = r
+        .cases
+        .iter()
+        .filter(|c| c.spec.system == ProofSystem::Halo2KzgBn254)
+        .map(|c| (c.spec.dtype, c.spec.backend.clone(), c.spec.n))
+        .collect();
+    rows.sort_by(|a, b| (a.0.bits(), &a.1, a.2).cmp(&(b.0.bits(), &b.1, b.2)));
+    rows.dedup();
+    if rows.is_empty() {
+        return "No halo2 case in this run.\n\n".into();
+    }
+    let mut s = String::new();
+    s.push_str("| n×n×n | dtype | backend | halo2 rows | prove Groth16 committed | prove Groth16 poseidon | prove halo2 | peak RSS committed | peak RSS halo2 | proof Groth16 | proof halo2 | verify committed | verify halo2 | gas submit tx committed | gas submit tx poseidon | gas submit tx halo2 | per-shape setup committed (trusted) | per-shape keys halo2 (from the SRS) |\n");
+    s.push_str("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (d, b, n) in &rows {
+        let (d, n, b) = (*d, *n, b.as_str());
+        let Some(h) = find_halo2(r, d, n, b) else { continue };
+        let _ = writeln!(
+            s,
+            "| {n} | {d} | {b} | 2^{} | {} | {} | {} | {} | {} | {} | {} B | {} | {} | {} | {} | {} | {} | {} |",
+            h.exact.domain_size.trailing_zeros(),
+            cell(r, C, d, n, b, &|c| fmt_time(c.timings.prove.median)),
+            cell(r, P, d, n, b, &|c| fmt_time(c.timings.prove.median)),
+            fmt_time(h.timings.prove.median),
+            cell(r, C, d, n, b, &|c| fmt_opt_bytes(c.memory.peak_rss_bytes)),
+            fmt_opt_bytes(h.memory.peak_rss_bytes),
+            cell(r, C, d, n, b, &fmt_proof),
+            h.exact.proof_bytes,
+            cell(r, C, d, n, b, &|c| fmt_time(c.timings.verify.median)),
+            fmt_time(h.timings.verify.median),
+            cell(r, C, d, n, b, &|c| gas_cell(c, |g| g.submit_tx)),
+            cell(r, P, d, n, b, &|c| gas_cell(c, |g| g.submit_tx)),
+            gas_cell(h, |g| g.submit_tx),
+            cell(r, C, d, n, b, &|c| fmt_time(c.setup_s)),
+            fmt_time(h.setup_s),
+        );
+    }
+    s.push('\n');
+    s
+}
+
 /// Prove time and constraints of every construction per n (also against naive).
 pub fn constructions_table(r: &Results) -> String {
     use CircuitKind::{Committed as C, Naive as N, Poseidon as P};
@@ -294,9 +349,7 @@ pub type SeriesKey = (CircuitKind, Dtype, String);
 pub fn series(r: &Results) -> BTreeMap<(String, String, String), Vec<&CaseResult>> {
     let mut m: BTreeMap<(String, String, String), Vec<&CaseResult>> = BTreeMap::new();
     for c in &r.cases {
-        m.entry((c.spec.construction.to_string(), c.spec.dtype.to_string(), c.spec.backend.clone()))
-            .or_default()
-            .push(c);
+        m.entry((c.spec.label(), c.spec.dtype.to_string(), c.spec.backend.clone())).or_default().push(c);
     }
     for v in m.values_mut() {
         v.sort_by_key(|c| c.spec.n);
@@ -408,6 +461,9 @@ pub fn markdown(r: &Results, with_plots: bool) -> String {
     s.push_str("## Committed (ours, the default) vs poseidon, side by side\n\nSame job, same data, same backend, one run. `committed` binds A, B and C by Pedersen commitments carried with the proof (commit-and-prove) and checks C = A·B with Freivalds: about mk + kn + mn constraints. `poseidon`, the previous construction, hashes every entry in-circuit. Times are medians; speed-up = poseidon / committed prove time; peak RSS is the whole case process; gas is the in-process EVM settlement of the last proof. *skipped*: in the suite but not run on this machine (see Skipped).\n\n");
     s.push_str(&committed_vs_poseidon(r));
 
+    s.push_str("## Groth16 vs halo2 (universal setup), side by side\n\nThe same jobs proven with halo2 (PLONK, KZG over BN254, SHPLONK; crate `veriflop-halo2`): the Poseidon-committed statement with Freivalds on halo2's challenge API, keys derived per shape from one universal SRS (no per-shape ceremony). `prove halo2` is the data commitments plus the halo2 prover (CPU; halo2-axiom has no GPU path); the CLI also derives the keys per proof, shown as per-shape keys. The halo2 gas is `JobEscrow.submitHalo2` through snark-verifier's generated verifier (its calldata is the five public inputs and the proof). The Groth16 columns are the committed and poseidon cases of the same run (– when the suite has none at that n).\n\n");
+    s.push_str(&groth16_vs_halo2(r));
+
     s.push_str("## Every construction\n\nProve time (median) and constraints per n, naive (one constraint per product, O(n³)) included.\n\n");
     s.push_str(&constructions_table(r));
     s.push('\n');
@@ -419,7 +475,7 @@ pub fn markdown(r: &Results, with_plots: bool) -> String {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {}+{} | {} | {} | {} | {} | {} | {} B | {} | {} / {} | {} | {} |",
-            c.spec.construction,
+            c.spec.label(),
             c.spec.dtype,
             c.spec.n,
             c.spec.backend,
@@ -450,7 +506,7 @@ pub fn markdown(r: &Results, with_plots: bool) -> String {
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0}% |",
-            c.spec.construction,
+            c.spec.label(),
             c.spec.dtype,
             c.spec.n,
             c.spec.backend,
@@ -470,8 +526,13 @@ pub fn markdown(r: &Results, with_plots: bool) -> String {
     s.push_str("| construction | dtype | backend | n | exponent (prove time) | exponent (constraints) |\n|---|---|---|---|---:|---:|\n");
     for ((k, d, b), cases) in series(r) {
         let ns: Vec<String> = cases.iter().map(|c| c.spec.n.to_string()).collect();
-        let ce: Vec<(f64, f64)> =
-            cases.iter().rev().take(3).map(|c| (c.spec.n as f64, c.exact.constraints as f64)).collect();
+        let ce: Vec<(f64, f64)> = cases
+            .iter()
+            .rev()
+            .take(3)
+            .filter(|c| c.exact.constraints > 0)
+            .map(|c| (c.spec.n as f64, c.exact.constraints as f64))
+            .collect();
         let _ = writeln!(
             s,
             "| {k} | {d} | {b} | {} | {} | {} |",
@@ -508,7 +569,7 @@ pub fn markdown(r: &Results, with_plots: bool) -> String {
     let with_gas = |k: Option<CircuitKind>| {
         r.cases
             .iter()
-            .filter(|c| k.is_none_or(|k| c.spec.construction == k))
+            .filter(|c| k.is_none_or(|k| c.spec.is_groth16(k)))
             .rev()
             .find_map(|c| c.gas.as_ref().map(|g| (c, g)))
     };

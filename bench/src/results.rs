@@ -17,7 +17,7 @@
 //! Units: times in seconds, sizes and memory in bytes, gas in gas units.
 
 use serde::{Deserialize, Serialize};
-use veriflop_circuits::{CircuitKind, Dtype};
+use veriflop_circuits::{CircuitKind, Dtype, ProofSystem};
 
 use crate::stats::Stat;
 
@@ -133,6 +133,10 @@ pub struct Calibration {
 /// What a case runs.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct CaseSpec {
+    /// Proof system (absent: Groth16, as in every file written before halo2).
+    #[serde(default, skip_serializing_if = "is_groth16")]
+    pub system: ProofSystem,
+    /// The statement's circuit (halo2: `poseidon`, the Poseidon-committed statement).
     pub construction: CircuitKind,
     pub dtype: Dtype,
     /// The job is n×n×n.
@@ -148,10 +152,27 @@ pub struct CaseSpec {
     pub gas: bool,
 }
 
+fn is_groth16(s: &ProofSystem) -> bool {
+    *s == ProofSystem::Groth16Bn254
+}
+
 impl CaseSpec {
-    /// Stable identifier: `committed/int8/n64/cpu`.
+    /// Stable identifier: `committed/int8/n64/cpu`; halo2 cases `halo2/int8/n64/cpu`.
     pub fn id(&self) -> String {
-        format!("{}/{}/n{}/{}", self.construction, self.dtype, self.n, self.backend)
+        format!("{}/{}/n{}/{}", self.label(), self.dtype, self.n, self.backend)
+    }
+
+    /// What the reports call the series: the Groth16 construction, or `halo2`.
+    pub fn label(&self) -> String {
+        match self.system {
+            ProofSystem::Groth16Bn254 => self.construction.to_string(),
+            ProofSystem::Halo2KzgBn254 => "halo2".into(),
+        }
+    }
+
+    /// A Groth16 case of construction `kind`.
+    pub fn is_groth16(&self, kind: CircuitKind) -> bool {
+        self.system == ProofSystem::Groth16Bn254 && self.construction == kind
     }
 }
 

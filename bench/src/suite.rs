@@ -4,14 +4,14 @@
 //!
 //! | suite | what | duration on the reference machine (2 cores) |
 //! |---|---|---|
-//! | `tiny`  | all three constructions at n = 2, 4; service with 4 jobs; smoke test and the crate's test | ~10 s |
-//! | `quick` | committed int8 n = 16…256, poseidon int8 n = 16…64, naive int8 n = 8…32, committed int16/int32 n = 64; service 128 jobs | see docs/BENCHMARKS.md (< 10 min) |
-//! | `scaling` | the issue-#5 table alone: committed int8 n = 64…512 beside poseidon int8 n = 64…256 (512 when memory allows); no service | ~15 min |
-//! | `full`  | the issue-#5 table: committed int8 n = 8…512 beside poseidon int8 n = 8…256 (512 when memory allows), naive int8 n = 8…128, other dtypes; service 256 jobs | about an hour |
+//! | `tiny`  | all three Groth16 constructions at n = 2, 4, halo2 at n = 4; service with 4 jobs; smoke test and the crate's test | ~20 s |
+//! | `quick` | committed int8 n = 16…256, poseidon int8 n = 16…64, naive int8 n = 8…32, committed int16/int32 n = 64, halo2 int8 n = 16…64; service 128 jobs | see docs/BENCHMARKS.md (< 15 min) |
+//! | `scaling` | the issue-#5 table alone: committed int8 n = 64…512 beside poseidon int8 n = 64…256 (512 when memory allows), halo2 n = 64, 128; no service | ~20 min |
+//! | `full`  | the issue-#5 table: committed int8 n = 8…512 beside poseidon int8 n = 8…256 (512 when memory allows), naive int8 n = 8…128, halo2 n = 8…256, other dtypes; service 256 jobs | about 1.5 hours |
 //!
 //! Durations and memory are documented in docs/BENCHMARKS.md.
 
-use veriflop_circuits::{CircuitKind, Dtype};
+use veriflop_circuits::{CircuitKind, Dtype, ProofSystem};
 
 use crate::results::{CaseSpec, Skipped};
 
@@ -23,6 +23,7 @@ pub const DEFAULT_SEED: u64 = 1;
 /// One case of a suite, before expansion per backend.
 #[derive(Clone, Debug)]
 struct Row {
+    system: ProofSystem,
     construction: CircuitKind,
     dtype: Dtype,
     n: u32,
@@ -34,7 +35,12 @@ struct Row {
 }
 
 fn row(construction: CircuitKind, dtype: Dtype, n: u32, warmup: u32, reps: u32) -> Row {
-    Row { construction, dtype, n, warmup, reps, min_memory: None }
+    Row { system: ProofSystem::Groth16Bn254, construction, dtype, n, warmup, reps, min_memory: None }
+}
+
+/// A halo2 case (the Poseidon-committed statement, universal SRS).
+fn h2(n: u32, warmup: u32, reps: u32) -> Row {
+    Row { system: ProofSystem::Halo2KzgBn254, ..row(CircuitKind::Poseidon, Dtype::Int8, n, warmup, reps) }
 }
 
 const GIB: u64 = 1 << 30;
@@ -77,6 +83,7 @@ fn rows(suite: &str) -> Option<Vec<Row>> {
                     v.push(row(k, Int8, n, 0, 1));
                 }
             }
+            v.push(h2(4, 0, 1));
             v
         }
         "quick" => vec![
@@ -93,6 +100,9 @@ fn rows(suite: &str) -> Option<Vec<Row>> {
             row(N, Int8, 8, 1, 5),
             row(N, Int8, 16, 1, 3),
             row(N, Int8, 32, 1, 3),
+            h2(16, 1, 3),
+            h2(32, 1, 3),
+            h2(64, 0, 3),
         ],
         "scaling" => {
             let mut v = Vec::new();
@@ -103,6 +113,9 @@ fn rows(suite: &str) -> Option<Vec<Row>> {
                 v.push(row(P, Int8, n, w, r));
             }
             v.push(Row { min_memory: Some((POSEIDON_512_MEMORY, POSEIDON_512_WHY)), ..row(P, Int8, 512, 0, 1) });
+            for (n, w, r) in [(64, 0, 3), (128, 0, 2)] {
+                v.push(h2(n, w, r));
+            }
             v
         }
         "full" => {
@@ -117,6 +130,9 @@ fn rows(suite: &str) -> Option<Vec<Row>> {
             v.push(Row { min_memory: Some((POSEIDON_512_MEMORY, POSEIDON_512_WHY)), ..row(P, Int8, 512, 0, 1) });
             for (n, w, r) in [(8, 1, 5), (16, 1, 5), (32, 1, 3), (64, 1, 2), (128, 0, 2)] {
                 v.push(row(N, Int8, n, w, r));
+            }
+            for (n, w, r) in [(8, 1, 5), (16, 1, 5), (32, 1, 3), (64, 1, 3), (128, 0, 2), (256, 0, 1)] {
+                v.push(h2(n, w, r));
             }
             for d in [Int16, Int32] {
                 for (n, w, r) in [(64, 1, 3), (128, 1, 3), (256, 0, 2)] {
@@ -159,6 +175,7 @@ pub fn plan(suite: &str, backends: &[String], seed: u64, gas: bool, memory_bytes
     for backend in backends {
         for r in &rows {
             let spec = CaseSpec {
+                system: r.system,
                 construction: r.construction,
                 dtype: r.dtype,
                 n: r.n,
@@ -192,6 +209,10 @@ pub fn cases(suite: &str, backends: &[String], seed: u64, gas: bool) -> Option<V
 /// constraint count times its rounds, plus key generation).
 pub fn weight(spec: &CaseSpec) -> u64 {
     let n = spec.n as u64;
+    if spec.system == ProofSystem::Halo2KzgBn254 {
+        // Rows grow as ~2.3n² (Poseidon of C dominates); the prover is ~20× a Groth16 constraint.
+        return (60 * n * n * (spec.warmup + spec.reps + 2) as u64).max(1);
+    }
     let constraints = match spec.construction {
         CircuitKind::Naive => n * n * n + 12 * n * n,
         CircuitKind::Poseidon => 12 * n * n,

@@ -11,11 +11,13 @@ pub mod field;
 pub mod matrix;
 pub mod shape;
 pub mod statement;
+pub mod system;
 
 pub use circuit::{CircuitKind, MatmulCircuit, Witness};
 pub use matrix::{InputMatrix, Matrix, OutputMatrix};
 pub use shape::{Dtype, Shape};
 pub use statement::{Address, Job, JobId, Statement};
+pub use system::ProofSystem;
 
 /// Errors of this crate; each says what was wrong with which input.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]

@@ -14,6 +14,7 @@ use crate::execute;
 use crate::field::{self, serde_fr};
 use crate::matrix::InputMatrix;
 use crate::shape::Shape;
+use crate::system::ProofSystem;
 use crate::Error;
 
 /// A 20-byte Ethereum-style address: the provider's payout identity, usable on-chain as is.
@@ -123,9 +124,14 @@ impl Statement {
 /// `circuit` fixes how cm_a and cm_b are computed: for [`CircuitKind::Committed`]
 /// they are the digests of Pedersen commitments under the shape's commitment key
 /// ([`crate::cp`]); for the other circuits, Poseidon hashes ([`crate::commit`]).
+/// `system` fixes the proof system (and with it the trusted setup) that settles
+/// the job; halo2 proves Poseidon-committed jobs only ([`ProofSystem::supports`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     pub job_id: JobId,
+    /// The proof system that may settle the job (absent in older job files: Groth16).
+    #[serde(default)]
+    pub system: ProofSystem,
     #[serde(default)]
     pub circuit: CircuitKind,
     pub shape: Shape,
@@ -172,7 +178,13 @@ impl Job {
         b: &InputMatrix,
     ) -> Result<Self, Error> {
         let (cm_a, cm_b) = input_commitments(circuit, &shape, ck, a, b)?;
-        Ok(Job { job_id, circuit, shape, cm_a, cm_b })
+        Ok(Job { job_id, system: ProofSystem::default(), circuit, shape, cm_a, cm_b })
+    }
+
+    /// The same job, to be settled with `system` (which must support its circuit).
+    pub fn with_system(self, system: ProofSystem) -> Result<Self, Error> {
+        system.check_circuit(self.circuit)?;
+        Ok(Job { system, ..self })
     }
 
     /// Checks that A and B are the matrices this job committed to.

@@ -14,6 +14,7 @@ sol! {
         function lock(uint256 jobId) external payable;
         function submit(uint256 jobId, uint256[8] calldata proof, uint256[2] calldata cmA, uint256[2] calldata cmB, uint256[2] calldata cmC, uint256[2] calldata pok) external;
         function submitPoseidon(uint256 jobId, uint256 cmC, uint256[8] calldata proof) external;
+        function submitHalo2(uint256 jobId, uint256 cmC, bytes calldata proof) external;
         function slashLock(uint256 jobId) external;
         function refund(uint256 jobId) external;
         function withdraw() external;

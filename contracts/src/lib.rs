@@ -23,7 +23,8 @@ pub mod solidity;
 pub use abi::JobStatus;
 pub use evm::{Chain, Receipt, TxStatus};
 pub use settle::{
-    settle_calldata, settle_in_evm, shape_id, verify_calldata, Balances, SettlementGas, SettlementReport,
+    job_shape_id, settle_calldata, settle_halo2_in_evm, settle_in_evm, shape_id, verify_calldata, Balances,
+    SettlementGas, SettlementReport,
 };
 pub use solidity::{generic_committed_verifier_source, generic_verifier_source, solidity_verifier, vk_words};
 

@@ -4,23 +4,30 @@
 use alloy_sol_types::{SolCall, SolValue};
 use revm::primitives::{Address, U256};
 use std::fmt;
-use veriflop_circuits::{cp, CircuitKind, Job, Shape};
-use veriflop_verifier::{ProofBundle, ShapeKey};
+use veriflop_circuits::{cp, CircuitKind, Job, ProofSystem, Shape};
+use veriflop_verifier::{Proof, ProofBundle, ShapeKey};
 
 use crate::abi::{ICommittedVerifier, IGroth16Verifier, IJobEscrow, JobStatus};
 use crate::evm::{Chain, Receipt};
 use crate::solidity::{g1_words, g2_words, vk_words, COMMITTED_VK_WORDS};
 use crate::{artifacts, Error};
 
-/// Registry key of a (circuit, shape) in JobEscrow:
-/// `circuit << 104 | dtype << 96 | m << 64 | k << 32 | n` (circuit and dtype codes
-/// as in key files: committed 3, Poseidon 1, naive 2; int8 1, int16 2, int32 3).
-pub fn shape_id(kind: CircuitKind, shape: &Shape) -> u128 {
-    (kind.code() as u128) << 104
+/// Registry key of a (proof system, circuit, shape) in JobEscrow:
+/// `system << 112 | circuit << 104 | dtype << 96 | m << 64 | k << 32 | n` (system:
+/// Groth16 0, halo2 1; circuit and dtype codes as in key files: committed 3,
+/// Poseidon 1, naive 2; int8 1, int16 2, int32 3).
+pub fn shape_id(system: ProofSystem, kind: CircuitKind, shape: &Shape) -> u128 {
+    (system.code() as u128) << 112
+        | (kind.code() as u128) << 104
         | (shape.dtype.code() as u128) << 96
         | (shape.m as u128) << 64
         | (shape.k as u128) << 32
         | shape.n as u128
+}
+
+/// The shape id a job is posted under.
+pub fn job_shape_id(job: &Job) -> u128 {
+    shape_id(job.system, job.circuit, &job.shape)
 }
 
 /// A field element as a uint256.
@@ -28,9 +35,8 @@ pub fn fr_u256(x: &ark_bn254::Fr) -> U256 {
     U256::from_be_bytes(veriflop_circuits::field::fr_to_bytes(x))
 }
 
-/// The proof as the verifier takes it: `[A.x, A.y, B.x1, B.x0, B.y1, B.y0, C.x, C.y]`.
-pub fn proof_words(bundle: &ProofBundle) -> [U256; 8] {
-    let p = &bundle.proof.0;
+/// A Groth16 proof as the verifier takes it: `[A.x, A.y, B.x1, B.x0, B.y1, B.y0, C.x, C.y]`.
+pub fn proof_words(p: &ark_groth16::Proof<ark_bn254::Bn254>) -> [U256; 8] {
     let mut w = [U256::ZERO; 8];
     let words: Vec<[u8; 32]> = g1_words(&p.a).into_iter().chain(g2_words(&p.b)).chain(g1_words(&p.c)).collect();
     for (o, b) in w.iter_mut().zip(words) {
@@ -67,30 +73,37 @@ pub fn digest_word(p: &ark_bn254::G1Affine) -> U256 {
 /// everything else (job, provider = msg.sender, and for the committed circuit
 /// the digests of A and B) from its own record.
 /// - committed circuit: `JobEscrow.submit(jobId, proof, cmA, cmB, cmC, pok)`;
-/// - Poseidon and naive circuits: `JobEscrow.submitPoseidon(jobId, cmC, proof)`.
+/// - Poseidon and naive circuits: `JobEscrow.submitPoseidon(jobId, cmC, proof)`;
+/// - halo2: `JobEscrow.submitHalo2(jobId, cmC, proof)`.
 pub fn settle_calldata(bundle: &ProofBundle) -> Vec<u8> {
     let job_id = fr_u256(&bundle.statement.job_id.0);
-    match commitment_words(bundle) {
-        Some([cm_a, cm_b, cm_c, pok]) => {
-            IJobEscrow::submitCall { jobId: job_id, proof: proof_words(bundle), cmA: cm_a, cmB: cm_b, cmC: cm_c, pok }
+    let cm_c = fr_u256(&bundle.statement.cm_c);
+    match (&bundle.proof, commitment_words(bundle)) {
+        (Proof::Halo2KzgBn254(p), _) => {
+            IJobEscrow::submitHalo2Call { jobId: job_id, cmC: cm_c, proof: p.0.clone().into() }.abi_encode()
+        }
+        (Proof::Groth16Bn254(p), Some([cm_a, cm_b, cm_c, pok])) => {
+            IJobEscrow::submitCall { jobId: job_id, proof: proof_words(&p.0), cmA: cm_a, cmB: cm_b, cmC: cm_c, pok }
                 .abi_encode()
         }
-        None => IJobEscrow::submitPoseidonCall {
-            jobId: job_id,
-            cmC: fr_u256(&bundle.statement.cm_c),
-            proof: proof_words(bundle),
+        (Proof::Groth16Bn254(p), None) => {
+            IJobEscrow::submitPoseidonCall { jobId: job_id, cmC: cm_c, proof: proof_words(&p.0) }.abi_encode()
         }
-        .abi_encode(),
     }
 }
 
 /// ABI-encoded `verifyProof(...)` for this bundle (a direct verifier call): for
 /// the committed circuit `(proof, cmA, cmB, cmC, pok, jobId, provider)`, else
 /// `(proof, [job_id, provider, cm_a, cm_b, cm_c])`. Both return one `bool`.
+/// halo2: the five public inputs as words, then the proof (empty return or revert).
 pub fn verify_calldata(bundle: &ProofBundle) -> Vec<u8> {
+    let p = match &bundle.proof {
+        Proof::Halo2KzgBn254(p) => return veriflop_halo2::evm::calldata(&bundle.statement.public_inputs(), &p.0),
+        Proof::Groth16Bn254(p) => &p.0,
+    };
     match commitment_words(bundle) {
         Some([cm_a, cm_b, cm_c, pok]) => ICommittedVerifier::verifyProofCall {
-            proof: proof_words(bundle),
+            proof: proof_words(p),
             cmA: cm_a,
             cmB: cm_b,
             cmC: cm_c,
@@ -99,8 +112,9 @@ pub fn verify_calldata(bundle: &ProofBundle) -> Vec<u8> {
             provider: Address::from(bundle.statement.provider.0),
         }
         .abi_encode(),
-        None => IGroth16Verifier::verifyProofCall { proof: proof_words(bundle), input: public_input_words(bundle) }
-            .abi_encode(),
+        None => {
+            IGroth16Verifier::verifyProofCall { proof: proof_words(p), input: public_input_words(bundle) }.abi_encode()
+        }
     }
 }
 
@@ -141,12 +155,32 @@ fn check_key_layout(vk: &ShapeKey) -> Result<(), Error> {
 /// Deploys the generic verifier (precompiled artifact) for a key: `CommittedVerifier`
 /// for a committed-circuit key, `Groth16Verifier` for the others.
 pub fn deploy_verifier(chain: &mut Chain, from: Address, vk: &ShapeKey) -> Result<(Address, Receipt), Error> {
+    chain.deploy(from, verifier_initcode(vk)?)
+}
+
+fn verifier_initcode(vk: &ShapeKey) -> Result<Vec<u8>, Error> {
     check_key_layout(vk)?;
     let art = match vk.header.kind {
         CircuitKind::Committed => artifacts::committed_verifier(),
         CircuitKind::Poseidon | CircuitKind::Naive => artifacts::groth16_verifier(),
     };
-    chain.deploy(from, art.initcode(&verifier_constructor_args(vk)))
+    Ok(art.initcode(&verifier_constructor_args(vk)))
+}
+
+/// Creation code of the halo2 verifier for a shape's key: snark-verifier's
+/// generated Solidity (the key's fixed commitments are constants in the code),
+/// compiled by the project's pinned solc (`npm ci --prefix contracts`).
+pub fn halo2_verifier_initcode(vk: &veriflop_halo2::VerifierKey) -> Result<Vec<u8>, Error> {
+    veriflop_halo2::evm::compile_solidity(&veriflop_halo2::evm::solidity(vk)).map_err(|e| Error::Solc(e.to_string()))
+}
+
+/// Deploys the halo2 verifier for a shape's key (compiles it first, see [`halo2_verifier_initcode`]).
+pub fn deploy_halo2_verifier(
+    chain: &mut Chain,
+    from: Address,
+    vk: &veriflop_halo2::VerifierKey,
+) -> Result<(Address, Receipt), Error> {
+    chain.deploy(from, halo2_verifier_initcode(vk)?)
 }
 
 /// Deploys JobEscrow with `owner` controlling its registry.
@@ -239,11 +273,11 @@ fn wei(x: U256) -> u128 {
 }
 
 /// Settles `bundle` for `job` on a fresh in-process chain: deploys the verifier
-/// for `vk` (any circuit) and a JobEscrow, registers the verifier for the job's
-/// circuit and shape, posts
-/// the job as a client with `price_wei`, locks it as the provider (stake: a
-/// tenth of the price, at least 1 wei), submits the bundle's proof from the
-/// statement's provider address, and reports gas and balances.
+/// for `vk` (any Groth16 circuit) and a JobEscrow, registers the verifier for the
+/// job's system, circuit and shape, posts the job as a client with `price_wei`,
+/// locks it as the provider (stake: a tenth of the price, at least 1 wei), submits
+/// the bundle's proof from the statement's provider address, and reports gas and
+/// balances.
 ///
 /// Errors: inconsistent inputs (key and job of different shapes or circuits,
 /// bundle for another job), a zero price, or a reverted transaction (with the
@@ -269,6 +303,42 @@ pub fn settle_in_evm(
             job.circuit, vk.header.kind
         )));
     }
+    check_system(ProofSystem::Groth16Bn254, job, bundle)?;
+    settle(verifier_initcode(vk)?, job, bundle, price_wei)
+}
+
+/// [`settle_in_evm`] for a halo2 job: deploys the shape's generated halo2 verifier
+/// (compiled with the pinned solc) and settles with `JobEscrow.submitHalo2`.
+pub fn settle_halo2_in_evm(
+    vk: &veriflop_halo2::VerifierKey,
+    job: &Job,
+    bundle: &ProofBundle,
+    price_wei: u128,
+) -> Result<SettlementReport, Error> {
+    if vk.shape != job.shape {
+        return Err(Error::Input(format!("the key is for shape {}, the job is {}", vk.shape, job.shape)));
+    }
+    check_system(ProofSystem::Halo2KzgBn254, job, bundle)?;
+    settle(halo2_verifier_initcode(vk)?, job, bundle, price_wei)
+}
+
+fn check_system(system: ProofSystem, job: &Job, bundle: &ProofBundle) -> Result<(), Error> {
+    if job.system != system || bundle.system() != system {
+        return Err(Error::Input(format!(
+            "the job is for {} and the bundle holds a {} proof; this settles {system}",
+            job.system,
+            bundle.system()
+        )));
+    }
+    Ok(())
+}
+
+fn settle(
+    verifier_initcode: Vec<u8>,
+    job: &Job,
+    bundle: &ProofBundle,
+    price_wei: u128,
+) -> Result<SettlementReport, Error> {
     if bundle.statement.job_id != job.job_id {
         return Err(Error::Input(format!("the bundle is for job {}, not job {}", bundle.statement.job_id, job.job_id)));
     }
@@ -287,9 +357,9 @@ pub fn settle_in_evm(
     chain.fund(client, U256::from(DEMO_FUNDS) + price);
     chain.fund(provider, U256::from(DEMO_FUNDS));
 
-    let (verifier, r_v) = deploy_verifier(&mut chain, DEMO_OWNER, vk)?;
+    let (verifier, r_v) = chain.deploy(DEMO_OWNER, verifier_initcode)?;
     let (escrow, r_e) = deploy_escrow(&mut chain, DEMO_OWNER, DEMO_OWNER)?;
-    let sid = shape_id(job.circuit, &job.shape);
+    let sid = job_shape_id(job);
     let r_reg = chain
         .call(DEMO_OWNER, escrow, IJobEscrow::registerVerifierCall { shape: sid, verifier }.abi_encode(), U256::ZERO)?
         .ok("registerVerifier")?;
@@ -319,8 +389,15 @@ pub fn settle_in_evm(
     let status_before = job_status(&mut chain, escrow, job_id)?;
 
     // The verifier alone, as a transaction (before settlement, same inputs).
-    let r_verify = chain.call(provider, verifier, verify_calldata(bundle), U256::ZERO)?.ok("verifyProof")?;
-    let valid = bool::abi_decode(&r_verify.output).map_err(|e| Error::Evm(e.to_string()))?;
+    let r_verify = chain.call(provider, verifier, verify_calldata(bundle), U256::ZERO)?;
+    let valid = match bundle.system() {
+        // halo2 verifiers revert on an invalid proof and return nothing otherwise.
+        ProofSystem::Halo2KzgBn254 => r_verify.is_success(),
+        ProofSystem::Groth16Bn254 => {
+            let out = &r_verify.clone().ok("verifyProof")?.output;
+            bool::abi_decode(out).map_err(|e| Error::Evm(e.to_string()))?
+        }
+    };
 
     let calldata = settle_calldata(bundle);
     let r_submit = chain.call(provider, escrow, calldata.clone(), U256::ZERO)?;

@@ -8,7 +8,7 @@ use alloy_sol_types::{SolCall, SolEvent, SolValue};
 use ark_ec::{AffineRepr, CurveGroup};
 use common::*;
 use revm::primitives::U256;
-use veriflop_circuits::CircuitKind;
+use veriflop_circuits::{CircuitKind, ProofSystem};
 use veriflop_contracts::abi::{IJobEscrow, IReentrantProvider};
 use veriflop_contracts::artifacts;
 use veriflop_contracts::settle::{fr_u256, point_words};
@@ -181,7 +181,7 @@ fn wrong_circuit_is_rejected() {
     println!("poseidon settlement: submit tx {} gas", r.gas_used);
     assert_eq!(e.status(fxp().job_id()), JobStatus::Paid);
     // A registry id without a known circuit.
-    let bare = shape_id(CircuitKind::Committed, &fx().shape) & ((1u128 << 104) - 1);
+    let bare = shape_id(ProofSystem::Groth16Bn254, CircuitKind::Committed, &fx().shape) & ((1u128 << 104) - 1);
     let to = e.verifier;
     reverted_with(
         &e.send(OWNER, IJobEscrow::registerVerifierCall { shape: bare, verifier: to }.abi_encode(), 0),
@@ -408,6 +408,7 @@ fn registry_is_owner_controlled_and_write_once() {
     let s1 = fx().shape_id();
     let reg = |shape, verifier| IJobEscrow::registerVerifierCall { shape, verifier }.abi_encode();
     let free_shape = shape_id(
+        ProofSystem::Groth16Bn254,
         CircuitKind::Committed,
         &veriflop_circuits::Shape::new(3, 3, 3, veriflop_circuits::Dtype::Int16).unwrap(),
     );

@@ -18,7 +18,7 @@ use veriflop_contracts::evm::{Chain, TxStatus};
 use veriflop_contracts::settle::{deploy_verifier, proof_words, public_input_words};
 use veriflop_contracts::solidity::{Q_HEX, R_HEX};
 use veriflop_contracts::{settle_calldata, solidity_verifier, verify_calldata, Receipt};
-use veriflop_verifier::{bundle::EvmG1, ProofBundle, Verifier};
+use veriflop_verifier::{bundle::EvmG1, Groth16Proof, Proof, ProofBundle, Verifier};
 
 fn u(hex: &str) -> U256 {
     U256::from_str_radix(hex.trim_start_matches("0x"), 16).unwrap()
@@ -125,16 +125,15 @@ fn accepts_honest_proof_and_agrees_with_native_on_tampering() {
     assert!(!both(&mut chain, v, &grafted), "wrong-C proof with honest cm_C accepted");
 
     // Proof elements: -A, A and C swapped, C replaced by C + pok (ρ changes with it).
-    let p = &b.proof.0;
-    let mut neg_a = b.clone();
-    neg_a.proof.0.a = -p.a;
-    assert!(!both(&mut chain, v, &neg_a));
-    let mut ac = b.clone();
-    (ac.proof.0.a, ac.proof.0.c) = (p.c, p.a);
-    assert!(!both(&mut chain, v, &ac));
-    let mut c_pok = b.clone();
-    c_pok.proof.0.c = (p.c + cps.pok.0).into_affine();
-    assert!(!both(&mut chain, v, &c_pok));
+    let p = b.groth16().unwrap().clone();
+    let with = |q: ark_groth16::Proof<ark_bn254::Bn254>| {
+        let mut t = b.clone();
+        t.proof = Proof::Groth16Bn254(Groth16Proof(q));
+        t
+    };
+    assert!(!both(&mut chain, v, &with(ark_groth16::Proof { a: -p.a, ..p.clone() })));
+    assert!(!both(&mut chain, v, &with(ark_groth16::Proof { a: p.c, c: p.a, ..p.clone() })));
+    assert!(!both(&mut chain, v, &with(ark_groth16::Proof { c: (p.c + cps.pok.0).into_affine(), ..p.clone() })));
     // A proof of another key (other shape), with its own points.
     let b2 = fx2().bundle_for(PROVIDER);
     let mut b2 = b2.clone();
@@ -314,7 +313,7 @@ fn poseidon_key_verifier_still_works() {
 
     let b = f.bundle_for(PROVIDER);
     assert!(b.commitments.is_none());
-    let (proof, input) = (proof_words(&b), public_input_words(&b));
+    let (proof, input) = (proof_words(b.groth16().unwrap()), public_input_words(&b));
     let v = |chain: &mut Chain, to, proof, input| {
         call(chain, to, IGroth16Verifier::verifyProofCall { proof, input }.abi_encode())
     };
@@ -345,7 +344,7 @@ fn settle_calldata_carries_the_proof_and_points() {
     let d = IJobEscrow::submitCall::abi_decode(&settle_calldata(&b)).unwrap();
     let c = b.commitments.unwrap();
     assert_eq!(d.jobId, fx().job_id());
-    assert_eq!(d.proof, proof_words(&b));
+    assert_eq!(d.proof, proof_words(b.groth16().unwrap()));
     let w = |p: &EvmG1| veriflop_contracts::settle::point_words(&p.0);
     assert_eq!([d.cmA, d.cmB, d.cmC, d.pok], [w(&c.cm_a), w(&c.cm_b), w(&c.cm_c), w(&c.pok)]);
     // The escrow's digest is the statement's.
@@ -374,5 +373,5 @@ fn escrow_rebuilds_the_poseidon_statements_public_inputs() {
     assert_eq!(got, public_input_words(&b));
     let d = IJobEscrow::submitPoseidonCall::abi_decode(&settle_calldata(&b)).unwrap();
     assert_eq!(d.jobId, f.job_id());
-    assert_eq!(d.proof, proof_words(&b));
+    assert_eq!(d.proof, proof_words(b.groth16().unwrap()));
 }

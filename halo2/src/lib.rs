@@ -34,8 +34,8 @@ pub mod srs;
 
 pub use layout::MAX_K;
 pub use proof::{
-    circuit_k, keygen, prove, verify, KeygenError, ProveError, ProverKey, PublicInputs, VerifierKey, VerifyError,
-    MAX_PROOF_BYTES,
+    circuit_k, keygen, keygen_vk, prove, verify, KeygenError, ProveError, ProverKey, PublicInputs, VerifierKey,
+    VerifyError, MAX_PROOF_BYTES,
 };
 pub use srs::{Srs, SrsError};
 

@@ -99,6 +99,19 @@ impl VerifierKey {
         self.proof_len
     }
 
+    /// Short hex id of this key: keccak256 of the verifying key (its transcript
+    /// hash covers the fixed columns, permutation and constraint system) and of
+    /// the SRS point [τ]G2 it is checked against; first 8 bytes.
+    pub fn fingerprint(&self) -> String {
+        use halo2_proofs::halo2curves::ff::PrimeField;
+        use halo2_proofs::halo2curves::group::GroupEncoding;
+        use sha3::Digest;
+        let mut h = sha3::Keccak256::new();
+        h.update(self.vk.transcript_repr().to_repr());
+        h.update(self.params.s_g2().to_bytes());
+        hex::encode(&h.finalize()[..8])
+    }
+
     pub(crate) fn parts(&self) -> (&ParamsKZG<Bn256>, &VerifyingKey<G1Affine>) {
         (&self.params, &self.vk)
     }
@@ -117,6 +130,18 @@ pub fn keygen(shape: &Shape, srs: &Srs) -> Result<(ProverKey, VerifierKey), Keyg
     let proof_len = proof_len(&vparams, &vk);
     let verifier = VerifierKey { shape: *shape, vk, params: vparams, proof_len };
     Ok((ProverKey { shape: *shape, pk, params, proof_len }, verifier))
+}
+
+/// Only the verifying key for `shape` (what a verifier service derives): the
+/// same key [`keygen`] returns, without the proving key's evaluations.
+pub fn keygen_vk(shape: &Shape, srs: &Srs) -> Result<VerifierKey, KeygenError> {
+    let k = circuit_k(shape);
+    let params = srs.params_for(k)?;
+    let circuit = MatmulCircuit { shape: *shape, witness: None };
+    let vk = keygen_vk_custom(&params, &circuit, true).map_err(|e| KeygenError::Halo2(format!("{e:?}")))?;
+    let vparams = srs.verifier_params(k);
+    let proof_len = proof_len(&vparams, &vk);
+    Ok(VerifierKey { shape: *shape, vk, params: vparams, proof_len })
 }
 
 /// log2 of the rows the shape's circuit needs.

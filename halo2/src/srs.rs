@@ -15,9 +15,11 @@
 //!   published `kzg_bn254_*.srs` files.
 //!
 //! Every loaded SRS is checked to *be* a powers-of-τ sequence (two pairing
-//! equations, one with a random linear combination) and its Lagrange basis is
-//! recomputed from the monomial one, so a corrupt or inconsistent file is an
-//! error, not a source of unsound keys.
+//! equations, one with a random linear combination). A `.ptau` file's Lagrange
+//! basis is computed from the monomial one (an FFT over G1: slow for large k,
+//! once at import); a params file's Lagrange basis is checked against the
+//! monomial one with a random linear combination (two MSMs, fast), so a corrupt
+//! or inconsistent file is an error, not a source of unsound keys.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -105,9 +107,15 @@ impl Srs {
             return Err(SrsError::Format(format!("{len} bytes, a k = {k} params file has {expect}")));
         }
         let mut rest = (&kb[..]).chain(r);
+        // RawBytes: coordinates canonical and every point on the curve.
         let p = ParamsKZG::<Bn256>::read_custom(&mut rest, SerdeFormat::RawBytes)
             .map_err(|e| SrsError::Format(e.to_string()))?;
-        Srs::from_powers(k, p.get_g().to_vec(), p.g2(), p.s_g2())
+        if p.get_g().len() != 1 << k || p.get_g().len() < 2 {
+            return Err(SrsError::Format(format!("{} powers for k = {k}", p.get_g().len())));
+        }
+        check_powers(p.get_g(), &p.g2(), &p.s_g2())?;
+        check_lagrange(&p)?;
+        Ok(Srs { params: p })
     }
 
     pub fn read_file(path: &Path) -> Result<Srs, SrsError> {
@@ -195,6 +203,24 @@ fn check_powers(g: &[G1Affine], g2: &G2Affine, s_g2: &G2Affine) -> Result<(), Sr
         multi_miller_loop(&[(&hi, &G2Prepared::from(*g2)), (&-lo, &G2Prepared::from(*s_g2))]).final_exponentiation();
     if !bool::from(ok.is_identity()) {
         return Err(SrsError::Inconsistent);
+    }
+    Ok(())
+}
+
+/// The Lagrange points are those of the monomial ones: for random values ρ_i,
+/// Σ ρ_i·L_i = Σ c_j·g_j with c the coefficients of the polynomial taking the
+/// values ρ on the domain (an inverse FFT over the field). A wrong L_i makes the
+/// two sides differ except with probability 1/|Fr| (G1 has prime order).
+fn check_lagrange(p: &ParamsKZG<Bn256>) -> Result<(), SrsError> {
+    use halo2_proofs::poly::commitment::Blind;
+    use halo2_proofs::poly::EvaluationDomain;
+    let domain = EvaluationDomain::<Fr>::new(1, p.k());
+    let mut rng = rand::thread_rng();
+    let values = domain.lagrange_from_vec((0..p.n()).map(|_| Fr::random(&mut rng)).collect());
+    let lhs = p.commit_lagrange(&values, Blind::default());
+    let rhs = p.commit(&domain.lagrange_to_coeff(values), Blind::default());
+    if lhs != rhs {
+        return Err(SrsError::Format("the Lagrange basis does not match the powers of τ".into()));
     }
     Ok(())
 }

@@ -27,6 +27,17 @@ fn params_file_round_trips_and_rejects_corruption() {
     bad[4 + 64 + 7] ^= 1;
     let r = Srs::read(&mut bad.as_slice(), bad.len() as u64);
     assert!(matches!(r, Err(SrsError::Format(_))), "{r:?}");
+    // Lagrange points (valid curve points) swapped, or a monomial point copied
+    // into the Lagrange half: the basis no longer matches the powers.
+    let lag = 4 + 64 * 64;
+    let mut bad = bytes.clone();
+    bad[lag..lag + 64].copy_from_slice(&bytes[lag + 64..lag + 128]);
+    bad[lag + 64..lag + 128].copy_from_slice(&bytes[lag..lag + 64]);
+    let r = Srs::read(&mut bad.as_slice(), bad.len() as u64);
+    assert!(matches!(r, Err(SrsError::Format(ref m)) if m.contains("Lagrange")), "{r:?}");
+    let mut bad = bytes.clone();
+    bad[lag + 10 * 64..lag + 11 * 64].copy_from_slice(&bytes[4 + 10 * 64..4 + 11 * 64]);
+    assert!(Srs::read(&mut bad.as_slice(), bad.len() as u64).is_err());
     // Truncated / huge k: rejected before reading points.
     assert!(Srs::read(&mut &bytes[..100], 100).is_err());
     let mut huge = bytes.clone();

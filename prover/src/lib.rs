@@ -1,7 +1,9 @@
 //! veriflop's prover: the Groth16 pipeline over pluggable MSM/NTT backends,
-//! per-shape keys, and the pieces of the `veriflop-prover` CLI.
+//! per-shape keys, halo2 proving from the universal SRS ([`halo2`]), and the
+//! pieces of the `veriflop-prover` CLI.
 
 pub mod backend;
+pub mod halo2;
 pub mod prove;
 pub mod qap;
 pub mod setup;

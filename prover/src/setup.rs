@@ -142,6 +142,38 @@ impl KeyStore {
         write_atomic(&self.vk_path(h.kind, &h.shape), &vk.to_bytes())
     }
 
+    /// The halo2 universal SRS (one for every shape).
+    pub fn srs_path(&self) -> PathBuf {
+        self.dir.join(veriflop_verifier::keys::SRS_FILE)
+    }
+
+    /// Writes the halo2 SRS (temporary file + rename).
+    pub fn save_srs(&self, srs: &veriflop_halo2::Srs) -> Result<(), KeyFileError> {
+        fs::create_dir_all(&self.dir).map_err(|e| io_err(&self.dir, e))?;
+        let path = self.srs_path();
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let result = srs.write_file(&tmp).map_err(|e| e.to_string()).and_then(|()| {
+            fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .and_then(|()| fs::rename(&tmp, &path))
+                .map_err(|e| e.to_string())
+        });
+        if let Err(msg) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(invalid(&path, msg));
+        }
+        Ok(())
+    }
+
+    /// Reads and checks the halo2 SRS (a pairing check that it is a powers-of-τ).
+    pub fn load_srs(&self) -> Result<veriflop_halo2::Srs, KeyFileError> {
+        let path = self.srs_path();
+        if !path.is_file() {
+            return Err(invalid(&path, "no halo2 SRS: run `veriflop-prover setup --proof-system halo2`"));
+        }
+        veriflop_halo2::Srs::read_file(&path).map_err(|e| invalid(&path, e.to_string()))
+    }
+
     pub fn load_ck(&self, shape: &Shape) -> Result<CommitKey, KeyFileError> {
         let path = self.ck_path(shape);
         let bytes = fs::read(&path).map_err(|e| io_err(&path, e))?;

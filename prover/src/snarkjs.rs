@@ -67,8 +67,13 @@ pub fn public_inputs(inputs: &[Fr]) -> Value {
     Value::Array(inputs.iter().map(|x| Value::String(veriflop_circuits::field::fr_to_decimal(x))).collect())
 }
 
-/// `verification_key.json`, `proof.json` and `public.json` for a bundle.
-pub fn files(bundle: &veriflop_verifier::ProofBundle, key: &veriflop_verifier::ShapeKey) -> [(&'static str, Value); 3] {
+/// `verification_key.json`, `proof.json` and `public.json` for a Groth16
+/// bundle; `None` for a halo2 one (snarkjs has no halo2 verifier).
+pub fn files(
+    bundle: &veriflop_verifier::ProofBundle,
+    key: &veriflop_verifier::ShapeKey,
+) -> Option<[(&'static str, Value); 3]> {
+    let groth16 = bundle.groth16()?;
     let st = &bundle.statement;
     let (vk, inputs) = match &bundle.commitments {
         Some(c) => {
@@ -81,9 +86,9 @@ pub fn files(bundle: &veriflop_verifier::ProofBundle, key: &veriflop_verifier::S
         }
         None => (key.vk.clone(), st.public_inputs().to_vec()),
     };
-    [
+    Some([
         ("verification_key.json", verification_key(&vk)),
-        ("proof.json", proof(&bundle.proof.0)),
+        ("proof.json", proof(groth16)),
         ("public.json", public_inputs(&inputs)),
-    ]
+    ])
 }

@@ -11,7 +11,7 @@ use veriflop_circuits::execute::matmul;
 use veriflop_circuits::{cp, Address, CircuitKind, Dtype, InputMatrix, Job, JobId, Shape};
 use veriflop_prover::{CpuBackend, ProveError, ProveOptions};
 use veriflop_verifier::bundle::{BundleError, CommitmentProof, EvmG1, Groth16Proof};
-use veriflop_verifier::{JobTerms, ProofBundle, Verifier, VerifyError};
+use veriflop_verifier::{JobTerms, Proof, ProofBundle, Verifier, VerifyError};
 
 fn shape() -> Shape {
     Shape::new(4, 3, 5, Dtype::Int8).unwrap()
@@ -151,23 +151,25 @@ fn tampered_proofs_are_rejected() {
         let v = Verifier::new(f.vk.clone());
         let good = f.honest();
         let g = G1Projective::from(G1Affine::generator());
-        let mut b = good.clone();
-        b.proof.0.a = (b.proof.0.a + g).into_affine();
+        let p = good.groth16().unwrap().clone();
+        let with = |q: ark_groth16::Proof<ark_bn254::Bn254>| {
+            let mut b = good.clone();
+            b.proof = Proof::Groth16Bn254(Groth16Proof(q));
+            b
+        };
+        let b = with(ark_groth16::Proof { a: (p.a + g).into_affine(), ..p.clone() });
         assert_eq!(v.verify(&b), Err(VerifyError::InvalidProof));
-        let mut b = good.clone();
-        b.proof.0.c = (b.proof.0.c + g).into_affine();
+        let b = with(ark_groth16::Proof { c: (p.c + g).into_affine(), ..p.clone() });
         assert_eq!(v.verify(&b), Err(VerifyError::InvalidProof));
-        let mut b = good.clone();
-        std::mem::swap(&mut b.proof.0.a, &mut b.proof.0.c);
+        let b = with(ark_groth16::Proof { a: p.c, c: p.a, ..p.clone() });
         assert_eq!(v.verify(&b), Err(VerifyError::InvalidProof));
         // Byte flips anywhere in the proof: a decoding error or an invalid proof, never acceptance.
-        let bytes = good.proof.to_bytes();
+        let bytes = Groth16Proof(p).to_bytes();
         for i in (0..bytes.len()).step_by(7) {
             let mut t = bytes;
             t[i] ^= 0x01;
             if let Ok(p) = Groth16Proof::from_bytes(&t) {
-                let mut b = good.clone();
-                b.proof = p;
+                let b = with(p.0);
                 assert_eq!(v.verify(&b), Err(VerifyError::InvalidProof), "flip at byte {i}");
             }
         }
@@ -271,10 +273,11 @@ fn g1_bytes(p: &G1Affine) -> Vec<u8> {
 fn malformed_points_and_fields_are_rejected_on_decode() {
     let f = fixture(CircuitKind::Poseidon, shape(), 7);
     let good = f.honest();
-    let bytes = good.proof.to_bytes();
+    let p = good.groth16().unwrap();
+    let bytes = Groth16Proof(p.clone()).to_bytes();
     // Off the curve: A's y + 1.
     let mut t = bytes;
-    let (x, y) = good.proof.0.a.xy().unwrap();
+    let (x, y) = p.a.xy().unwrap();
     let off = G1Affine::new_unchecked(x, y + Fq::ONE);
     t[..64].copy_from_slice(&g1_bytes(&off));
     assert!(matches!(Groth16Proof::from_bytes(&t), Err(BundleError::Malformed(_))));

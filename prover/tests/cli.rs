@@ -146,16 +146,99 @@ fn provider_flow_through_the_cli() {
 }
 
 #[test]
-fn demo_runs_and_reports_json() {
+fn demo_runs_both_proof_systems_and_reports_json() {
     let tmp = tempfile::tempdir().unwrap();
     let out = ok(tmp.path(), &["--json", "demo", "--shape", "4x3x2", "--out-dir", "demo"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["verified"], true);
-    assert_eq!(v["proof_bytes"], 256);
-    assert_eq!(v["service"]["state"], "Released");
-    assert_eq!(v["chain"]["status_after"], "Paid");
-    assert!(v["prove"]["constraints"].as_u64().unwrap() > 0);
-    assert!(tmp.path().join("demo/bundle.json").exists());
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for (run, system) in runs.iter().zip(["groth16-bn254", "halo2-kzg-bn254"]) {
+        assert_eq!(run["system"], system);
+        assert_eq!(run["verified"], true);
+        assert_eq!(run["service"]["state"], "Released");
+        assert_eq!(run["chain"]["status_after"], "Paid");
+        assert!(run["chain"]["submit_gas"].as_u64().unwrap() > 21_000);
+    }
+    assert_eq!(runs[0]["circuit"], "committed");
+    assert_eq!(runs[0]["proof_bytes"], 256);
+    assert!(runs[0]["prove"]["constraints"].as_u64().unwrap() > 0);
+    assert_eq!(runs[1]["circuit"], "poseidon");
+    assert!(runs[1]["prove"]["k"].as_u64().unwrap() > 0);
+    assert!(tmp.path().join("demo/groth16/bundle.json").exists());
+    assert!(tmp.path().join("demo/halo2/bundle.json").exists());
+    assert!(tmp.path().join("keys/halo2.srs").exists());
+}
+
+#[test]
+fn halo2_flow_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["gen", "--shape", "3x4x2", "--seed", "5", "--out-dir", "j"]);
+    // The universal SRS: from a snarkjs powers-of-tau file, then any shape up to its size.
+    let ptau = Path::new(env!("CARGO_MANIFEST_DIR")).join("../halo2/tests/data/pot6.ptau");
+    let out = bin(d, &["setup", "--proof-system", "halo2", "--k", "11", "--ptau", ptau.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "pot6.ptau has 2^6 powers, not 2^11");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pot6.ptau"));
+    let s = ok(d, &["--json", "setup", "--proof-system", "halo2", "--shape", "3x4x2"]);
+    let s: serde_json::Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(s["generated"], true);
+    let s = ok(d, &["--json", "setup", "--proof-system", "halo2"]);
+    assert!(s.contains("\"generated\": false"), "{s}");
+    // A halo2 job is a Poseidon job; a committed one is refused.
+    let out = bin(
+        d,
+        &[
+            "job",
+            "--proof-system",
+            "halo2",
+            "--circuit",
+            "committed",
+            "--a",
+            "j/a.npy",
+            "--b",
+            "j/b.npy",
+            "--out",
+            "j/x.json",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    ok(d, &["job", "--proof-system", "halo2", "--a", "j/a.npy", "--b", "j/b.npy", "--out", "j/job.json"]);
+    let job: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("j/job.json")).unwrap()).unwrap();
+    assert_eq!((job["system"].as_str(), job["circuit"].as_str()), (Some("halo2-kzg-bn254"), Some("poseidon")));
+    let common = ["--job", "j/job.json", "--a", "j/a.npy", "--b", "j/b.npy"];
+    let p = ok(d, &[&["--json", "prove"], &common[..], &["--provider", PROVIDER, "--out", "j/bundle.vfpb"]].concat());
+    let p: serde_json::Value = serde_json::from_str(&p).unwrap();
+    assert_eq!(p["system"], "halo2-kzg-bn254");
+    assert!(p["proof_bytes"].as_u64().unwrap() > 1000);
+    let v = ok(d, &["--json", "verify", "--bundle", "j/bundle.vfpb", "--job", "j/job.json", "--provider", PROVIDER]);
+    let v: serde_json::Value = serde_json::from_str(&v).unwrap();
+    assert_eq!((v["valid"].as_bool(), v["system"].as_str()), (Some(true), Some("halo2-kzg-bn254")));
+    // Rejections: another payee (exit 3); --vk is a Groth16 key (usage); snarkjs cannot check halo2.
+    let out =
+        bin(d, &["verify", "--bundle", "j/bundle.vfpb", "--provider", "0x2222222222222222222222222222222222222222"]);
+    assert_eq!(out.status.code(), Some(3));
+    let out = bin(d, &["verify", "--bundle", "j/bundle.vfpb", "--vk", "j/job.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = bin(d, &["--json", "export", "--bundle", "j/bundle.vfpb", "--out-dir", "s"]);
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["error"]["code"], "unsupported");
+    // A wrong C is refused (exit 4) and nothing is written.
+    ok(d, &["execute", "--job", "j/job.json", "--a", "j/a.npy", "--b", "j/b.npy", "--out", "j/c.npy"]);
+    let mut wrong = veriflop_circuits::matrix::read_matrix(&d.join("j/c.npy")).unwrap();
+    wrong.data[1] -= 1;
+    veriflop_circuits::matrix::write_matrix(&d.join("j/wrong.npy"), &wrong).unwrap();
+    let out = bin(
+        d,
+        &[&["prove"], &common[..], &["--c", "j/wrong.npy", "--provider", PROVIDER, "--out", "j/bad.vfpb"]].concat(),
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!d.join("j/bad.vfpb").exists());
+    // Settlement calldata and the Solidity verifier for the shape.
+    let c = ok(d, &["--json", "calldata", "--bundle", "j/bundle.vfpb"]);
+    let c: serde_json::Value = serde_json::from_str(&c).unwrap();
+    assert_eq!(c["to"], "JobEscrow.submitHalo2");
+    ok(d, &["solidity", "--proof-system", "halo2", "--shape", "3x4x2", "--out", "H.sol"]);
+    assert!(std::fs::read_to_string(d.join("H.sol")).unwrap().contains("contract Halo2Verifier"));
 }
 
 #[test]

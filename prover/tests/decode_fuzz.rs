@@ -1,5 +1,6 @@
 //! Property tests over the decoders of untrusted input: bundles (wire and
-//! JSON, with commitment points), verifying, proving and commitment-key files. None may panic or over-allocate;
+//! JSON, with commitment points; halo2 proofs), verifying, proving and
+//! commitment-key files, halo2 SRS files. None may panic or over-allocate;
 //! a mutated bundle that still decodes must not verify unless it is unchanged.
 //! `PROPTEST_CASES=100000 cargo test --release --test decode_fuzz` fuzzes longer.
 
@@ -93,8 +94,48 @@ proptest! {
     }
 }
 
+/// A halo2 bundle (2×2×2 int8), its verifier and a small SRS file.
+struct Halo2Setup {
+    verifier: Verifier,
+    bundle: ProofBundle,
+    wire: Vec<u8>,
+    srs_file: Vec<u8>,
+}
+
+fn halo2_setup() -> &'static Halo2Setup {
+    static S: OnceLock<Halo2Setup> = OnceLock::new();
+    S.get_or_init(|| {
+        let shape = Shape::new(2, 2, 2, Dtype::Int8).unwrap();
+        let srs = veriflop_halo2::setup_srs(veriflop_halo2::circuit_k(&shape), 9).unwrap();
+        let f = fixture(CircuitKind::Poseidon, shape, 1);
+        let bundle = veriflop_prover::halo2::prove_halo2_bundle(&srs, &shape, &f.witness(PROVIDER)).unwrap().0;
+        let verifier = Verifier::halo2(veriflop_halo2::keygen_vk(&shape, &srs).unwrap());
+        let mut srs_file = Vec::new();
+        veriflop_halo2::setup_srs(4, 9).unwrap().write(&mut srs_file).unwrap();
+        Halo2Setup { verifier, wire: bundle.to_bytes(), bundle, srs_file }
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+    /// Mutated halo2 bundles: decode errors, or a bundle that does not verify.
+    #[test]
+    fn mutated_halo2_bundles_fail_safely(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4), cut in proptest::option::of(any::<usize>())) {
+        let s = halo2_setup();
+        let b = mutate(&s.wire, &edits, cut);
+        if let Ok(decoded) = ProofBundle::decode(&b) {
+            prop_assert!(decoded == s.bundle || s.verifier.verify(&decoded).is_err());
+        }
+    }
+
+    /// Corrupted SRS files (lengths included) give errors, not aborts.
+    #[test]
+    fn mutated_srs_files_fail_safely(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4), cut in proptest::option::of(any::<usize>())) {
+        let s = halo2_setup();
+        let b = mutate(&s.srs_file, &edits, cut);
+        let _ = veriflop_halo2::Srs::read(&mut b.as_slice(), b.len() as u64);
+    }
 
     /// Corrupted proving-key files (lengths included) give errors, not aborts.
     #[test]

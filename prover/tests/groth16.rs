@@ -51,7 +51,7 @@ fn honest_proofs_verify_for_shapes_dtypes_and_circuits() {
             CircuitKind::Committed => committed_inputs(&f, &bundle),
             _ => bundle.statement.public_inputs().to_vec(),
         };
-        let ok = Groth16::<Bn254>::verify_proof(&pvk, &bundle.proof.0, &inputs).unwrap();
+        let ok = Groth16::<Bn254>::verify_proof(&pvk, bundle.groth16().unwrap(), &inputs).unwrap();
         assert!(ok, "ark-groth16 rejects our {kind} proof for {shape}");
     }
 }

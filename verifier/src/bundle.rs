@@ -6,21 +6,29 @@
 //! versions, invalid shapes, non-canonical field elements, and points that are
 //! off the curve, outside the prime-order subgroup or the identity.
 //!
+//! The proof is tagged with its system ([`Proof`]): a Groth16 proof (256
+//! bytes, points validated on decode) or a halo2-KZG proof (opaque bytes whose
+//! exact length the shape's key fixes; decoded and checked by the verifier).
 //! A committed-circuit bundle also carries the commitment points and the proof
 //! of knowledge of cm_C's opening ([`CommitmentProof`], EVM encoding); other
-//! circuits' bundles carry none.
+//! circuits' bundles carry none. halo2 bundles are for the Poseidon circuit's
+//! statement only.
 
 use ark_bn254::{Bn254, G1Affine};
 use ark_ec::AffineRepr;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use veriflop_circuits::field::{de_bytes, ser_bytes};
-use veriflop_circuits::{cp, CircuitKind, Statement};
+use veriflop_circuits::{cp, CircuitKind, ProofSystem, Statement};
 
-/// Current bundle version (2: commitment points for the committed circuit).
-pub const BUNDLE_VERSION: u32 = 2;
-/// Largest accepted encoded bundle (a Groth16 bundle is under 1 KiB).
+/// Current bundle version (2: commitment points for the committed circuit;
+/// 3: the proof is tagged with its system, halo2 proofs).
+pub const BUNDLE_VERSION: u32 = 3;
+/// Largest accepted encoded bundle (a Groth16 bundle is under 1 KiB, a halo2
+/// one about 3.5 KiB; halo2 proofs are capped at [`MAX_HALO2_PROOF_BYTES`]).
 pub const MAX_BUNDLE_BYTES: usize = 64 * 1024;
+/// Largest halo2 proof accepted before any parsing (each key fixes one exact length below it).
+pub const MAX_HALO2_PROOF_BYTES: usize = veriflop_halo2::MAX_PROOF_BYTES;
 /// Encoded Groth16 proof: A (G1), B (G2), C (G1), uncompressed.
 pub const GROTH16_PROOF_BYTES: usize = 256;
 const MAGIC: &[u8; 4] = b"VFPB";
@@ -35,13 +43,6 @@ pub enum BundleError {
     Malformed(String),
     #[error("bundle version {0} is not supported (this build reads version {BUNDLE_VERSION})")]
     Version(u32),
-}
-
-/// Proof systems a bundle can carry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProofSystem {
-    Groth16Bn254,
 }
 
 /// A Groth16 proof over BN254, validated on decode.
@@ -86,6 +87,84 @@ impl<'de> Deserialize<'de> for Groth16Proof {
     }
 }
 
+/// A halo2-KZG proof (SHPLONK, keccak transcript): the bytes the EVM verifier
+/// takes after the public inputs. At most [`MAX_HALO2_PROOF_BYTES`]; what the
+/// bytes hold is checked by the verifier against the shape's key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Halo2Proof(pub Vec<u8>);
+
+impl Serialize for Halo2Proof {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ser_bytes(&self.0, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Halo2Proof {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(f, "at most {MAX_HALO2_PROOF_BYTES} bytes, or them as a 0x-prefixed hex string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                let h = v.strip_prefix("0x").ok_or_else(|| E::custom("expected 0x-prefixed hex"))?;
+                if h.len() > 2 * MAX_HALO2_PROOF_BYTES {
+                    return Err(E::custom(format!("halo2 proof over {MAX_HALO2_PROOF_BYTES} bytes")));
+                }
+                hex::decode(h).map_err(E::custom)
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+                if v.len() > MAX_HALO2_PROOF_BYTES {
+                    return Err(E::custom(format!("halo2 proof over {MAX_HALO2_PROOF_BYTES} bytes")));
+                }
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+                self.visit_bytes(&v)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(b) = seq.next_element::<u8>()? {
+                    if out.len() == MAX_HALO2_PROOF_BYTES {
+                        return Err(de::Error::custom(format!("halo2 proof over {MAX_HALO2_PROOF_BYTES} bytes")));
+                    }
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_bytes(V).map(Halo2Proof)
+    }
+}
+
+/// The proof, tagged with the system that made it (JSON: `{"groth16-bn254": "0x…"}`
+/// or `{"halo2-kzg-bn254": "0x…"}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[allow(clippy::large_enum_variant)] // one per bundle; a Groth16 proof is 280 bytes inline
+pub enum Proof {
+    Groth16Bn254(Groth16Proof),
+    Halo2KzgBn254(Halo2Proof),
+}
+
+impl Proof {
+    pub fn system(&self) -> ProofSystem {
+        match self {
+            Proof::Groth16Bn254(_) => ProofSystem::Groth16Bn254,
+            Proof::Halo2KzgBn254(_) => ProofSystem::Halo2KzgBn254,
+        }
+    }
+
+    /// Encoded proof bytes (what a verifier contract receives).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Proof::Groth16Bn254(p) => p.to_bytes().to_vec(),
+            Proof::Halo2KzgBn254(p) => p.0.clone(),
+        }
+    }
+}
+
 /// A G1 point in EVM encoding (x ‖ y, big-endian; zeros for the identity),
 /// validated on decode: canonical coordinates, on the curve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,10 +197,10 @@ pub struct CommitmentProof {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProofBundle {
     pub version: u32,
-    pub system: ProofSystem,
+    /// How the statement's data is committed (the job's circuit).
     pub circuit: CircuitKind,
     pub statement: Statement,
-    pub proof: Groth16Proof,
+    pub proof: Proof,
     /// Present exactly for the committed circuit.
     pub commitments: Option<CommitmentProof>,
 }
@@ -131,6 +210,7 @@ fn config() -> impl bincode::config::Config {
 }
 
 impl ProofBundle {
+    /// A Groth16 bundle.
     pub fn new(
         circuit: CircuitKind,
         statement: Statement,
@@ -139,21 +219,45 @@ impl ProofBundle {
     ) -> Self {
         ProofBundle {
             version: BUNDLE_VERSION,
-            system: ProofSystem::Groth16Bn254,
             circuit,
             statement,
-            proof: Groth16Proof(proof),
+            proof: Proof::Groth16Bn254(Groth16Proof(proof)),
             commitments,
         }
     }
 
-    /// Checks what serde cannot: version, shape bounds, and that commitment
-    /// points come exactly with the committed circuit.
+    /// A halo2 bundle (the Poseidon-committed statement).
+    pub fn halo2(statement: Statement, proof: Vec<u8>) -> Self {
+        ProofBundle {
+            version: BUNDLE_VERSION,
+            circuit: CircuitKind::Poseidon,
+            statement,
+            proof: Proof::Halo2KzgBn254(Halo2Proof(proof)),
+            commitments: None,
+        }
+    }
+
+    pub fn system(&self) -> ProofSystem {
+        self.proof.system()
+    }
+
+    /// The Groth16 proof, if that is what the bundle holds.
+    pub fn groth16(&self) -> Option<&ark_groth16::Proof<Bn254>> {
+        match &self.proof {
+            Proof::Groth16Bn254(p) => Some(&p.0),
+            Proof::Halo2KzgBn254(_) => None,
+        }
+    }
+
+    /// Checks what serde cannot: version, shape bounds, that the system can
+    /// prove the circuit, and that commitment points come exactly with the
+    /// committed circuit.
     fn validate(self) -> Result<Self, BundleError> {
         if self.version != BUNDLE_VERSION {
             return Err(BundleError::Version(self.version));
         }
         self.statement.shape.validate().map_err(|e| BundleError::Malformed(e.to_string()))?;
+        self.system().check_circuit(self.circuit).map_err(|e| BundleError::Malformed(e.to_string()))?;
         if (self.circuit == CircuitKind::Committed) != self.commitments.is_some() {
             return Err(BundleError::Malformed(format!(
                 "a {} bundle {} commitment points",

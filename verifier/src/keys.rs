@@ -56,6 +56,10 @@ pub fn key_file_stem(kind: CircuitKind, shape: &Shape) -> String {
     format!("{kind}-{}", shape.id())
 }
 
+/// File name of the halo2 universal SRS in a key directory (halo2's params
+/// format; every shape's halo2 keys are derived from it).
+pub const SRS_FILE: &str = "halo2.srs";
+
 /// What a key is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyHeader {

@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod service;
 pub mod verify;
 
-pub use bundle::{Groth16Proof, ProofBundle, ProofSystem};
+pub use bundle::{Groth16Proof, Halo2Proof, Proof, ProofBundle};
 pub use keys::ShapeKey;
+pub use veriflop_circuits::ProofSystem;
 pub use verify::{JobTerms, Verifier, VerifyError};

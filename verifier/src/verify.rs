@@ -1,7 +1,7 @@
 //! Native verification: a bundle against its shape's key and the job's terms.
 //!
 //! Order of checks (cheap and specific first, the pairing last):
-//! 1. proof system and circuit match the key;
+//! 1. proof system and circuit match the key (and the job's);
 //! 2. the statement's shape is the key's shape;
 //! 3. the statement matches the job record (job id, shape, cm_A, cm_B, and the
 //!    provider when the caller knows who is being paid);
@@ -11,20 +11,24 @@
 //!    digests, then one pairing product checks the Groth16 equation with
 //!    X = IC0 + job·IC1 + provider·IC2 + r·IC3 + cm_A + cm_B + cm_C and, folded
 //!    in with ρ, the proof of knowledge e(pok, δ) = e(cm_C, σδ)
-//!    (docs/PROTOCOL.md §7).
+//!    (docs/PROTOCOL.md §7);
+//!    halo2: the proof's exact length for the key, then halo2's KZG verifier on
+//!    the same five public inputs as the Poseidon circuit (docs/PROTOCOL.md §13).
 
 use ark_bn254::{Bn254, Fr, G1Projective, G2Affine};
 use ark_ec::pairing::{Pairing, PairingOutput};
 use ark_ec::{AffineRepr, CurveGroup};
 use ark_groth16::{Groth16, PreparedVerifyingKey};
-use veriflop_circuits::{cp, Address, CircuitKind, Job, JobId, Shape, Statement};
+use veriflop_circuits::{cp, Address, CircuitKind, Job, JobId, ProofSystem, Shape, Statement};
 
-use crate::bundle::{CommitmentProof, ProofBundle, ProofSystem};
+use crate::bundle::{CommitmentProof, Proof, ProofBundle};
 use crate::keys::ShapeKey;
 
 /// Why a proof was not accepted. `code()` is stable for APIs and scripts.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum VerifyError {
+    #[error("the bundle holds a {got} proof but {expected} is required")]
+    SystemMismatch { expected: ProofSystem, got: ProofSystem },
     #[error("the bundle holds a {got} circuit proof but the key is for {expected}")]
     CircuitMismatch { expected: String, got: String },
     #[error("the proof is for shape {got} but the key is for {expected}")]
@@ -48,6 +52,7 @@ pub enum VerifyError {
 impl VerifyError {
     pub fn code(&self) -> &'static str {
         match self {
+            VerifyError::SystemMismatch { .. } => "system_mismatch",
             VerifyError::CircuitMismatch { .. } => "circuit_mismatch",
             VerifyError::KeyShapeMismatch { .. } => "shape_mismatch",
             VerifyError::JobMismatch { .. } => "wrong_job",
@@ -76,6 +81,9 @@ impl JobTerms {
         if st.job_id != job.job_id {
             return Err(VerifyError::JobMismatch { expected: job.job_id, got: st.job_id });
         }
+        if bundle.system() != job.system {
+            return Err(VerifyError::SystemMismatch { expected: job.system, got: bundle.system() });
+        }
         if bundle.circuit != job.circuit {
             return Err(VerifyError::CircuitMismatch {
                 expected: job.circuit.to_string(),
@@ -98,48 +106,116 @@ impl JobTerms {
     }
 }
 
-/// A verifier for one shape's key, with the pairing precomputation done once.
+/// A verifier for one proof system, circuit and shape, with its key's
+/// precomputation done once.
 pub struct Verifier {
-    key: ShapeKey,
-    pvk: PreparedVerifyingKey<Bn254>,
+    inner: Inner,
+}
+
+enum Inner {
+    Groth16 { key: Box<ShapeKey>, pvk: Box<PreparedVerifyingKey<Bn254>> },
+    Halo2 { vk: Box<veriflop_halo2::VerifierKey> },
 }
 
 impl Verifier {
+    /// A Groth16 verifier for a shape's verifying key.
     pub fn new(key: ShapeKey) -> Self {
         let pvk = ark_groth16::prepare_verifying_key(&key.vk);
-        Verifier { key, pvk }
+        Verifier { inner: Inner::Groth16 { key: Box::new(key), pvk: Box::new(pvk) } }
     }
 
-    pub fn key(&self) -> &ShapeKey {
-        &self.key
+    /// A halo2 verifier for a shape's key (derived from the universal SRS).
+    pub fn halo2(vk: veriflop_halo2::VerifierKey) -> Self {
+        Verifier { inner: Inner::Halo2 { vk: Box::new(vk) } }
+    }
+
+    pub fn system(&self) -> ProofSystem {
+        match &self.inner {
+            Inner::Groth16 { .. } => ProofSystem::Groth16Bn254,
+            Inner::Halo2 { .. } => ProofSystem::Halo2KzgBn254,
+        }
+    }
+
+    pub fn circuit(&self) -> CircuitKind {
+        match &self.inner {
+            Inner::Groth16 { key, .. } => key.header.kind,
+            Inner::Halo2 { .. } => CircuitKind::Poseidon,
+        }
+    }
+
+    pub fn shape(&self) -> Shape {
+        match &self.inner {
+            Inner::Groth16 { key, .. } => key.header.shape,
+            Inner::Halo2 { vk } => vk.shape,
+        }
+    }
+
+    /// Short id of the key (Groth16: the key file's hash; halo2: the verifying key and SRS).
+    pub fn fingerprint(&self) -> String {
+        match &self.inner {
+            Inner::Groth16 { key, .. } => key.fingerprint(),
+            Inner::Halo2 { vk } => vk.fingerprint(),
+        }
+    }
+
+    /// The Groth16 key, for a Groth16 verifier.
+    pub fn groth16_key(&self) -> Option<&ShapeKey> {
+        match &self.inner {
+            Inner::Groth16 { key, .. } => Some(key),
+            Inner::Halo2 { .. } => None,
+        }
+    }
+
+    /// The halo2 key, for a halo2 verifier.
+    pub fn halo2_key(&self) -> Option<&veriflop_halo2::VerifierKey> {
+        match &self.inner {
+            Inner::Groth16 { .. } => None,
+            Inner::Halo2 { vk } => Some(vk),
+        }
     }
 
     /// Checks the proof (steps 1, 2 and 4 above).
     pub fn verify(&self, bundle: &ProofBundle) -> Result<(), VerifyError> {
-        let h = &self.key.header;
-        let ProofSystem::Groth16Bn254 = bundle.system;
-        if bundle.circuit != h.kind {
-            return Err(VerifyError::CircuitMismatch { expected: h.kind.to_string(), got: bundle.circuit.to_string() });
+        if bundle.system() != self.system() {
+            return Err(VerifyError::SystemMismatch { expected: self.system(), got: bundle.system() });
         }
-        if bundle.statement.shape != h.shape {
-            return Err(VerifyError::KeyShapeMismatch { expected: h.shape, got: bundle.statement.shape });
+        if bundle.circuit != self.circuit() {
+            return Err(VerifyError::CircuitMismatch {
+                expected: self.circuit().to_string(),
+                got: bundle.circuit.to_string(),
+            });
         }
-        if h.kind == CircuitKind::Committed {
-            let (Some(cp), Some(pok_g2)) = (&bundle.commitments, self.key.pok_g2) else {
-                return Err(VerifyError::BadKey("committed bundle or key without commitment data".into()));
-            };
-            return self.verify_committed(&bundle.statement, &bundle.proof.0, cp, pok_g2);
+        if bundle.statement.shape != self.shape() {
+            return Err(VerifyError::KeyShapeMismatch { expected: self.shape(), got: bundle.statement.shape });
         }
-        let inputs = bundle.statement.public_inputs();
-        match Groth16::<Bn254>::verify_proof(&self.pvk, &bundle.proof.0, &inputs) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(VerifyError::InvalidProof),
-            Err(e) => Err(VerifyError::BadKey(e.to_string())),
+        match (&self.inner, &bundle.proof) {
+            (Inner::Groth16 { key, pvk }, Proof::Groth16Bn254(proof)) => {
+                if key.header.kind == CircuitKind::Committed {
+                    let (Some(cp), Some(pok_g2)) = (&bundle.commitments, key.pok_g2) else {
+                        return Err(VerifyError::BadKey("committed bundle or key without commitment data".into()));
+                    };
+                    return self.verify_committed(pvk, key, &bundle.statement, &proof.0, cp, pok_g2);
+                }
+                let inputs = bundle.statement.public_inputs();
+                match Groth16::<Bn254>::verify_proof(pvk, &proof.0, &inputs) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(VerifyError::InvalidProof),
+                    Err(e) => Err(VerifyError::BadKey(e.to_string())),
+                }
+            }
+            (Inner::Halo2 { vk }, Proof::Halo2KzgBn254(proof)) => {
+                // Length, point and scalar encodings are checked inside; any failure is a rejection.
+                veriflop_halo2::verify(vk, &bundle.statement.public_inputs(), &proof.0)
+                    .map_err(|_| VerifyError::InvalidProof)
+            }
+            _ => Err(VerifyError::SystemMismatch { expected: self.system(), got: bundle.system() }),
         }
     }
 
     fn verify_committed(
         &self,
+        pvk: &PreparedVerifyingKey<Bn254>,
+        key: &ShapeKey,
         st: &Statement,
         proof: &ark_groth16::Proof<Bn254>,
         cp: &CommitmentProof,
@@ -150,7 +226,7 @@ impl Verifier {
                 return Err(VerifyError::CommitmentDigest(name));
             }
         }
-        let ic = &self.key.vk.gamma_abc_g1;
+        let ic = &key.vk.gamma_abc_g1;
         if ic.len() != 1 + cp::SCALAR_INPUTS {
             return Err(VerifyError::BadKey(format!("{} input points", ic.len())));
         }
@@ -167,10 +243,10 @@ impl Verifier {
         let cm_fold = (cp.cm_c.0 * rho).into_affine();
         let g1 = [proof.a, x.into_affine(), c_fold, cm_fold];
         let g2: [<Bn254 as Pairing>::G2Prepared; 4] =
-            [proof.b.into(), self.pvk.gamma_g2_neg_pc.clone(), self.pvk.delta_g2_neg_pc.clone(), pok_g2.into()];
+            [proof.b.into(), pvk.gamma_g2_neg_pc.clone(), pvk.delta_g2_neg_pc.clone(), pok_g2.into()];
         let ml = Bn254::multi_miller_loop(g1, g2);
         match Bn254::final_exponentiation(ml) {
-            Some(PairingOutput(v)) if v == self.pvk.alpha_g1_beta_g2 => Ok(()),
+            Some(PairingOutput(v)) if v == pvk.alpha_g1_beta_g2 => Ok(()),
             _ => Err(VerifyError::InvalidProof),
         }
     }

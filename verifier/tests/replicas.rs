@@ -171,6 +171,7 @@ async fn kill_mid_release(ledger_url: &str) {
     let job = bundle.statement.clone();
     let reg = veriflop_verifier::client::RegisterJob {
         job_id: Some(job.job_id),
+        system: Default::default(),
         circuit: KIND,
         shape: job.shape,
         cm_a: job.cm_a,

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use veriflop_circuits::execute::matmul;
 use veriflop_circuits::{
-    Address as VAddress, CircuitKind, Dtype, InputMatrix, Job, JobId, OutputMatrix, Shape, Witness,
+    Address as VAddress, CircuitKind, Dtype, InputMatrix, Job, JobId, OutputMatrix, ProofSystem, Shape, Witness,
 };
 use veriflop_contracts::abi::{IJobEscrow, JobStatus};
 use veriflop_contracts::evm::{Chain, Receipt, TxStatus};
@@ -106,7 +106,7 @@ impl Fx {
     }
 
     pub fn shape_id(&self) -> u128 {
-        shape_id(self.kind, &self.shape)
+        shape_id(ProofSystem::Groth16Bn254, self.kind, &self.shape)
     }
 }
 
@@ -140,7 +140,7 @@ pub fn env() -> Env {
 pub fn post_call(job: &Job, shape: &Shape, deadline: u64, window: u32, stake: u128) -> Vec<u8> {
     IJobEscrow::postJobCall {
         jobId: fr_u256(&job.job_id.0),
-        shape: shape_id(job.circuit, shape),
+        shape: shape_id(job.system, job.circuit, shape),
         cmA: fr_u256(&job.cm_a),
         cmB: fr_u256(&job.cm_b),
         deadline: revm::primitives::alloy_primitives::aliases::U40::from(deadline),

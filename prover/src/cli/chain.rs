@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use serde_json::json;
-use veriflop_circuits::CircuitKind;
+use veriflop_circuits::{CircuitKind, ProofSystem};
 use veriflop_prover::setup::read_vk;
 use veriflop_prover::KeyStore;
 
@@ -23,19 +23,21 @@ pub struct CalldataArgs {
 /// `calldata`: the settlement transaction data the provider (the bundle's payee
 /// address) sends to the escrow: `JobEscrow.submit(jobId, proof, cmA, cmB, cmC, pok)`
 /// for a committed-circuit bundle, `JobEscrow.submitPoseidon(jobId, cmC, proof)` for
-/// a Poseidon or naive one.
+/// a Groth16 Poseidon or naive one, `JobEscrow.submitHalo2(jobId, cmC, proof)` for halo2.
 pub fn calldata(args: CalldataArgs, ctx: &Ctx) -> Result<(), CliError> {
     let bundle = read_bundle(&args.bundle)?;
     let hex = format!("0x{}", hex::encode(veriflop_contracts::settle_calldata(&bundle)));
+    let function = match (bundle.system(), bundle.circuit) {
+        (ProofSystem::Halo2KzgBn254, _) => "JobEscrow.submitHalo2",
+        (_, CircuitKind::Committed) => "JobEscrow.submit",
+        _ => "JobEscrow.submitPoseidon",
+    };
     if let Some(out) = &args.out {
         write_file(out, hex.as_bytes())?;
     }
     ctx.emit(
-        format!(
-            "{hex}\n(JobEscrow.submit for job {}; send it from {})",
-            bundle.statement.job_id, bundle.statement.provider
-        ),
-        json!({"ok": true, "to": "JobEscrow.submit", "from": bundle.statement.provider, "calldata": hex}),
+        format!("{hex}\n({function} for job {}; send it from {})", bundle.statement.job_id, bundle.statement.provider),
+        json!({"ok": true, "to": function, "from": bundle.statement.provider, "calldata": hex}),
     );
     Ok(())
 }
@@ -44,10 +46,14 @@ pub fn calldata(args: CalldataArgs, ctx: &Ctx) -> Result<(), CliError> {
 pub struct SolidityArgs {
     #[command(flatten)]
     pub shape: ShapeArgs,
-    /// Circuit of the key.
+    /// Proof system: groth16 (a verifier for the shape's key) or halo2 (for the
+    /// key derived from the SRS in --keys; snark-verifier's generated contract).
+    #[arg(long, default_value = "groth16")]
+    pub proof_system: ProofSystem,
+    /// Circuit of the Groth16 key.
     #[arg(long, default_value = "committed")]
     pub circuit: CircuitKind,
-    /// Verifying key file; by default the shape's key from --keys.
+    /// Groth16 verifying key file; by default the shape's key from --keys.
     #[arg(long)]
     pub vk: Option<PathBuf>,
     #[command(flatten)]
@@ -57,8 +63,22 @@ pub struct SolidityArgs {
     pub out: PathBuf,
 }
 
-/// `solidity`: a Groth16 verifier contract with the key's constants built in.
+/// `solidity`: a verifier contract with the key's constants built in.
 pub fn solidity(args: SolidityArgs, ctx: &Ctx) -> Result<(), CliError> {
+    if args.proof_system == ProofSystem::Halo2KzgBn254 {
+        let shape = args.shape.shape()?;
+        let vk = super::halo2::verifier_key(&KeyStore::new(&args.keys.keys), &shape)?;
+        write_file(&args.out, veriflop_halo2::evm::solidity(&vk).as_bytes())?;
+        ctx.emit(
+            format!(
+                "wrote {} (halo2 verifier for {shape}, key fingerprint {}); compile with the pinned solc, optimizer off: see docs/CONTRACTS.md",
+                args.out.display(),
+                vk.fingerprint()
+            ),
+            json!({"ok": true, "path": args.out, "fingerprint": vk.fingerprint()}),
+        );
+        return Ok(());
+    }
     let vk = match &args.vk {
         Some(p) => read_vk(p)?,
         None => KeyStore::new(&args.keys.keys).load_vk(args.circuit, &args.shape.shape()?)?,

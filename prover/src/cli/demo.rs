@@ -2,18 +2,20 @@
 //! Client creates a job → verifier service (on loopback) records the escrow →
 //! provider executes and proves → native check → the service verifies and
 //! releases the escrow → the same proof settles the job in JobEscrow (in-process EVM).
+//! By default it runs twice, once per proof system: a Groth16 job (commit-and-prove
+//! circuit) and a halo2 job (Poseidon commitments, universal SRS).
 
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use veriflop_circuits::matrix::write_matrix;
-use veriflop_circuits::{field, CircuitKind, InputMatrix, Job, JobId};
+use veriflop_circuits::{field, CircuitKind, InputMatrix, Job, JobId, ProofSystem, Shape};
 use veriflop_prover::KeyStore;
 use veriflop_verifier::auth::Signer;
 use veriflop_verifier::client::blocking::BlockingClient;
 use veriflop_verifier::service::{api::RegisterJob, spawn_local, Config};
-use veriflop_verifier::{JobTerms, Verifier};
+use veriflop_verifier::{JobTerms, ProofBundle, Verifier};
 
 use super::common::{secs, write_file, CliError, Ctx, KeyArgs, ShapeArgs};
 use super::prove::{prove_job, write_bundle, BackendChoice};
@@ -23,7 +25,11 @@ use super::submit::client_error;
 pub struct Args {
     #[command(flatten)]
     pub shape: ShapeArgs,
-    /// Circuit: committed (default, commit-and-prove), poseidon (in-circuit hashing) or naive (O(n³)).
+    /// Proof systems to run the flow with, in order (comma-separated): groth16, halo2.
+    #[arg(long, value_delimiter = ',', default_value = "groth16,halo2")]
+    pub proof_system: Vec<ProofSystem>,
+    /// Circuit of the Groth16 job: committed (default, commit-and-prove), poseidon
+    /// (in-circuit hashing) or naive (O(n³)). The halo2 job is always poseidon.
     #[arg(long, default_value = "committed")]
     pub circuit: CircuitKind,
     #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
@@ -43,29 +49,42 @@ const PRICE_WEI: u128 = 10_000_000_000_000_000;
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let shape = args.shape.shape()?;
-    let kind = args.circuit;
     let backend = args.backend.backend();
     let store = KeyStore::new(&args.keys.keys);
-    let dir = &args.out_dir;
-    std::fs::create_dir_all(dir).map_err(|e| CliError::new("io", format!("{}: {e}", dir.display())))?;
-    let mut lines = vec![format!("veriflop demo: {shape}, {kind} circuit, backend {}", backend.name())];
+    let mut systems = args.proof_system.clone();
+    systems.dedup();
+    if systems.is_empty() {
+        return Err(CliError::new("usage", "--proof-system needs at least one of groth16, halo2"));
+    }
+    let circuit_of = |system: ProofSystem| match system {
+        ProofSystem::Groth16Bn254 => args.circuit,
+        ProofSystem::Halo2KzgBn254 => CircuitKind::Poseidon,
+    };
+    let names: Vec<String> = systems.iter().map(|&y| format!("{y} ({})", circuit_of(y))).collect();
+    let mut lines =
+        vec![format!("veriflop demo: {shape}, proof systems {}, backend {}", names.join(" then "), backend.name())];
 
-    // Identities: both sides sign their requests; the provider's address is also
-    // the payee bound into the proof.
-    let client_id = Signer::random();
-    let provider_id = Signer::random();
-    let provider = provider_id.address();
-
-    // Keys for the shape (the service loads the verifying key at start).
-    let (pk, vk, setup) = super::setup::load_or_generate(&store, kind, shape, ctx)?;
-    let ck = if kind == CircuitKind::Committed { Some(pk.commit_key()?) } else { None };
-    drop(pk);
-    if let Some(t) = setup {
-        lines.push(format!(
-            "  0 setup    keys generated in {} (development setup, cached in {})",
-            secs(t),
-            store.dir.display()
-        ));
+    // Keys first: the service loads verifying keys and the SRS at start.
+    let mut setup_secs = serde_json::Map::new();
+    for &system in &systems {
+        let took = match system {
+            ProofSystem::Groth16Bn254 => super::setup::load_or_generate(&store, args.circuit, shape, ctx)?.2,
+            ProofSystem::Halo2KzgBn254 => super::halo2::load_or_generate_srs(&store, &shape, ctx)?.1,
+        };
+        if let Some(t) = took {
+            let what = match system {
+                ProofSystem::Groth16Bn254 => format!("{} keys for {shape}", args.circuit),
+                ProofSystem::Halo2KzgBn254 => {
+                    format!("halo2 universal SRS of 2^{} points", veriflop_prover::halo2::srs_k(&shape))
+                }
+            };
+            lines.push(format!(
+                "  0 setup    {what} generated in {} (development setup, cached in {})",
+                secs(t),
+                store.dir.display()
+            ));
+            setup_secs.insert(system.name().into(), json!(t.as_secs_f64()));
+        }
     }
 
     // Verifier service on loopback with a fresh SQLite ledger.
@@ -75,104 +94,187 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         .map_err(|e| CliError::new("service", format!("could not start the local verifier service: {e}")))?;
     let url = service.url();
     let io = |e: std::io::Error| CliError::new("io", e.to_string());
-    let as_client = BlockingClient::new(&url, client_id.clone()).map_err(io)?;
-    let as_provider = BlockingClient::new(&url, provider_id).map_err(io)?;
 
-    // Client: data, job, escrow.
-    let a = InputMatrix::random(shape.m as usize, shape.k as usize, shape.dtype, args.seed)?;
-    let b = InputMatrix::random(shape.k as usize, shape.n as usize, shape.dtype, args.seed.wrapping_add(1))?;
-    let job = Job::new(JobId::random(), kind, shape, ck.as_ref(), &a, &b)?;
-    drop(ck);
-    write_matrix(&dir.join("a.npy"), &a)?;
-    write_matrix(&dir.join("b.npy"), &b)?;
-    write_file(&dir.join("job.json"), serde_json::to_string_pretty(&job).expect("json").as_bytes())?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    let posted = as_client
-        .register_job(&RegisterJob::for_job(&job, PRICE_WEI, now + 3600, client_id.address()))
-        .map_err(client_error)?;
-    lines.push(format!(
-        "  1 client   posts job {} (cm_A {}…, cm_B {}…) at {url}: escrow {:?}, {} wei",
-        job.job_id,
-        short(&job.cm_a),
-        short(&job.cm_b),
-        posted.state,
-        posted.price
-    ));
-
-    // Provider: execute and prove.
-    let t = Instant::now();
-    let c = veriflop_circuits::execute::matmul(&shape, &a, &b)?;
-    let execute = t.elapsed();
-    write_matrix(&dir.join(if shape.output_bits() <= 64 { "c.npy" } else { "c.vfm" }), &c)?;
-    lines.push(format!("  2 provider executes C = A·B in {}", secs(execute)));
-    let proven = prove_job(&job, a, b, Some(c), provider, &store, backend.as_ref(), ctx)?;
-    let s = &proven.stats;
-    lines.push(format!(
-        "  3 provider proves in {} ({} constraints): witness {} · NTT {} · MSM {} · other {}",
-        secs(s.total),
-        s.constraints,
-        secs(s.synthesis),
-        secs(s.ntt),
-        secs(s.msm),
-        secs(s.other)
-    ));
-    let bundle = proven.bundle;
-    write_bundle(&dir.join("bundle.vfpb"), &bundle)?;
-    write_bundle(&dir.join("bundle.json"), &bundle)?;
-    let wire = bundle.to_bytes().len();
-    lines.push(format!("    proof 256 bytes, bundle {wire} bytes → {}", dir.join("bundle.vfpb").display()));
-
-    // Verification: natively, then through the service, which releases the escrow.
-    let verifier = Verifier::new(vk);
-    let t = Instant::now();
-    verifier.verify_for_job(&bundle, &JobTerms { job: job.clone(), provider: Some(provider) })?;
-    let verify = t.elapsed();
-    lines.push(format!(
-        "  4 anyone   verifies natively in {}: C = A·B for this job, payable to {provider}",
-        secs(verify)
-    ));
-    let t = Instant::now();
-    let submitted = as_provider.submit_proof(&job.job_id, &bundle).map_err(client_error)?;
-    let submit_time = t.elapsed();
-    let after = as_client.job(&job.job_id).map_err(client_error)?;
+    // Identities: both sides sign their requests; the provider's address is also
+    // the payee bound into the proof.
+    let client_id = Signer::random();
+    let provider_id = Signer::random();
+    let parties = Parties {
+        client: BlockingClient::new(&url, client_id.clone()).map_err(io)?,
+        client_address: client_id.address(),
+        provider: BlockingClient::new(&url, provider_id.clone()).map_err(io)?,
+        provider_address: provider_id.address(),
+        url: url.clone(),
+    };
+    let mut runs = Vec::new();
+    for &system in &systems {
+        let dir = match systems.len() {
+            1 => args.out_dir.clone(),
+            _ => args.out_dir.join(match system {
+                ProofSystem::Groth16Bn254 => "groth16",
+                ProofSystem::Halo2KzgBn254 => "halo2",
+            }),
+        };
+        let flow = Flow { shape, system, circuit: circuit_of(system), dir, seed: args.seed };
+        let r = flow.run(&store, backend.as_ref(), &parties, ctx);
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                rt.block_on(service.shutdown());
+                return Err(e);
+            }
+        };
+        lines.push(format!("{system} job ({} circuit):", flow.circuit));
+        lines.extend(r.lines);
+        runs.push(r.json);
+    }
     rt.block_on(service.shutdown());
-    lines.push(format!(
-        "  5 service  {:?} in {}: escrow {:?}, {} wei to {} ({} ledger events)",
-        submitted.outcome,
-        secs(submit_time),
-        after.state,
-        submitted.amount,
-        submitted.payee,
-        after.events.len()
-    ));
-
-    // Chain: the same proof settles the job in the escrow contract (in-process EVM).
-    let chain = veriflop_contracts::settle_in_evm(verifier.key(), &job, &bundle, PRICE_WEI)
-        .map_err(|e| CliError::new("settlement_failed", format!("on-chain settlement failed: {e}")))?;
-    lines.push(format!(
-        "  6 chain    JobEscrow pays {} wei: submit {} gas (verifier {} gas), job {:?} → {:?}",
-        chain.price_wei, chain.gas.submit_tx, chain.gas.verifier_call, chain.status_before, chain.status_after
-    ));
     lines.push("result: VERIFIED, escrow RELEASED by the verifier service, SETTLED on-chain".into());
-
     ctx.emit(
         lines.join("\n"),
         json!({
             "ok": true,
             "shape": shape,
-            "circuit": kind,
             "backend": backend.name(),
+            "provider": parties.provider_address,
+            "setup_seconds": setup_secs,
+            "runs": runs,
+        }),
+    );
+    Ok(())
+}
+
+struct Parties {
+    client: BlockingClient,
+    client_address: veriflop_circuits::Address,
+    provider: BlockingClient,
+    provider_address: veriflop_circuits::Address,
+    url: String,
+}
+
+/// One job through the whole flow with one proof system.
+struct Flow {
+    shape: Shape,
+    system: ProofSystem,
+    circuit: CircuitKind,
+    dir: PathBuf,
+    seed: u64,
+}
+
+struct FlowReport {
+    lines: Vec<String>,
+    json: serde_json::Value,
+}
+
+impl Flow {
+    fn run(
+        &self,
+        store: &KeyStore,
+        backend: &dyn veriflop_prover::Backend,
+        p: &Parties,
+        ctx: &Ctx,
+    ) -> Result<FlowReport, CliError> {
+        let (shape, dir) = (self.shape, &self.dir);
+        std::fs::create_dir_all(dir).map_err(|e| CliError::new("io", format!("{}: {e}", dir.display())))?;
+        let mut lines = Vec::new();
+        let provider = p.provider_address;
+
+        // Client: data, job, escrow.
+        let ck = match self.circuit {
+            CircuitKind::Committed => Some(store.load_ck(&shape)?),
+            _ => None,
+        };
+        let a = InputMatrix::random(shape.m as usize, shape.k as usize, shape.dtype, self.seed)?;
+        let b = InputMatrix::random(shape.k as usize, shape.n as usize, shape.dtype, self.seed.wrapping_add(1))?;
+        let job = Job::new(JobId::random(), self.circuit, shape, ck.as_ref(), &a, &b)?.with_system(self.system)?;
+        drop(ck);
+        write_matrix(&dir.join("a.npy"), &a)?;
+        write_matrix(&dir.join("b.npy"), &b)?;
+        write_file(&dir.join("job.json"), serde_json::to_string_pretty(&job).expect("json").as_bytes())?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        let posted = p
+            .client
+            .register_job(&RegisterJob::for_job(&job, PRICE_WEI, now + 3600, p.client_address))
+            .map_err(client_error)?;
+        lines.push(format!(
+            "  1 client   posts job {} (cm_A {}…, cm_B {}…) at {}: escrow {:?}, {} wei",
+            job.job_id,
+            short(&job.cm_a),
+            short(&job.cm_b),
+            p.url,
+            posted.state,
+            posted.price
+        ));
+
+        // Provider: execute and prove.
+        let t = Instant::now();
+        let c = veriflop_circuits::execute::matmul(&shape, &a, &b)?;
+        let execute = t.elapsed();
+        write_matrix(&dir.join(if shape.output_bits() <= 64 { "c.npy" } else { "c.vfm" }), &c)?;
+        lines.push(format!("  2 provider executes C = A·B in {}", secs(execute)));
+        let proven = prove_job(&job, a, b, Some(c), provider, store, backend, ctx)?;
+        let s = &proven.stats;
+        lines.push(format!("  3 provider proves in {} ({})", secs(s.total()), s.summary()));
+        let bundle = proven.bundle;
+        write_bundle(&dir.join("bundle.vfpb"), &bundle)?;
+        write_bundle(&dir.join("bundle.json"), &bundle)?;
+        let wire = bundle.to_bytes().len();
+        let proof_bytes = bundle.proof.to_bytes().len();
+        lines.push(format!(
+            "    proof {proof_bytes} bytes, bundle {wire} bytes → {}",
+            dir.join("bundle.vfpb").display()
+        ));
+
+        // Verification: natively, then through the service, which releases the escrow.
+        let verifier = match self.system {
+            ProofSystem::Groth16Bn254 => Verifier::new(store.load_vk(self.circuit, &shape)?),
+            ProofSystem::Halo2KzgBn254 => super::halo2::verifier(store, &shape)?,
+        };
+        let t = Instant::now();
+        verifier.verify_for_job(&bundle, &JobTerms { job: job.clone(), provider: Some(provider) })?;
+        let verify = t.elapsed();
+        lines.push(format!(
+            "  4 anyone   verifies natively in {}: C = A·B for this job, payable to {provider}",
+            secs(verify)
+        ));
+        let t = Instant::now();
+        let submitted = p.provider.submit_proof(&job.job_id, &bundle).map_err(client_error)?;
+        let submit_time = t.elapsed();
+        let after = p.client.job(&job.job_id).map_err(client_error)?;
+        lines.push(format!(
+            "  5 service  {:?} in {}: escrow {:?}, {} wei to {} ({} ledger events)",
+            submitted.outcome,
+            secs(submit_time),
+            after.state,
+            submitted.amount,
+            submitted.payee,
+            after.events.len()
+        ));
+
+        // Chain: the same proof settles the job in the escrow contract (in-process EVM).
+        let chain = settle(&verifier, &job, &bundle)?;
+        lines.push(format!(
+            "  6 chain    JobEscrow pays {} wei: {} {} gas (verifier {} gas), job {:?} → {:?}",
+            chain.price_wei,
+            settle_function(&bundle),
+            chain.gas.submit_tx,
+            chain.gas.verifier_call,
+            chain.status_before,
+            chain.status_after
+        ));
+
+        let json = json!({
+            "system": self.system,
+            "circuit": self.circuit,
             "job": job,
-            "provider": provider,
             "seconds": {
-                "setup": setup.map(|d| d.as_secs_f64()),
                 "execute": execute.as_secs_f64(),
-                "prove": s.total.as_secs_f64(),
+                "prove": s.total().as_secs_f64(),
                 "verify": verify.as_secs_f64(),
                 "service_submit": submit_time.as_secs_f64(),
             },
             "prove": s,
-            "proof_bytes": 256,
+            "proof_bytes": proof_bytes,
             "bundle_bytes": wire,
             "cm_c": field::fr_to_hex(&bundle.statement.cm_c),
             "verified": true,
@@ -184,12 +286,35 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             "chain": {
                 "submit_gas": chain.gas.submit_tx,
                 "verifier_gas": chain.gas.verifier_call,
+                "verify_tx_gas": chain.gas.verify_tx,
+                "deploy_verifier_gas": chain.gas.deploy_verifier,
                 "price_wei": chain.price_wei,
                 "status_after": format!("{:?}", chain.status_after),
             },
-        }),
-    );
-    Ok(())
+        });
+        Ok(FlowReport { lines, json })
+    }
+}
+
+fn settle(
+    verifier: &Verifier,
+    job: &Job,
+    bundle: &ProofBundle,
+) -> Result<veriflop_contracts::SettlementReport, CliError> {
+    let r = match (verifier.groth16_key(), verifier.halo2_key()) {
+        (Some(vk), _) => veriflop_contracts::settle_in_evm(vk, job, bundle, PRICE_WEI),
+        (None, Some(vk)) => veriflop_contracts::settle_halo2_in_evm(vk, job, bundle, PRICE_WEI),
+        (None, None) => Err(veriflop_contracts::Error::Input("the verifier holds no key".into())),
+    };
+    r.map_err(|e| CliError::new("settlement_failed", format!("on-chain settlement failed: {e}")))
+}
+
+fn settle_function(bundle: &ProofBundle) -> &'static str {
+    match (bundle.system(), bundle.circuit) {
+        (ProofSystem::Halo2KzgBn254, _) => "submitHalo2",
+        (_, CircuitKind::Committed) => "submit",
+        _ => "submitPoseidon",
+    }
 }
 
 fn short(x: &ark_bn254::Fr) -> String {

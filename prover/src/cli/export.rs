@@ -22,8 +22,17 @@ pub struct Args {
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let bundle = read_bundle(&args.bundle)?;
+    let unsupported = || {
+        CliError::new(
+            "unsupported",
+            "snarkjs verifies Groth16 proofs only; check a halo2 bundle with `veriflop-prover verify` or its Solidity verifier",
+        )
+    };
+    if bundle.groth16().is_none() {
+        return Err(unsupported());
+    }
     let vk = super::verify::load_vk(&args.vk, &args.keys, &bundle)?;
-    let files = snarkjs::files(&bundle, &vk);
+    let files = snarkjs::files(&bundle, &vk).ok_or_else(unsupported)?;
     for (name, value) in &files {
         let text = serde_json::to_string_pretty(value).expect("json");
         write_file(&args.out_dir.join(name), text.as_bytes())?;

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 use veriflop_circuits::matrix::read_input;
-use veriflop_circuits::{CircuitKind, Dtype, Job, JobId, Shape};
+use veriflop_circuits::{CircuitKind, Dtype, Job, JobId, ProofSystem, Shape};
 
 use super::common::{commit_key_for, write_file, CliError, Ctx, KeyArgs};
 
@@ -20,10 +20,16 @@ pub struct Args {
     /// Job id (0x-hex field element); random when omitted.
     #[arg(long)]
     pub job_id: Option<JobId>,
+    /// Proof system that settles the job: groth16 or halo2 (universal SRS; the
+    /// job's data is then committed with Poseidon). The client chooses it because
+    /// it decides which trusted setup the payment relies on.
+    #[arg(long, default_value = "groth16")]
+    pub proof_system: ProofSystem,
     /// Circuit the job must be proven with; it fixes how A and B are committed
     /// (committed: under the shape's commitment key, which must be in --keys).
-    #[arg(long, default_value = "committed")]
-    pub circuit: CircuitKind,
+    /// Default: committed for groth16, poseidon for halo2.
+    #[arg(long)]
+    pub circuit: Option<CircuitKind>,
     #[command(flatten)]
     pub keys: KeyArgs,
     /// Where to write the job file.
@@ -35,14 +41,21 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let a = read_input(&args.a, args.dtype)?;
     let b = read_input(&args.b, args.dtype)?;
     let shape = Shape::new(a.rows as u32, a.cols as u32, b.cols as u32, args.dtype)?;
-    let ck = commit_key_for(args.circuit, &shape, &args.keys)?;
-    let job = Job::new(args.job_id.unwrap_or_else(JobId::random), args.circuit, shape, ck.as_ref(), &a, &b)?;
+    let circuit = args.circuit.unwrap_or(match args.proof_system {
+        ProofSystem::Groth16Bn254 => CircuitKind::Committed,
+        ProofSystem::Halo2KzgBn254 => CircuitKind::Poseidon,
+    });
+    args.proof_system.check_circuit(circuit)?;
+    let ck = commit_key_for(circuit, &shape, &args.keys)?;
+    let job = Job::new(args.job_id.unwrap_or_else(JobId::random), circuit, shape, ck.as_ref(), &a, &b)?
+        .with_system(args.proof_system)?;
     let text = serde_json::to_string_pretty(&job).expect("job serializes");
     write_file(&args.out, text.as_bytes())?;
     ctx.emit(
         format!(
-            "job {} ({shape})\n  cm_A {}\n  cm_B {}\nwritten to {}",
+            "job {} ({shape}, {} {circuit})\n  cm_A {}\n  cm_B {}\nwritten to {}",
             job.job_id,
+            job.system,
             hexf(&job.cm_a),
             hexf(&job.cm_b),
             args.out.display()

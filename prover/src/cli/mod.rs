@@ -7,6 +7,7 @@ mod demo;
 mod execute;
 mod export;
 mod gen;
+mod halo2;
 mod job;
 mod prove;
 mod setup;
@@ -18,10 +19,11 @@ use std::process::ExitCode;
 
 use common::Ctx;
 
-/// veriflop prover: execute matrix jobs and prove the result with Groth16 (BN254).
+/// veriflop prover: execute matrix jobs and prove the result with Groth16 or halo2-KZG (BN254).
 ///
-/// A typical provider session: `setup` keys for the job's shape once, then
-/// `execute` and `prove` each job, and hand the bundle to the verifier.
+/// A typical provider session: `setup` keys for the job's shape once (Groth16)
+/// or the universal SRS (halo2), then `execute` and `prove` each job with the
+/// proof system the job names, and hand the bundle to the verifier.
 /// `demo` runs the whole flow on generated data.
 ///
 /// Exit codes: 0 success; 1 error (bad input, I/O); 2 usage; 3 proof rejected;
@@ -47,7 +49,7 @@ enum Command {
     Gen(gen::Args),
     /// Create a job from A and B (client side): job id, shape, commitments.
     Job(job::Args),
-    /// Generate proving and verifying keys for a shape (development setup).
+    /// Generate Groth16 keys for a shape, or the halo2 universal SRS (development setup or a .ptau file).
     Setup(setup::Args),
     /// Compute C = A·B for a job and write it with its commitment.
     Execute(execute::Args),
@@ -61,7 +63,7 @@ enum Command {
     Submit(submit::Args),
     /// Print the JobEscrow settlement calldata for a bundle.
     Calldata(chain::CalldataArgs),
-    /// Generate the Solidity Groth16 verifier for a shape's key.
+    /// Generate the Solidity verifier (Groth16 or halo2) for a shape's key.
     Solidity(chain::SolidityArgs),
 }
 

@@ -1,10 +1,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use serde::Serialize;
 use serde_json::json;
 use veriflop_circuits::execute::matmul;
 use veriflop_circuits::matrix::{read_input, read_matrix};
-use veriflop_circuits::{field, Address, CircuitKind, InputMatrix, Job, Matrix, OutputMatrix, Witness};
+use veriflop_circuits::{field, Address, CircuitKind, InputMatrix, Job, Matrix, OutputMatrix, ProofSystem, Witness};
+use veriflop_prover::halo2::Halo2Stats;
 use veriflop_prover::{Backend, CpuBackend, KeyStore, ProveOptions, ProveStats};
 use veriflop_verifier::ProofBundle;
 
@@ -52,12 +54,52 @@ pub struct Args {
 
 pub struct Proven {
     pub bundle: ProofBundle,
-    pub stats: ProveStats,
+    pub stats: Stats,
     pub execute: Option<Duration>,
     pub setup: Option<Duration>,
 }
 
-/// Proves a job: loads (or generates) keys, computes C if not given, proves.
+/// What proving cost, per proof system.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Stats {
+    Groth16(ProveStats),
+    Halo2(Halo2Stats),
+}
+
+impl Stats {
+    pub fn total(&self) -> Duration {
+        match self {
+            Stats::Groth16(s) => s.total,
+            Stats::Halo2(s) => s.total,
+        }
+    }
+
+    /// One line: size and where the time went.
+    pub fn summary(&self) -> String {
+        match self {
+            Stats::Groth16(s) => format!(
+                "{} constraints: commit {} · witness {} · NTT {} · MSM {} · other {}",
+                s.constraints,
+                secs(s.commit),
+                secs(s.synthesis),
+                secs(s.ntt),
+                secs(s.msm),
+                secs(s.other)
+            ),
+            Stats::Halo2(s) => format!(
+                "2^{} rows: commit {} · keys from SRS {} · prove {}",
+                s.k,
+                secs(s.commit),
+                secs(s.keygen),
+                secs(s.prove)
+            ),
+        }
+    }
+}
+
+/// Proves a job with its proof system: loads (or generates) keys or the SRS,
+/// computes C if not given, proves.
 #[allow(clippy::too_many_arguments)]
 pub fn prove_job(
     job: &Job,
@@ -70,6 +112,7 @@ pub fn prove_job(
     ctx: &Ctx,
 ) -> Result<Proven, CliError> {
     let kind = job.circuit;
+    job.system.check_circuit(kind)?;
     let (c, execute) = match c {
         Some(c) => (c, None),
         None => {
@@ -78,6 +121,15 @@ pub fn prove_job(
             (c, Some(t.elapsed()))
         }
     };
+    if job.system == ProofSystem::Halo2KzgBn254 {
+        let (srs, setup) = super::halo2::load_or_generate_srs(store, &job.shape, ctx)?;
+        job.check_data(None, &a, &b)?;
+        let witness = Witness { job_id: job.job_id.0, provider, a, b, c };
+        let pb = ctx.spinner(format!("proving {} with halo2 on the CPU", job.shape));
+        let (bundle, stats) = veriflop_prover::halo2::prove_halo2_bundle(&srs, &job.shape, &witness)?;
+        pb.finish_and_clear();
+        return Ok(Proven { bundle, stats: Stats::Halo2(stats), execute, setup });
+    }
     let (pk, _vk, setup) = super::setup::load_or_generate(store, kind, job.shape, ctx)?;
     let ck = if kind == CircuitKind::Committed { Some(pk.commit_key()?) } else { None };
     job.check_data(ck.as_ref(), &a, &b)?;
@@ -93,7 +145,7 @@ pub fn prove_job(
         &|phase| pb.set_message(format!("proving {} on {}: {phase}", job.shape, backend.name())),
     )?;
     pb.finish_and_clear();
-    Ok(Proven { bundle, stats, execute, setup })
+    Ok(Proven { bundle, stats: Stats::Groth16(stats), execute, setup })
 }
 
 pub fn write_bundle(path: &Path, bundle: &ProofBundle) -> Result<(), CliError> {
@@ -117,29 +169,33 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let p = prove_job(&job, a, b, c, args.provider, &store, backend.as_ref(), ctx)?;
     write_bundle(&args.out, &p.bundle)?;
     if let Some(t) = p.setup {
-        ctx.note(format!("generated keys for {} {} in {} (development setup)", job.circuit, job.shape, secs(t)));
+        ctx.note(format!(
+            "generated {} keys for {} {} in {} (development setup)",
+            job.system,
+            job.circuit,
+            job.shape,
+            secs(t)
+        ));
     }
     if let Some(t) = p.execute {
         ctx.note(format!("executed C = A·B in {}", secs(t)));
     }
     let s = &p.stats;
+    let proof_bytes = p.bundle.proof.to_bytes().len();
     ctx.emit(
         format!(
-            "proved job {} ({}, {} circuit, {} constraints) in {}\n  witness {} · NTT {} · MSM {} · other {}\n  cm_C {}\n  bundle {} ({} bytes, proof 256 bytes)",
+            "proved job {} ({}, {} {} circuit) in {}\n  {}\n  cm_C {}\n  bundle {} ({} bytes, proof {proof_bytes} bytes)",
             job.job_id,
             job.shape,
+            job.system,
             job.circuit,
-            s.constraints,
-            secs(s.total),
-            secs(s.synthesis),
-            secs(s.ntt),
-            secs(s.msm),
-            secs(s.other),
+            secs(s.total()),
+            s.summary(),
             field::fr_to_hex(&p.bundle.statement.cm_c),
             args.out.display(),
             p.bundle.to_bytes().len()
         ),
-        json!({"ok": true, "job_id": job.job_id, "bundle": args.out, "stats": s, "backend": backend.name(), "cm_c": field::fr_to_hex(&p.bundle.statement.cm_c)}),
+        json!({"ok": true, "job_id": job.job_id, "system": job.system, "bundle": args.out, "stats": s, "proof_bytes": proof_bytes, "backend": backend.name(), "cm_c": field::fr_to_hex(&p.bundle.statement.cm_c)}),
     );
     Ok(())
 }

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::json;
-use veriflop_circuits::Address;
+use veriflop_circuits::{Address, ProofSystem};
 use veriflop_prover::setup::read_vk;
 use veriflop_prover::KeyStore;
 use veriflop_verifier::{JobTerms, ShapeKey, Verifier};
@@ -20,7 +20,8 @@ pub struct Args {
     /// Also check the proof pays this address.
     #[arg(long)]
     pub provider: Option<Address>,
-    /// Verifying key file; by default the shape's key from --keys.
+    /// Groth16 verifying key file; by default the shape's key from --keys
+    /// (halo2 keys are derived from the SRS in --keys).
     #[arg(long)]
     pub vk: Option<PathBuf>,
     #[command(flatten)]
@@ -38,10 +39,24 @@ pub fn load_vk(
     })
 }
 
+/// The verifier for a bundle's system, circuit and shape.
+pub fn load_verifier(
+    vk: &Option<PathBuf>,
+    keys: &KeyArgs,
+    bundle: &veriflop_verifier::ProofBundle,
+) -> Result<Verifier, CliError> {
+    match bundle.system() {
+        ProofSystem::Groth16Bn254 => Ok(Verifier::new(load_vk(vk, keys, bundle)?)),
+        ProofSystem::Halo2KzgBn254 if vk.is_some() => {
+            Err(CliError::new("usage", "--vk is a Groth16 key; halo2 keys are derived from the SRS in --keys"))
+        }
+        ProofSystem::Halo2KzgBn254 => super::halo2::verifier(&KeyStore::new(&keys.keys), &bundle.statement.shape),
+    }
+}
+
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let bundle = read_bundle(&args.bundle)?;
-    let vk = load_vk(&args.vk, &args.keys, &bundle)?;
-    let verifier = Verifier::new(vk);
+    let verifier = load_verifier(&args.vk, &args.keys, &bundle)?;
     let t = Instant::now();
     match &args.job {
         Some(p) => {
@@ -63,14 +78,15 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let st = &bundle.statement;
     ctx.emit(
         format!(
-            "VALID: proof for job {} ({}) paying {} verified in {}{}",
+            "VALID: {} proof for job {} ({}) paying {} verified in {}{}",
+            bundle.system(),
             st.job_id,
             st.shape,
             st.provider,
             secs(took),
             if args.job.is_none() { " (statement not checked against a job file: pass --job)" } else { "" }
         ),
-        json!({"ok": true, "valid": true, "statement": st, "seconds": took.as_secs_f64(), "job_checked": args.job.is_some()}),
+        json!({"ok": true, "valid": true, "system": bundle.system(), "statement": st, "seconds": took.as_secs_f64(), "job_checked": args.job.is_some()}),
     );
     Ok(())
 }

@@ -169,6 +169,7 @@ const SCHEMA_COMMON: &[&str] = &[
         created_at BIGINT NOT NULL,
         settled_at BIGINT,
         version BIGINT NOT NULL,
+        proof_system TEXT NOT NULL DEFAULT 'groth16-bn254',
         CHECK ((state = 'locked') = (payee IS NULL))
     )",
     "CREATE TABLE IF NOT EXISTS events (
@@ -207,7 +208,7 @@ const SCHEMA_POSTGRES: &[&str] = &[
 ];
 
 const JOB_COLUMNS: &str =
-    "job_id, circuit, m, k, n, dtype, cm_a, cm_b, client, price, deadline, state, payee, created_at, settled_at, version";
+    "job_id, circuit, m, k, n, dtype, cm_a, cm_b, client, price, deadline, state, payee, created_at, settled_at, version, proof_system";
 
 static DRIVERS: Once = Once::new();
 
@@ -268,6 +269,27 @@ impl Ledger {
         for stmt in SCHEMA_COMMON.iter().chain(extra) {
             tx.execute(*stmt).await?;
         }
+        // Ledgers created before jobs named their proof system hold Groth16 jobs only.
+        let has_system = match self.backend {
+            Backend::Sqlite => {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'proof_system'",
+                )
+                .fetch_one(&mut *tx)
+                .await?
+                    > 0
+            }
+            Backend::Postgres => false,
+        };
+        if !has_system {
+            let add = match self.backend {
+                Backend::Sqlite => "ALTER TABLE jobs ADD COLUMN proof_system TEXT NOT NULL DEFAULT 'groth16-bn254'",
+                Backend::Postgres => {
+                    "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS proof_system TEXT NOT NULL DEFAULT 'groth16-bn254'"
+                }
+            };
+            tx.execute(add).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -284,8 +306,8 @@ impl Ledger {
         let mut tx = self.pool.begin().await?;
         let s = rec.job.shape;
         let inserted = sqlx::query(
-            "INSERT INTO jobs (job_id, circuit, m, k, n, dtype, cm_a, cm_b, client, price, deadline, state, payee, created_at, settled_at, version)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'locked', NULL, $12, NULL, 1)
+            "INSERT INTO jobs (job_id, circuit, m, k, n, dtype, cm_a, cm_b, client, price, deadline, state, payee, created_at, settled_at, version, proof_system)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'locked', NULL, $12, NULL, 1, $13)
              ON CONFLICT (job_id) DO NOTHING",
         )
         .bind(rec.job.job_id.to_string())
@@ -300,6 +322,7 @@ impl Ledger {
         .bind(rec.price.to_string())
         .bind(rec.deadline)
         .bind(rec.created_at)
+        .bind(rec.job.system.name())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -508,6 +531,7 @@ fn job_from_row(r: &AnyRow) -> Result<JobRecord, LedgerError> {
     let shape = Shape::new(dim(2)?, dim(3)?, dim(4)?, dtype).map_err(corrupt)?;
     let job = Job {
         job_id: JobId::from_str(&text(0)?).map_err(corrupt)?,
+        system: text(16)?.parse().map_err(corrupt)?,
         circuit: text(1)?.parse().map_err(corrupt)?,
         shape,
         cm_a: fr_from_hex(&text(6)?).map_err(corrupt)?,

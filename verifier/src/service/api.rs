@@ -3,7 +3,7 @@
 use ark_bn254::Fr;
 use serde::{Deserialize, Serialize};
 use veriflop_circuits::field::serde_fr;
-use veriflop_circuits::{Address, CircuitKind, Job, JobId, Shape};
+use veriflop_circuits::{Address, CircuitKind, Job, JobId, ProofSystem, Shape};
 
 use crate::ledger::{EscrowState, Event, JobRecord};
 
@@ -14,6 +14,9 @@ pub struct RegisterJob {
     /// Chosen by the client (a BN254 scalar in 0x-hex); the service picks a random one when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<JobId>,
+    /// Proof system that settles the job (default `groth16-bn254`; `halo2-kzg-bn254` needs circuit `poseidon`).
+    #[serde(default)]
+    pub system: ProofSystem,
     /// Circuit the provider must prove with (default `committed`); it fixes how cm_a and cm_b are computed.
     #[serde(default)]
     pub circuit: CircuitKind,
@@ -34,6 +37,7 @@ impl RegisterJob {
     pub fn for_job(job: &Job, price: u128, deadline: i64, client: Address) -> Self {
         RegisterJob {
             job_id: Some(job.job_id),
+            system: job.system,
             circuit: job.circuit,
             shape: job.shape,
             cm_a: job.cm_a,
@@ -50,6 +54,7 @@ impl RegisterJob {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobView {
     pub job_id: JobId,
+    pub system: ProofSystem,
     pub circuit: CircuitKind,
     pub shape: Shape,
     #[serde(with = "serde_fr")]
@@ -70,6 +75,7 @@ impl JobView {
     pub fn new(r: &JobRecord, events: Vec<Event>) -> Self {
         JobView {
             job_id: r.job.job_id,
+            system: r.job.system,
             circuit: r.job.circuit,
             shape: r.job.shape,
             cm_a: r.job.cm_a,
@@ -87,7 +93,14 @@ impl JobView {
 
     /// The job's terms as the verifier checks them.
     pub fn job(&self) -> Job {
-        Job { job_id: self.job_id, circuit: self.circuit, shape: self.shape, cm_a: self.cm_a, cm_b: self.cm_b }
+        Job {
+            job_id: self.job_id,
+            system: self.system,
+            circuit: self.circuit,
+            shape: self.shape,
+            cm_a: self.cm_a,
+            cm_b: self.cm_b,
+        }
     }
 }
 
@@ -118,6 +131,7 @@ pub struct SubmitResponse {
 /// One loaded verifying key (`GET /v1/shapes`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShapeInfo {
+    pub system: ProofSystem,
     pub circuit: CircuitKind,
     pub shape: Shape,
     pub fingerprint: String,

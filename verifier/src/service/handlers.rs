@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sha2::Digest;
-use veriflop_circuits::{Address, Job, JobId};
+use veriflop_circuits::{Address, CircuitKind, Job, JobId, ProofSystem, Shape};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
@@ -18,7 +18,7 @@ use super::{RequestParts, State};
 use crate::auth::{unix_now, AuthHeaders};
 use crate::bundle::ProofBundle;
 use crate::ledger::{EscrowState, JobRecord, Refund, Release};
-use crate::verify::{JobTerms, VerifyError};
+use crate::verify::{JobTerms, Verifier, VerifyError};
 
 fn finish(state: &State, r: Result<Response, ApiError>) -> Response {
     match r {
@@ -71,13 +71,31 @@ async fn view(state: &State, rec: &JobRecord) -> Result<JobView, ApiError> {
 
 fn key_error(e: KeyLoadError) -> ApiError {
     match e {
-        KeyLoadError::Missing { .. } => {
+        KeyLoadError::Missing { .. } | KeyLoadError::NoSrs { .. } | KeyLoadError::Unsupported { .. } => {
             ApiError::bad_request("unknown_shape", format!("this verifier has no key for that job: {e}"))
         }
         KeyLoadError::Invalid { .. } => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "key_unavailable", e.to_string())
         }
     }
+}
+
+/// The verifier for a job's system, circuit and shape. Loading a key file or
+/// deriving a halo2 key blocks, so a key not loaded yet is fetched on the blocking pool.
+async fn verifier_for(
+    state: &State,
+    system: ProofSystem,
+    circuit: CircuitKind,
+    shape: Shape,
+) -> Result<Arc<Verifier>, ApiError> {
+    if let Some(v) = state.keys.cached(system, circuit, &shape) {
+        return Ok(v);
+    }
+    let keys = state.keys.clone();
+    tokio::task::spawn_blocking(move || keys.get(system, circuit, &shape))
+        .await
+        .map_err(|e| ApiError::internal(format!("key loading failed: {e}")))?
+        .map_err(key_error)
 }
 
 pub(super) async fn register(state: Arc<State>, req: RequestParts) -> Response {
@@ -116,9 +134,11 @@ async fn register_inner(state: &State, req: RequestParts) -> Result<Response, Ap
             format!("deadline is more than {} s away", state.config.max_job_ttl_secs),
         ));
     }
-    state.keys.get(r.circuit, &r.shape).map_err(key_error)?;
+    r.system.check_circuit(r.circuit).map_err(|e| ApiError::bad_request("invalid_job", e.to_string()))?;
+    verifier_for(state, r.system, r.circuit, r.shape).await?;
     let job = Job {
         job_id: r.job_id.unwrap_or_else(JobId::random),
+        system: r.system,
         circuit: r.circuit,
         shape: r.shape,
         cm_a: r.cm_a,
@@ -237,7 +257,7 @@ async fn submit_inner(state: &State, id: String, req: RequestParts) -> Result<Re
     // address is refused here, so nobody can be paid for someone else's proof.
     let terms = JobTerms { job: rec.job.clone(), provider: Some(provider) };
     terms.check(&bundle)?;
-    let verifier = state.keys.get(rec.job.circuit, &rec.job.shape).map_err(key_error)?;
+    let verifier = verifier_for(state, rec.job.system, rec.job.circuit, rec.job.shape).await?;
 
     // CPU-heavy pairing check on the blocking pool, bounded concurrency and queue.
     let waiting = state.verify_waiting.fetch_add(1, Ordering::SeqCst);
@@ -345,7 +365,7 @@ pub(super) async fn shapes(state: Arc<State>) -> Response {
         .keys
         .list()
         .into_iter()
-        .map(|(circuit, shape, fingerprint)| ShapeInfo { circuit, shape, fingerprint })
+        .map(|(system, circuit, shape, fingerprint)| ShapeInfo { system, circuit, shape, fingerprint })
         .collect();
     json_response(StatusCode::OK, &list)
 }

@@ -1,15 +1,21 @@
 //! Verifying keys for the shapes this service accepts, loaded from a key
-//! directory in the prover's KeyStore layout: `<circuit>-<MxKxN>-<dtype>.vk`.
-//! Keys found at start-up are loaded; a key added later is picked up the first
-//! time a job asks for its shape.
+//! directory in the prover's KeyStore layout:
+//! - Groth16: `<circuit>-<MxKxN>-<dtype>.vk`, one per circuit and shape. Keys
+//!   found at start-up are loaded; a key added later is picked up the first time
+//!   a job asks for its shape.
+//! - halo2: the universal SRS `halo2.srs` (checked at start-up); the verifying
+//!   key of a shape is derived from it the first time a job asks for the shape
+//!   (seconds, so callers on an async runtime run [`KeyRegistry::get`] on the
+//!   blocking pool) and kept.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use veriflop_circuits::{CircuitKind, Shape};
+use veriflop_circuits::{CircuitKind, ProofSystem, Shape};
+use veriflop_halo2::Srs;
 
-use crate::keys::ShapeKey;
+use crate::keys::{ShapeKey, SRS_FILE};
 use crate::verify::Verifier;
 
 /// File name of a verifying key in a key directory (same as the prover's KeyStore).
@@ -21,13 +27,21 @@ pub fn vk_file_name(kind: CircuitKind, shape: &Shape) -> String {
 pub enum KeyLoadError {
     #[error("no verifying key for {kind} {shape} (expected {path})")]
     Missing { kind: CircuitKind, shape: Shape, path: PathBuf },
+    #[error("{system} cannot prove {kind} jobs (it proves poseidon ones)")]
+    Unsupported { system: ProofSystem, kind: CircuitKind },
+    #[error("no halo2 SRS (expected {path})")]
+    NoSrs { path: PathBuf },
     #[error("{path}: {msg}")]
     Invalid { path: PathBuf, msg: String },
 }
 
+type KeyId = (ProofSystem, CircuitKind, Shape);
+
 pub struct KeyRegistry {
     dir: PathBuf,
-    keys: RwLock<HashMap<(CircuitKind, Shape), Arc<Verifier>>>,
+    keys: RwLock<HashMap<KeyId, Arc<Verifier>>>,
+    /// The halo2 SRS when the directory has one.
+    srs: Option<Srs>,
 }
 
 fn read_key(path: &Path) -> Result<ShapeKey, KeyLoadError> {
@@ -41,10 +55,20 @@ fn read_key(path: &Path) -> Result<ShapeKey, KeyLoadError> {
 }
 
 impl KeyRegistry {
-    /// Loads every `*.vk` in `dir` (a missing directory is an error; an empty one is not).
+    /// Loads every `*.vk` in `dir` and its halo2 SRS if present (a missing
+    /// directory is an error; an empty one is not).
     pub fn load(dir: impl Into<PathBuf>) -> Result<Self, KeyLoadError> {
         let dir = dir.into();
-        let reg = KeyRegistry { dir: dir.clone(), keys: RwLock::new(HashMap::new()) };
+        let srs_path = dir.join(SRS_FILE);
+        let srs = if srs_path.is_file() {
+            let srs = Srs::read_file(&srs_path)
+                .map_err(|e| KeyLoadError::Invalid { path: srs_path.clone(), msg: e.to_string() })?;
+            tracing::info!("loaded halo2 SRS of 2^{} points ({})", srs.k(), srs_path.display());
+            Some(srs)
+        } else {
+            None
+        };
+        let reg = KeyRegistry { dir: dir.clone(), keys: RwLock::new(HashMap::new()), srs };
         let entries =
             std::fs::read_dir(&dir).map_err(|e| KeyLoadError::Invalid { path: dir.clone(), msg: e.to_string() })?;
         for entry in entries.flatten() {
@@ -68,20 +92,41 @@ impl KeyRegistry {
     }
 
     pub fn insert(&self, key: ShapeKey) -> Arc<Verifier> {
-        let h = key.header;
-        let v = Arc::new(Verifier::new(key));
-        self.keys.write().unwrap_or_else(|p| p.into_inner()).insert((h.kind, h.shape), v.clone());
+        self.insert_verifier(Verifier::new(key))
+    }
+
+    fn insert_verifier(&self, v: Verifier) -> Arc<Verifier> {
+        let v = Arc::new(v);
+        let id = (v.system(), v.circuit(), v.shape());
+        self.keys.write().unwrap_or_else(|p| p.into_inner()).insert(id, v.clone());
         v
+    }
+
+    /// The verifier if it is loaded already (never touches the disk).
+    pub fn cached(&self, system: ProofSystem, kind: CircuitKind, shape: &Shape) -> Option<Arc<Verifier>> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).get(&(system, kind, *shape)).cloned()
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
-    /// The verifier for a circuit and shape, loading its key file if it appeared since start-up.
-    pub fn get(&self, kind: CircuitKind, shape: &Shape) -> Result<Arc<Verifier>, KeyLoadError> {
-        if let Some(v) = self.keys.read().unwrap_or_else(|p| p.into_inner()).get(&(kind, *shape)) {
-            return Ok(v.clone());
+    /// The verifier for a proof system, circuit and shape: loads a Groth16 key
+    /// file that appeared since start-up, derives a halo2 key from the SRS.
+    pub fn get(&self, system: ProofSystem, kind: CircuitKind, shape: &Shape) -> Result<Arc<Verifier>, KeyLoadError> {
+        if let Some(v) = self.cached(system, kind, shape) {
+            return Ok(v);
+        }
+        if !system.supports(kind) {
+            return Err(KeyLoadError::Unsupported { system, kind });
+        }
+        if system == ProofSystem::Halo2KzgBn254 {
+            let path = self.dir.join(SRS_FILE);
+            let srs = self.srs.as_ref().ok_or(KeyLoadError::NoSrs { path: path.clone() })?;
+            let vk = veriflop_halo2::keygen_vk(shape, srs)
+                .map_err(|e| KeyLoadError::Invalid { path, msg: format!("halo2 key for {shape}: {e}") })?;
+            tracing::info!("derived halo2 verifying key {shape} ({})", vk.fingerprint());
+            return Ok(self.insert_verifier(Verifier::halo2(vk)));
         }
         let path = self.dir.join(vk_file_name(kind, shape));
         if !path.is_file() {
@@ -97,11 +142,16 @@ impl KeyRegistry {
         Ok(self.insert(key))
     }
 
-    /// `(circuit, shape, fingerprint)` of every loaded key.
-    pub fn list(&self) -> Vec<(CircuitKind, Shape, String)> {
+    /// The halo2 SRS's size (log2 of its points), when the directory has one.
+    pub fn srs_k(&self) -> Option<u32> {
+        self.srs.as_ref().map(Srs::k)
+    }
+
+    /// `(system, circuit, shape, fingerprint)` of every loaded key.
+    pub fn list(&self) -> Vec<(ProofSystem, CircuitKind, Shape, String)> {
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
-        let mut v: Vec<_> = keys.iter().map(|((k, s), v)| (*k, *s, v.key().fingerprint())).collect();
-        v.sort_by_key(|(k, s, _)| (k.code(), s.id()));
+        let mut v: Vec<_> = keys.iter().map(|((y, k, s), v)| (*y, *k, *s, v.fingerprint())).collect();
+        v.sort_by_key(|(y, k, s, _)| (y.code(), k.code(), s.id()));
         v
     }
 }

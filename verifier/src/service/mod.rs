@@ -97,7 +97,7 @@ pub enum ServiceError {
 pub struct State {
     pub config: Config,
     pub ledger: Ledger,
-    pub keys: KeyRegistry,
+    pub keys: Arc<KeyRegistry>,
     pub metrics: Metrics,
     pub limiter: RateLimiter,
     pub verify_slots: Semaphore,
@@ -110,7 +110,7 @@ impl State {
             return Err(ServiceError::Config("verify concurrency must be at least 1".into()));
         }
         let url = config.ledger_url.clone().ok_or_else(|| ServiceError::Config("no ledger URL".into()))?;
-        let keys = KeyRegistry::load(&config.key_dir)?;
+        let keys = Arc::new(KeyRegistry::load(&config.key_dir)?);
         let mut ledger = Ledger::connect(&url).await?;
         ledger.set_fault_release_delay(Duration::from_millis(config.fault_release_delay_ms));
         Ok(Arc::new(State {
