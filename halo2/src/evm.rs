@@ -43,7 +43,10 @@ pub enum EvmError {
 /// Solidity source of the verifier for `vk`'s shape.
 ///
 /// snark-verifier pins `pragma solidity 0.8.19`; it is widened to `^0.8.19`
-/// so the project's pinned 0.8.30 compiles it (the code is plain Yul).
+/// so the project's pinned 0.8.30 compiles it (the code is plain Yul). One
+/// check is added: the calldata is exactly the inputs and one proof (the
+/// generated code would otherwise accept trailing bytes). Note that it reduces
+/// each public input mod r: callers (JobEscrow) pass canonical inputs.
 pub fn solidity(vk: &VerifierKey) -> String {
     let (params, hvk) = vk.parts();
     let protocol = compile(params, hvk, Config::kzg().with_num_instance(vec![NUM_INSTANCES]));
@@ -54,7 +57,18 @@ pub fn solidity(vk: &VerifierKey) -> String {
     let instances = transcript.load_instances(vec![NUM_INSTANCES]);
     let proof = Shplonk::read_proof(&dk, &protocol, &instances, &mut transcript).expect("symbolic proof read");
     Shplonk::verify(&dk, &protocol, &instances, &proof).expect("symbolic verification");
-    loader.solidity_code().replacen("pragma solidity 0.8.19;", "pragma solidity ^0.8.19;", 1)
+    let code = loader.solidity_code().replacen("pragma solidity 0.8.19;", "pragma solidity ^0.8.19;", 1);
+    // The generated verifier reads fixed calldata offsets and ignores anything
+    // after the proof; require the exact length, as the native verifier does,
+    // so one proof has one encoding.
+    let anchor = "            let success := true\n";
+    assert!(code.contains(anchor), "snark-verifier's output changed: no `let success := true`");
+    let len = NUM_INSTANCES * 32 + vk.proof_len();
+    let check = format!(
+        "            // veriflop: exactly {NUM_INSTANCES} public inputs and one {}-byte proof\n            if iszero(eq(calldatasize(), {len})) {{\n                revert(0, 0)\n            }}\n",
+        vk.proof_len()
+    );
+    code.replacen(anchor, &(check + anchor), 1)
 }
 
 /// `contracts/` of this checkout (its `node_modules/solc` is the pinned compiler).

@@ -29,5 +29,9 @@ fn evm_verifier_accepts_valid_and_rejects_tampered_proofs() {
         assert!(!evm.call(calldata(&public, &fx.proof)).unwrap().accepted, "changed input {i}");
     }
     assert!(!evm.call(calldata(&fx.public, &fx.proof[..fx.proof.len() - 32])).unwrap().accepted, "truncated");
+    // Trailing bytes would leave the proof valid: one proof, one encoding.
+    let extended = [fx.proof.clone(), vec![0; 32]].concat();
+    assert!(!evm.call(calldata(&fx.public, &extended)).unwrap().accepted, "trailing bytes");
+    assert!(!evm.call(calldata(&fx.public, &[fx.proof.clone(), vec![7]].concat())).unwrap().accepted);
     assert!(!evm.call(vec![]).unwrap().accepted, "empty calldata");
 }

@@ -134,7 +134,8 @@ impl<'de> Deserialize<'de> for Halo2Proof {
                 Ok(out)
             }
         }
-        d.deserialize_bytes(V).map(Halo2Proof)
+        // serde_json hands a string's raw UTF-8 to `deserialize_bytes`: ask for a string when human-readable.
+        if d.is_human_readable() { d.deserialize_str(V) } else { d.deserialize_bytes(V) }.map(Halo2Proof)
     }
 }
 
