@@ -8,7 +8,7 @@
 use std::fmt::Write;
 
 use anyhow::{bail, Context};
-use veriflop_circuits::{CircuitKind, Dtype};
+use veriflop_circuits::{CircuitKind, Dtype, ProofSystem};
 
 use crate::report::{exponents, find, fmt_bytes, fmt_count, fmt_time, machine_line, rows_for, skipped};
 use crate::results::{CaseResult, Results};
@@ -127,6 +127,7 @@ pub fn section(r: &Results, results_dir: &str) -> String {
     } else {
         s.push('\n');
     }
+    halo2_paragraph(r, b, &mut s);
     if let Some(t) = &r.extensions.service {
         let native = |i: usize| t.native.get(i).map(|x| format!("{:.0}", x.per_s)).unwrap_or_else(dash);
         let http: Vec<String> = t
@@ -159,6 +160,43 @@ pub fn section(r: &Results, results_dir: &str) -> String {
         if r.suite == "full" { "full" } else { "quick" }
     );
     s
+}
+
+/// Groth16 beside halo2 (universal SRS) at every n the run has a halo2 case.
+fn halo2_paragraph(r: &Results, b: &str, s: &mut String) {
+    use CircuitKind::{Committed as C, Poseidon as P};
+    let cases: Vec<&CaseResult> = r
+        .cases
+        .iter()
+        .filter(|c| c.spec.system == ProofSystem::Halo2KzgBn254 && c.spec.dtype == Dtype::Int8 && c.spec.backend == b)
+        .collect();
+    if cases.is_empty() {
+        return;
+    }
+    s.push_str("Second proof system, halo2 (PLONK, KZG over BN254; one universal SRS, keys derived per shape): the Poseidon-committed statement with Freivalds on halo2's challenge API, beside Groth16 on the same jobs. halo2 prove time is the commitments and the prover; the keys it derives from the SRS per shape are listed apart.\n\n");
+    s.push_str("| n | prove Groth16 committed | prove Groth16 poseidon | prove halo2 | keys from SRS halo2 | peak RSS halo2 | proof halo2 | verify halo2 | gas submit halo2 | gas submit Groth16 committed |\n");
+    s.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let dash = || "–".to_string();
+    let gas =
+        |c: Option<&CaseResult>| c.and_then(|c| c.gas.as_ref()).map(|g| fmt_count(g.submit_tx)).unwrap_or_else(dash);
+    for h in cases {
+        let n = h.spec.n;
+        let prove = |k| find(r, k, Dtype::Int8, n, b).map(|c| fmt_time(c.timings.prove.median)).unwrap_or_else(dash);
+        let _ = writeln!(
+            s,
+            "| {n} | {} | {} | {} | {} | {} | {} B | {} | {} | {} |",
+            prove(C),
+            prove(P),
+            fmt_time(h.timings.prove.median),
+            fmt_time(h.setup_s),
+            h.memory.peak_rss_bytes.map(fmt_bytes).unwrap_or_else(dash),
+            h.exact.proof_bytes,
+            fmt_time(h.timings.verify.median),
+            gas(Some(h)),
+            gas(find(r, C, Dtype::Int8, n, b)),
+        );
+    }
+    s.push('\n');
 }
 
 /// `readme` with its section replaced by `body`.

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use veriflop_bench::check::{check, CheckOptions, Verdict};
 use veriflop_bench::{readme, schema, Results, SCHEMA};
-use veriflop_circuits::CircuitKind;
+use veriflop_circuits::{CircuitKind, ProofSystem};
 
 const EXE: &str = env!("CARGO_BIN_EXE_veriflop-bench");
 
@@ -41,17 +41,22 @@ fn tiny_suite_runs_reports_and_checks() {
     assert_eq!(r.suite, "tiny");
     assert!(r.failures.is_empty(), "{:?}", r.failures);
     assert!(r.skipped.is_empty());
-    assert_eq!(r.cases.len(), 6);
+    assert_eq!(r.cases.len(), 7);
     for k in CircuitKind::ALL {
-        assert_eq!(r.cases.iter().filter(|c| c.spec.construction == k).count(), 2, "{k}");
+        assert_eq!(r.cases.iter().filter(|c| c.spec.is_groth16(k)).count(), 2, "{k}");
     }
+    let halo2 = r.case("halo2/int8/n4/cpu").expect("the halo2 case");
+    assert_eq!((halo2.spec.system, halo2.spec.construction), (ProofSystem::Halo2KzgBn254, CircuitKind::Poseidon));
+    assert!(halo2.exact.proof_bytes > 1000 && halo2.exact.constraints == 0, "{:?}", halo2.exact);
+    assert!(halo2.setup_s > 0.0, "keys from the SRS are timed");
     assert_eq!(r.calibration.len(), 1);
     assert_eq!(r.calibration[0].backend, "cpu");
     assert_eq!(r.calibration[0].score.samples.len(), 2, "start and end calibration are pooled");
     assert_eq!(r.calibration[0].serial.as_ref().map(|s| s.samples.len()), Some(2), "one-thread calibration");
     assert!(r.backends.iter().any(|b| b.id == "cpu" && b.used && b.available));
     for c in &r.cases {
-        assert_eq!(c.exact.proof_bytes, 256, "{}", c.id);
+        let groth16 = c.spec.system == ProofSystem::Groth16Bn254;
+        assert!(!groth16 || c.exact.proof_bytes == 256, "{}", c.id);
         let committed = c.spec.construction == CircuitKind::Committed;
         assert_eq!(c.exact.commitments_bytes, if committed { 4 * 64 } else { 0 }, "{}", c.id);
         assert_eq!(c.exact.public_inputs, 5);
@@ -117,6 +122,8 @@ fn tiny_suite_runs_reports_and_checks() {
         "| 4 | int8 | cpu |",
         "Committed (ours, the default) vs poseidon",
         "Every construction",
+        "Groth16 vs halo2",
+        "| halo2 | int8 | 4 | cpu |",
         "Fitted prove-time exponent",
         "Verifier-service throughput",
         "| HTTP submit",
@@ -131,7 +138,7 @@ fn tiny_suite_runs_reports_and_checks() {
     }
     let prove_svg = std::fs::read_to_string(out.join("plots/prove_time.svg")).unwrap();
     assert!(prove_svg.contains("O(n²) reference") && prove_svg.contains("O(n³) reference"));
-    for k in CircuitKind::ALL {
+    for k in CircuitKind::ALL.map(|k| k.to_string()).iter().map(String::as_str).chain(["halo2"]) {
         assert!(prove_svg.contains(&format!("{k} int8 (cpu)")), "one series per construction: {k}");
     }
 
@@ -232,7 +239,7 @@ fn tiny_suite_runs_reports_and_checks() {
     v1.as_object_mut().unwrap().remove("skipped");
     v1["extensions"]["service"] = serde_json::Value::Null;
     let cases = v1["cases"].as_array_mut().unwrap();
-    cases.retain(|c| c["spec"]["construction"] != "committed");
+    cases.retain(|c| c["spec"]["construction"] != "committed" && c["spec"].get("system").is_none());
     for c in cases.iter_mut() {
         c["exact"].as_object_mut().unwrap().remove("commitments_bytes");
         if c["spec"]["construction"] == "poseidon" {
