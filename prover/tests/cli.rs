@@ -206,7 +206,20 @@ fn halo2_flow_through_the_cli() {
     let job: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("j/job.json")).unwrap()).unwrap();
     assert_eq!((job["system"].as_str(), job["circuit"].as_str()), (Some("halo2-kzg-bn254"), Some("poseidon")));
     let common = ["--job", "j/job.json", "--a", "j/a.npy", "--b", "j/b.npy"];
-    let p = ok(d, &[&["--json", "prove"], &common[..], &["--provider", PROVIDER, "--out", "j/bundle.vfpb"]].concat());
+    // The job fixes the proof system: asking for another is an error.
+    let out =
+        bin(d, &[&["--json", "prove", "--proof-system", "groth16"], &common[..], &["--provider", PROVIDER]].concat());
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["error"]["code"], "system_mismatch", "{e}");
+    let p = ok(
+        d,
+        &[
+            &["--json", "prove", "--proof-system", "halo2"],
+            &common[..],
+            &["--provider", PROVIDER, "--out", "j/bundle.vfpb"],
+        ]
+        .concat(),
+    );
     let p: serde_json::Value = serde_json::from_str(&p).unwrap();
     assert_eq!(p["system"], "halo2-kzg-bn254");
     assert!(p["proof_bytes"].as_u64().unwrap() > 1000);

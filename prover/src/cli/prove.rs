@@ -43,6 +43,10 @@ pub struct Args {
     /// Payout address the proof binds (0x + 40 hex digits); only this address can be paid.
     #[arg(long, env = "VERIFLOP_PROVIDER")]
     pub provider: Address,
+    /// Proof system to prove with: the job's (the client chose it when posting).
+    /// Given, it must be the job's — a check for scripts, not a choice.
+    #[arg(long)]
+    pub proof_system: Option<ProofSystem>,
     #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
     pub backend: BackendChoice,
     #[command(flatten)]
@@ -161,6 +165,12 @@ fn read_output(path: &Path) -> Result<OutputMatrix, CliError> {
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let job = read_job(&args.job)?;
+    if let Some(system) = args.proof_system.filter(|s| *s != job.system) {
+        return Err(CliError::new(
+            "system_mismatch",
+            format!("the job is settled by {}, not {system}; the client fixes the proof system in the job", job.system),
+        ));
+    }
     let a = read_input(&args.a, job.shape.dtype)?;
     let b = read_input(&args.b, job.shape.dtype)?;
     let c = args.c.as_deref().map(read_output).transpose()?;
