@@ -78,11 +78,13 @@ impl Srs {
         if k > self.k() {
             return Err(SrsError::TooSmall { have: self.k(), need: k });
         }
-        let mut p = self.params.clone();
-        if k < self.k() {
-            p.downsize(k);
+        if k == self.k() {
+            return Ok(self.params.clone());
         }
-        Ok(p)
+        // The first 2^k powers; their Lagrange basis is computed for the smaller
+        // domain (as `downsize` would, without cloning the large SRS first).
+        let g = self.params.get_g()[..1 << k].to_vec();
+        Ok(self.params.from_parts(k, g, None, self.params.g2(), self.params.s_g2()))
     }
 
     /// What a verifier needs: G1, G2 and [τ]G2 (plus k, which fixes the domain).
@@ -106,14 +108,29 @@ impl Srs {
         if len != expect {
             return Err(SrsError::Format(format!("{len} bytes, a k = {k} params file has {expect}")));
         }
-        let mut rest = (&kb[..]).chain(r);
-        // RawBytes: coordinates canonical and every point on the curve.
-        let p = ParamsKZG::<Bn256>::read_custom(&mut rest, SerdeFormat::RawBytes)
-            .map_err(|e| SrsError::Format(e.to_string()))?;
-        if p.get_g().len() != 1 << k || p.get_g().len() < 2 {
-            return Err(SrsError::Format(format!("{} powers for k = {k}", p.get_g().len())));
-        }
-        check_powers(p.get_g(), &p.g2(), &p.s_g2())?;
+        // halo2's raw reader checks coordinates against the modulus but not
+        // curve membership: read point by point and check each one here.
+        let n = 1usize << k;
+        let mut g1 = |what: &str, i: usize| -> Result<G1Affine, SrsError> {
+            let p = G1Affine::read_raw(r).map_err(|e| SrsError::Format(format!("{what} {i}: {e}")))?;
+            if !bool::from(p.is_on_curve()) {
+                return Err(SrsError::Format(format!("{what} {i} is not on the curve")));
+            }
+            Ok(p)
+        };
+        let g = (0..n).map(|i| g1("[τ^i]G1, i =", i)).collect::<Result<Vec<_>, _>>()?;
+        let lagrange = (0..n).map(|i| g1("Lagrange point", i)).collect::<Result<Vec<_>, _>>()?;
+        let mut g2 = || -> Result<G2Affine, SrsError> {
+            let p = G2Affine::read_raw(r).map_err(|e| SrsError::Format(format!("G2 point: {e}")))?;
+            if !bool::from(p.is_on_curve()) {
+                return Err(SrsError::Format("a G2 point is not on the curve".into()));
+            }
+            Ok(p)
+        };
+        let (h, s_h) = (g2()?, g2()?);
+        check_powers(&g, &h, &s_h)?;
+        let template = ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::seed_from_u64(0));
+        let p = template.from_parts(k, g, Some(lagrange), h, s_h);
         check_lagrange(&p)?;
         Ok(Srs { params: p })
     }

@@ -38,6 +38,11 @@ fn params_file_round_trips_and_rejects_corruption() {
     let mut bad = bytes.clone();
     bad[lag + 10 * 64..lag + 11 * 64].copy_from_slice(&bytes[4 + 10 * 64..4 + 11 * 64]);
     assert!(Srs::read(&mut bad.as_slice(), bad.len() as u64).is_err());
+    // A Lagrange coordinate changed: not on the curve, refused before any check uses it.
+    let mut bad = bytes.clone();
+    bad[lag + 3 * 64 + 5] ^= 1;
+    let r = Srs::read(&mut bad.as_slice(), bad.len() as u64);
+    assert!(matches!(r, Err(SrsError::Format(ref m)) if m.contains("Lagrange")), "{r:?}");
     // Truncated / huge k: rejected before reading points.
     assert!(Srs::read(&mut &bytes[..100], 100).is_err());
     let mut huge = bytes.clone();
