@@ -49,14 +49,54 @@ pub fn srs_k(shape: &Shape) -> u32 {
 }
 
 /// Proves that the witness's C is A·B for its job and provider with halo2, and
-/// packs the proof with its statement into a bundle. Refuses a wrong C.
+/// packs the proof with its statement into a bundle. Derives the shape's keys
+/// from the SRS first (`stats.keygen`). Refuses a wrong C.
 pub fn prove_halo2_bundle(
     srs: &Srs,
     shape: &Shape,
     witness: &Witness,
 ) -> Result<(ProofBundle, Halo2Stats), Halo2Error> {
     let total = Instant::now();
-    let (w, (m, n)) = (witness, (shape.m as usize, shape.n as usize));
+    check_witness(shape, witness)?;
+    let t = Instant::now();
+    let (pk, _) = veriflop_halo2::keygen(shape, srs)?;
+    let keygen = t.elapsed();
+    let (bundle, stats) = prove_halo2_with_key(&pk, witness)?;
+    Ok((bundle, Halo2Stats { keygen, total: total.elapsed(), ..stats }))
+}
+
+/// [`prove_halo2_bundle`] with the shape's proving key already derived
+/// (`stats.keygen` is zero).
+pub fn prove_halo2_with_key(
+    pk: &veriflop_halo2::ProverKey,
+    witness: &Witness,
+) -> Result<(ProofBundle, Halo2Stats), Halo2Error> {
+    let total = Instant::now();
+    let (shape, w) = (&pk.shape, witness);
+    check_witness(shape, w)?;
+    let t = Instant::now();
+    let cm_a = commit::commit_input(shape, Role::A, &w.a);
+    let cm_b = commit::commit_input(shape, Role::B, &w.b);
+    let cm_c = commit::commit_output(shape, &w.c);
+    let commit = t.elapsed();
+    let t = Instant::now();
+    let proof = veriflop_halo2::prove(pk, w.job_id, w.provider.to_fr(), &w.a, &w.b, &w.c)?;
+    let prove = t.elapsed();
+    let statement = Statement { job_id: JobId(w.job_id), provider: w.provider, shape: *shape, cm_a, cm_b, cm_c };
+    let stats = Halo2Stats {
+        k: pk.k(),
+        proof_bytes: proof.len(),
+        commit,
+        keygen: Duration::ZERO,
+        prove,
+        total: total.elapsed(),
+    };
+    Ok((ProofBundle::halo2(statement, proof), stats))
+}
+
+/// A and B fit the shape and C has its size (cheap; before any key work).
+fn check_witness(shape: &Shape, w: &Witness) -> Result<(), Halo2Error> {
+    let (m, n) = (shape.m as usize, shape.n as usize);
     execute::check_inputs(shape, &w.a, &w.b)?;
     if (w.c.rows, w.c.cols) != (m, n) {
         return Err(Halo2Error::Input(veriflop_circuits::Error::Shape(format!(
@@ -64,18 +104,5 @@ pub fn prove_halo2_bundle(
             w.c.rows, w.c.cols
         ))));
     }
-    let t = Instant::now();
-    let cm_a = commit::commit_input(shape, Role::A, &w.a);
-    let cm_b = commit::commit_input(shape, Role::B, &w.b);
-    let cm_c = commit::commit_output(shape, &w.c);
-    let commit = t.elapsed();
-    let t = Instant::now();
-    let (pk, _) = veriflop_halo2::keygen(shape, srs)?;
-    let keygen = t.elapsed();
-    let t = Instant::now();
-    let proof = veriflop_halo2::prove(&pk, w.job_id, w.provider.to_fr(), &w.a, &w.b, &w.c)?;
-    let prove = t.elapsed();
-    let statement = Statement { job_id: JobId(w.job_id), provider: w.provider, shape: *shape, cm_a, cm_b, cm_c };
-    let stats = Halo2Stats { k: pk.k(), proof_bytes: proof.len(), commit, keygen, prove, total: total.elapsed() };
-    Ok((ProofBundle::halo2(statement, proof), stats))
+    Ok(())
 }

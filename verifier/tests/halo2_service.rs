@@ -76,6 +76,19 @@ async fn halo2_jobs_are_verified_and_released() {
     let shapes = c.shapes().await.unwrap();
     assert!(shapes.iter().any(|s| s.system == ProofSystem::Halo2KzgBn254 && s.shape == shape()), "{shapes:?}");
 
+    // A shape larger than the SRS serves (64×64×64 needs 2^15 rows, the SRS has 2^12).
+    let big = Shape::new(64, 64, 64, Dtype::Int8).unwrap();
+    let (a, b) =
+        (InputMatrix::random(64, 64, Dtype::Int8, 1).unwrap(), InputMatrix::random(64, 64, Dtype::Int8, 2).unwrap());
+    let big_job = Job::new(JobId::random(), CircuitKind::Poseidon, big, None, &a, &b)
+        .unwrap()
+        .with_system(ProofSystem::Halo2KzgBn254)
+        .unwrap();
+    let body = serde_json::to_vec(&RegisterJob::for_job(&big_job, 1000, in_an_hour(), client_key.address())).unwrap();
+    let got = signed(&url, &client_key, "POST", "/v1/jobs", body).await;
+    assert_error(&got, 400, "unknown_shape");
+    assert!(got.1["message"].as_str().unwrap().contains("2^15"), "{got:?}");
+
     // halo2 proves Poseidon jobs only: a committed halo2 job is refused.
     let mut bad = RegisterJob::for_job(&h2_job(3).job, 1000, in_an_hour(), client_key.address());
     bad.circuit = CircuitKind::Committed;

@@ -71,7 +71,10 @@ async fn view(state: &State, rec: &JobRecord) -> Result<JobView, ApiError> {
 
 fn key_error(e: KeyLoadError) -> ApiError {
     match e {
-        KeyLoadError::Missing { .. } | KeyLoadError::NoSrs { .. } | KeyLoadError::Unsupported { .. } => {
+        KeyLoadError::Missing { .. }
+        | KeyLoadError::NoSrs { .. }
+        | KeyLoadError::SrsTooSmall { .. }
+        | KeyLoadError::Unsupported { .. } => {
             ApiError::bad_request("unknown_shape", format!("this verifier has no key for that job: {e}"))
         }
         KeyLoadError::Invalid { .. } => {

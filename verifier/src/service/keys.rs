@@ -31,6 +31,8 @@ pub enum KeyLoadError {
     Unsupported { system: ProofSystem, kind: CircuitKind },
     #[error("no halo2 SRS (expected {path})")]
     NoSrs { path: PathBuf },
+    #[error("shape {shape} needs a halo2 SRS of 2^{need} points; this verifier's has 2^{have}")]
+    SrsTooSmall { shape: Shape, need: u32, have: u32 },
     #[error("{path}: {msg}")]
     Invalid { path: PathBuf, msg: String },
 }
@@ -123,6 +125,10 @@ impl KeyRegistry {
         if system == ProofSystem::Halo2KzgBn254 {
             let path = self.dir.join(SRS_FILE);
             let srs = self.srs.as_ref().ok_or(KeyLoadError::NoSrs { path: path.clone() })?;
+            let need = veriflop_halo2::circuit_k(shape);
+            if need > srs.k() {
+                return Err(KeyLoadError::SrsTooSmall { shape: *shape, need, have: srs.k() });
+            }
             let vk = veriflop_halo2::keygen_vk(shape, srs)
                 .map_err(|e| KeyLoadError::Invalid { path, msg: format!("halo2 key for {shape}: {e}") })?;
             tracing::info!("derived halo2 verifying key {shape} ({})", vk.fingerprint());
