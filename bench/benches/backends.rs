@@ -18,7 +18,7 @@ use veriflop_prover::backend::Ntt;
 use veriflop_prover::Backend;
 
 fn available() -> Vec<(&'static str, Box<dyn Backend>)> {
-    backends::registry().into_iter().filter(|b| (b.probe)().is_ok()).map(|b| (b.id, (b.make)())).collect()
+    backends::registry().into_iter().filter_map(|b| (b.open)().ok().map(|backend| (b.id, backend))).collect()
 }
 
 /// n points P0 + i·Q (cheap to make, as costly to multiply as random points).

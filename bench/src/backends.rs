@@ -2,25 +2,40 @@
 //!
 //! Every case and every calibration names a backend id; the driver runs each
 //! case once per requested backend and the results record which backends this
-//! binary knows and which were available. Adding a GPU backend (e.g. an
-//! `IcicleBackend` in veriflop-prover) is one more entry in [`registry`]:
-//! an id, a probe that says whether it can run here, and a constructor. Reports,
-//! plots and `check` already group and normalise by backend id.
+//! binary knows and which were available. Reports, plots and `check` group
+//! and normalise by backend id.
 
-use veriflop_prover::{Backend, CpuBackend};
+use veriflop_prover::{Backend, CpuBackend, IcicleBackend, IcicleConfig};
 
 /// One backend this binary can benchmark.
 pub struct BackendDesc {
-    /// Stable id used in case ids and results (`cpu`, later e.g. `icicle-cuda`).
+    /// Stable id used in case ids and results (`cpu`, `icicle`).
     pub id: &'static str,
-    /// Ok when the backend can run on this machine, else why not.
-    pub probe: fn() -> Result<(), String>,
-    pub make: fn() -> Box<dyn Backend>,
+    /// A ready backend, or why it cannot run here.
+    pub open: fn() -> Result<Box<dyn Backend>, String>,
+}
+
+/// ICICLE as the prover CLI finds it: `$VERIFLOP_ICICLE_DIR` (else /opt/icicle)
+/// and `$VERIFLOP_ICICLE_DEVICE` (else CUDA:0).
+pub fn icicle_config() -> Result<IcicleConfig, String> {
+    let cfg = IcicleConfig { dir: std::env::var_os("VERIFLOP_ICICLE_DIR").map(Into::into), ..Default::default() };
+    match std::env::var("VERIFLOP_ICICLE_DEVICE") {
+        Ok(spec) => cfg.with_device(&spec),
+        Err(_) => Ok(cfg),
+    }
+}
+
+fn open_icicle() -> Result<Box<dyn Backend>, String> {
+    let backend = IcicleBackend::load(&icicle_config()?).map_err(|e| e.to_string())?;
+    Ok(Box::new(backend))
 }
 
 /// Every backend compiled into this binary, in report order.
 pub fn registry() -> Vec<BackendDesc> {
-    vec![BackendDesc { id: "cpu", probe: || Ok(()), make: || Box::new(CpuBackend::new()) }]
+    vec![
+        BackendDesc { id: "cpu", open: || Ok(Box::new(CpuBackend::new())) },
+        BackendDesc { id: "icicle", open: open_icicle },
+    ]
 }
 
 pub fn find(id: &str) -> Option<BackendDesc> {
@@ -31,6 +46,5 @@ pub fn find(id: &str) -> Option<BackendDesc> {
 pub fn make(id: &str) -> Result<Box<dyn Backend>, String> {
     let known = registry().iter().map(|b| b.id).collect::<Vec<_>>().join(", ");
     let desc = find(id).ok_or_else(|| format!("unknown backend {id:?} (this binary has: {known})"))?;
-    (desc.probe)().map_err(|why| format!("backend {id} is not available here: {why}"))?;
-    Ok((desc.make)())
+    (desc.open)().map_err(|why| format!("backend {id} is not available here: {why}"))
 }

@@ -13,13 +13,14 @@ use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 use veriflop_circuits::{execute, Address, CircuitKind, InputMatrix, Job, JobId, ProofSystem, Shape, Witness};
 use veriflop_prover::backend::Ntt;
+use veriflop_prover::gemm::{self, Gemm, GemmChoice};
 use veriflop_prover::{prove_bundle, Backend, ProveOptions};
 use veriflop_verifier::{JobTerms, ProofBundle, Verifier};
 
 use crate::backends;
-use crate::results::{Calibration, CaseResult, CaseSpec, Exact, Memory, ServiceThroughput, Timings};
+use crate::results::{Calibration, CaseResult, CaseSpec, Exact, Memory, Primitive, ServiceThroughput, Timings};
 use crate::stats::Stat;
-use crate::suite::ServiceSpec;
+use crate::suite::{Primitives, ServiceSpec};
 
 /// Payout address bound into every benchmark proof.
 pub const PROVIDER: Address = Address([0x0b; 20]);
@@ -30,6 +31,7 @@ pub const PROVIDER: Address = Address([0x0b; 20]);
 pub enum ChildTask {
     Case(CaseSpec),
     Calibrate { backend: String, rounds: u32 },
+    Primitives { backend: String, sizes: Primitives },
     Service(ServiceSpec),
 }
 
@@ -39,6 +41,7 @@ pub enum ChildTask {
 pub enum ChildOutput {
     Case(Box<CaseResult>),
     Calibrate(Box<Calibration>),
+    Primitives { results: Vec<Primitive> },
     Service(Box<ServiceThroughput>),
 }
 
@@ -50,6 +53,9 @@ pub fn run_task(task: &ChildTask, progress: &dyn Fn(&str)) -> Result<ChildOutput
         ChildTask::Case(spec) => run_case(spec, progress).map(|r| ChildOutput::Case(Box::new(r))),
         ChildTask::Calibrate { backend, rounds } => {
             calibrate(backend, *rounds, progress).map(|c| ChildOutput::Calibrate(Box::new(c)))
+        }
+        ChildTask::Primitives { backend, sizes } => {
+            primitives(backend, sizes, progress).map(|results| ChildOutput::Primitives { results })
         }
         ChildTask::Service(spec) => crate::service::run(spec, progress).map(|s| ChildOutput::Service(Box::new(s))),
     }
@@ -86,6 +92,12 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
     let shape = Shape::square(spec.n, spec.dtype).map_err(|e| e.to_string())?;
     let kind = spec.construction;
     let backend = backends::make(&spec.backend)?;
+    // The provider's GEMM: cuBLAS beside a GPU backend when usable, else the CPU.
+    let gemm = if spec.backend == "cpu" {
+        Gemm::Cpu
+    } else {
+        gemm::select(GemmChoice::Auto, 0).map_err(|e| e.to_string())?.gemm
+    };
     let mut rng = ChaCha20Rng::seed_from_u64(spec.seed);
 
     // Client side data (not timed).
@@ -119,12 +131,14 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
     let total = spec.warmup + spec.reps;
     let mut rows: Vec<[f64; 8]> = Vec::new();
     let mut last: Option<(ProofBundle, veriflop_prover::ProveStats)> = None;
+    let mut gemm_on = "cpu";
     for round in 0..total {
         let label = round_label(spec, round);
         progress(&format!("{label}: execute"));
         let t = Instant::now();
-        let c = execute::matmul(&shape, &a, &b).map_err(|e| e.to_string())?;
+        let (c, ran) = gemm.matmul(&shape, &a, &b).map_err(|e| e.to_string())?;
         let execute_s = secs(t.elapsed());
+        gemm_on = ran.as_str();
 
         progress(&format!("{label}: prove"));
         let witness = Witness { job_id: job.job_id.0, provider: PROVIDER, a: a.clone(), b: b.clone(), c };
@@ -199,7 +213,8 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
             "/proc/self/status VmHWM (could not be reset: setup and prove peaks not separated)".into()
         },
     };
-    Ok(CaseResult { id: spec.id(), spec: spec.clone(), exact, setup_s, timings, memory, gas })
+    let gemm = Some(gemm_on.to_string());
+    Ok(CaseResult { id: spec.id(), spec: spec.clone(), exact, setup_s, timings, memory, gas, gemm })
 }
 
 /// A halo2 case: a development SRS of the shape's size (not timed: it stands
@@ -300,7 +315,7 @@ fn run_halo2_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult
         source: "/proc/self/status VmHWM (the SRS included), reset through /proc/self/clear_refs after key derivation"
             .into(),
     };
-    Ok(CaseResult { id: spec.id(), spec: spec.clone(), exact, setup_s, timings, memory, gas })
+    Ok(CaseResult { id: spec.id(), spec: spec.clone(), exact, setup_s, timings, memory, gas, gemm: None })
 }
 
 /// "warm-up 1/1", "rep 2/3": the progress label of a round.
@@ -324,6 +339,72 @@ pub const CALIBRATION_SERIAL_NTT_LOG: u32 = 16;
 /// Seed of the calibration inputs (fixed forever for `veriflop-bench/1`).
 pub const CALIBRATION_SEED: u64 = 0x7665_7269_666c_6f70; // "veriflop"
 
+/// Seeded points P_i = P_0 + i·Q (cheap to generate, as costly to multiply as any).
+fn seeded_points(n: usize, rng: &mut ChaCha20Rng) -> Vec<ark_bn254::G1Affine> {
+    let step = G1Projective::rand(rng);
+    let mut acc = G1Projective::rand(rng);
+    let mut proj = Vec::with_capacity(n);
+    for _ in 0..n {
+        proj.push(acc);
+        acc += step;
+    }
+    G1Projective::normalize_batch(&proj)
+}
+
+/// G1 MSMs and NTT round trips of the suite's sizes through `backend_id`,
+/// one warm-up and `reps` measured each, every result checked against the
+/// CPU backend (a fast wrong answer is not a result).
+pub fn primitives(backend_id: &str, sizes: &Primitives, progress: &dyn Fn(&str)) -> Result<Vec<Primitive>, String> {
+    let backend = backends::make(backend_id)?;
+    let cpu = veriflop_prover::CpuBackend::new();
+    let mut rng = ChaCha20Rng::seed_from_u64(CALIBRATION_SEED ^ 1);
+    let mut out = Vec::new();
+    let max_msm = sizes.msm_g1.iter().max().copied().unwrap_or(0);
+    let bases = if sizes.msm_g1.is_empty() { Vec::new() } else { seeded_points(1 << max_msm, &mut rng) };
+    let scalars: Vec<Fr> = (0..bases.len()).map(|_| Fr::rand(&mut rng)).collect();
+    let time = |op: &str, log: u32, f: &mut dyn FnMut() -> Result<(), String>| -> Result<Primitive, String> {
+        let mut samples = Vec::new();
+        for rep in 0..=sizes.reps {
+            progress(&format!("{op} 2^{log}: {rep}/{}", sizes.reps));
+            let t = Instant::now();
+            f()?;
+            if rep > 0 {
+                samples.push(secs(t.elapsed()));
+            }
+        }
+        Ok(Primitive { backend: backend_id.into(), op: op.into(), log_size: log, time: Stat::from_samples(samples) })
+    };
+    for &log in &sizes.msm_g1 {
+        let n = 1usize << log;
+        let want = cpu.msm_g1(&bases[..n], &scalars[..n]).map_err(|e| e.to_string())?;
+        out.push(time("msm_g1", log, &mut || {
+            let got = backend.msm_g1(&bases[..n], &scalars[..n]).map_err(|e| e.to_string())?;
+            if got != want {
+                return Err(format!("{backend_id}: G1 MSM of 2^{log} points differs from the CPU backend"));
+            }
+            Ok(())
+        })?);
+    }
+    for &log in &sizes.ntt {
+        let values: Vec<Fr> = (0..1usize << log).map(|_| Fr::rand(&mut rng)).collect();
+        let mut want = values.clone();
+        cpu.ntt(&mut want, Ntt::Forward).map_err(|e| e.to_string())?;
+        out.push(time("ntt", log, &mut || {
+            let mut v = values.clone();
+            backend.ntt(&mut v, Ntt::Forward).map_err(|e| e.to_string())?;
+            if v != want {
+                return Err(format!("{backend_id}: NTT of 2^{log} differs from the CPU backend"));
+            }
+            backend.ntt(&mut v, Ntt::Inverse).map_err(|e| e.to_string())?;
+            if v != values {
+                return Err(format!("{backend_id}: inverse NTT of 2^{log} is not the inverse"));
+            }
+            Ok(())
+        })?);
+    }
+    Ok(out)
+}
+
 /// The fixed workload through the backend's own MSM and NTT: one G1 MSM of
 /// 2^16 seeded points and scalars, then a forward and an inverse NTT of 2^18
 /// seeded field elements. One warm-up round, then `rounds` measured rounds.
@@ -333,16 +414,7 @@ pub fn calibrate(backend_id: &str, rounds: u32, progress: &dyn Fn(&str)) -> Resu
     let mut rng = ChaCha20Rng::seed_from_u64(CALIBRATION_SEED);
     let n = 1usize << CALIBRATION_MSM_LOG;
     progress("calibration: inputs");
-    // Points P_i = P_0 + i·Q (cheap to generate, as costly to multiply as any).
-    let step = G1Projective::rand(&mut rng);
-    let mut acc = G1Projective::rand(&mut rng);
-    let mut proj = Vec::with_capacity(n);
-    for _ in 0..n {
-        proj.push(acc);
-        acc += step;
-    }
-    let bases = G1Projective::normalize_batch(&proj);
-    drop(proj);
+    let bases = seeded_points(n, &mut rng);
     let scalars: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();
     let values: Vec<Fr> = (0..1usize << CALIBRATION_NTT_LOG).map(|_| Fr::rand(&mut rng)).collect();
 

@@ -28,10 +28,11 @@ enum Cmd {
     /// calibration workload runs at the start and at the end. Use the release
     /// profile: `cargo run --release -p veriflop-bench -- run`.
     Run {
-        /// tiny (smoke test, seconds), quick (< 10 min on 2 cores), scaling (the committed-vs-poseidon table up to n = 512, ~15 min), full (about 1 h on 2 cores; see docs/BENCHMARKS.md for memory).
+        /// tiny (smoke test, seconds), quick (< 10 min on 2 cores), scaling (the committed-vs-poseidon table up to n = 512, ~15 min), gpu (CPU beside GPU up to n = 1024: --backend cpu,icicle), full (about 1 h on 2 cores; see docs/BENCHMARKS.md for memory).
         #[arg(long, default_value = "quick")]
         suite: String,
-        /// Backend(s) to run every case on (repeat or comma-separate). This build has: cpu.
+        /// Backend(s) to run every case on (repeat or comma-separate): cpu, icicle (ICICLE from
+        /// $VERIFLOP_ICICLE_DIR, else /opt/icicle, on $VERIFLOP_ICICLE_DEVICE, else CUDA:0).
         #[arg(long, value_delimiter = ',', default_value = "cpu")]
         backend: Vec<String>,
         /// Output directory (default: veriflop-bench-out/<suite>).
@@ -200,7 +201,7 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 calibration_rounds: calibration_rounds.max(1),
             };
             if list {
-                let RunPlan { suite: name, cases, skipped, service } =
+                let RunPlan { suite: name, cases, skipped, service, primitives } =
                     plan(&opts, veriflop_bench::machine::machine().memory_bytes)?;
                 println!("suite {name}: {} cases", cases.len());
                 for c in cases {
@@ -219,6 +220,15 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                     Err(why) => {
                         println!("  service throughput: {}", veriflop_bench::extensions::service_status(&why).detail)
                     }
+                }
+                if !primitives.is_empty() {
+                    let logs = |v: &[u32]| v.iter().map(|l| format!("2^{l}")).collect::<Vec<_>>().join(", ");
+                    println!(
+                        "  primitives per backend: G1 MSM {} · NTT fwd+inv {} · {} reps",
+                        logs(&primitives.msm_g1),
+                        logs(&primitives.ntt),
+                        primitives.reps
+                    );
                 }
                 return Ok(ExitCode::SUCCESS);
             }

@@ -366,6 +366,102 @@ pub fn prove_exponent(cases: &[&CaseResult]) -> Option<f64> {
     loglog_slope(&pts)
 }
 
+/// Median of a primitive, if measured.
+fn primitive(r: &Results, backend: &str, op: &str, log: u32) -> Option<f64> {
+    r.primitives.iter().find(|p| p.backend == backend && p.op == op && p.log_size == log).map(|p| p.time.median)
+}
+
+/// The CPU backend beside every other backend of the run: MSM/NTT medians, then
+/// each Groth16 case end to end (C = A·B plus the proof), with the targets of
+/// the GPU issue. None when the run used the CPU alone.
+pub fn cpu_vs_gpu(r: &Results) -> Option<String> {
+    let others: Vec<String> = backends_of(r).into_iter().filter(|b| b != "cpu").collect();
+    if others.is_empty() {
+        return None;
+    }
+    let mut s = String::from("## CPU vs GPU backend, side by side\n\nSame run, same machine, same inputs; every GPU result was checked against the CPU backend's. Times are medians. *end to end* = C = A·B (cuBLAS int8 GEMM beside a GPU backend when CUDA is usable, see *GEMM on*) + data commitments + witness + NTTs + MSMs; ratio = GPU time / CPU time.\n\n");
+    let mut ops: Vec<(String, u32)> = r.primitives.iter().map(|p| (p.op.clone(), p.log_size)).collect();
+    ops.sort();
+    ops.dedup();
+    for b in &others {
+        if !ops.is_empty() {
+            let _ = writeln!(
+                s,
+                "| operation | size | cpu | {b} | ratio {b}/cpu | speed-up |\n|---|---:|---:|---:|---:|---:|"
+            );
+            for (op, log) in &ops {
+                let (c, g) = (primitive(r, "cpu", op, *log), primitive(r, b, op, *log));
+                let what = if op == "ntt" { "NTT fwd+inv" } else { "G1 MSM" };
+                let _ = writeln!(
+                    s,
+                    "| {what} | 2^{log} | {} | {} | {} | {} |",
+                    c.map(fmt_time).unwrap_or_else(|| "–".into()),
+                    g.map(fmt_time).unwrap_or_else(|| "–".into()),
+                    c.zip(g).map(|(c, g)| format!("{:.3}", g / c)).unwrap_or_else(|| "–".into()),
+                    c.zip(g).map(|(c, g)| format!("{:.1}×", c / g)).unwrap_or_else(|| "–".into()),
+                );
+            }
+            s.push('\n');
+        }
+        let mut rows: Vec<(CircuitKind, Dtype, u32)> = r
+            .cases
+            .iter()
+            .filter(|c| c.spec.system == ProofSystem::Groth16Bn254 && &c.spec.backend == b)
+            .map(|c| (c.spec.construction, c.spec.dtype, c.spec.n))
+            .collect();
+        rows.sort_by_key(|&(k, d, n)| (k.to_string(), d.to_string(), n));
+        rows.dedup();
+        if !rows.is_empty() {
+            let _ = writeln!(s, "| construction | dtype | n×n×n | end to end cpu | end to end {b} | ratio {b}/cpu | speed-up | prove cpu | prove {b} | MSM cpu | MSM {b} | NTT cpu | NTT {b} | GEMM on |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+            for (k, d, n) in rows {
+                let (c, g) = (find(r, k, d, n, "cpu"), find(r, k, d, n, b));
+                let e2e = |c: &CaseResult| c.timings.execute.median + c.timings.prove.median;
+                let t = |x: Option<&CaseResult>, f: &dyn Fn(&CaseResult) -> f64| {
+                    x.map(|c| fmt_time(f(c))).unwrap_or_else(|| "–".into())
+                };
+                let ratio = c.zip(g).map(|(c, g)| e2e(g) / e2e(c));
+                let _ = writeln!(
+                    s,
+                    "| {k} | {d} | {n} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    t(c, &e2e),
+                    t(g, &e2e),
+                    ratio.map(|x| format!("{x:.3}")).unwrap_or_else(|| "–".into()),
+                    ratio.map(|x| format!("{:.1}×", 1.0 / x)).unwrap_or_else(|| "–".into()),
+                    t(c, &|c| c.timings.prove.median),
+                    t(g, &|c| c.timings.prove.median),
+                    t(c, &|c| c.timings.msm.median),
+                    t(g, &|c| c.timings.msm.median),
+                    t(c, &|c| c.timings.ntt.median),
+                    t(g, &|c| c.timings.ntt.median),
+                    g.and_then(|c| c.gemm.clone()).unwrap_or_else(|| "–".into()),
+                );
+            }
+            s.push('\n');
+        }
+        let e2e_1024 = find(r, CircuitKind::Committed, Dtype::Int8, 1024, b)
+            .map(|c| c.timings.execute.median + c.timings.prove.median);
+        let msm_20 = primitive(r, b, "msm_g1", 20);
+        if e2e_1024.is_some() || msm_20.is_some() {
+            let verdict = |x: f64, target: f64| if x <= target { "met" } else { "**missed**" };
+            let _ = writeln!(s, "Targets ({b}):\n");
+            if let Some(x) = e2e_1024 {
+                let _ = writeln!(
+                    s,
+                    "- 1024×1024×1024 int8 proven end to end in {} (target ≤ 2 s: {})",
+                    fmt_time(x),
+                    verdict(x, 2.0)
+                );
+            }
+            if let Some(x) = msm_20 {
+                let _ =
+                    writeln!(s, "- G1 MSM of 2^20 points in {} (target ≤ 15 ms: {})", fmt_time(x), verdict(x, 0.015));
+            }
+            s.push('\n');
+        }
+    }
+    Some(s)
+}
+
 pub fn markdown(r: &Results, with_plots: bool) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# veriflop benchmark report — suite `{}`\n", r.suite);
@@ -457,6 +553,10 @@ pub fn markdown(r: &Results, with_plots: bool) -> String {
         );
     }
     s.push('\n');
+
+    if let Some(t) = cpu_vs_gpu(r) {
+        s.push_str(&t);
+    }
 
     s.push_str("## Committed (ours, the default) vs poseidon, side by side\n\nSame job, same data, same backend, one run. `committed` binds A, B and C by Pedersen commitments carried with the proof (commit-and-prove) and checks C = A·B with Freivalds: about mk + kn + mn constraints. `poseidon`, the previous construction, hashes every entry in-circuit. Times are medians; speed-up = poseidon / committed prove time; peak RSS is the whole case process; gas is the in-process EVM settlement of the last proof. *skipped*: in the suite but not run on this machine (see Skipped).\n\n");
     s.push_str(&committed_vs_poseidon(r));

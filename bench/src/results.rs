@@ -49,6 +49,10 @@ pub struct Results {
     /// Cases of the suite that were not run, and why (e.g. not enough memory).
     pub skipped: Vec<Skipped>,
     pub extensions: Extensions,
+    /// MSM and NTT timings per backend at the suite's sizes (CPU beside GPU);
+    /// empty for suites without them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub primitives: Vec<Primitive>,
     /// Set when this document was read from an older schema version and upgraded
     /// in memory (never written).
     #[serde(skip)]
@@ -187,6 +191,22 @@ pub struct CaseResult {
     pub memory: Memory,
     /// On-chain settlement gas of the last proof, when measured.
     pub gas: Option<Gas>,
+    /// Where C = A·B ran ("cpu", "cuda"); absent in older files (cpu).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gemm: Option<String>,
+}
+
+/// One MSM or NTT size through one backend: median of `time`, checked
+/// against the CPU backend's result.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Primitive {
+    pub backend: String,
+    /// "msm_g1" (one G1 MSM of 2^log_size points) or "ntt" (a forward and an
+    /// inverse NTT of 2^log_size elements).
+    pub op: String,
+    pub log_size: u32,
+    /// Seconds per operation, host memory in and out (as the prover calls it).
+    pub time: Stat,
 }
 
 /// Figures that must be identical on every machine.

@@ -45,6 +45,8 @@ pub struct RunPlan {
     pub cases: Vec<CaseSpec>,
     pub skipped: Vec<Skipped>,
     pub service: Result<ServiceSpec, ServiceOutcome>,
+    /// MSM/NTT sizes timed per backend (empty when the suite has none or a filter is set).
+    pub primitives: suite::Primitives,
 }
 
 /// What `opts` selects on a machine with `memory_bytes` of memory.
@@ -76,7 +78,14 @@ pub fn plan(opts: &RunOptions, memory_bytes: Option<u64>) -> anyhow::Result<RunP
     }
     let custom =
         opts.filter.is_some() || opts.reps.is_some() || opts.warmup.is_some() || opts.seed != suite::DEFAULT_SEED;
-    Ok(RunPlan { suite: if custom { "custom".into() } else { opts.suite.clone() }, cases, skipped, service })
+    let primitives = if opts.filter.is_some() { suite::Primitives::default() } else { suite::primitives(&opts.suite) };
+    Ok(RunPlan {
+        suite: if custom { "custom".into() } else { opts.suite.clone() },
+        cases,
+        skipped,
+        service,
+        primitives,
+    })
 }
 
 fn child(exe: &Path, task: &ChildTask, on_progress: &dyn Fn(&str)) -> anyhow::Result<ChildOutput> {
@@ -133,17 +142,18 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<Results> {
     let backend_infos: Vec<BackendInfo> = backends::registry()
         .into_iter()
         .map(|b| {
-            let probe = (b.probe)();
+            let opened = (b.open)();
             BackendInfo {
                 id: b.id.to_string(),
-                name: if probe.is_ok() { (b.make)().name() } else { b.id.to_string() },
-                available: probe.is_ok(),
+                name: opened.as_ref().map(|b| b.name()).unwrap_or_else(|_| b.id.to_string()),
+                available: opened.is_ok(),
                 used: opts.backends.iter().any(|x| x == b.id),
-                note: probe.err(),
+                note: opened.err(),
             }
         })
         .collect();
-    let RunPlan { suite: suite_name, cases, skipped, service: service_plan } = plan(opts, machine.memory_bytes)?;
+    let RunPlan { suite: suite_name, cases, skipped, service: service_plan, primitives: primitive_sizes } =
+        plan(opts, machine.memory_bytes)?;
 
     let calib_weight = 2_000_000u64;
     let total: u64 = cases.iter().map(suite::weight).sum::<u64>()
@@ -175,6 +185,20 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<Results> {
     };
     for b in &opts.backends {
         calib_start.push(calibrate(b, "start")?);
+    }
+    let mut primitives = Vec::new();
+    if !primitive_sizes.is_empty() {
+        for b in &opts.backends {
+            bar.set_prefix(format!("[{b}] MSM and NTT"));
+            let task = ChildTask::Primitives { backend: b.clone(), sizes: primitive_sizes.clone() };
+            match child(&opts.exe, &task, &|p| bar.set_message(p.to_string())) {
+                Ok(ChildOutput::Primitives { results }) => primitives.extend(results),
+                Ok(_) => {
+                    failures.push(Failure { id: format!("primitives/{b}"), error: "unexpected child answer".into() })
+                }
+                Err(e) => failures.push(Failure { id: format!("primitives/{b}"), error: format!("{e:#}") }),
+            }
+        }
     }
     // One line per finished case on stderr (also when stderr is not a terminal).
     let say = |line: String| {
@@ -270,6 +294,7 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<Results> {
             service_throughput: extensions::service_status(&service_outcome),
             service,
         },
+        primitives,
         upgraded_from: None,
     })
 }

@@ -7,6 +7,7 @@
 //! | `tiny`  | all three Groth16 constructions at n = 2, 4, halo2 at n = 4; service with 4 jobs; smoke test and the crate's test | ~20 s |
 //! | `quick` | committed int8 n = 16…256, poseidon int8 n = 16…64, naive int8 n = 8…32, committed int16/int32 n = 64, halo2 int8 n = 16…64; service 128 jobs | see docs/BENCHMARKS.md (< 15 min) |
 //! | `scaling` | the issue-#5 table alone: committed int8 n = 64…512 beside poseidon int8 n = 64…256 (512 when memory allows), halo2 n = 64, 128; no service | ~20 min |
+//! | `gpu`   | CPU beside GPU (`--backend cpu,icicle`): committed int8 n = 256, 512, 1024 end to end (C on cuBLAS for the GPU backend), G1 MSM 2^16…2^20 and NTT 2^18…2^22 | a few minutes on an H100 host; no service |
 //! | `full`  | the issue-#5 table: committed int8 n = 8…512 beside poseidon int8 n = 8…256 (512 when memory allows), naive int8 n = 8…128, halo2 n = 8…256, other dtypes; service 256 jobs | about 1.5 hours |
 //!
 //! Durations and memory are documented in docs/BENCHMARKS.md.
@@ -15,7 +16,7 @@ use veriflop_circuits::{CircuitKind, Dtype, ProofSystem};
 
 use crate::results::{CaseSpec, Skipped};
 
-pub const SUITES: [&str; 4] = ["tiny", "quick", "scaling", "full"];
+pub const SUITES: [&str; 5] = ["tiny", "quick", "scaling", "gpu", "full"];
 
 /// Default seed of the matrices and keys.
 pub const DEFAULT_SEED: u64 = 1;
@@ -118,6 +119,7 @@ fn rows(suite: &str) -> Option<Vec<Row>> {
             }
             v
         }
+        "gpu" => vec![row(C, Int8, 256, 1, 3), row(C, Int8, 512, 1, 3), row(C, Int8, 1024, 1, 2)],
         "full" => {
             let mut v = Vec::new();
             // The issue-#5 table: committed beside poseidon, n = 64 … 512.
@@ -157,6 +159,30 @@ pub fn service(suite: &str, seed: u64) -> Option<ServiceSpec> {
     Some(ServiceSpec { circuit: CircuitKind::Committed, dtype: Dtype::Int8, n: 4, jobs, concurrency, seed })
 }
 
+/// log2 sizes of the MSMs and NTTs a suite times per backend (none: empty).
+pub fn primitives(suite: &str) -> Primitives {
+    match suite {
+        "tiny" => Primitives { msm_g1: vec![10], ntt: vec![10], reps: 3 },
+        "gpu" => Primitives { msm_g1: vec![16, 18, 20], ntt: vec![18, 20, 22], reps: 7 },
+        "full" => Primitives { msm_g1: vec![16, 18, 20], ntt: vec![18, 20, 22], reps: 5 },
+        _ => Primitives::default(),
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Primitives {
+    pub msm_g1: Vec<u32>,
+    pub ntt: Vec<u32>,
+    /// Measured repetitions after one warm-up.
+    pub reps: u32,
+}
+
+impl Primitives {
+    pub fn is_empty(&self) -> bool {
+        self.msm_g1.is_empty() && self.ntt.is_empty()
+    }
+}
+
 /// What a suite runs on this machine.
 #[derive(Clone, Debug)]
 pub struct Plan {
@@ -173,7 +199,8 @@ pub fn plan(suite: &str, backends: &[String], seed: u64, gas: bool, memory_bytes
     let mut cases = Vec::new();
     let mut skipped = Vec::new();
     for backend in backends {
-        for r in &rows {
+        // halo2 proves on the CPU whatever the Groth16 backend: once is enough.
+        for r in rows.iter().filter(|r| backend == "cpu" || r.system == ProofSystem::Groth16Bn254) {
             let spec = CaseSpec {
                 system: r.system,
                 construction: r.construction,

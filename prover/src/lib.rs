@@ -3,13 +3,14 @@
 //! pieces of the `veriflop-prover` CLI.
 
 pub mod backend;
+pub mod gemm;
 pub mod halo2;
 pub mod prove;
 pub mod qap;
 pub mod setup;
 pub mod snarkjs;
 
-pub use backend::{Backend, CpuBackend};
+pub use backend::{Backend, BackendChoice, CpuBackend, IcicleBackend, IcicleConfig};
 pub use prove::{prove, prove_bundle, ProveError, ProveOptions, ProveStats};
 pub use setup::KeyStore;
 pub use setup::ProverKey;

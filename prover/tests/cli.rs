@@ -263,3 +263,96 @@ fn bad_arguments_are_usage_errors() {
     let out = bin(tmp.path(), &["prove", "--provider", "0x12"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn backend_and_gemm_choice_through_the_cli() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let no_icicle = d.join("no-icicle");
+    std::fs::create_dir(&no_icicle).unwrap();
+    let no_icicle = no_icicle.to_str().unwrap();
+    ok(d, &["gen", "--shape", "4x4x4", "--seed", "5", "--out-dir", "j"]);
+    ok(d, &["setup", "--shape", "4x4x4"]);
+    ok(d, &["job", "--a", "j/a.npy", "--b", "j/b.npy", "--out", "j/job.json"]);
+    let common = ["--job", "j/job.json", "--a", "j/a.npy", "--b", "j/b.npy", "--provider", PROVIDER];
+
+    // auto (the default): one line saying why the CPU proves, then a valid proof.
+    let out = bin(d, &[&["prove"], &common[..], &["--icicle-dir", no_icicle, "--out", "j/auto.vfpb"]].concat());
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{err}");
+    let why: Vec<&str> = err.lines().filter(|l| l.starts_with("proving on the CPU: ICICLE is not usable (")).collect();
+    assert_eq!(why.len(), 1, "{err}");
+    assert!(why[0].contains("no ICICLE install at") && why[0].contains(no_icicle), "{err}");
+    let cuda = veriflop_prover::gemm::CudaGemm::open(0);
+    if cuda.is_err() {
+        assert!(err.lines().any(|l| l.starts_with("computing C on the CPU: CUDA is not usable (")), "{err}");
+    }
+    ok(d, &["verify", "--bundle", "j/auto.vfpb", "--job", "j/job.json", "--provider", PROVIDER]);
+
+    // icicle, explicitly: an error naming what is missing, and no bundle.
+    let out = bin(
+        d,
+        &[&["--json", "prove"], &common[..], &["--backend", "icicle", "--icicle-dir", no_icicle, "--out", "j/x.vfpb"]]
+            .concat(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["error"]["code"], "backend_unavailable", "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("--icicle-dir"), "{e}");
+    assert!(!d.join("j/x.vfpb").exists());
+    // A malformed device, and a broken install (files that are not libraries).
+    let out =
+        bin(d, &[&["--json", "prove"], &common[..], &["--backend", "icicle", "--icicle-device", "cuda:x"]].concat());
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["error"]["code"], "bad_input", "{e}");
+    let broken = d.join("broken/lib");
+    std::fs::create_dir_all(&broken).unwrap();
+    for lib in ["libicicle_device.so", "libicicle_field_bn254.so", "libicicle_curve_bn254.so"] {
+        std::fs::write(broken.join(lib), b"\x7fELF truncated").unwrap();
+    }
+    let broken = d.join("broken");
+    let out = bin(
+        d,
+        &[&["--json", "prove"], &common[..], &["--backend", "icicle", "--icicle-dir", broken.to_str().unwrap()]]
+            .concat(),
+    );
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["error"]["code"], "backend_unavailable", "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("cannot load"), "{e}");
+
+    // cpu, explicitly: no fallback line; the JSON names the backend and the GEMM.
+    let out = bin(
+        d,
+        &[&["--json", "prove"], &common[..], &["--backend", "cpu", "--gemm", "cpu", "--out", "j/cpu.vfpb"]].concat(),
+    );
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("not usable"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["backend"].as_str().unwrap().starts_with("cpu"), "{v}");
+    assert_eq!(v["gemm"], "cpu");
+
+    // execute --gemm cuda on a machine without CUDA: a clear error, no C written.
+    if cuda.is_err() {
+        let out = bin(
+            d,
+            &[
+                "--json",
+                "execute",
+                "--job",
+                "j/job.json",
+                "--a",
+                "j/a.npy",
+                "--b",
+                "j/b.npy",
+                "--gemm",
+                "cuda",
+                "--out",
+                "j/c.npy",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(e["error"]["code"], "gemm_unavailable", "{e}");
+        assert!(!d.join("j/c.npy").exists());
+    }
+}

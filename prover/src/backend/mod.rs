@@ -4,8 +4,12 @@
 //! so a GPU implementation replaces exactly these operations and nothing else.
 
 mod cpu;
+pub mod icicle;
+mod select;
 
 pub use cpu::CpuBackend;
+pub use icicle::{IcicleBackend, IcicleConfig};
+pub use select::{select, BackendChoice, Selected};
 
 use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 
@@ -28,6 +32,9 @@ pub enum Ntt {
 pub enum BackendError {
     #[error("{0}")]
     Unsupported(String),
+    /// The backend cannot run here (no install, no device, failed self-test).
+    #[error("{0}")]
+    Unavailable(String),
     #[error("backend failure: {0}")]
     Device(String),
 }

@@ -18,7 +18,8 @@ use veriflop_verifier::service::{api::RegisterJob, spawn_local, Config};
 use veriflop_verifier::{JobTerms, ProofBundle, Verifier};
 
 use super::common::{secs, write_file, CliError, Ctx, KeyArgs, ShapeArgs};
-use super::prove::{prove_job, write_bundle, BackendChoice};
+use super::device::DeviceArgs;
+use super::prove::{prove_job, write_bundle, Devices};
 use super::submit::client_error;
 
 #[derive(clap::Args, Debug)]
@@ -32,8 +33,8 @@ pub struct Args {
     /// (in-circuit hashing) or naive (O(n³)). The halo2 job is always poseidon.
     #[arg(long, default_value = "committed")]
     pub circuit: CircuitKind,
-    #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
-    pub backend: BackendChoice,
+    #[command(flatten)]
+    pub device: DeviceArgs,
     #[command(flatten)]
     pub keys: KeyArgs,
     /// Seed for the generated matrices.
@@ -49,7 +50,9 @@ const PRICE_WEI: u128 = 10_000_000_000_000_000;
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let shape = args.shape.shape()?;
-    let backend = args.backend.backend();
+    let backend = args.device.backend(ctx)?;
+    let gemm = args.device.gemm(ctx)?;
+    let devices = Devices { backend: backend.as_ref(), gemm: &gemm };
     let store = KeyStore::new(&args.keys.keys);
     let mut systems = args.proof_system.clone();
     systems.dedup();
@@ -61,8 +64,12 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         ProofSystem::Halo2KzgBn254 => CircuitKind::Poseidon,
     };
     let names: Vec<String> = systems.iter().map(|&y| format!("{y} ({})", circuit_of(y))).collect();
-    let mut lines =
-        vec![format!("veriflop demo: {shape}, proof systems {}, backend {}", names.join(" then "), backend.name())];
+    let mut lines = vec![format!(
+        "veriflop demo: {shape}, proof systems {}, Groth16 backend {}, GEMM {}",
+        names.join(" then "),
+        backend.name(),
+        gemm.name()
+    )];
 
     // Keys first: the service loads verifying keys and the SRS at start.
     let mut setup_secs = serde_json::Map::new();
@@ -116,7 +123,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             }),
         };
         let flow = Flow { shape, system, circuit: circuit_of(system), dir, seed: args.seed };
-        let r = flow.run(&store, backend.as_ref(), &parties, ctx);
+        let r = flow.run(&store, &devices, &parties, ctx);
         let r = match r {
             Ok(r) => r,
             Err(e) => {
@@ -136,6 +143,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             "ok": true,
             "shape": shape,
             "backend": backend.name(),
+            "gemm": gemm.name(),
             "provider": parties.provider_address,
             "setup_seconds": setup_secs,
             "runs": runs,
@@ -167,13 +175,7 @@ struct FlowReport {
 }
 
 impl Flow {
-    fn run(
-        &self,
-        store: &KeyStore,
-        backend: &dyn veriflop_prover::Backend,
-        p: &Parties,
-        ctx: &Ctx,
-    ) -> Result<FlowReport, CliError> {
+    fn run(&self, store: &KeyStore, devices: &Devices, p: &Parties, ctx: &Ctx) -> Result<FlowReport, CliError> {
         let (shape, dir) = (self.shape, &self.dir);
         std::fs::create_dir_all(dir).map_err(|e| CliError::new("io", format!("{}: {e}", dir.display())))?;
         let mut lines = Vec::new();
@@ -208,13 +210,13 @@ impl Flow {
 
         // Provider: execute and prove.
         let t = Instant::now();
-        let c = veriflop_circuits::execute::matmul(&shape, &a, &b)?;
+        let (c, ran) = devices.gemm.matmul(&shape, &a, &b)?;
         let execute = t.elapsed();
         write_matrix(&dir.join(if shape.output_bits() <= 64 { "c.npy" } else { "c.vfm" }), &c)?;
-        lines.push(format!("  2 provider executes C = A·B in {}", secs(execute)));
-        let proven = prove_job(&job, a, b, Some(c), provider, store, backend, ctx)?;
+        lines.push(format!("  2 provider executes C = A·B in {} on {}", secs(execute), ran.as_str()));
+        let proven = prove_job(&job, a, b, Some(c), provider, store, *devices, ctx)?;
         let s = &proven.stats;
-        lines.push(format!("  3 provider proves in {} ({})", secs(s.total()), s.summary()));
+        lines.push(format!("  3 provider proves on {} in {} ({})", proven.backend, secs(s.total()), s.summary()));
         let bundle = proven.bundle;
         write_bundle(&dir.join("bundle.vfpb"), &bundle)?;
         write_bundle(&dir.join("bundle.json"), &bundle)?;

@@ -2,11 +2,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::json;
-use veriflop_circuits::execute::matmul;
 use veriflop_circuits::matrix::{read_input, write_matrix};
 use veriflop_circuits::{commit, cp, field, CircuitKind};
+use veriflop_prover::gemm::GemmChoice;
 
 use super::common::{commit_key_for, read_job, secs, CliError, Ctx, KeyArgs};
+use super::device::DeviceArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -24,6 +25,12 @@ pub struct Args {
     pub out: PathBuf,
     #[command(flatten)]
     pub keys: KeyArgs,
+    /// Where C = A·B runs: auto uses cuBLAS on a CUDA GPU when usable.
+    #[arg(long, value_enum, env = "VERIFLOP_GEMM", default_value_t = GemmChoice::Auto)]
+    pub gemm: GemmChoice,
+    /// CUDA device for the GEMM.
+    #[arg(long, env = "VERIFLOP_CUDA_DEVICE", default_value_t = 0)]
+    pub cuda_device: usize,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
@@ -32,8 +39,9 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let b = read_input(&args.b, job.shape.dtype)?;
     let ck = commit_key_for(job.circuit, &job.shape, &args.keys)?;
     job.check_data(ck.as_ref(), &a, &b)?;
+    let gemm = DeviceArgs { gemm: args.gemm, cuda_device: args.cuda_device, ..Default::default() }.gemm(ctx)?;
     let t = Instant::now();
-    let c = matmul(&job.shape, &a, &b)?;
+    let (c, ran) = gemm.matmul(&job.shape, &a, &b)?;
     let took = t.elapsed();
     let cm_c = match (&ck, job.circuit) {
         (Some(ck), CircuitKind::Committed) => cp::digest(&ck.commit_c(&c)),
@@ -41,8 +49,8 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     };
     write_matrix(&args.out, &c)?;
     ctx.emit(
-        format!("C = A·B for job {} ({}) in {}\n  cm_C {}\nwritten to {}", job.job_id, job.shape, secs(took), field::fr_to_hex(&cm_c), args.out.display()),
-        json!({"ok": true, "job_id": job.job_id, "seconds": took.as_secs_f64(), "cm_c": field::fr_to_hex(&cm_c), "path": args.out}),
+        format!("C = A·B for job {} ({}) in {} on {}\n  cm_C {}\nwritten to {}", job.job_id, job.shape, secs(took), ran.as_str(), field::fr_to_hex(&cm_c), args.out.display()),
+        json!({"ok": true, "job_id": job.job_id, "seconds": took.as_secs_f64(), "gemm": ran.as_str(), "device": gemm.name(), "cm_c": field::fr_to_hex(&cm_c), "path": args.out}),
     );
     Ok(())
 }

@@ -4,6 +4,7 @@
 mod chain;
 mod common;
 mod demo;
+mod device;
 mod execute;
 mod export;
 mod gen;

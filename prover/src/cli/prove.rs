@@ -3,30 +3,16 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::json;
-use veriflop_circuits::execute::matmul;
 use veriflop_circuits::matrix::{read_input, read_matrix};
 use veriflop_circuits::{field, Address, CircuitKind, InputMatrix, Job, Matrix, OutputMatrix, ProofSystem, Witness};
+use veriflop_prover::gemm::{Gemm, RanOn};
 use veriflop_prover::halo2::Halo2Stats;
 use veriflop_prover::{Backend, CpuBackend, KeyStore, ProveOptions, ProveStats};
 use veriflop_verifier::ProofBundle;
+use veriflop_verifier::Verifier;
 
 use super::common::{read_job, secs, write_file, CliError, Ctx, KeyArgs};
-
-/// MSM/NTT backend.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
-pub enum BackendChoice {
-    /// arkworks on all CPU cores.
-    #[default]
-    Cpu,
-}
-
-impl BackendChoice {
-    pub fn backend(self) -> Box<dyn Backend> {
-        match self {
-            BackendChoice::Cpu => Box::new(CpuBackend::new()),
-        }
-    }
-}
+use super::device::DeviceArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -47,8 +33,8 @@ pub struct Args {
     /// Given, it must be the job's — a check for scripts, not a choice.
     #[arg(long)]
     pub proof_system: Option<ProofSystem>,
-    #[arg(long, value_enum, default_value_t = BackendChoice::Cpu)]
-    pub backend: BackendChoice,
+    #[command(flatten)]
+    pub device: DeviceArgs,
     #[command(flatten)]
     pub keys: KeyArgs,
     /// Bundle output: binary wire form, or JSON when the name ends in .json.
@@ -59,8 +45,11 @@ pub struct Args {
 pub struct Proven {
     pub bundle: ProofBundle,
     pub stats: Stats,
-    pub execute: Option<Duration>,
+    /// Time to compute C, and where it ran (None: C was given).
+    pub execute: Option<(Duration, RanOn)>,
     pub setup: Option<Duration>,
+    /// The proving backend's name ("cpu (…)", "icicle (cuda:0)").
+    pub backend: String,
 }
 
 /// What proving cost, per proof system.
@@ -102,8 +91,17 @@ impl Stats {
     }
 }
 
+/// Where the provider's work runs: the Groth16 backend (unused by halo2,
+/// which proves on the CPU) and the GEMM for C.
+#[derive(Clone, Copy)]
+pub struct Devices<'a> {
+    pub backend: &'a dyn Backend,
+    pub gemm: &'a Gemm,
+}
+
 /// Proves a job with its proof system: loads (or generates) keys or the SRS,
-/// computes C if not given, proves.
+/// computes C if not given, proves, and checks the proof with the CPU
+/// verifier before handing it out (a faulty device never yields a bad bundle).
 #[allow(clippy::too_many_arguments)]
 pub fn prove_job(
     job: &Job,
@@ -112,7 +110,7 @@ pub fn prove_job(
     c: Option<OutputMatrix>,
     provider: Address,
     store: &KeyStore,
-    backend: &dyn Backend,
+    devices: Devices,
     ctx: &Ctx,
 ) -> Result<Proven, CliError> {
     let kind = job.circuit;
@@ -121,8 +119,8 @@ pub fn prove_job(
         Some(c) => (c, None),
         None => {
             let t = Instant::now();
-            let c = matmul(&job.shape, &a, &b)?;
-            (c, Some(t.elapsed()))
+            let (c, ran) = devices.gemm.matmul(&job.shape, &a, &b)?;
+            (c, Some((t.elapsed(), ran)))
         }
     };
     if job.system == ProofSystem::Halo2KzgBn254 {
@@ -132,9 +130,10 @@ pub fn prove_job(
         let pb = ctx.spinner(format!("proving {} with halo2 on the CPU", job.shape));
         let (bundle, stats) = veriflop_prover::halo2::prove_halo2_bundle(&srs, &job.shape, &witness)?;
         pb.finish_and_clear();
-        return Ok(Proven { bundle, stats: Stats::Halo2(stats), execute, setup });
+        return Ok(Proven { bundle, stats: Stats::Halo2(stats), execute, setup, backend: CpuBackend::new().name() });
     }
-    let (pk, _vk, setup) = super::setup::load_or_generate(store, kind, job.shape, ctx)?;
+    let backend = devices.backend;
+    let (pk, vk, setup) = super::setup::load_or_generate(store, kind, job.shape, ctx)?;
     let ck = if kind == CircuitKind::Committed { Some(pk.commit_key()?) } else { None };
     job.check_data(ck.as_ref(), &a, &b)?;
     drop(ck);
@@ -149,7 +148,16 @@ pub fn prove_job(
         &|phase| pb.set_message(format!("proving {} on {}: {phase}", job.shape, backend.name())),
     )?;
     pb.finish_and_clear();
-    Ok(Proven { bundle, stats: Stats::Groth16(stats), execute, setup })
+    Verifier::new(vk).verify(&bundle).map_err(|e| {
+        CliError::new(
+            "self_check_failed",
+            format!(
+                "the proof made on {} does not verify ({e}); nothing was written — rerun with --backend cpu",
+                backend.name()
+            ),
+        )
+    })?;
+    Ok(Proven { bundle, stats: Stats::Groth16(stats), execute, setup, backend: backend.name() })
 }
 
 pub fn write_bundle(path: &Path, bundle: &ProofBundle) -> Result<(), CliError> {
@@ -174,9 +182,12 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let a = read_input(&args.a, job.shape.dtype)?;
     let b = read_input(&args.b, job.shape.dtype)?;
     let c = args.c.as_deref().map(read_output).transpose()?;
-    let backend = args.backend.backend();
     let store = KeyStore::new(&args.keys.keys);
-    let p = prove_job(&job, a, b, c, args.provider, &store, backend.as_ref(), ctx)?;
+    // halo2 proves on the CPU: no backend to choose (nor to report a fallback for).
+    let backend: Box<dyn Backend> =
+        if job.system == ProofSystem::Groth16Bn254 { args.device.backend(ctx)? } else { Box::new(CpuBackend::new()) };
+    let gemm = if c.is_none() { args.device.gemm(ctx)? } else { Gemm::Cpu };
+    let p = prove_job(&job, a, b, c, args.provider, &store, Devices { backend: backend.as_ref(), gemm: &gemm }, ctx)?;
     write_bundle(&args.out, &p.bundle)?;
     if let Some(t) = p.setup {
         ctx.note(format!(
@@ -187,8 +198,8 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             secs(t)
         ));
     }
-    if let Some(t) = p.execute {
-        ctx.note(format!("executed C = A·B in {}", secs(t)));
+    if let Some((t, ran)) = p.execute {
+        ctx.note(format!("executed C = A·B in {} on {}", secs(t), ran.as_str()));
     }
     let s = &p.stats;
     let proof_bytes = p.bundle.proof.to_bytes().len();
@@ -205,7 +216,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             args.out.display(),
             p.bundle.to_bytes().len()
         ),
-        json!({"ok": true, "job_id": job.job_id, "system": job.system, "bundle": args.out, "stats": s, "proof_bytes": proof_bytes, "backend": backend.name(), "cm_c": field::fr_to_hex(&p.bundle.statement.cm_c)}),
+        json!({"ok": true, "job_id": job.job_id, "system": job.system, "bundle": args.out, "stats": s, "proof_bytes": proof_bytes, "backend": p.backend, "gemm": p.execute.map(|(_, r)| r.as_str()), "cm_c": field::fr_to_hex(&p.bundle.statement.cm_c)}),
     );
     Ok(())
 }
