@@ -38,6 +38,18 @@ fn tiny_suite_runs_reports_and_checks() {
     assert!(errors.is_empty(), "schema errors: {errors:#?}");
     let r = Results::read(&json_path).unwrap();
     assert_eq!(r.schema, SCHEMA);
+    // The suite's MSM and NTT sizes, timed on the CPU; C computed on the CPU.
+    let ops: Vec<(&str, u32, &str)> =
+        r.primitives.iter().map(|p| (p.op.as_str(), p.log_size, p.backend.as_str())).collect();
+    assert_eq!(ops, vec![("msm_g1", 10, "cpu"), ("ntt", 10, "cpu")]);
+    assert!(r.primitives.iter().all(|p| p.time.samples.len() == 3 && p.time.median > 0.0));
+    assert!(r
+        .cases
+        .iter()
+        .filter(|c| c.spec.system == veriflop_circuits::ProofSystem::Groth16Bn254)
+        .all(|c| c.gemm.as_deref() == Some("cpu")));
+    let icicle = r.backends.iter().find(|b| b.id == "icicle").expect("the icicle backend is listed");
+    assert!(!icicle.used);
     assert_eq!(r.suite, "tiny");
     assert!(r.failures.is_empty(), "{:?}", r.failures);
     assert!(r.skipped.is_empty());
@@ -237,11 +249,13 @@ fn tiny_suite_runs_reports_and_checks() {
     let mut v1 = doc.clone();
     v1["schema"] = serde_json::json!("veriflop-bench/1");
     v1.as_object_mut().unwrap().remove("skipped");
+    v1.as_object_mut().unwrap().remove("primitives"); // v2 additions
     v1["extensions"]["service"] = serde_json::Value::Null;
     let cases = v1["cases"].as_array_mut().unwrap();
     cases.retain(|c| c["spec"]["construction"] != "committed" && c["spec"].get("system").is_none());
     for c in cases.iter_mut() {
         c["exact"].as_object_mut().unwrap().remove("commitments_bytes");
+        c.as_object_mut().unwrap().remove("gemm");
         if c["spec"]["construction"] == "poseidon" {
             c["spec"]["construction"] = serde_json::json!("freivalds");
             c["id"] = serde_json::json!(c["id"].as_str().unwrap().replace("poseidon/", "freivalds/"));

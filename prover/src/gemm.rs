@@ -137,25 +137,18 @@ impl CudaGemm {
         }
     }
 
-    /// Row-major int8 product on the GPU. cuBLAS is column-major, so it computes
-    /// Cᵀ = Bᵀ·Aᵀ on the same buffers; dimensions are zero-padded to multiples
-    /// of 4 (cuBLAS' int8 requirement), which leaves the product unchanged.
+    /// Row-major int8 product on the GPU. cuBLAS is column-major: it computes
+    /// Cᵀ (n×m, column-major = C row-major) = op(X)·A with X = Bᵀ stored
+    /// row-major and op = transpose, and A's row-major bytes read as Aᵀ — the
+    /// "TN" int8 layout every cuBLAS version supports. Dimensions are
+    /// zero-padded to multiples of 4 (cuBLAS' int8 requirement), which leaves
+    /// the product unchanged.
     fn matmul_i8(&self, shape: &Shape, a: &InputMatrix, b: &InputMatrix) -> Result<OutputMatrix, GemmError> {
-        let (m, k, n) = (shape.m as usize, shape.k as usize, shape.n as usize);
-        let (m4, k4, n4) = (round4(m), round4(k), round4(n));
-        let pad = |src: &[i32], rows: usize, cols: usize, rows4: usize, cols4: usize| {
-            let mut out = vec![0i8; rows4 * cols4];
-            for r in 0..rows {
-                for (o, &v) in out[r * cols4..r * cols4 + cols].iter_mut().zip(&src[r * cols..(r + 1) * cols]) {
-                    *o = v as i8; // int8 checked by check_inputs
-                }
-            }
-            out
-        };
-        let (ha, hb) = (pad(&a.data, m, k, m4, k4), pad(&b.data, k, n, k4, n4));
+        let (m, n) = (shape.m as usize, shape.n as usize);
+        let Packed { a: ha, bt: hbt, m4, k4, n4 } = pack_tn(shape, a, b);
         let dev = |e: cudarc::driver::DriverError| GemmError::Device(e.to_string());
         let da = self.stream.clone_htod(&ha).map_err(dev)?;
-        let db = self.stream.clone_htod(&hb).map_err(dev)?;
+        let db = self.stream.clone_htod(&hbt).map_err(dev)?;
         let mut dc = self.stream.alloc_zeros::<i32>(m4 * n4).map_err(dev)?;
         let (alpha, beta) = (1i32, 0i32);
         {
@@ -168,7 +161,7 @@ impl CudaGemm {
             unsafe {
                 cudarc::cublas::result::gemm_ex(
                     *self.blas.handle(),
-                    blas_sys::cublasOperation_t::CUBLAS_OP_N,
+                    blas_sys::cublasOperation_t::CUBLAS_OP_T,
                     blas_sys::cublasOperation_t::CUBLAS_OP_N,
                     dim(n4)?,
                     dim(m4)?,
@@ -176,7 +169,7 @@ impl CudaGemm {
                     (&alpha as *const i32).cast(),
                     pb as *const _,
                     blas_sys::cudaDataType::CUDA_R_8I,
-                    dim(n4)?,
+                    dim(k4)?,
                     pa as *const _,
                     blas_sys::cudaDataType::CUDA_R_8I,
                     dim(k4)?,
@@ -191,12 +184,45 @@ impl CudaGemm {
             .map_err(|e| GemmError::Device(format!("cublasGemmEx: {e}")))?;
         }
         let hc = self.stream.clone_dtoh(&dc).map_err(dev)?;
-        let mut data = Vec::with_capacity(m * n);
-        for r in 0..m {
-            data.extend(hc[r * n4..r * n4 + n].iter().map(|&v| v as i128));
-        }
-        Ok(Matrix::new(m, n, data)?)
+        unpack(&hc, m, n, n4)
     }
+}
+
+/// Host buffers for the TN GEMM: A row-major m4×k4, Bᵀ row-major n4×k4.
+struct Packed {
+    a: Vec<i8>,
+    bt: Vec<i8>,
+    m4: usize,
+    k4: usize,
+    n4: usize,
+}
+
+fn pack_tn(shape: &Shape, a: &InputMatrix, b: &InputMatrix) -> Packed {
+    let (m, k, n) = (shape.m as usize, shape.k as usize, shape.n as usize);
+    let (m4, k4, n4) = (round4(m), round4(k), round4(n));
+    // Entries are int8 (check_inputs), so the casts are exact.
+    let mut pa = vec![0i8; m4 * k4];
+    for r in 0..m {
+        for (o, &v) in pa[r * k4..r * k4 + k].iter_mut().zip(&a.data[r * k..(r + 1) * k]) {
+            *o = v as i8;
+        }
+    }
+    let mut bt = vec![0i8; n4 * k4];
+    for r in 0..k {
+        for c in 0..n {
+            bt[c * k4 + r] = b.data[r * n + c] as i8;
+        }
+    }
+    Packed { a: pa, bt, m4, k4, n4 }
+}
+
+/// C row-major m×n out of the padded m4×n4 result (row stride n4).
+fn unpack(c: &[i32], m: usize, n: usize, n4: usize) -> Result<OutputMatrix, GemmError> {
+    let mut data = Vec::with_capacity(m * n);
+    for r in 0..m {
+        data.extend(c[r * n4..r * n4 + n].iter().map(|&v| v as i128));
+    }
+    Ok(Matrix::new(m, n, data)?)
 }
 
 #[cfg(test)]
@@ -209,6 +235,44 @@ mod tests {
         assert!(!gpu_exact(&Shape::square(64, Dtype::Int16).unwrap()));
         assert!(gpu_exact(&Shape::new(1, veriflop_circuits::shape::MAX_DIM, 1, Dtype::Int8).unwrap()));
         assert!(!gpu_exact(&Shape::square(8, Dtype::Int32).unwrap()));
+    }
+
+    /// cublasGemmEx's definition for (T, N), column-major:
+    /// C[j + i·ldc] = Σ_l X[l + j·ldx] · Y[l + i·ldy], j < rows, i < cols.
+    #[allow(clippy::too_many_arguments)]
+    fn reference_gemm_tn(
+        rows: usize,
+        cols: usize,
+        k: usize,
+        x: &[i8],
+        ldx: usize,
+        y: &[i8],
+        ldy: usize,
+        ldc: usize,
+    ) -> Vec<i32> {
+        let mut c = vec![0i32; ldc * cols];
+        for i in 0..cols {
+            for j in 0..rows {
+                c[j + i * ldc] = (0..k).map(|l| x[l + j * ldx] as i32 * y[l + i * ldy] as i32).sum();
+            }
+        }
+        c
+    }
+
+    /// The buffers and arguments `matmul_i8` hands cuBLAS give A·B under
+    /// cuBLAS' own definition (checked here without a GPU).
+    #[test]
+    fn tn_layout_computes_the_row_major_product() {
+        for (m, k, n, seed) in [(1, 1, 1, 1), (3, 5, 7, 2), (4, 4, 4, 3), (9, 2, 13, 4), (17, 33, 6, 5)] {
+            let shape = Shape::new(m, k, n, Dtype::Int8).unwrap();
+            let a = InputMatrix::random(m as usize, k as usize, Dtype::Int8, seed).unwrap();
+            let b = InputMatrix::random(k as usize, n as usize, Dtype::Int8, seed + 9).unwrap();
+            let p = pack_tn(&shape, &a, &b);
+            assert!(p.m4 % 4 == 0 && p.k4 % 4 == 0 && p.n4 % 4 == 0);
+            let c = reference_gemm_tn(p.n4, p.m4, p.k4, &p.bt, p.k4, &p.a, p.k4, p.n4);
+            let got = unpack(&c, m as usize, n as usize, p.n4).unwrap();
+            assert_eq!(got, veriflop_circuits::execute::matmul_naive(&a, &b), "{m}×{k}×{n}");
+        }
     }
 
     #[test]

@@ -133,6 +133,9 @@ pub(crate) struct RequestParts {
     pub body: Result<bytes::Bytes, ApiError>,
 }
 
+/// Most bytes read and discarded after a chunked body went over its limit.
+const DRAIN_LIMIT: usize = 1 << 20;
+
 /// Reads the body up to `limit` bytes (refusing early on a larger Content-Length).
 async fn read_body<S, B>(headers: &HeaderMap, stream: S, limit: usize) -> Result<bytes::Bytes, ApiError>
 where
@@ -162,6 +165,16 @@ where
     while let Some(chunk) = stream.next().await {
         let mut chunk = chunk.map_err(|e| ApiError::bad_request("bad_request", format!("reading the body: {e}")))?;
         if out.len() + chunk.remaining() > limit {
+            // Hyper closes a connection with unread input by a reset, which can
+            // reach a client still sending before it reads the 413: read and drop
+            // a bounded tail first (a lingering close), then answer.
+            let mut drained = 0usize;
+            while drained < DRAIN_LIMIT {
+                match stream.next().await {
+                    Some(Ok(c)) => drained += c.remaining(),
+                    _ => break,
+                }
+            }
             return Err(too_large());
         }
         while chunk.has_remaining() {

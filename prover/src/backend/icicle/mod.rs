@@ -433,6 +433,47 @@ mod tests {
         assert!(g1_from_icicle(&non_canonical).is_err());
     }
 
+    /// A G2 point on the twist but outside the prime-order subgroup (BN254's G2
+    /// cofactor is large) is refused, not handed to the prover.
+    #[test]
+    fn g2_points_outside_the_subgroup_are_refused() {
+        let mut rng = rand::thread_rng();
+        let std = |x: &Fq| u64s_to_limbs(&x.into_bigint().0);
+        let fq2 = |x: &Fq2| ffi::Fq2 { c0: std(&x.c0), c1: std(&x.c1) };
+        let one = ffi::Fq2 { c0: std(&Fq::ONE), c1: [0; 8] };
+        let outside = loop {
+            if let Some(p) = G2Affine::get_point_from_x_unchecked(Fq2::rand(&mut rng), false) {
+                if !p.is_in_correct_subgroup_assuming_on_curve() {
+                    break p;
+                }
+            }
+        };
+        assert!(outside.is_on_curve());
+        let raw = ffi::G2Projective { x: fq2(&outside.x), y: fq2(&outside.y), z: one };
+        assert!(g2_from_icicle(&raw).is_err());
+        let good = G2Projective::rand(&mut rng).into_affine();
+        let raw = ffi::G2Projective { x: fq2(&good.x), y: fq2(&good.y), z: one };
+        assert_eq!(g2_from_icicle(&raw).unwrap(), good.into_group());
+    }
+
+    proptest::proptest! {
+        /// Whatever bytes a device returns, decoding never panics, and what it
+        /// accepts is a group element.
+        #[test]
+        fn arbitrary_device_output_is_decoded_safely(w in proptest::collection::vec(proptest::prelude::any::<u32>(), 9 * 8)) {
+            let l = |i: usize| -> ffi::Limbs { w[i * 8..i * 8 + 8].try_into().unwrap() };
+            if let Ok(p) = g1_from_icicle(&ffi::G1Projective { x: l(0), y: l(1), z: l(2) }) {
+                proptest::prop_assert!(p.into_affine().is_on_curve());
+            }
+            let fq2 = |i: usize| ffi::Fq2 { c0: l(i), c1: l(i + 1) };
+            if let Ok(p) = g2_from_icicle(&ffi::G2Projective { x: fq2(3), y: fq2(5), z: fq2(7) }) {
+                let a = p.into_affine();
+                proptest::prop_assert!(a.is_on_curve() && a.is_in_correct_subgroup_assuming_on_curve());
+            }
+            let _ = limbs_to_fr(&l(8));
+        }
+    }
+
     #[test]
     fn device_specs_parse() {
         let c = IcicleConfig::default().with_device("cuda:1").unwrap();
