@@ -17,16 +17,8 @@ pub struct BackendDesc {
 
 /// ICICLE as the prover CLI finds it: `$VERIFLOP_ICICLE_DIR` (else /opt/icicle)
 /// and `$VERIFLOP_ICICLE_DEVICE` (else CUDA:0).
-pub fn icicle_config() -> Result<IcicleConfig, String> {
-    let cfg = IcicleConfig { dir: std::env::var_os("VERIFLOP_ICICLE_DIR").map(Into::into), ..Default::default() };
-    match std::env::var("VERIFLOP_ICICLE_DEVICE") {
-        Ok(spec) => cfg.with_device(&spec),
-        Err(_) => Ok(cfg),
-    }
-}
-
 fn open_icicle() -> Result<Box<dyn Backend>, String> {
-    let backend = IcicleBackend::load(&icicle_config()?).map_err(|e| e.to_string())?;
+    let backend = IcicleBackend::load(&IcicleConfig::from_env()?).map_err(|e| e.to_string())?;
     Ok(Box::new(backend))
 }
 

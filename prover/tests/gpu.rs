@@ -27,14 +27,6 @@ use veriflop_verifier::Verifier;
 
 type Test<T> = (&'static str, fn(&T) -> Result<(), String>);
 
-fn icicle_config() -> IcicleConfig {
-    let cfg = IcicleConfig { dir: std::env::var_os("VERIFLOP_ICICLE_DIR").map(Into::into), ..Default::default() };
-    match std::env::var("VERIFLOP_ICICLE_DEVICE") {
-        Ok(spec) => cfg.with_device(&spec).expect("VERIFLOP_ICICLE_DEVICE"),
-        Err(_) => cfg,
-    }
-}
-
 fn main() {
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let mut failed = 0;
@@ -73,7 +65,7 @@ fn main() {
                 }
             }
         };
-    let icicle = IcicleBackend::load(&icicle_config())
+    let icicle = IcicleBackend::load(&IcicleConfig::from_env().expect("VERIFLOP_ICICLE_DEVICE"))
         .map(|b| Box::new(b) as Box<dyn std::any::Any>)
         .map_err(|e| (matches!(e, BackendError::Unavailable(_)), e.to_string()));
     if let Ok(b) = &icicle {

@@ -42,6 +42,16 @@ impl Default for IcicleConfig {
 }
 
 impl IcicleConfig {
+    /// As the CLI reads its environment: `$VERIFLOP_ICICLE_DIR` (else
+    /// [`DEFAULT_DIR`]) and `$VERIFLOP_ICICLE_DEVICE` (else `CUDA:0`).
+    pub fn from_env() -> Result<Self, String> {
+        let cfg = IcicleConfig { dir: std::env::var_os("VERIFLOP_ICICLE_DIR").map(Into::into), ..Default::default() };
+        match std::env::var("VERIFLOP_ICICLE_DEVICE") {
+            Ok(spec) => cfg.with_device(&spec),
+            Err(_) => Ok(cfg),
+        }
+    }
+
     /// `TYPE` or `TYPE:ID`, e.g. `CUDA`, `cuda:1`, `CPU`.
     pub fn with_device(mut self, spec: &str) -> Result<Self, String> {
         let (kind, id) = match spec.split_once(':') {
