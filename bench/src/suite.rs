@@ -254,3 +254,22 @@ pub fn weight(spec: &CaseSpec) -> u64 {
 pub fn service_weight(s: &ServiceSpec) -> u64 {
     (s.jobs as u64) * (1 + s.concurrency.len() as u64) * 20_000
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gpu_backends_get_the_groth16_cases_and_halo2_runs_once() {
+        let backends = ["cpu".to_string(), "icicle".to_string()];
+        let tiny = cases("tiny", &backends, 1, false).unwrap();
+        let halo2: Vec<&str> =
+            tiny.iter().filter(|c| c.system == ProofSystem::Halo2KzgBn254).map(|c| c.backend.as_str()).collect();
+        assert_eq!(halo2, ["cpu"]);
+        let groth16 = |b: &str| tiny.iter().filter(|c| c.system == ProofSystem::Groth16Bn254 && c.backend == b).count();
+        assert_eq!((groth16("cpu"), groth16("icicle")), (6, 6));
+        let gpu = cases("gpu", &backends, 1, false).unwrap();
+        assert_eq!(gpu.iter().map(|c| c.n).collect::<Vec<_>>(), [256, 512, 1024, 256, 512, 1024]);
+        assert!(primitives("gpu").msm_g1.contains(&20) && primitives("quick").is_empty());
+    }
+}
