@@ -8,12 +8,12 @@
 //! ```
 
 use ark_bn254::{Fr, G1Projective, G2Projective};
-use ark_ec::CurveGroup;
 use ark_ff::UniformRand;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use veriflop_bench::backends;
+use veriflop_bench::case::seeded_points;
 use veriflop_prover::backend::Ntt;
 use veriflop_prover::Backend;
 
@@ -21,24 +21,12 @@ fn available() -> Vec<(&'static str, Box<dyn Backend>)> {
     backends::registry().into_iter().filter_map(|b| (b.open)().ok().map(|backend| (b.id, backend))).collect()
 }
 
-/// n points P0 + i·Q (cheap to make, as costly to multiply as random points).
-fn points<G: CurveGroup>(n: usize, rng: &mut ChaCha20Rng) -> Vec<G::Affine> {
-    let step = G::rand(rng);
-    let mut acc = G::rand(rng);
-    let mut v = Vec::with_capacity(n);
-    for _ in 0..n {
-        v.push(acc);
-        acc += step;
-    }
-    G::normalize_batch(&v)
-}
-
 fn msm(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let sizes = [1usize << 10, 1 << 12, 1 << 14];
     let max = *sizes.last().unwrap();
-    let g1 = points::<G1Projective>(max, &mut rng);
-    let g2 = points::<G2Projective>(1 << 12, &mut rng);
+    let g1 = seeded_points::<G1Projective>(max, &mut rng);
+    let g2 = seeded_points::<G2Projective>(1 << 12, &mut rng);
     let scalars: Vec<Fr> = (0..max).map(|_| Fr::rand(&mut rng)).collect();
     for (id, backend) in available() {
         let mut group = c.benchmark_group("msm_g1");

@@ -339,16 +339,17 @@ pub const CALIBRATION_SERIAL_NTT_LOG: u32 = 16;
 /// Seed of the calibration inputs (fixed forever for `veriflop-bench/1`).
 pub const CALIBRATION_SEED: u64 = 0x7665_7269_666c_6f70; // "veriflop"
 
-/// Seeded points P_i = P_0 + i·Q (cheap to generate, as costly to multiply as any).
-fn seeded_points(n: usize, rng: &mut ChaCha20Rng) -> Vec<ark_bn254::G1Affine> {
-    let step = G1Projective::rand(rng);
-    let mut acc = G1Projective::rand(rng);
+/// n seeded points P_i = P_0 + i·Q (cheap to generate, as costly to multiply
+/// as random points); also used by the criterion benches.
+pub fn seeded_points<G: CurveGroup>(n: usize, rng: &mut ChaCha20Rng) -> Vec<G::Affine> {
+    let step = G::rand(rng);
+    let mut acc = G::rand(rng);
     let mut proj = Vec::with_capacity(n);
     for _ in 0..n {
         proj.push(acc);
         acc += step;
     }
-    G1Projective::normalize_batch(&proj)
+    G::normalize_batch(&proj)
 }
 
 /// G1 MSMs and NTT round trips of the suite's sizes through `backend_id`,
@@ -360,7 +361,8 @@ pub fn primitives(backend_id: &str, sizes: &Primitives, progress: &dyn Fn(&str))
     let mut rng = ChaCha20Rng::seed_from_u64(CALIBRATION_SEED ^ 1);
     let mut out = Vec::new();
     let max_msm = sizes.msm_g1.iter().max().copied().unwrap_or(0);
-    let bases = if sizes.msm_g1.is_empty() { Vec::new() } else { seeded_points(1 << max_msm, &mut rng) };
+    let bases =
+        if sizes.msm_g1.is_empty() { Vec::new() } else { seeded_points::<G1Projective>(1 << max_msm, &mut rng) };
     let scalars: Vec<Fr> = (0..bases.len()).map(|_| Fr::rand(&mut rng)).collect();
     let time = |op: &str, log: u32, f: &mut dyn FnMut() -> Result<(), String>| -> Result<Primitive, String> {
         let mut samples = Vec::new();
@@ -414,7 +416,7 @@ pub fn calibrate(backend_id: &str, rounds: u32, progress: &dyn Fn(&str)) -> Resu
     let mut rng = ChaCha20Rng::seed_from_u64(CALIBRATION_SEED);
     let n = 1usize << CALIBRATION_MSM_LOG;
     progress("calibration: inputs");
-    let bases = seeded_points(n, &mut rng);
+    let bases = seeded_points::<G1Projective>(n, &mut rng);
     let scalars: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();
     let values: Vec<Fr> = (0..1usize << CALIBRATION_NTT_LOG).map(|_| Fr::rand(&mut rng)).collect();
 

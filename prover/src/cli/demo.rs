@@ -51,7 +51,7 @@ const PRICE_WEI: u128 = 10_000_000_000_000_000;
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let shape = args.shape.shape()?;
     let backend = args.device.backend(ctx)?;
-    let gemm = args.device.gemm(ctx)?;
+    let gemm = args.device.gemm.open(ctx)?;
     let devices = Devices { backend: backend.as_ref(), gemm: &gemm };
     let store = KeyStore::new(&args.keys.keys);
     let mut systems = args.proof_system.clone();

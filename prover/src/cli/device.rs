@@ -19,24 +19,19 @@ pub struct DeviceArgs {
     /// ICICLE device, TYPE[:ID]: CUDA:0 for the first GPU; CPU is ICICLE's CPU backend (for testing).
     #[arg(long, env = "VERIFLOP_ICICLE_DEVICE", default_value = "CUDA:0")]
     pub icicle_device: String,
+    #[command(flatten)]
+    pub gemm: GemmArgs,
+}
+
+/// Where C = A·B runs (also on its own, for `execute`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct GemmArgs {
     /// Where C = A·B runs: auto uses cuBLAS on a CUDA GPU when usable.
     #[arg(long, value_enum, env = "VERIFLOP_GEMM", default_value_t = GemmChoice::Auto)]
     pub gemm: GemmChoice,
     /// CUDA device for the GEMM.
     #[arg(long, env = "VERIFLOP_CUDA_DEVICE", default_value_t = 0)]
     pub cuda_device: usize,
-}
-
-impl Default for DeviceArgs {
-    fn default() -> Self {
-        DeviceArgs {
-            backend: BackendChoice::Auto,
-            icicle_dir: None,
-            icicle_device: "CUDA:0".into(),
-            gemm: GemmChoice::Auto,
-            cuda_device: 0,
-        }
-    }
 }
 
 impl DeviceArgs {
@@ -55,13 +50,13 @@ impl DeviceArgs {
         }
         Ok(selected.backend)
     }
+}
 
+impl GemmArgs {
     /// The GEMM for C = A·B; an `auto` fallback is said on stderr.
-    pub fn gemm(&self, ctx: &Ctx) -> Result<Gemm, CliError> {
-        let selected = gemm::select(self.gemm, self.cuda_device).map_err(|e| match e {
-            GemmError::Input(e) => e.into(),
-            e => CliError::new("gemm_unavailable", format!("--gemm cuda: {e}")),
-        })?;
+    pub fn open(&self, ctx: &Ctx) -> Result<Gemm, CliError> {
+        let selected = gemm::select(self.gemm, self.cuda_device)
+            .map_err(|e| CliError::new("gemm_unavailable", format!("--gemm cuda: {e}")))?;
         if let Some(why) = selected.fallback {
             ctx.note(why);
         }

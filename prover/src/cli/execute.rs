@@ -4,10 +4,9 @@ use std::time::Instant;
 use serde_json::json;
 use veriflop_circuits::matrix::{read_input, write_matrix};
 use veriflop_circuits::{commit, cp, field, CircuitKind};
-use veriflop_prover::gemm::GemmChoice;
 
 use super::common::{commit_key_for, read_job, secs, CliError, Ctx, KeyArgs};
-use super::device::DeviceArgs;
+use super::device::GemmArgs;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -25,12 +24,8 @@ pub struct Args {
     pub out: PathBuf,
     #[command(flatten)]
     pub keys: KeyArgs,
-    /// Where C = A·B runs: auto uses cuBLAS on a CUDA GPU when usable.
-    #[arg(long, value_enum, env = "VERIFLOP_GEMM", default_value_t = GemmChoice::Auto)]
-    pub gemm: GemmChoice,
-    /// CUDA device for the GEMM.
-    #[arg(long, env = "VERIFLOP_CUDA_DEVICE", default_value_t = 0)]
-    pub cuda_device: usize,
+    #[command(flatten)]
+    pub gemm: GemmArgs,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
@@ -39,7 +34,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let b = read_input(&args.b, job.shape.dtype)?;
     let ck = commit_key_for(job.circuit, &job.shape, &args.keys)?;
     job.check_data(ck.as_ref(), &a, &b)?;
-    let gemm = DeviceArgs { gemm: args.gemm, cuda_device: args.cuda_device, ..Default::default() }.gemm(ctx)?;
+    let gemm = args.gemm.open(ctx)?;
     let t = Instant::now();
     let (c, ran) = gemm.matmul(&job.shape, &a, &b)?;
     let took = t.elapsed();

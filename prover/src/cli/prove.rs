@@ -186,7 +186,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     // halo2 proves on the CPU: no backend to choose (nor to report a fallback for).
     let backend: Box<dyn Backend> =
         if job.system == ProofSystem::Groth16Bn254 { args.device.backend(ctx)? } else { Box::new(CpuBackend::new()) };
-    let gemm = if c.is_none() { args.device.gemm(ctx)? } else { Gemm::Cpu };
+    let gemm = if c.is_none() { args.device.gemm.open(ctx)? } else { Gemm::Cpu };
     let p = prove_job(&job, a, b, c, args.provider, &store, Devices { backend: backend.as_ref(), gemm: &gemm }, ctx)?;
     write_bundle(&args.out, &p.bundle)?;
     if let Some(t) = p.setup {
