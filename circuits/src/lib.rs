@@ -12,12 +12,14 @@ pub mod matrix;
 pub mod shape;
 pub mod statement;
 pub mod system;
+pub mod venue;
 
 pub use circuit::{CircuitKind, MatmulCircuit, Witness};
 pub use matrix::{InputMatrix, Matrix, OutputMatrix};
 pub use shape::{Dtype, Shape};
 pub use statement::{Address, Job, JobId, Statement};
 pub use system::ProofSystem;
+pub use venue::{Bytes32, Venue};
 
 /// Errors of this crate; each says what was wrong with which input.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
