@@ -26,15 +26,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ark_bn254::Fr;
-use ark_ff::UniformRand;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 use veriflop_circuits::execute::matmul;
-use veriflop_circuits::{CircuitKind, InputMatrix, Job, JobId, Shape, Witness};
+use veriflop_circuits::{Bytes32, CircuitKind, InputMatrix, Job, JobId, Shape, Venue, Witness};
 use veriflop_prover::{prove_bundle, CpuBackend, ProveOptions};
 use veriflop_verifier::auth::{unix_now, Signer};
 use veriflop_verifier::client::{spawn_local, Client, Config, RegisterJob, SubmitOutcome};
+use veriflop_verifier::ledger::Ledger;
 use veriflop_verifier::{JobTerms, ProofBundle, Verifier};
 
 use crate::results::{ServiceRun, ServiceThroughput};
@@ -99,9 +99,34 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
     let base = Job::new(JobId(Fr::from(0u64)), kind, shape, ck.as_ref(), &a, &b).map_err(|x| x.to_string())?;
 
     // One set of `jobs` jobs per HTTP measurement (every request releases a
-    // distinct escrow); the first set also serves the native measurement.
+    // distinct escrow), each set on its own ledger, made now: job ids are
+    // derived from the ledger's venue, and the client's deposit funds the set.
+    // The first set also serves the native measurement.
     let sets = spec.concurrency.len().max(1);
-    let ids: Vec<JobId> = (0..sets * jobs).map(|_| JobId(Fr::rand(&mut rng))).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|x| x.to_string())?;
+    let ledger_dir = tempfile::Builder::new().prefix("veriflop-bench-ledger").tempdir().map_err(|x| x.to_string())?;
+    let mut ledgers = Vec::with_capacity(sets);
+    for set in 0..sets {
+        let url = format!("sqlite://{}", ledger_dir.path().join(format!("ledger-{set}.db")).display());
+        let venue = rt.block_on(async {
+            let l = Ledger::connect(&url).await.map_err(|x| x.to_string())?;
+            l.deposit(client_key.address(), PRICE as u64 * jobs as u64, "bench", None, unix_now())
+                .await
+                .map_err(|x| format!("deposit: {x}"))?;
+            l.close().await;
+            Ok::<_, String>(Venue::Service { service_id: l.service_id() })
+        })?;
+        ledgers.push((url, venue));
+    }
+    let nonces: Vec<Bytes32> = (0..sets * jobs)
+        .map(|_| {
+            let mut b = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rng, &mut b);
+            Bytes32(b)
+        })
+        .collect();
+    let ids: Vec<JobId> =
+        nonces.iter().enumerate().map(|(i, nonce)| ledgers[i / jobs].1.job_id(client_key.address(), nonce)).collect();
     progress(&format!("service: {} proofs", ids.len()));
     let mut work: Vec<(Job, ProofBundle)> = Vec::with_capacity(ids.len());
     for (chunk_no, chunk) in ids.chunks(64).enumerate() {
@@ -155,24 +180,26 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
     native.push(summary(rayon::current_num_threads(), wall, lat));
 
     // ---- HTTP ----
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|x| x.to_string())?;
     let mut http = Vec::new();
     for (set, &conc) in spec.concurrency.iter().enumerate() {
         let conc = (conc as usize).max(1);
         let batch = &work[set * jobs..(set + 1) * jobs];
+        let batch_nonces = &nonces[set * jobs..(set + 1) * jobs];
+        let ledger_url = ledgers[set].0.clone();
         progress(&format!("service: HTTP, {conc} connections"));
         let (wall, lat) = rt.block_on(async {
             let config = Config {
                 key_dir: key_dir.path().to_path_buf(),
                 rate_limit_per_minute: 0,
                 verify_queue: Config::default().verify_queue.max(2 * conc),
+                ledger_url: Some(ledger_url),
                 ..Config::default()
             };
             let (_, handle) = spawn_local(config).await.map_err(|x| format!("starting the service: {x}"))?;
             let url = handle.url();
             let reg = Client::new(&url, client_key.clone());
-            for (job, _) in batch {
-                reg.register_job(&RegisterJob::for_job(job, PRICE, unix_now() + 3600, client_key.address()))
+            for ((job, _), nonce) in batch.iter().zip(batch_nonces) {
+                reg.register_job(&RegisterJob::for_job(job, *nonce, PRICE, unix_now() + 3600, client_key.address()))
                     .await
                     .map_err(|x| format!("registering a job: {x}"))?;
             }

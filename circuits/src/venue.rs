@@ -187,9 +187,10 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for v in
-            [Venue::Service { service_id: Bytes32([0xab; 32]) }, Venue::Chain { chain_id: 31337, escrow: Address([1; 20]) }]
-        {
+        for v in [
+            Venue::Service { service_id: Bytes32([0xab; 32]) },
+            Venue::Chain { chain_id: 31337, escrow: Address([1; 20]) },
+        ] {
             assert_eq!(v.to_string().parse::<Venue>().unwrap(), v);
         }
         assert!("service:0x12".parse::<Venue>().is_err());

@@ -7,7 +7,8 @@
 //! The signed text ([`canonical_message`]) is
 //!
 //! ```text
-//! veriflop-request-v1
+//! veriflop-request-v2
+//! <venue id: 0x-hex, 32 bytes (GET /v1/venue)>
 //! <METHOD>
 //! <path and query, exactly as sent>
 //! <timestamp: unix seconds, decimal>
@@ -15,7 +16,9 @@
 //! <0x-hex keccak256 of the body bytes>
 //! ```
 //!
-//! (lines joined by `\n`, no trailing newline), signed EIP-191 "personal_sign"
+//! (lines joined by `\n`, no trailing newline). The venue line names the service
+//! the request is for (`Venue::Service` id, see `veriflop_circuits::venue`), so a
+//! request signed for one service is refused by every other. It is signed EIP-191 "personal_sign"
 //! style: the ECDSA pre-hash is
 //! `keccak256("\x19Ethereum Signed Message:\n" || decimal(len(msg)) || msg)`,
 //! the signature is the 65 bytes `r || s || v` (v = 27/28, or 0/1), low-s only.
@@ -29,14 +32,14 @@ use k256::elliptic_curve::scalar::IsHigh;
 use sha3::{Digest, Keccak256};
 use std::fmt;
 use std::str::FromStr;
-use veriflop_circuits::Address;
+use veriflop_circuits::{Address, Bytes32};
 
 pub const HEADER_ADDRESS: &str = "x-veriflop-address";
 pub const HEADER_TIMESTAMP: &str = "x-veriflop-timestamp";
 pub const HEADER_NONCE: &str = "x-veriflop-nonce";
 pub const HEADER_SIGNATURE: &str = "x-veriflop-signature";
 /// First line of every signed request text (domain separation and versioning).
-pub const DOMAIN: &str = "veriflop-request-v1";
+pub const DOMAIN: &str = "veriflop-request-v2";
 pub const MAX_NONCE_LEN: usize = 64;
 
 /// Why a request's authentication was refused. `code()` is stable.
@@ -86,10 +89,17 @@ pub fn personal_hash(msg: &[u8]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// The text that is signed for one request.
-pub fn canonical_message(method: &str, path_and_query: &str, timestamp: i64, nonce: &str, body: &[u8]) -> String {
+/// The text that is signed for one request to the venue `venue`.
+pub fn canonical_message(
+    venue: &Bytes32,
+    method: &str,
+    path_and_query: &str,
+    timestamp: i64,
+    nonce: &str,
+    body: &[u8],
+) -> String {
     format!(
-        "{DOMAIN}\n{}\n{path_and_query}\n{timestamp}\n{nonce}\n0x{}",
+        "{DOMAIN}\n{venue}\n{}\n{path_and_query}\n{timestamp}\n{nonce}\n0x{}",
         method.to_ascii_uppercase(),
         hex::encode(keccak256(body))
     )
@@ -193,6 +203,7 @@ impl AuthHeaders {
     /// uniqueness is the caller's (ledger's) job.
     pub fn verify(
         &self,
+        venue: &Bytes32,
         method: &str,
         path_and_query: &str,
         body: &[u8],
@@ -202,7 +213,7 @@ impl AuthHeaders {
         if self.timestamp.abs_diff(now) > window_secs {
             return Err(AuthError::Stale { ts: self.timestamp, now, window: window_secs });
         }
-        let msg = canonical_message(method, path_and_query, self.timestamp, &self.nonce, body);
+        let msg = canonical_message(venue, method, path_and_query, self.timestamp, &self.nonce, body);
         match recover_personal(msg.as_bytes(), &self.signature) {
             Some(a) if a == self.address => Ok(a),
             _ => Err(AuthError::BadSignature(self.address)),
@@ -259,23 +270,31 @@ impl Signer {
         RecoverableSignature(out)
     }
 
-    /// Signs a request with a fresh random nonce.
-    pub fn sign_request(&self, method: &str, path_and_query: &str, body: &[u8], timestamp: i64) -> AuthHeaders {
+    /// Signs a request for `venue` with a fresh random nonce.
+    pub fn sign_request(
+        &self,
+        venue: &Bytes32,
+        method: &str,
+        path_and_query: &str,
+        body: &[u8],
+        timestamp: i64,
+    ) -> AuthHeaders {
         use rand::RngCore;
         let mut n = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut n);
-        self.sign_request_with_nonce(method, path_and_query, body, timestamp, &hex::encode(n))
+        self.sign_request_with_nonce(venue, method, path_and_query, body, timestamp, &hex::encode(n))
     }
 
     pub fn sign_request_with_nonce(
         &self,
+        venue: &Bytes32,
         method: &str,
         path_and_query: &str,
         body: &[u8],
         timestamp: i64,
         nonce: &str,
     ) -> AuthHeaders {
-        let msg = canonical_message(method, path_and_query, timestamp, nonce, body);
+        let msg = canonical_message(venue, method, path_and_query, timestamp, nonce, body);
         AuthHeaders {
             address: self.address,
             timestamp,
@@ -305,20 +324,26 @@ mod tests {
     fn sign_verify_and_tamper() {
         let s = Signer::random();
         let now = 1_700_000_000;
-        let h = s.sign_request("POST", "/v1/jobs", b"{}", now);
-        assert_eq!(h.verify("POST", "/v1/jobs", b"{}", now, 300).unwrap(), s.address());
+        let v = &Bytes32([5; 32]);
+        let h = s.sign_request(v, "POST", "/v1/jobs", b"{}", now);
+        assert_eq!(h.verify(v, "POST", "/v1/jobs", b"{}", now, 300).unwrap(), s.address());
+        // Signed for another venue (service): refused here.
+        assert!(matches!(
+            h.verify(&Bytes32([6; 32]), "POST", "/v1/jobs", b"{}", now, 300),
+            Err(AuthError::BadSignature(_))
+        ));
         // Any changed field breaks the signature.
-        assert!(matches!(h.verify("GET", "/v1/jobs", b"{}", now, 300), Err(AuthError::BadSignature(_))));
-        assert!(matches!(h.verify("POST", "/v1/jobz", b"{}", now, 300), Err(AuthError::BadSignature(_))));
-        assert!(matches!(h.verify("POST", "/v1/jobs", b"{ }", now, 300), Err(AuthError::BadSignature(_))));
+        assert!(matches!(h.verify(v, "GET", "/v1/jobs", b"{}", now, 300), Err(AuthError::BadSignature(_))));
+        assert!(matches!(h.verify(v, "POST", "/v1/jobz", b"{}", now, 300), Err(AuthError::BadSignature(_))));
+        assert!(matches!(h.verify(v, "POST", "/v1/jobs", b"{ }", now, 300), Err(AuthError::BadSignature(_))));
         let mut other = h.clone();
         other.address = Signer::random().address();
-        assert!(matches!(other.verify("POST", "/v1/jobs", b"{}", now, 300), Err(AuthError::BadSignature(_))));
+        assert!(matches!(other.verify(v, "POST", "/v1/jobs", b"{}", now, 300), Err(AuthError::BadSignature(_))));
         let mut flipped = h.clone();
         flipped.signature.0[10] ^= 1;
-        assert!(flipped.verify("POST", "/v1/jobs", b"{}", now, 300).is_err());
+        assert!(flipped.verify(v, "POST", "/v1/jobs", b"{}", now, 300).is_err());
         // Timestamp window.
-        assert!(matches!(h.verify("POST", "/v1/jobs", b"{}", now + 301, 300), Err(AuthError::Stale { .. })));
+        assert!(matches!(h.verify(v, "POST", "/v1/jobs", b"{}", now + 301, 300), Err(AuthError::Stale { .. })));
         // High-s twin of a valid signature is refused (malleability).
         let sig = Signature::from_slice(&h.signature.0[..64]).unwrap();
         let (r, s_) = sig.split_scalars();
@@ -326,13 +351,13 @@ mod tests {
         let mut hs = h.clone();
         hs.signature.0[..64].copy_from_slice(&high.to_bytes());
         hs.signature.0[64] ^= 1;
-        assert!(hs.verify("POST", "/v1/jobs", b"{}", now, 300).is_err());
+        assert!(hs.verify(v, "POST", "/v1/jobs", b"{}", now, 300).is_err());
     }
 
     #[test]
     fn header_parsing_is_strict() {
         let s = Signer::random();
-        let h = s.sign_request("POST", "/x", b"", 5);
+        let h = s.sign_request(&Bytes32::default(), "POST", "/x", b"", 5);
         let pairs = h.pairs();
         let get = |n: &str| pairs.iter().find(|(k, _)| *k == n).map(|(_, v)| v.as_str());
         assert_eq!(AuthHeaders::parse(get).unwrap(), h);

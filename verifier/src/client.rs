@@ -8,7 +8,8 @@
 //! use veriflop_verifier::auth::Signer;
 //! let (addr, handle) = spawn_local(Config { key_dir: "veriflop-data/keys".into(), ..Config::default() }).await?;
 //! let client = Client::new(format!("http://{addr}"), Signer::random());
-//! let job = client.register_job(&reg).await?;
+//! let job = client.register_job(&reg).await?; // reg.nonce, and a deposit first
+
 //! let outcome = client.submit_proof(&job.job_id, &bundle).await?;
 //! handle.shutdown().await;
 //! # Ok(()) }
@@ -17,11 +18,13 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use veriflop_circuits::JobId;
+use veriflop_circuits::{Address, Bytes32, JobId, Venue};
 
 use crate::auth::{unix_now, Signer};
 use crate::bundle::ProofBundle;
-pub use crate::service::api::{Health, JobView, RegisterJob, ShapeInfo, SubmitOutcome, SubmitResponse};
+pub use crate::service::api::{
+    AccountView, Health, JobView, RegisterJob, ShapeInfo, SubmitOutcome, SubmitResponse, VenueInfo,
+};
 pub use crate::service::error::ErrorBody;
 pub use crate::service::{spawn_local, Config, ServiceError, ServiceHandle};
 
@@ -46,12 +49,15 @@ impl ClientError {
     }
 }
 
-/// A signing client for one verifier service.
+/// A signing client for one verifier service. Requests are signed for the
+/// service's venue, read once from `GET /v1/venue` (or pinned with
+/// [`Client::with_venue`]), so they are worth nothing at any other service.
 #[derive(Clone, Debug)]
 pub struct Client {
     base: String,
     http: reqwest::Client,
     signer: Signer,
+    venue: std::sync::Arc<tokio::sync::OnceCell<VenueInfo>>,
 }
 
 impl Client {
@@ -62,7 +68,37 @@ impl Client {
             .pool_max_idle_per_host(64)
             .build()
             .expect("an HTTP client without TLS always builds");
-        Client { base: base_url.into().trim_end_matches('/').to_string(), http, signer }
+        Client { base: base_url.into().trim_end_matches('/').to_string(), http, signer, venue: Default::default() }
+    }
+
+    /// Signs for `venue` without asking the service (a client that knows which
+    /// service it means to pay; a service with another venue refuses every request).
+    pub fn with_venue(self, venue: VenueInfo) -> Self {
+        Client { venue: std::sync::Arc::new(tokio::sync::OnceCell::new_with(Some(venue))), ..self }
+    }
+
+    /// The service's venue (fetched once).
+    pub async fn venue(&self) -> Result<VenueInfo, ClientError> {
+        self.venue
+            .get_or_try_init(|| async {
+                let (s, b) = self.finish(self.http.get(format!("{}/v1/venue", self.base))).await?;
+                Self::decode::<VenueInfo>(s, &b)
+            })
+            .await
+            .cloned()
+    }
+
+    /// The id the job with `nonce` gets when this client registers it here.
+    pub async fn job_id_for(&self, nonce: &Bytes32) -> Result<JobId, ClientError> {
+        let v = self.venue().await?;
+        let venue: Venue = v.venue().map_err(|e| ClientError::Decode(e.to_string()))?;
+        if venue.id() != v.venue_id {
+            return Err(ClientError::Decode(format!(
+                "the service's venue {} does not hash to its id {}",
+                v.venue, v.venue_id
+            )));
+        }
+        Ok(venue.job_id(self.signer.address(), nonce))
     }
 
     pub fn signer(&self) -> &Signer {
@@ -81,7 +117,8 @@ impl Client {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<(StatusCode, Vec<u8>), ClientError> {
-        let auth = self.signer.sign_request(method, path, &body, unix_now());
+        let venue = self.venue().await?.venue_id;
+        let auth = self.signer.sign_request(&venue, method, path, &body, unix_now());
         let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| ClientError::Decode(e.to_string()))?;
         let mut req =
             self.http.request(method, format!("{}{path}", self.base)).header("content-type", content_type).body(body);
@@ -151,6 +188,12 @@ impl Client {
         Self::decode(s, &b)
     }
 
+    /// A balance and its history (unsigned).
+    pub async fn account(&self, address: Address) -> Result<AccountView, ClientError> {
+        let (s, b) = self.finish(self.http.get(format!("{}/v1/accounts/{address}", self.base))).await?;
+        Self::decode(s, &b)
+    }
+
     pub async fn health(&self) -> Result<Health, ClientError> {
         let (s, b) = self.finish(self.http.get(format!("{}/healthz", self.base))).await?;
         Self::decode(s, &b)
@@ -191,6 +234,18 @@ pub mod blocking {
 
         pub fn job(&self, job_id: &JobId) -> Result<JobView, ClientError> {
             self.rt.block_on(self.inner.job(job_id))
+        }
+
+        pub fn venue(&self) -> Result<VenueInfo, ClientError> {
+            self.rt.block_on(self.inner.venue())
+        }
+
+        pub fn job_id_for(&self, nonce: &Bytes32) -> Result<JobId, ClientError> {
+            self.rt.block_on(self.inner.job_id_for(nonce))
+        }
+
+        pub fn account(&self, address: Address) -> Result<AccountView, ClientError> {
+            self.rt.block_on(self.inner.account(address))
         }
     }
 }

@@ -6,11 +6,11 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::{assert_error, client, in_an_hour, signed};
+use common::{assert_error, client, fund, in_an_hour, signed};
 use veriflop_circuits::execute::matmul;
-use veriflop_circuits::{CircuitKind, Dtype, InputMatrix, Job, JobId, ProofSystem, Shape, Witness};
+use veriflop_circuits::{Bytes32, CircuitKind, Dtype, InputMatrix, Job, JobId, ProofSystem, Shape, Witness};
 use veriflop_verifier::auth::Signer;
-use veriflop_verifier::client::{spawn_local, Config, RegisterJob, SubmitOutcome};
+use veriflop_verifier::client::{spawn_local, Config, RegisterJob, ServiceHandle, SubmitOutcome};
 use veriflop_verifier::keys::SRS_FILE;
 use veriflop_verifier::{Halo2Proof, Proof, ProofBundle};
 
@@ -36,6 +36,7 @@ struct H2Job {
     job: Job,
     a: InputMatrix,
     b: InputMatrix,
+    nonce: Bytes32,
 }
 
 fn h2_job(seed: u64) -> H2Job {
@@ -46,10 +47,20 @@ fn h2_job(seed: u64) -> H2Job {
         .unwrap()
         .with_system(ProofSystem::Halo2KzgBn254)
         .unwrap();
-    H2Job { job, a, b }
+    H2Job { job, a, b, nonce: Bytes32::random() }
 }
 
 impl H2Job {
+    /// The job as `client` posts it at `h` (id derived from the venue).
+    fn at(mut self, h: &ServiceHandle, client: veriflop_circuits::Address) -> Self {
+        self.job.job_id = h.state.venue.job_id(client, &self.nonce);
+        self
+    }
+
+    fn register(&self, client: veriflop_circuits::Address) -> RegisterJob {
+        RegisterJob::for_job(&self.job, self.nonce, 1000, in_an_hour(), client)
+    }
+
     fn prove(&self, provider: veriflop_circuits::Address) -> ProofBundle {
         let srs = veriflop_halo2::Srs::read_file(&key_dir().path().join(SRS_FILE)).unwrap();
         let c = matmul(&shape(), &self.a, &self.b).unwrap();
@@ -69,9 +80,10 @@ async fn halo2_jobs_are_verified_and_released() {
     let p = client(&url, &provider_key);
     let provider = provider_key.address();
 
+    fund(&h, client_key.address()).await;
     // Registration: the halo2 key of a new shape is derived from the SRS.
-    let tj = h2_job(1);
-    let view = c.register_job(&RegisterJob::for_job(&tj.job, 1000, in_an_hour(), client_key.address())).await.unwrap();
+    let tj = h2_job(1).at(&h, client_key.address());
+    let view = c.register_job(&tj.register(client_key.address())).await.unwrap();
     assert_eq!(view.system, ProofSystem::Halo2KzgBn254);
     let shapes = c.shapes().await.unwrap();
     assert!(shapes.iter().any(|s| s.system == ProofSystem::Halo2KzgBn254 && s.shape == shape()), "{shapes:?}");
@@ -84,13 +96,16 @@ async fn halo2_jobs_are_verified_and_released() {
         .unwrap()
         .with_system(ProofSystem::Halo2KzgBn254)
         .unwrap();
-    let body = serde_json::to_vec(&RegisterJob::for_job(&big_job, 1000, in_an_hour(), client_key.address())).unwrap();
+    let nonce = Bytes32::random();
+    let big_job = Job { job_id: h.state.venue.job_id(client_key.address(), &nonce), ..big_job };
+    let body =
+        serde_json::to_vec(&RegisterJob::for_job(&big_job, nonce, 1000, in_an_hour(), client_key.address())).unwrap();
     let got = signed(&url, &client_key, "POST", "/v1/jobs", body).await;
     assert_error(&got, 400, "unknown_shape");
     assert!(got.1["message"].as_str().unwrap().contains("2^15"), "{got:?}");
 
     // halo2 proves Poseidon jobs only: a committed halo2 job is refused.
-    let mut bad = RegisterJob::for_job(&h2_job(3).job, 1000, in_an_hour(), client_key.address());
+    let mut bad = h2_job(3).at(&h, client_key.address()).register(client_key.address());
     bad.circuit = CircuitKind::Committed;
     let body = serde_json::to_vec(&bad).unwrap();
     assert_error(&signed(&url, &client_key, "POST", "/v1/jobs", body).await, 400, "invalid_job");
@@ -111,7 +126,7 @@ async fn halo2_jobs_are_verified_and_released() {
     let thief = Signer::random();
     assert_error(&signed(&url, &thief, "POST", &path, good.to_bytes()).await, 403, "wrong_provider");
     // A Groth16 proof of the same statement's shape is the wrong system for this job.
-    let groth = common::new_job(9).prove(provider);
+    let groth = common::new_job(9).at(&h, client_key.address()).prove(provider);
     let mut relabelled = groth.clone();
     relabelled.statement = good.statement.clone();
     relabelled.circuit = CircuitKind::Poseidon;
@@ -130,7 +145,7 @@ async fn halo2_jobs_are_verified_and_released() {
     assert_eq!(view.job(), tj.job);
 
     // A Groth16 job on the same service still works beside it.
-    let gj = common::new_job(11);
+    let gj = common::new_job(11).at(&h, client_key.address());
     c.register_job(&gj.register_request(client_key.address(), 5, in_an_hour())).await.unwrap();
     let r = p.submit_proof(&gj.job.job_id, &gj.prove(provider)).await.unwrap();
     assert_eq!(r.outcome, SubmitOutcome::Released);
@@ -143,7 +158,8 @@ async fn without_an_srs_halo2_jobs_are_unknown_shapes() {
     let (_, h) = spawn_local(config).await.unwrap();
     let url = h.url();
     let client_key = Signer::random();
-    let req = RegisterJob::for_job(&h2_job(5).job, 1000, in_an_hour(), client_key.address());
+    fund(&h, client_key.address()).await;
+    let req = h2_job(5).at(&h, client_key.address()).register(client_key.address());
     let got = signed(&url, &client_key, "POST", "/v1/jobs", serde_json::to_vec(&req).unwrap()).await;
     assert_error(&got, 400, "unknown_shape");
     assert!(got.1["message"].as_str().unwrap().contains(SRS_FILE), "{got:?}");

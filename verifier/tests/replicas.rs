@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -49,8 +47,11 @@ async fn two_replicas_on_one_postgres_release_once() {
     let client_key = Signer::random();
     let provider_key = Signer::random();
 
+    // Both replicas are one venue: the service id lives in the shared ledger.
+    assert_eq!(a.state.venue_id, b.state.venue_id);
+    fund(&a, client_key.address()).await;
     // Happy path through replica A, read back from replica B.
-    let tj = new_job(100);
+    let tj = new_job(100).at(&a, client_key.address());
     let id = tj.job.job_id;
     let view = Client::new(a.url(), client_key.clone())
         .register_job(&tj.register_request(client_key.address(), 42, in_an_hour()))
@@ -91,7 +92,7 @@ async fn two_replicas_on_one_postgres_release_once() {
     let path = format!("/v1/jobs/{id}/proof");
     let body = bundle.to_bytes();
     let pairs: Vec<_> = provider_key
-        .sign_request("POST", &path, &body, veriflop_verifier::auth::unix_now())
+        .sign_request(&a.state.venue_id, "POST", &path, &body, veriflop_verifier::auth::unix_now())
         .pairs()
         .into_iter()
         .collect();
@@ -99,7 +100,7 @@ async fn two_replicas_on_one_postgres_release_once() {
     assert_error(&raw(&b.url(), "POST", &path, &pairs, body).await, 409, "replay");
 
     // A refund race between replicas on an expired job: one refund event.
-    let tj = new_job(101);
+    let tj = new_job(101).at(&b, client_key.address());
     let id2 = tj.job.job_id;
     let deadline = veriflop_verifier::auth::unix_now() + 1;
     Client::new(a.url(), client_key.clone())
@@ -117,44 +118,8 @@ async fn two_replicas_on_one_postgres_release_once() {
     b.shutdown().await;
 }
 
-/// The service binary, started on port 0; waits for its "listening on" line.
-struct Proc {
-    child: Child,
-    url: String,
-}
-
 fn start_binary(ledger: &str, fault_delay_ms: u64) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_veriflop-verifier"))
-        .args(["--listen", "127.0.0.1:0", "--rate-limit-per-minute", "0"])
-        .arg("--keys")
-        .arg(key_dir())
-        .args(["--ledger", ledger])
-        .env("VERIFLOP_FAULT_RELEASE_DELAY_MS", fault_delay_ms.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    Proc { child, url }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn metric(url: &str, name: &str) -> u64 {
-    let text = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
-    text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    Proc::start(ledger, &[], &[("VERIFLOP_FAULT_RELEASE_DELAY_MS", fault_delay_ms.to_string())], None)
 }
 
 /// SIGKILL while the release transaction is open (after its writes, before
@@ -163,23 +128,17 @@ async fn kill_mid_release(ledger_url: &str) {
     let client_key = Signer::random();
     let provider_key = Signer::random();
     let p = provider_key.address();
-    let tj = new_job(200);
+    // The operator funds the client with the ledger tool, which also names the venue.
+    ledger_tool(ledger_url, &["deposit", "--to", &client_key.address().to_string(), "--amount", "5000"]);
+    let venue = ledger_tool(ledger_url, &["venue"]);
+    let service_id = venue.split_whitespace().nth(1).unwrap().strip_prefix("service:").unwrap().parse().unwrap();
+    let mut tj = new_job(200);
+    tj.job.job_id = veriflop_circuits::Venue::Service { service_id }.job_id(client_key.address(), &tj.nonce);
     let id = tj.job.job_id;
+    let reg = tj.register_request(client_key.address(), 1234, in_an_hour());
     let bundle = tokio::task::spawn_blocking(move || tj.prove(p)).await.unwrap();
 
     let mut proc = start_binary(ledger_url, 30_000);
-    let job = bundle.statement.clone();
-    let reg = veriflop_verifier::client::RegisterJob {
-        job_id: Some(job.job_id),
-        system: Default::default(),
-        circuit: KIND,
-        shape: job.shape,
-        cm_a: job.cm_a,
-        cm_b: job.cm_b,
-        price: "1234".into(),
-        deadline: in_an_hour(),
-        client: client_key.address(),
-    };
     Client::new(&proc.url, client_key.clone()).register_job(&reg).await.unwrap();
     let c = Client::new(&proc.url, provider_key.clone());
     let b2 = bundle.clone();
@@ -220,6 +179,10 @@ async fn kill_mid_release(ledger_url: &str) {
     assert_eq!(kinds, ["registered", "released"]);
     assert_eq!(view.events[1].amount.as_deref(), Some("1234"));
     assert_eq!(ledger.audit().await.unwrap(), Vec::<String>::new());
+    // Money: the client locked 1234 of its 5000, the provider was paid 1234.
+    assert_eq!(ledger.account(client_key.address()).await.unwrap().balance, 5000 - 1234);
+    assert_eq!(ledger.account(p).await.unwrap().balance, 1234);
+    assert!(ledger_tool(ledger_url, &["audit"]).contains("ledger consistent"));
     ledger.close().await;
 }
 

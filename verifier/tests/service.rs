@@ -22,11 +22,12 @@ async fn happy_path_register_prove_release() {
     let provider = common::client(&url, &provider_key);
 
     assert_eq!(client.health().await.unwrap().status, "ok");
+    fund(&h, client_key.address()).await;
     let shapes = client.shapes().await.unwrap();
     assert_eq!(shapes.len(), 1);
     assert_eq!(shapes[0].shape, shape());
 
-    let tj = new_job(1);
+    let tj = new_job(1).at(&h, client_key.address());
     let job_id = tj.job.job_id;
     let view = client.register_job(&tj.register_request(client_key.address(), 1_000_000, in_an_hour())).await.unwrap();
     assert_eq!(view.state, EscrowState::Locked);
@@ -78,9 +79,10 @@ async fn every_rejection_is_a_json_error_with_a_stable_code() {
     let p1 = Signer::random();
     let p2 = Signer::random();
 
+    fund(&h, client_key.address()).await;
     // Two jobs, honest proofs for P1.
-    let job_a = new_job(10);
-    let job_b = new_job(20);
+    let job_a = new_job(10).at(&h, client_key.address());
+    let job_b = new_job(20).at(&h, client_key.address());
     let ida = job_a.job.job_id;
     for j in [&job_a, &job_b] {
         client(&url, &client_key)
@@ -163,28 +165,40 @@ async fn every_rejection_is_a_json_error_with_a_stable_code() {
 
     // malformed JSON, unknown fields, bad values
     assert_error(&signed(&url, &client_key, "POST", "/v1/jobs", b"{not json".to_vec()).await, 400, "malformed_json");
-    let mut req = serde_json::to_value(new_job(30).register_request(client_key.address(), 5, in_an_hour())).unwrap();
+    let mut req = serde_json::to_value(new_job(30).at(&h, client_key.address()).register_request(
+        client_key.address(),
+        5,
+        in_an_hour(),
+    ))
+    .unwrap();
     req["surprise"] = 1.into();
     assert_error(
         &signed(&url, &client_key, "POST", "/v1/jobs", req.to_string().into_bytes()).await,
         400,
         "malformed_json",
     );
-    let mut req = serde_json::to_value(new_job(31).register_request(client_key.address(), 5, in_an_hour())).unwrap();
-    req["price"] = "-5".into();
-    assert_error(
-        &signed(&url, &client_key, "POST", "/v1/jobs", req.to_string().into_bytes()).await,
-        400,
-        "invalid_job",
-    );
-    let past = new_job(32).register_request(client_key.address(), 5, unix_now() - 1);
+    let mut req = serde_json::to_value(new_job(31).at(&h, client_key.address()).register_request(
+        client_key.address(),
+        5,
+        in_an_hour(),
+    ))
+    .unwrap();
+    for bad_price in ["-5", "0", "340282366920938463463374607431768211455", "1000000000000000001", "1e3", ""] {
+        req["price"] = bad_price.into();
+        assert_error(
+            &signed(&url, &client_key, "POST", "/v1/jobs", req.to_string().into_bytes()).await,
+            400,
+            "invalid_price",
+        );
+    }
+    let past = new_job(32).at(&h, client_key.address()).register_request(client_key.address(), 5, unix_now() - 1);
     assert_error(
         &signed(&url, &client_key, "POST", "/v1/jobs", serde_json::to_vec(&past).unwrap()).await,
         400,
         "invalid_job",
     );
     // unknown shape: no key for it
-    let mut odd = new_job(33).register_request(client_key.address(), 5, in_an_hour());
+    let mut odd = new_job(33).at(&h, client_key.address()).register_request(client_key.address(), 5, in_an_hour());
     odd.shape = veriflop_circuits::Shape::new(8, 8, 8, veriflop_circuits::Dtype::Int8).unwrap();
     assert_error(
         &signed(&url, &client_key, "POST", "/v1/jobs", serde_json::to_vec(&odd).unwrap()).await,
@@ -192,7 +206,7 @@ async fn every_rejection_is_a_json_error_with_a_stable_code() {
         "unknown_shape",
     );
     // client must sign its own job
-    let other = new_job(34).register_request(p2.address(), 5, in_an_hour());
+    let other = new_job(34).at(&h, client_key.address()).register_request(p2.address(), 5, in_an_hour());
     assert_error(
         &signed(&url, &client_key, "POST", "/v1/jobs", serde_json::to_vec(&other).unwrap()).await,
         403,
@@ -210,26 +224,27 @@ async fn every_rejection_is_a_json_error_with_a_stable_code() {
     let body = proof_a.to_bytes();
     let path = proof_path(&ida);
     assert_error(&raw(&url, "POST", &path, &[], body.clone()).await, 401, "missing_auth");
-    let mut auth = p1.sign_request("POST", &path, &body, unix_now());
+    let mut auth = p1.sign_request(&h.state.venue_id, "POST", &path, &body, unix_now());
     auth.signature.0[5] ^= 0x40;
     let pairs: Vec<_> = auth.pairs().into_iter().collect();
     assert_error(&raw(&url, "POST", &path, &pairs, body.clone()).await, 401, "bad_signature");
-    let mut auth = p1.sign_request("POST", &path, &body, unix_now());
+    let mut auth = p1.sign_request(&h.state.venue_id, "POST", &path, &body, unix_now());
     auth.address = p2.address(); // claims to be P2, signed by P1
     let pairs: Vec<_> = auth.pairs().into_iter().collect();
     assert_error(&raw(&url, "POST", &path, &pairs, body.clone()).await, 401, "bad_signature");
-    let auth = p1.sign_request("POST", &path, &body, unix_now());
+    let auth = p1.sign_request(&h.state.venue_id, "POST", &path, &body, unix_now());
     let pairs: Vec<_> = auth.pairs().into_iter().collect();
     assert_error(&raw(&url, "POST", &path, &pairs, b"tampered body".to_vec()).await, 401, "bad_signature");
-    let auth = p1.sign_request("POST", &path, &body, unix_now() - 3600);
+    let auth = p1.sign_request(&h.state.venue_id, "POST", &path, &body, unix_now() - 3600);
     let pairs: Vec<_> = auth.pairs().into_iter().collect();
     assert_error(&raw(&url, "POST", &path, &pairs, body.clone()).await, 401, "stale_request");
-    let mut pairs: Vec<_> = p1.sign_request("POST", &path, &body, unix_now()).pairs().into_iter().collect();
+    let mut pairs: Vec<_> =
+        p1.sign_request(&h.state.venue_id, "POST", &path, &body, unix_now()).pairs().into_iter().collect();
     pairs[3].1 = "0x1234".into();
     assert_error(&raw(&url, "POST", &path, &pairs, body.clone()).await, 401, "malformed_auth");
 
     // The valid submission, then the very same signed request replayed.
-    let auth = p1.sign_request("POST", &path, &body, unix_now());
+    let auth = p1.sign_request(&h.state.venue_id, "POST", &path, &body, unix_now());
     let pairs: Vec<_> = auth.pairs().into_iter().collect();
     let ok = raw(&url, "POST", &path, &pairs, body.clone()).await;
     assert_eq!(ok.0, 200, "{ok:?}");
@@ -239,7 +254,7 @@ async fn every_rejection_is_a_json_error_with_a_stable_code() {
     assert_error(&signed(&url, &p2, "POST", &path, stolen.to_bytes()).await, 409, "already_settled");
 
     // expired job: no proof after the deadline; the client gets its refund.
-    let job_c = new_job(40);
+    let job_c = new_job(40).at(&h, client_key.address());
     let idc = job_c.job.job_id;
     let deadline = unix_now() + 2;
     client(&url, &client_key).register_job(&job_c.register_request(client_key.address(), 77, deadline)).await.unwrap();
@@ -315,7 +330,8 @@ async fn fifty_concurrent_duplicate_submissions_release_once() {
     let (h, url) = local().await;
     let client_key = Signer::random();
     let provider_key = Signer::random();
-    let tj = new_job(50);
+    fund(&h, client_key.address()).await;
+    let tj = new_job(50).at(&h, client_key.address());
     let id = tj.job.job_id;
     client(&url, &client_key).register_job(&tj.register_request(client_key.address(), 9, in_an_hour())).await.unwrap();
     let p = provider_key.address();
@@ -383,7 +399,9 @@ async fn openapi_documents_exactly_the_real_routes() {
     let (h, url) = local().await;
     let documented = documented_routes();
     assert!(documented.len() >= 7, "{documented:?}");
-    let concrete = |p: &str| p.replace("{job_id}", &JobId::random().to_string());
+    let concrete = |p: &str| {
+        p.replace("{job_id}", &JobId::random().to_string()).replace("{address}", &Address([3; 20]).to_string())
+    };
     let paths: BTreeSet<String> = documented.iter().map(|(_, p)| p.clone()).collect();
     let is_no_route = |r: &(u16, serde_json::Value)| r.1["code"] == "no_route" || r.1["code"] == "method_not_allowed";
     for p in &paths {
@@ -410,6 +428,13 @@ async fn openapi_documents_exactly_the_real_routes() {
         "rate_limited",
         "malformed_json",
         "invalid_job",
+        "invalid_price",
+        "job_id_mismatch",
+        "insufficient_funds",
+        "quota_exceeded",
+        "malformed_address",
+        "request_timeout",
+        "too_many_connections",
         "unknown_shape",
         "client_mismatch",
         "job_exists",
@@ -446,7 +471,8 @@ async fn garbage_never_panics_or_writes() {
     let k = Signer::random();
     let mut rng = rand::thread_rng();
     use rand::{Rng, RngCore};
-    let valid = new_job(60).register_request(k.address(), 1, in_an_hour());
+    fund(&h, k.address()).await;
+    let valid = new_job(60).at(&h, k.address()).register_request(k.address(), 1, in_an_hour());
     let valid_json = serde_json::to_vec(&valid).unwrap();
     for i in 0..60 {
         let mut body = if i % 2 == 0 { valid_json.clone() } else { b"VFPB".to_vec() };
@@ -465,15 +491,23 @@ async fn garbage_never_panics_or_writes() {
     h.shutdown().await;
 }
 
+async fn pool_of(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(url).await.unwrap()
+}
+
 #[tokio::test]
 async fn ledger_refuses_to_rewrite_events() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("l.db").display());
     let ledger = Ledger::connect(&url).await.unwrap();
-    let tj = new_job(70);
+    let client = Address([7; 20]);
+    let mut tj = new_job(70);
+    tj.job.job_id = veriflop_circuits::Venue::Service { service_id: ledger.service_id() }.job_id(client, &tj.nonce);
+    ledger.deposit(client, 10, "test", None, unix_now()).await.unwrap();
     let rec = veriflop_verifier::ledger::JobRecord {
         job: tj.job.clone(),
-        client: Address([7; 20]),
+        client,
         price: 3,
         deadline: unix_now() + 100,
         state: EscrowState::Locked,
@@ -481,9 +515,14 @@ async fn ledger_refuses_to_rewrite_events() {
         created_at: unix_now(),
         settled_at: None,
         version: 1,
+        nonce: tj.nonce,
     };
-    assert!(ledger.insert_job(&rec).await.unwrap());
-    assert!(!ledger.insert_job(&rec).await.unwrap());
+    use veriflop_verifier::ledger::Insert;
+    assert_eq!(ledger.insert_job(&rec, 10).await.unwrap(), Insert::Inserted);
+    assert_eq!(ledger.insert_job(&rec, 10).await.unwrap(), Insert::Exists);
+    assert!(ledger.audit().await.unwrap().is_empty());
+    assert!(sqlx::query("UPDATE account_events SET amount = 1").execute(&pool_of(&url).await).await.is_err());
+    assert!(sqlx::query("DELETE FROM account_events").execute(&pool_of(&url).await).await.is_err());
     let pool = sqlx::AnyPool::connect(&url).await.unwrap();
     assert!(sqlx::query("UPDATE events SET amount = '999'").execute(&pool).await.is_err());
     assert!(sqlx::query("DELETE FROM events").execute(&pool).await.is_err());

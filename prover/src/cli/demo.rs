@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use veriflop_circuits::matrix::write_matrix;
-use veriflop_circuits::{field, CircuitKind, InputMatrix, Job, JobId, ProofSystem, Shape};
+use veriflop_circuits::{field, Bytes32, CircuitKind, InputMatrix, Job, ProofSystem, Shape};
 use veriflop_prover::KeyStore;
 use veriflop_verifier::auth::Signer;
 use veriflop_verifier::client::blocking::BlockingClient;
@@ -106,6 +106,10 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     // the payee bound into the proof.
     let client_id = Signer::random();
     let provider_id = Signer::random();
+    // The operator credits the client's deposit (escrow locks only money that exists).
+    let deposit = PRICE_WEI as u64 * systems.len() as u64;
+    rt.block_on(service.state.ledger.deposit(client_id.address(), deposit, "demo operator", Some("demo deposit"), 0))
+        .map_err(|e| CliError::new("service", format!("crediting the client's deposit: {e}")))?;
     let parties = Parties {
         client: BlockingClient::new(&url, client_id.clone()).map_err(io)?,
         client_address: client_id.address(),
@@ -188,7 +192,11 @@ impl Flow {
         };
         let a = InputMatrix::random(shape.m as usize, shape.k as usize, shape.dtype, self.seed)?;
         let b = InputMatrix::random(shape.k as usize, shape.n as usize, shape.dtype, self.seed.wrapping_add(1))?;
-        let job = Job::new(JobId::random(), self.circuit, shape, ck.as_ref(), &a, &b)?.with_system(self.system)?;
+        // The job id is derived from the service's venue, the client and a nonce:
+        // the proof for it is worth one payment, at this service only.
+        let nonce = Bytes32::random();
+        let job_id = p.client.job_id_for(&nonce).map_err(client_error)?;
+        let job = Job::new(job_id, self.circuit, shape, ck.as_ref(), &a, &b)?.with_system(self.system)?;
         drop(ck);
         write_matrix(&dir.join("a.npy"), &a)?;
         write_matrix(&dir.join("b.npy"), &b)?;
@@ -196,7 +204,7 @@ impl Flow {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         let posted = p
             .client
-            .register_job(&RegisterJob::for_job(&job, PRICE_WEI, now + 3600, p.client_address))
+            .register_job(&RegisterJob::for_job(&job, nonce, PRICE_WEI, now + 3600, p.client_address))
             .map_err(client_error)?;
         lines.push(format!(
             "  1 client   posts job {} (cm_A {}…, cm_B {}…) at {}: escrow {:?}, {} wei",

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 use veriflop_circuits::matrix::read_input;
-use veriflop_circuits::{CircuitKind, Dtype, Job, JobId, ProofSystem, Shape};
+use veriflop_circuits::{Address, Bytes32, CircuitKind, Dtype, Job, JobId, ProofSystem, Shape, Venue};
 
 use super::common::{commit_key_for, write_file, CliError, Ctx, KeyArgs};
 
@@ -17,7 +17,19 @@ pub struct Args {
     /// Element type the entries must fit.
     #[arg(long, default_value = "int8")]
     pub dtype: Dtype,
-    /// Job id (0x-hex field element); random when omitted.
+    /// Where the job will be escrowed: `service:0x<service id>` (a verifier
+    /// service: `GET /v1/venue`) or `chain:<chain id>:0x<JobEscrow address>`.
+    /// With --client, the job id is derived from venue, client and nonce, as the
+    /// venue requires; without, the id is a random local one that no venue accepts.
+    #[arg(long, requires = "client", conflicts_with = "job_id")]
+    pub venue: Option<Venue>,
+    /// The client's address (who posts and pays for the job at --venue).
+    #[arg(long, requires = "venue")]
+    pub client: Option<Address>,
+    /// The client's 32-byte nonce for this job (0x-hex); random when omitted.
+    #[arg(long, requires = "venue")]
+    pub nonce: Option<Bytes32>,
+    /// Job id (0x-hex field element) for local use; random when omitted.
     #[arg(long)]
     pub job_id: Option<JobId>,
     /// Proof system that settles the job: groth16 or halo2 (universal SRS; the
@@ -47,20 +59,30 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     });
     args.proof_system.check_circuit(circuit)?;
     let ck = commit_key_for(circuit, &shape, &args.keys)?;
-    let job = Job::new(args.job_id.unwrap_or_else(JobId::random), circuit, shape, ck.as_ref(), &a, &b)?
-        .with_system(args.proof_system)?;
+    let nonce = args.venue.map(|_| args.nonce.unwrap_or_else(Bytes32::random));
+    let job_id = match (args.venue, args.client, nonce) {
+        (Some(venue), Some(client), Some(nonce)) => venue.job_id(client, &nonce),
+        _ => args.job_id.unwrap_or_else(JobId::random),
+    };
+    let job = Job::new(job_id, circuit, shape, ck.as_ref(), &a, &b)?.with_system(args.proof_system)?;
     let text = serde_json::to_string_pretty(&job).expect("job serializes");
     write_file(&args.out, text.as_bytes())?;
+    let origin = match (args.venue, args.client, nonce) {
+        (Some(v), Some(c), Some(n)) => {
+            format!("\n  id derived for client {c} at {v} with nonce {n} (register it with that nonce)")
+        }
+        _ => "\n  id is local (no --venue): no venue will accept it".to_string(),
+    };
     ctx.emit(
         format!(
-            "job {} ({shape}, {} {circuit})\n  cm_A {}\n  cm_B {}\nwritten to {}",
+            "job {} ({shape}, {} {circuit}){origin}\n  cm_A {}\n  cm_B {}\nwritten to {}",
             job.job_id,
             job.system,
             hexf(&job.cm_a),
             hexf(&job.cm_b),
             args.out.display()
         ),
-        json!({"ok": true, "job": job, "path": args.out}),
+        json!({"ok": true, "job": job, "venue": args.venue.map(|v| v.to_string()), "client": args.client, "nonce": nonce, "path": args.out}),
     );
     Ok(())
 }

@@ -4,17 +4,67 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use veriflop_circuits::Address;
+use veriflop_verifier::ledger::{Ledger, TransferError};
 use veriflop_verifier::service::{self, Config};
 
 /// Verifies veriflop proof bundles over HTTP and settles escrow exactly once.
 ///
-/// Clients register jobs (locking escrow), providers submit Groth16 proof
-/// bundles; a proof that checks against the job releases the escrow to the
-/// provider it binds. Requests that change state are signed with secp256k1
-/// (Ethereum addresses). See docs/VERIFIER.md.
+/// Without a subcommand, runs the service: clients register jobs (locking
+/// escrow from their balance), providers submit proof bundles; a proof that
+/// checks against the job releases the escrow to the provider it binds.
+/// Requests that change state are signed with secp256k1 (Ethereum addresses)
+/// for this service's venue. The subcommands are the operator's ledger tools:
+/// balances come only from `deposit`. See docs/VERIFIER.md.
 #[derive(Parser, Debug)]
-#[command(name = "veriflop-verifier", version)]
+#[command(name = "veriflop-verifier", version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    /// Escrow ledger: `sqlite://PATH` (created if missing) or `postgres://user@host:port/db` (shared by replicas).
+    #[arg(long, env = "VERIFLOP_LEDGER", default_value = "sqlite://veriflop-data/ledger.db", global = true)]
+    ledger: String,
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    #[command(flatten)]
+    serve: Args,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Credit an address (funds the operator received off-ledger); prints the new balance.
+    Deposit(Transfer),
+    /// Debit an address (funds the operator pays out off-ledger); refused beyond its balance.
+    Withdraw(Transfer),
+    /// Print an address's balance, open jobs and account history.
+    Balance {
+        address: Address,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay the ledger's event logs and check they explain every balance and escrow (exit 1 if not).
+    Audit,
+    /// Print this ledger's venue (what signed requests name and job ids derive from).
+    Venue,
+}
+
+#[derive(clap::Args, Debug)]
+struct Transfer {
+    /// The account's address (0x and 40 hex digits).
+    #[arg(long)]
+    to: Address,
+    /// Amount in the venue's unit (integer, 1 to 2^63 - 1).
+    #[arg(long)]
+    amount: u64,
+    /// Who records it (kept in the account log).
+    #[arg(long, default_value = "operator")]
+    actor: String,
+    /// Why, e.g. a payment reference (kept in the account log).
+    #[arg(long)]
+    memo: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
 struct Args {
     /// Address to listen on.
     #[arg(long, env = "VERIFLOP_LISTEN", default_value = "127.0.0.1:8645")]
@@ -22,9 +72,6 @@ struct Args {
     /// Directory of verifying keys (`<circuit>-<MxKxN>-<dtype>.vk`, as written by `veriflop-prover setup`).
     #[arg(long, env = "VERIFLOP_KEYS", default_value = "veriflop-data/keys")]
     keys: PathBuf,
-    /// Escrow ledger: `sqlite://PATH` (created if missing) or `postgres://user@host:port/db` (shared by replicas).
-    #[arg(long, env = "VERIFLOP_LEDGER", default_value = "sqlite://veriflop-data/ledger.db")]
-    ledger: String,
     /// Largest accepted proof submission body, bytes (at most 65536).
     #[arg(long, env = "VERIFLOP_MAX_BODY_BYTES", default_value_t = 65536)]
     max_body_bytes: usize,
@@ -43,6 +90,30 @@ struct Args {
     /// Longest accepted time from registration to a job's deadline, seconds.
     #[arg(long, env = "VERIFLOP_MAX_JOB_TTL", default_value_t = 30 * 24 * 3600)]
     max_job_ttl_secs: u64,
+    /// Largest job price, in the venue's unit (at most 2^63 - 1).
+    #[arg(long, env = "VERIFLOP_MAX_PRICE", default_value_t = Config::default().max_price)]
+    max_price: u64,
+    /// Jobs one client may have locked at once.
+    #[arg(long, env = "VERIFLOP_MAX_OPEN_JOBS", default_value_t = Config::default().max_open_jobs_per_client)]
+    max_open_jobs: u64,
+    /// Seconds between sweeps that refund expired jobs and forget old request nonces.
+    #[arg(long, env = "VERIFLOP_SWEEP_INTERVAL", default_value_t = Config::default().sweep_interval_secs)]
+    sweep_interval_secs: u64,
+    /// Seconds a request's head may take to arrive; idle keep-alive connections close after it.
+    #[arg(long, env = "VERIFLOP_HEADER_TIMEOUT", default_value_t = Config::default().header_timeout_secs)]
+    header_timeout_secs: u64,
+    /// Seconds a request's body may take to arrive.
+    #[arg(long, env = "VERIFLOP_BODY_TIMEOUT", default_value_t = Config::default().body_timeout_secs)]
+    body_timeout_secs: u64,
+    /// Seconds after which a connection is closed (once its request in flight is answered).
+    #[arg(long, env = "VERIFLOP_MAX_CONNECTION_SECS", default_value_t = Config::default().max_connection_secs)]
+    max_connection_secs: u64,
+    /// Connections served at once (lowered to fit the open-files limit); more wait in the backlog.
+    #[arg(long, env = "VERIFLOP_MAX_CONNECTIONS", default_value_t = Config::default().max_connections)]
+    max_connections: usize,
+    /// Connections from one IP address at once (0: no cap; raise it behind a reverse proxy).
+    #[arg(long, env = "VERIFLOP_MAX_CONNECTIONS_PER_IP", default_value_t = Config::default().max_connections_per_ip)]
+    max_connections_per_ip: usize,
     /// Fault injection for crash tests only: sleep inside each release transaction.
     #[arg(long, env = "VERIFLOP_FAULT_RELEASE_DELAY_MS", default_value_t = 0, hide = true)]
     fault_release_delay_ms: u64,
@@ -53,23 +124,9 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
-    let a = Args::parse();
-    let mut config = Config {
-        listen: a.listen,
-        key_dir: a.keys,
-        ledger_url: Some(a.ledger.clone()),
-        max_body_bytes: a.max_body_bytes,
-        rate_limit_per_minute: a.rate_limit_per_minute,
-        verify_queue: a.verify_queue,
-        timestamp_window_secs: a.timestamp_window_secs,
-        max_job_ttl_secs: a.max_job_ttl_secs,
-        fault_release_delay_ms: a.fault_release_delay_ms,
-        ..Config::default()
-    };
-    if let Some(n) = a.verify_concurrency {
-        config.verify_concurrency = n;
-    }
-    if let Some(path) = a.ledger.strip_prefix("sqlite://") {
+    let cli = Cli::parse();
+    let ledger_url = cli.ledger.clone();
+    if let Some(path) = ledger_url.strip_prefix("sqlite://") {
         let path = PathBuf::from(path.split('?').next().unwrap_or(path));
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             if let Err(e) = std::fs::create_dir_all(dir) {
@@ -85,6 +142,122 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    match cli.cmd {
+        Some(cmd) => rt.block_on(ledger_command(&ledger_url, cmd)),
+        None => serve(rt, ledger_url, cli.serve),
+    }
+}
+
+/// The operator's ledger tools (exit 0 done, 1 refused or inconsistent, 2 ledger unavailable).
+async fn ledger_command(url: &str, cmd: Cmd) -> ExitCode {
+    let ledger = match Ledger::connect(url).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let now = veriflop_verifier::auth::unix_now();
+    let code = match cmd {
+        Cmd::Deposit(t) => {
+            transfer(ledger.deposit(t.to, t.amount, &t.actor, t.memo.as_deref(), now).await, "deposited", &t)
+        }
+        Cmd::Withdraw(t) => {
+            transfer(ledger.withdraw(t.to, t.amount, &t.actor, t.memo.as_deref(), now).await, "withdrew", &t)
+        }
+        Cmd::Balance { address, json } => match (ledger.account(address).await, ledger.account_events(address).await) {
+            (Ok(a), Ok(events)) => {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"address": a.address, "balance": a.balance.to_string(), "open_jobs": a.open_jobs, "events": events})
+                    );
+                } else {
+                    println!("{}: balance {}, {} open jobs", a.address, a.balance, a.open_jobs);
+                    for e in events {
+                        let job = e.job_id.map(|j| format!(" job {j}")).unwrap_or_default();
+                        println!("  #{} {} {} → {}{job} by {}", e.seq, e.kind, e.amount, e.balance_after, e.actor);
+                    }
+                }
+                ExitCode::SUCCESS
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Audit => match ledger.audit().await {
+            Ok(p) if p.is_empty() => {
+                println!("ledger consistent: every balance and escrow is explained by its events");
+                ExitCode::SUCCESS
+            }
+            Ok(p) => {
+                for line in &p {
+                    println!("problem: {line}");
+                }
+                eprintln!("error: {} problems found", p.len());
+                ExitCode::from(1)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Venue => {
+            let v = veriflop_circuits::Venue::Service { service_id: ledger.service_id() };
+            println!(
+                "venue {v}
+venue id {}",
+                v.id()
+            );
+            ExitCode::SUCCESS
+        }
+    };
+    ledger.close().await;
+    code
+}
+
+fn transfer(r: Result<veriflop_verifier::ledger::Account, TransferError>, did: &str, t: &Transfer) -> ExitCode {
+    match r {
+        Ok(a) => {
+            println!("{did} {} for {}: balance {}", t.amount, a.address, a.balance);
+            ExitCode::SUCCESS
+        }
+        Err(TransferError::Ledger(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn serve(rt: tokio::runtime::Runtime, ledger_url: String, a: Args) -> ExitCode {
+    let mut config = Config {
+        listen: a.listen,
+        key_dir: a.keys,
+        ledger_url: Some(ledger_url),
+        max_body_bytes: a.max_body_bytes,
+        rate_limit_per_minute: a.rate_limit_per_minute,
+        verify_queue: a.verify_queue,
+        timestamp_window_secs: a.timestamp_window_secs,
+        max_job_ttl_secs: a.max_job_ttl_secs,
+        fault_release_delay_ms: a.fault_release_delay_ms,
+        max_price: a.max_price,
+        max_open_jobs_per_client: a.max_open_jobs,
+        sweep_interval_secs: a.sweep_interval_secs,
+        header_timeout_secs: a.header_timeout_secs,
+        body_timeout_secs: a.body_timeout_secs,
+        max_connection_secs: a.max_connection_secs,
+        max_connections: a.max_connections,
+        max_connections_per_ip: a.max_connections_per_ip,
+        ..Config::default()
+    };
+    if let Some(n) = a.verify_concurrency {
+        config.verify_concurrency = n;
+    }
     rt.block_on(async move {
         let handle = match service::spawn(config).await {
             Ok(h) => h,

@@ -1,5 +1,5 @@
-//! The escrow ledger: jobs, their escrow state, an append-only event log, and
-//! the nonces used by signed requests.
+//! The escrow ledger: balances, jobs, their escrow state, append-only event
+//! logs, and the nonces used by signed requests.
 //!
 //! One code path for both back ends: sqlx's `Any` driver with SQL that SQLite
 //! (≥ 3.35) and PostgreSQL read identically (`$n` placeholders, `RETURNING`,
@@ -7,13 +7,26 @@
 //! differs slightly (pragmas, the append-only triggers, and a lock so that
 //! replicas starting together do not race on `CREATE`).
 //!
-//! Escrow states: `locked` → `released` (to the payee a valid proof binds) or
-//! `locked` → `refunded` (to the client, after the deadline). Each change is one
-//! transaction: a conditional `UPDATE … WHERE state = 'locked'` that bumps the
-//! job's `version`, and an event row keyed `(job_id, seq = version)`. A partial
-//! unique index allows at most one settlement event (`released` or `refunded`)
-//! per job, so even a logic error could not pay twice; triggers refuse
-//! `UPDATE`/`DELETE` on events.
+//! Money: an address's balance comes from deposits credited by the operator
+//! ([`Ledger::deposit`]). Registering a job moves its price from the client's
+//! balance into the job's escrow (`lock`), in the same transaction that records
+//! the job, and only if the balance covers it and the client's open jobs are
+//! under the quota. Escrow states: `locked` → `released` (the price is credited
+//! to the payee a valid proof binds: `payout`) or `locked` → `refunded` (back to
+//! the client after the deadline: `refund`). Each change is one transaction: a
+//! conditional `UPDATE … WHERE state = 'locked'` that bumps the job's `version`,
+//! an event row keyed `(job_id, seq = version)`, and the balance change with its
+//! account event keyed `(address, seq)`. A partial unique index allows at most
+//! one settlement event per job, another at most one account event of each kind
+//! per job, so even a logic error could not pay twice; triggers refuse `UPDATE`
+//! and `DELETE` on both event logs. [`Ledger::audit`] replays everything.
+
+mod accounts;
+mod audit;
+mod schema;
+
+use accounts::Movement;
+pub use accounts::{Account, AccountEvent, TransferError, MAX_AMOUNT};
 
 use std::str::FromStr;
 use std::sync::Once;
@@ -23,7 +36,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use veriflop_circuits::field::{fr_from_hex, fr_to_hex};
-use veriflop_circuits::{Address, Job, JobId, Shape};
+use veriflop_circuits::{Address, Bytes32, Job, JobId, Shape};
+
+use schema::JOB_COLUMNS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -33,6 +48,12 @@ pub enum LedgerError {
     Corrupt(String),
     #[error("unsupported ledger URL {0:?} (expected sqlite://PATH or postgres://…)")]
     Url(String),
+    #[error(
+        "this ledger was made by an older veriflop (jobs without deposits) and cannot be upgraded; start a new one"
+    )]
+    Legacy,
+    #[error("{0}")]
+    Amount(String),
 }
 
 impl From<sqlx::Error> for LedgerError {
@@ -93,6 +114,8 @@ pub struct JobRecord {
     pub settled_at: Option<i64>,
     /// Number of events so far (the seq of the latest event).
     pub version: i64,
+    /// The client's nonce the job id is derived from (with the venue and client).
+    pub nonce: Bytes32,
 }
 
 /// One row of the append-only event log.
@@ -144,71 +167,33 @@ pub enum Backend {
     Postgres,
 }
 
+/// Result of registering a job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Insert {
+    /// Recorded, its price moved from the client's balance into escrow.
+    Inserted,
+    /// The job id is taken (nothing changed).
+    Exists,
+    /// The client's balance does not cover the price (nothing changed).
+    InsufficientFunds { balance: u64 },
+    /// The client already has `open` jobs locked, the most allowed (nothing changed).
+    QuotaExceeded { open: u64 },
+}
+
+/// The actor of settlements the service makes on its own (scheduled refunds of
+/// expired jobs): the zero address, which no key signs for.
+pub const SERVICE_ACTOR: Address = Address([0; 20]);
+
 #[derive(Clone, Debug)]
 pub struct Ledger {
     pool: AnyPool,
     backend: Backend,
+    /// This venue's service id (meta key `service_id`, made with the ledger).
+    service_id: Bytes32,
     /// Testing hook: sleep this long inside the release transaction, after its
     /// writes and before COMMIT (to kill the process mid-release).
     fault_release_delay: Duration,
 }
-
-const SCHEMA_COMMON: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS jobs (
-        job_id TEXT PRIMARY KEY,
-        circuit TEXT NOT NULL,
-        m BIGINT NOT NULL, k BIGINT NOT NULL, n BIGINT NOT NULL,
-        dtype TEXT NOT NULL,
-        cm_a TEXT NOT NULL,
-        cm_b TEXT NOT NULL,
-        client TEXT NOT NULL,
-        price TEXT NOT NULL,
-        deadline BIGINT NOT NULL,
-        state TEXT NOT NULL CHECK (state IN ('locked', 'released', 'refunded')),
-        payee TEXT,
-        created_at BIGINT NOT NULL,
-        settled_at BIGINT,
-        version BIGINT NOT NULL,
-        proof_system TEXT NOT NULL DEFAULT 'groth16-bn254',
-        CHECK ((state = 'locked') = (payee IS NULL))
-    )",
-    "CREATE TABLE IF NOT EXISTS events (
-        job_id TEXT NOT NULL REFERENCES jobs (job_id),
-        seq BIGINT NOT NULL,
-        kind TEXT NOT NULL CHECK (kind IN ('registered', 'released', 'refunded')),
-        at BIGINT NOT NULL,
-        actor TEXT NOT NULL,
-        payee TEXT,
-        amount TEXT,
-        proof_digest TEXT,
-        PRIMARY KEY (job_id, seq)
-    )",
-    "CREATE UNIQUE INDEX IF NOT EXISTS events_one_settlement ON events (job_id) WHERE kind IN ('released', 'refunded')",
-    "CREATE TABLE IF NOT EXISTS nonces (
-        address TEXT NOT NULL,
-        nonce TEXT NOT NULL,
-        expires_at BIGINT NOT NULL,
-        PRIMARY KEY (address, nonce)
-    )",
-    "CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at)",
-];
-
-const SCHEMA_SQLITE: &[&str] = &[
-    "CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
-     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
-    "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
-     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
-];
-
-const SCHEMA_POSTGRES: &[&str] = &[
-    "CREATE OR REPLACE FUNCTION veriflop_events_append_only() RETURNS trigger AS $$
-     BEGIN RAISE EXCEPTION 'events are append-only'; END $$ LANGUAGE plpgsql",
-    "CREATE OR REPLACE TRIGGER events_no_update BEFORE UPDATE OR DELETE ON events
-     FOR EACH ROW EXECUTE FUNCTION veriflop_events_append_only()",
-];
-
-const JOB_COLUMNS: &str =
-    "job_id, circuit, m, k, n, dtype, cm_a, cm_b, client, price, deadline, state, payee, created_at, settled_at, version, proof_system";
 
 static DRIVERS: Once = Once::new();
 
@@ -242,8 +227,8 @@ impl Ledger {
             Backend::Postgres => opts.max_connections(16),
         };
         let pool = opts.connect(&url).await?;
-        let ledger = Ledger { pool, backend, fault_release_delay: Duration::ZERO };
-        ledger.migrate().await?;
+        let mut ledger = Ledger { pool, backend, service_id: Bytes32::default(), fault_release_delay: Duration::ZERO };
+        ledger.service_id = ledger.migrate().await?;
         Ok(ledger)
     }
 
@@ -256,42 +241,54 @@ impl Ledger {
         self.fault_release_delay = d;
     }
 
-    async fn migrate(&self) -> Result<(), LedgerError> {
+    /// Creates the tables (idempotent) and returns the service id, made on first use.
+    async fn migrate(&self) -> Result<Bytes32, LedgerError> {
         let mut tx = self.pool.begin().await?;
         if self.backend == Backend::Postgres {
             // Serialise schema set-up between replicas starting at the same time.
             tx.execute("SELECT pg_advisory_xact_lock(7305813245)").await?;
         }
         let extra = match self.backend {
-            Backend::Sqlite => SCHEMA_SQLITE,
-            Backend::Postgres => SCHEMA_POSTGRES,
+            Backend::Sqlite => schema::SQLITE,
+            Backend::Postgres => schema::POSTGRES,
         };
-        for stmt in SCHEMA_COMMON.iter().chain(extra) {
+        // A ledger of the previous generation has a jobs table but no meta.
+        let had_meta = self.table_exists(&mut tx, "meta").await?;
+        if !had_meta && self.table_exists(&mut tx, "jobs").await? {
+            return Err(LedgerError::Legacy);
+        }
+        for stmt in schema::COMMON.iter().chain(extra) {
             tx.execute(*stmt).await?;
         }
-        // Ledgers created before jobs named their proof system hold Groth16 jobs only.
-        let has_system = match self.backend {
-            Backend::Sqlite => {
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'proof_system'",
-                )
-                .fetch_one(&mut *tx)
-                .await?
-                    > 0
-            }
-            Backend::Postgres => false,
+        let meta = |key: &'static str, value: String| {
+            sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                .bind(key)
+                .bind(value)
         };
-        if !has_system {
-            let add = match self.backend {
-                Backend::Sqlite => "ALTER TABLE jobs ADD COLUMN proof_system TEXT NOT NULL DEFAULT 'groth16-bn254'",
-                Backend::Postgres => {
-                    "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS proof_system TEXT NOT NULL DEFAULT 'groth16-bn254'"
-                }
-            };
-            tx.execute(add).await?;
+        meta("schema", schema::SCHEMA_VERSION.to_string()).execute(&mut *tx).await?;
+        meta("service_id", Bytes32::random().to_string()).execute(&mut *tx).await?;
+        let get =
+            |key: &'static str| sqlx::query_scalar::<_, String>("SELECT value FROM meta WHERE key = $1").bind(key);
+        let version = get("schema").fetch_one(&mut *tx).await?;
+        if version != schema::SCHEMA_VERSION {
+            return Err(corrupt(format!("ledger schema {version:?}, this veriflop writes {}", schema::SCHEMA_VERSION)));
         }
+        let id = get("service_id").fetch_one(&mut *tx).await?;
         tx.commit().await?;
-        Ok(())
+        Bytes32::from_str(&id).map_err(|_| corrupt(format!("service id {id:?}")))
+    }
+
+    async fn table_exists(&self, conn: &mut sqlx::AnyConnection, name: &str) -> Result<bool, LedgerError> {
+        let q = match self.backend {
+            Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
+            Backend::Postgres => "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1",
+        };
+        Ok(sqlx::query_scalar::<_, i64>(q).bind(name).fetch_one(conn).await? > 0)
+    }
+
+    /// This venue's service id: every replica sharing the ledger has the same.
+    pub fn service_id(&self) -> Bytes32 {
+        self.service_id
     }
 
     /// Checks the database answers.
@@ -300,14 +297,17 @@ impl Ledger {
         Ok(())
     }
 
-    /// Records a new job with its escrow `locked`, and its `registered` event.
-    /// Returns false (and changes nothing) if the job id is taken.
-    pub async fn insert_job(&self, rec: &JobRecord) -> Result<bool, LedgerError> {
+    /// Records a new job with its escrow `locked` and its `registered` event,
+    /// moving its price from the client's balance into escrow (`lock`). Nothing
+    /// changes unless all of it does: the id is free, the balance covers the
+    /// price, and the client has fewer than `max_open_jobs` jobs locked.
+    pub async fn insert_job(&self, rec: &JobRecord, max_open_jobs: u64) -> Result<Insert, LedgerError> {
+        let price = accounts::amount(rec.price)?;
         let mut tx = self.pool.begin().await?;
         let s = rec.job.shape;
         let inserted = sqlx::query(
-            "INSERT INTO jobs (job_id, circuit, m, k, n, dtype, cm_a, cm_b, client, price, deadline, state, payee, created_at, settled_at, version, proof_system)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'locked', NULL, $12, NULL, 1, $13)
+            "INSERT INTO jobs (job_id, circuit, m, k, n, dtype, cm_a, cm_b, client, price, deadline, state, payee, created_at, settled_at, version, proof_system, nonce)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'locked', NULL, $12, NULL, 1, $13, $14)
              ON CONFLICT (job_id) DO NOTHING",
         )
         .bind(rec.job.job_id.to_string())
@@ -323,12 +323,18 @@ impl Ledger {
         .bind(rec.deadline)
         .bind(rec.created_at)
         .bind(rec.job.system.name())
+        .bind(rec.nonce.to_string())
         .execute(&mut *tx)
         .await?
         .rows_affected();
         if inserted != 1 {
             tx.rollback().await?;
-            return Ok(false);
+            return Ok(Insert::Exists);
+        }
+        let m = Movement::lock(rec.client, price, &rec.job.job_id, rec.created_at);
+        if let Err(refused) = accounts::lock(&mut tx, &m, max_open_jobs).await? {
+            tx.rollback().await?;
+            return Ok(refused);
         }
         sqlx::query(
             "INSERT INTO events (job_id, seq, kind, at, actor, payee, amount, proof_digest)
@@ -341,7 +347,7 @@ impl Ledger {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Insert::Inserted)
     }
 
     pub async fn job(&self, id: &JobId) -> Result<Option<JobRecord>, LedgerError> {
@@ -376,7 +382,7 @@ impl Ledger {
         let row = sqlx::query(
             "UPDATE jobs SET state = 'released', payee = $2, settled_at = $3, version = version + 1
              WHERE job_id = $1 AND state = 'locked' AND deadline > $3
-             RETURNING version, price",
+             RETURNING version, price, client",
         )
         .bind(id.to_string())
         .bind(payee.to_string())
@@ -393,7 +399,10 @@ impl Ledger {
         };
         let seq: i64 = row.try_get(0)?;
         let price: String = row.try_get(1)?;
+        let client: String = row.try_get(2)?;
         let amount = price.parse::<u128>().map_err(|_| corrupt(format!("price {price:?}")))?;
+        accounts::close_job(&mut tx, &addr(&client)?).await?;
+        accounts::credit(&mut tx, &Movement::payout(payee, accounts::amount(amount)?, id, now)).await?;
         sqlx::query(
             "INSERT INTO events (job_id, seq, kind, at, actor, payee, amount, proof_digest)
              VALUES ($1, $2, 'released', $3, $4, $4, $5, $6)",
@@ -413,7 +422,8 @@ impl Ledger {
         Ok(Release::Released { seq, amount })
     }
 
-    /// `locked → refunded` to the client, if `now` is at or after the deadline.
+    /// `locked → refunded` to the client, if `now` is at or after the deadline
+    /// (`actor`: the client, or [`SERVICE_ACTOR`] for a scheduled refund).
     pub async fn refund(&self, id: &JobId, actor: Address, now: i64) -> Result<Refund, LedgerError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
@@ -437,6 +447,9 @@ impl Ledger {
         let price: String = row.try_get(1)?;
         let client: String = row.try_get(2)?;
         let amount = price.parse::<u128>().map_err(|_| corrupt(format!("price {price:?}")))?;
+        let to = addr(&client)?;
+        accounts::close_job(&mut tx, &to).await?;
+        accounts::credit(&mut tx, &Movement::refund(to, accounts::amount(amount)?, id, now, actor)).await?;
         sqlx::query(
             "INSERT INTO events (job_id, seq, kind, at, actor, payee, amount, proof_digest)
              VALUES ($1, $2, 'refunded', $3, $4, $5, $6, NULL)",
@@ -470,41 +483,17 @@ impl Ledger {
         Ok(sqlx::query("DELETE FROM nonces WHERE expires_at < $1").bind(now).execute(&self.pool).await?.rows_affected())
     }
 
-    /// Audits the whole ledger: every job's state, payee and version agree
-    /// with its events; at most one settlement per job; settlement amounts
-    /// equal the escrowed price. Returns the list of problems (empty = consistent).
-    pub async fn audit(&self) -> Result<Vec<String>, LedgerError> {
-        let mut problems = Vec::new();
-        let rows =
-            sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY job_id")).fetch_all(&self.pool).await?;
-        for r in &rows {
-            let j = job_from_row(r)?;
-            let id = j.job.job_id;
-            let ev = self.events(&id).await?;
-            let seqs: Vec<i64> = ev.iter().map(|e| e.seq).collect();
-            if seqs != (1..=j.version).collect::<Vec<_>>() {
-                problems.push(format!("{id}: event seqs {seqs:?} but version {}", j.version));
-            }
-            if ev.first().map(|e| e.kind.as_str()) != Some("registered") {
-                problems.push(format!("{id}: first event is not `registered`"));
-            }
-            let settlements: Vec<&Event> = ev.iter().filter(|e| e.kind != "registered").collect();
-            match (j.state, settlements.as_slice()) {
-                (EscrowState::Locked, []) => {}
-                (EscrowState::Released, [e]) if e.kind == "released" => {
-                    if e.payee != j.payee || e.amount.as_deref() != Some(&j.price.to_string()) {
-                        problems.push(format!("{id}: release event {e:?} disagrees with job"));
-                    }
-                }
-                (EscrowState::Refunded, [e]) if e.kind == "refunded" => {
-                    if e.payee != Some(j.client) || e.amount.as_deref() != Some(&j.price.to_string()) {
-                        problems.push(format!("{id}: refund event {e:?} disagrees with job"));
-                    }
-                }
-                (s, evs) => problems.push(format!("{id}: state {s:?} with settlement events {evs:?}")),
-            }
-        }
-        Ok(problems)
+    /// Jobs still locked at or after their deadline (at most `limit`), oldest first:
+    /// the scheduled sweep refunds them so no escrow stays stuck.
+    pub async fn expired_locked(&self, now: i64, limit: i64) -> Result<Vec<JobId>, LedgerError> {
+        let rows = sqlx::query_scalar::<_, String>(
+            "SELECT job_id FROM jobs WHERE state = 'locked' AND deadline <= $1 ORDER BY deadline LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|id| JobId::from_str(id).map_err(corrupt)).collect()
     }
 
     /// Counts of jobs per escrow state.
@@ -548,6 +537,7 @@ fn job_from_row(r: &AnyRow) -> Result<JobRecord, LedgerError> {
         created_at: int(13)?,
         settled_at: r.try_get(14)?,
         version: int(15)?,
+        nonce: Bytes32::from_str(&text(17)?).map_err(corrupt)?,
     })
 }
 

@@ -3,15 +3,19 @@
 use ark_bn254::Fr;
 use serde::{Deserialize, Serialize};
 use veriflop_circuits::field::serde_fr;
-use veriflop_circuits::{Address, CircuitKind, Job, JobId, ProofSystem, Shape};
+use veriflop_circuits::{Address, Bytes32, CircuitKind, Job, JobId, ProofSystem, Shape, Venue};
 
-use crate::ledger::{EscrowState, Event, JobRecord};
+use crate::ledger::{AccountEvent, EscrowState, Event, JobRecord};
 
 /// `POST /v1/jobs`: a client posts a job and locks its price in escrow.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterJob {
-    /// Chosen by the client (a BN254 scalar in 0x-hex); the service picks a random one when absent.
+    /// 32 bytes the client picks per job (0x-hex); the job id is derived from
+    /// this service's venue, the client and the nonce (`GET /v1/venue`).
+    pub nonce: Bytes32,
+    /// The id the client expects (optional): refused with `job_id_mismatch` unless
+    /// it is the derived one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<JobId>,
     /// Proof system that settles the job (default `groth16-bn254`; `halo2-kzg-bn254` needs circuit `poseidon`).
@@ -25,7 +29,8 @@ pub struct RegisterJob {
     pub cm_a: Fr,
     #[serde(with = "serde_fr")]
     pub cm_b: Fr,
-    /// Escrowed amount, decimal string (up to 2^128 - 1).
+    /// Escrowed amount in the venue's unit, decimal string, from 1 to the
+    /// service's `max_price` (at most 2^63 - 1); taken from the client's balance.
     pub price: String,
     /// Unix seconds; proofs are accepted strictly before it, refunds at or after it.
     pub deadline: i64,
@@ -34,8 +39,10 @@ pub struct RegisterJob {
 }
 
 impl RegisterJob {
-    pub fn for_job(job: &Job, price: u128, deadline: i64, client: Address) -> Self {
+    /// The registration of `job`, whose id must be `venue.job_id(client, nonce)`.
+    pub fn for_job(job: &Job, nonce: Bytes32, price: u128, deadline: i64, client: Address) -> Self {
         RegisterJob {
+            nonce,
             job_id: Some(job.job_id),
             system: job.system,
             circuit: job.circuit,
@@ -54,6 +61,7 @@ impl RegisterJob {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobView {
     pub job_id: JobId,
+    pub nonce: Bytes32,
     pub system: ProofSystem,
     pub circuit: CircuitKind,
     pub shape: Shape,
@@ -75,6 +83,7 @@ impl JobView {
     pub fn new(r: &JobRecord, events: Vec<Event>) -> Self {
         JobView {
             job_id: r.job.job_id,
+            nonce: r.nonce,
             system: r.job.system,
             circuit: r.job.circuit,
             shape: r.job.shape,
@@ -143,4 +152,33 @@ pub struct Health {
     pub status: String,
     pub ledger: String,
     pub keys: usize,
+}
+
+/// `GET /v1/venue`: where this service's escrow lives. Signed requests name
+/// `venue_id`, and job ids are derived from it (`veriflop_circuits::venue`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VenueInfo {
+    /// `service:0x…` (the service id, shared by replicas of one ledger).
+    pub venue: String,
+    pub venue_id: Bytes32,
+    /// Largest job price accepted here.
+    pub max_price: String,
+    /// Jobs one client may have locked at once.
+    pub max_open_jobs: u64,
+}
+
+impl VenueInfo {
+    pub fn venue(&self) -> Result<Venue, veriflop_circuits::Error> {
+        self.venue.parse()
+    }
+}
+
+/// `GET /v1/accounts/{address}`: a balance and its history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountView {
+    pub address: Address,
+    /// Decimal string, the venue's unit.
+    pub balance: String,
+    pub open_jobs: u64,
+    pub events: Vec<AccountEvent>,
 }

@@ -11,13 +11,13 @@ use veriflop_circuits::{Address, CircuitKind, Job, JobId, ProofSystem, Shape};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::api::{Health, JobView, RegisterJob, ShapeInfo, SubmitOutcome, SubmitResponse};
+use super::api::{AccountView, Health, JobView, RegisterJob, ShapeInfo, SubmitOutcome, SubmitResponse, VenueInfo};
 use super::error::{json_response, ApiError};
 use super::keys::KeyLoadError;
 use super::{RequestParts, State};
 use crate::auth::{unix_now, AuthHeaders};
 use crate::bundle::ProofBundle;
-use crate::ledger::{EscrowState, JobRecord, Refund, Release};
+use crate::ledger::{EscrowState, Insert, JobRecord, Refund, Release};
 use crate::verify::{JobTerms, Verifier, VerifyError};
 
 fn finish(state: &State, r: Result<Response, ApiError>) -> Response {
@@ -45,7 +45,7 @@ async fn authenticate(state: &State, req: &RequestParts, body: &[u8]) -> Result<
     let auth = AuthHeaders::parse(|name| h.get(name).and_then(|v| v.to_str().ok()))?;
     let now = unix_now();
     let window = state.config.timestamp_window_secs;
-    let signer = auth.verify(req.method.as_str(), &req.path_and_query, body, now, window)?;
+    let signer = auth.verify(&state.venue_id, req.method.as_str(), &req.path_and_query, body, now, window)?;
     if !state.limiter.allow(signer) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -118,12 +118,27 @@ async fn register_inner(state: &State, req: RequestParts) -> Result<Response, Ap
             format!("the job names client {} but the request is signed by {signer}", r.client),
         ));
     }
-    let price = (!r.price.is_empty() && r.price.len() <= 39 && r.price.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| r.price.parse::<u128>().ok())
+    let max_price = state.config.max_price;
+    let price = (!r.price.is_empty() && r.price.len() <= 20 && r.price.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| r.price.parse::<u64>().ok())
         .flatten()
+        .filter(|p| (1..=max_price).contains(p))
         .ok_or_else(|| {
-            ApiError::bad_request("invalid_job", format!("price {:?} is not a decimal integer below 2^128", r.price))
+            ApiError::bad_request(
+                "invalid_price",
+                format!("price {:?} is not an integer from 1 to {max_price}", r.price),
+            )
         })?;
+    let job_id = state.venue.job_id(signer, &r.nonce);
+    if r.job_id.is_some_and(|id| id != job_id) {
+        return Err(ApiError::bad_request(
+            "job_id_mismatch",
+            format!(
+                "job ids here are derived from venue {}, client {signer} and nonce {}: expected {job_id}",
+                state.venue, r.nonce
+            ),
+        ));
+    }
     let now = unix_now();
     if r.deadline <= now {
         return Err(ApiError::bad_request(
@@ -139,31 +154,42 @@ async fn register_inner(state: &State, req: RequestParts) -> Result<Response, Ap
     }
     r.system.check_circuit(r.circuit).map_err(|e| ApiError::bad_request("invalid_job", e.to_string()))?;
     verifier_for(state, r.system, r.circuit, r.shape).await?;
-    let job = Job {
-        job_id: r.job_id.unwrap_or_else(JobId::random),
-        system: r.system,
-        circuit: r.circuit,
-        shape: r.shape,
-        cm_a: r.cm_a,
-        cm_b: r.cm_b,
-    };
+    let job = Job { job_id, system: r.system, circuit: r.circuit, shape: r.shape, cm_a: r.cm_a, cm_b: r.cm_b };
     let rec = JobRecord {
         job,
         client: signer,
-        price,
+        price: price as u128,
         deadline: r.deadline,
         state: EscrowState::Locked,
         payee: None,
         created_at: now,
         settled_at: None,
         version: 1,
+        nonce: r.nonce,
     };
-    if !state.ledger.insert_job(&rec).await? {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "job_exists",
-            format!("job {} is already registered", rec.job.job_id),
-        ));
+    match state.ledger.insert_job(&rec, state.config.max_open_jobs_per_client).await? {
+        Insert::Inserted => {}
+        Insert::Exists => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "job_exists",
+                format!("job {} is already registered (nonce {} was used)", rec.job.job_id, rec.nonce),
+            ))
+        }
+        Insert::InsufficientFunds { balance } => {
+            return Err(ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "insufficient_funds",
+                format!("{signer} has {balance}, less than the price {price}; deposit first"),
+            ))
+        }
+        Insert::QuotaExceeded { open } => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                format!("{signer} already has {open} open jobs, the most allowed here; wait for one to settle"),
+            ))
+        }
     }
     state.metrics.jobs_registered.fetch_add(1, Ordering::Relaxed);
     tracing::info!(
@@ -361,6 +387,33 @@ async fn refund_inner(state: &State, id: String, req: RequestParts) -> Result<Re
     }
     let rec = state.ledger.job(&id).await?.ok_or_else(|| unknown_job(&id))?;
     Ok(json_response(StatusCode::OK, &view(state, &rec).await?))
+}
+
+pub(super) async fn venue(state: Arc<State>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &VenueInfo {
+            venue: state.venue.to_string(),
+            venue_id: state.venue_id,
+            max_price: state.config.max_price.to_string(),
+            max_open_jobs: state.config.max_open_jobs_per_client,
+        },
+    )
+}
+
+pub(super) async fn account(address: String, state: Arc<State>) -> Response {
+    let r = async {
+        let a = Address::from_str(&address)
+            .map_err(|e| ApiError::bad_request("malformed_address", format!("address {address:?}: {e}")))?;
+        let acct = state.ledger.account(a).await?;
+        let events = state.ledger.account_events(a).await?;
+        Ok(json_response(
+            StatusCode::OK,
+            &AccountView { address: a, balance: acct.balance.to_string(), open_jobs: acct.open_jobs, events },
+        ))
+    }
+    .await;
+    finish(&state, r)
 }
 
 pub(super) async fn shapes(state: Arc<State>) -> Response {

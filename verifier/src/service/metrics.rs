@@ -46,6 +46,14 @@ pub struct Metrics {
     pub releases: AtomicU64,
     pub refunds: AtomicU64,
     pub verify_in_flight: AtomicU64,
+    /// Expired jobs refunded by the scheduled sweep.
+    pub scheduled_refunds: AtomicU64,
+    /// Connections open now.
+    pub connections_open: AtomicU64,
+    /// Connections closed at once because their address had too many open.
+    pub connections_refused: AtomicU64,
+    /// Failed `accept` calls (e.g. out of file descriptors).
+    pub accept_errors: AtomicU64,
     rejections: Mutex<BTreeMap<&'static str, u64>>,
     /// Time of the Groth16 check alone (on the blocking pool).
     pub verify_seconds: Histogram,
@@ -82,6 +90,17 @@ impl Metrics {
             ("veriflop_jobs_registered_total", "Jobs registered (escrow locked).", &self.jobs_registered),
             ("veriflop_releases_total", "Escrows released by this instance.", &self.releases),
             ("veriflop_refunds_total", "Escrows refunded by this instance.", &self.refunds),
+            (
+                "veriflop_scheduled_refunds_total",
+                "Expired jobs refunded by the scheduled sweep.",
+                &self.scheduled_refunds,
+            ),
+            (
+                "veriflop_connections_refused_total",
+                "Connections refused because their address had too many open.",
+                &self.connections_refused,
+            ),
+            ("veriflop_accept_errors_total", "Failed accepts (e.g. out of file descriptors).", &self.accept_errors),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c(v));
         }
@@ -89,6 +108,11 @@ impl Metrics {
             out,
             "# HELP veriflop_verify_in_flight Verifications running or queued.\n# TYPE veriflop_verify_in_flight gauge\nveriflop_verify_in_flight {}",
             c(&self.verify_in_flight)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP veriflop_connections_open HTTP connections open.\n# TYPE veriflop_connections_open gauge\nveriflop_connections_open {}",
+            c(&self.connections_open)
         );
         self.verify_seconds.render(&mut out, "veriflop_verify_seconds", "Groth16 verification time.");
         self.submit_seconds.render(&mut out, "veriflop_submit_seconds", "Proof submission latency, request to answer.");

@@ -8,7 +8,12 @@
 //!   bundle; if it checks, `locked → released` to the provider, exactly once;
 //! - `POST /v1/jobs/{job_id}/refund` (signed by the client): after the deadline,
 //!   `locked → refunded`;
+//! - `GET /v1/venue`: the venue id signed requests name and job ids derive from;
+//! - `GET /v1/accounts/{address}`: a balance (credited by the operator's
+//!   deposits) and its history;
 //! - `GET /v1/shapes`, `GET /healthz`, `GET /metrics`.
+//!
+//! Connections are served by [`server`], which bounds them (timeouts, caps).
 
 pub mod api;
 pub mod error;
@@ -16,6 +21,7 @@ mod handlers;
 pub mod keys;
 pub mod metrics;
 pub mod ratelimit;
+pub mod server;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,7 +29,8 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{watch, Semaphore};
+use veriflop_circuits::{Bytes32, Venue};
 use warp::http::{HeaderMap, Method, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Rejection};
@@ -62,6 +69,22 @@ pub struct Config {
     pub max_job_ttl_secs: u64,
     /// Fault injection for crash tests: sleep inside the release transaction.
     pub fault_release_delay_ms: u64,
+    /// Largest job price (the venue's unit), at most [`crate::ledger::MAX_AMOUNT`].
+    pub max_price: u64,
+    /// Jobs one client may have locked at once.
+    pub max_open_jobs_per_client: u64,
+    /// Seconds between sweeps that refund expired jobs and forget old nonces.
+    pub sweep_interval_secs: u64,
+    /// A request's head must arrive within this (and idle keep-alive connections close after it), seconds.
+    pub header_timeout_secs: u64,
+    /// A request's body must arrive within this, seconds.
+    pub body_timeout_secs: u64,
+    /// A connection is closed (after its request in flight) once this old, seconds.
+    pub max_connection_secs: u64,
+    /// Connections served at once (lowered to fit the open-files limit); more wait in the backlog.
+    pub max_connections: usize,
+    /// Connections from one IP address at once (0: no per-address cap).
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for Config {
@@ -77,6 +100,14 @@ impl Default for Config {
             timestamp_window_secs: 300,
             max_job_ttl_secs: 30 * 24 * 3600,
             fault_release_delay_ms: 0,
+            max_price: 1_000_000_000_000_000_000,
+            max_open_jobs_per_client: 64,
+            sweep_interval_secs: 60,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            max_connection_secs: 300,
+            max_connections: 1024,
+            max_connections_per_ip: 64,
         }
     }
 }
@@ -97,8 +128,11 @@ pub enum ServiceError {
 pub struct State {
     pub config: Config,
     pub ledger: Ledger,
+    /// This service as a venue (its id comes from the ledger, shared by replicas).
+    pub venue: Venue,
+    pub venue_id: Bytes32,
     pub keys: Arc<KeyRegistry>,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     pub limiter: RateLimiter,
     pub verify_slots: Semaphore,
     pub verify_waiting: AtomicUsize,
@@ -109,15 +143,24 @@ impl State {
         if config.verify_concurrency == 0 {
             return Err(ServiceError::Config("verify concurrency must be at least 1".into()));
         }
+        if config.max_price == 0 || config.max_price > crate::ledger::MAX_AMOUNT {
+            return Err(ServiceError::Config(format!("max price must be between 1 and {}", crate::ledger::MAX_AMOUNT)));
+        }
+        if config.header_timeout_secs == 0 || config.body_timeout_secs == 0 || config.max_connection_secs == 0 {
+            return Err(ServiceError::Config("timeouts must be at least 1 s".into()));
+        }
         let url = config.ledger_url.clone().ok_or_else(|| ServiceError::Config("no ledger URL".into()))?;
         let keys = Arc::new(KeyRegistry::load(&config.key_dir)?);
         let mut ledger = Ledger::connect(&url).await?;
         ledger.set_fault_release_delay(Duration::from_millis(config.fault_release_delay_ms));
+        let venue = Venue::Service { service_id: ledger.service_id() };
         Ok(Arc::new(State {
+            venue,
+            venue_id: venue.id(),
             limiter: RateLimiter::new(config.rate_limit_per_minute),
             verify_slots: Semaphore::new(config.verify_concurrency),
             verify_waiting: AtomicUsize::new(0),
-            metrics: Metrics::default(),
+            metrics: Arc::new(Metrics::default()),
             config,
             ledger,
             keys,
@@ -136,8 +179,28 @@ pub(crate) struct RequestParts {
 /// Most bytes read and discarded after a chunked body went over its limit.
 const DRAIN_LIMIT: usize = 1 << 20;
 
-/// Reads the body up to `limit` bytes (refusing early on a larger Content-Length).
-async fn read_body<S, B>(headers: &HeaderMap, stream: S, limit: usize) -> Result<bytes::Bytes, ApiError>
+/// Reads the body up to `limit` bytes within `timeout` (refusing early on a
+/// larger Content-Length; `request_timeout` when the client is too slow).
+async fn read_body<S, B>(
+    headers: &HeaderMap,
+    stream: S,
+    limit: usize,
+    timeout: Duration,
+) -> Result<bytes::Bytes, ApiError>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    tokio::time::timeout(timeout, read_body_unbounded(headers, stream, limit)).await.unwrap_or_else(|_| {
+        Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request body did not arrive within {} s", timeout.as_secs()),
+        ))
+    })
+}
+
+async fn read_body_unbounded<S, B>(headers: &HeaderMap, stream: S, limit: usize) -> Result<bytes::Bytes, ApiError>
 where
     S: futures_util::Stream<Item = Result<B, warp::Error>>,
     B: bytes::Buf,
@@ -187,7 +250,7 @@ where
     Ok(out.freeze())
 }
 
-fn parts(limit: usize) -> impl Filter<Extract = (RequestParts,), Error = Rejection> + Clone {
+fn parts(limit: usize, timeout: Duration) -> impl Filter<Extract = (RequestParts,), Error = Rejection> + Clone {
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::method()
         .and(warp::path::full())
@@ -195,7 +258,7 @@ fn parts(limit: usize) -> impl Filter<Extract = (RequestParts,), Error = Rejecti
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
         .then(move |method, full: warp::path::FullPath, query: String, headers: HeaderMap, stream| async move {
-            let body = read_body(&headers, stream, limit).await;
+            let body = read_body(&headers, stream, limit, timeout).await;
             let path_and_query =
                 if query.is_empty() { full.as_str().to_string() } else { format!("{}?{query}", full.as_str()) };
             RequestParts { method, path_and_query, headers, body }
@@ -209,20 +272,26 @@ fn with_state(state: Arc<State>) -> impl Filter<Extract = (Arc<State>,), Error =
 /// All routes, with rejections turned into JSON errors.
 pub fn routes(state: Arc<State>) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
     let proof_limit = state.config.max_body_bytes.min(crate::bundle::MAX_BUNDLE_BYTES);
+    let t = Duration::from_secs(state.config.body_timeout_secs);
     let s = || with_state(state.clone());
-    let register =
-        warp::path!("v1" / "jobs").and(warp::post()).and(s()).and(parts(MAX_JSON_BODY_BYTES)).then(handlers::register);
+    let register = warp::path!("v1" / "jobs")
+        .and(warp::post())
+        .and(s())
+        .and(parts(MAX_JSON_BODY_BYTES, t))
+        .then(handlers::register);
     let get_job = warp::path!("v1" / "jobs" / String).and(warp::get()).and(s()).then(handlers::get_job);
     let submit = warp::path!("v1" / "jobs" / String / "proof")
         .and(warp::post())
         .and(s())
-        .and(parts(proof_limit))
+        .and(parts(proof_limit, t))
         .then(handlers::submit);
     let refund = warp::path!("v1" / "jobs" / String / "refund")
         .and(warp::post())
         .and(s())
-        .and(parts(MAX_JSON_BODY_BYTES))
+        .and(parts(MAX_JSON_BODY_BYTES, t))
         .then(handlers::refund);
+    let venue = warp::path!("v1" / "venue").and(warp::get()).and(s()).then(handlers::venue);
+    let account = warp::path!("v1" / "accounts" / String).and(warp::get()).and(s()).then(handlers::account);
     let shapes = warp::path!("v1" / "shapes").and(warp::get()).and(s()).then(handlers::shapes);
     let health = warp::path!("healthz").and(warp::get()).and(s()).then(handlers::health);
     let metrics = warp::path!("metrics").and(warp::get()).and(s()).then(handlers::metrics);
@@ -233,6 +302,10 @@ pub fn routes(state: Arc<State>) -> impl Filter<Extract = (Response,), Error = s
         .or(submit)
         .unify()
         .or(refund)
+        .unify()
+        .or(venue)
+        .unify()
+        .or(account)
         .unify()
         .or(shapes)
         .unify()
@@ -265,7 +338,7 @@ fn rejection_to_error(r: Rejection) -> ApiError {
 pub struct ServiceHandle {
     pub addr: SocketAddr,
     pub state: Arc<State>,
-    shutdown: Option<oneshot::Sender<()>>,
+    shutdown: Option<watch::Sender<bool>>,
     task: Option<tokio::task::JoinHandle<()>>,
     /// Keeps a temporary ledger directory alive.
     _ledger_dir: Option<tempfile::TempDir>,
@@ -279,7 +352,7 @@ impl ServiceHandle {
     /// Stops accepting connections, lets requests in flight finish, closes the ledger.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
         if let Some(t) = self.task.take() {
             let _ = t.await;
@@ -291,7 +364,7 @@ impl ServiceHandle {
 impl Drop for ServiceHandle {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
     }
 }
@@ -308,27 +381,54 @@ async fn spawn_with(config: Config, ledger_dir: Option<tempfile::TempDir>) -> Re
         .await
         .map_err(|e| ServiceError::Bind { addr: listen, msg: e.to_string() })?;
     let addr = listener.local_addr().map_err(|e| ServiceError::Bind { addr: listen, msg: e.to_string() })?;
-    let (tx, rx) = oneshot::channel::<()>();
-    let server = warp::serve(routes(state.clone())).incoming(listener).graceful(async move {
-        let _ = rx.await;
-    });
-    // Forget used nonces once their timestamps are out of the window.
-    let pruner = state.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            if Arc::strong_count(&pruner) == 1 {
-                break;
-            }
-            let now = crate::auth::unix_now();
-            if let Err(e) = pruner.ledger.prune_nonces(now).await {
-                tracing::warn!("pruning nonces: {e}");
-            }
-        }
-    });
-    let task = tokio::spawn(server.run());
+    let (tx, rx) = watch::channel(false);
+    let c = &state.config;
+    let limits = server::Limits {
+        header_timeout: Duration::from_secs(c.header_timeout_secs),
+        max_connection_age: Duration::from_secs(c.max_connection_secs),
+        max_connections: server::effective_max_connections(c.max_connections),
+        max_connections_per_ip: c.max_connections_per_ip,
+    };
+    let server =
+        server::serve(listener, warp::service(routes(state.clone())), limits, state.metrics.clone(), rx.clone());
+    tokio::spawn(sweep(state.clone(), rx));
+    let task = tokio::spawn(server);
     tracing::info!("veriflop verifier listening on http://{addr}");
     Ok(ServiceHandle { addr, state, shutdown: Some(tx), task: Some(task), _ledger_dir: ledger_dir })
+}
+
+/// Every `sweep_interval_secs`: refunds jobs still locked past their deadline
+/// (actor [`crate::ledger::SERVICE_ACTOR`]), so no escrow stays stuck and the
+/// client's quota frees up, and forgets nonces whose timestamps are out of the window.
+async fn sweep(state: Arc<State>, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_secs(state.config.sweep_interval_secs.max(1));
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let now = crate::auth::unix_now();
+        if let Err(e) = state.ledger.prune_nonces(now).await {
+            tracing::warn!("pruning nonces: {e}");
+        }
+        let expired = match state.ledger.expired_locked(now, 500).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!("listing expired jobs: {e}");
+                continue;
+            }
+        };
+        for id in expired {
+            match state.ledger.refund(&id, crate::ledger::SERVICE_ACTOR, now).await {
+                Ok(crate::ledger::Refund::Refunded { amount, .. }) => {
+                    state.metrics.scheduled_refunds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!("job {id}: expired, escrow {amount} refunded to its client");
+                }
+                Ok(_) => {} // settled meanwhile (another replica, or the client)
+                Err(e) => tracing::warn!("refunding expired job {id}: {e}"),
+            }
+        }
+    }
 }
 
 /// Starts the service on 127.0.0.1 with an ephemeral port and, unless

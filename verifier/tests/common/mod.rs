@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use rand::rngs::OsRng;
 use veriflop_circuits::cp::CommitKey;
 use veriflop_circuits::execute::matmul;
-use veriflop_circuits::{Address, CircuitKind, Dtype, InputMatrix, Job, JobId, Shape, Witness};
+use veriflop_circuits::{Address, Bytes32, CircuitKind, Dtype, InputMatrix, Job, JobId, Shape, Witness};
 use veriflop_prover::{prove_bundle, CpuBackend, ProveOptions, ProverKey};
 use veriflop_verifier::auth::{unix_now, Signer};
 use veriflop_verifier::client::{Client, Config, RegisterJob, ServiceHandle};
@@ -44,22 +44,30 @@ pub fn key_dir() -> PathBuf {
     keys().dir.path().to_path_buf()
 }
 
-/// A job with its input matrices.
+/// A job with its input matrices and the client's nonce.
 pub struct TestJob {
     pub job: Job,
     pub a: InputMatrix,
     pub b: InputMatrix,
+    pub nonce: Bytes32,
 }
 
 pub fn new_job(seed: u64) -> TestJob {
     let s = shape();
     let a = InputMatrix::random(s.m as usize, s.k as usize, s.dtype, seed).unwrap();
     let b = InputMatrix::random(s.k as usize, s.n as usize, s.dtype, seed + 1).unwrap();
+    // The id is a placeholder until `at` derives it for a service and client.
     let job = Job::new(JobId::random(), KIND, s, Some(&keys().ck), &a, &b).unwrap();
-    TestJob { job, a, b }
+    TestJob { job, a, b, nonce: Bytes32::random() }
 }
 
 impl TestJob {
+    /// This job as `client` posts it at the service `h` (its id derived from the venue).
+    pub fn at(mut self, h: &ServiceHandle, client: Address) -> Self {
+        self.job.job_id = h.state.venue.job_id(client, &self.nonce);
+        self
+    }
+
     /// An honest proof for this job paying `provider`.
     pub fn prove(&self, provider: Address) -> ProofBundle {
         let c = matmul(&shape(), &self.a, &self.b).unwrap();
@@ -68,7 +76,7 @@ impl TestJob {
     }
 
     pub fn register_request(&self, client: Address, price: u128, deadline: i64) -> RegisterJob {
-        RegisterJob::for_job(&self.job, price, deadline, client)
+        RegisterJob::for_job(&self.job, self.nonce, price, deadline, client)
     }
 }
 
@@ -108,9 +116,21 @@ pub async fn raw(
     (status, json)
 }
 
+/// Credits `address` with plenty to lock in jobs.
+pub async fn fund(h: &ServiceHandle, address: Address) {
+    h.state.ledger.deposit(address, 1_000_000_000_000, "test", None, unix_now()).await.unwrap();
+}
+
+/// The venue id of the service at `url` (what requests are signed for).
+pub async fn venue_id(url: &str) -> Bytes32 {
+    let bytes = reqwest::get(format!("{url}/v1/venue")).await.unwrap().bytes().await.unwrap();
+    let v: veriflop_verifier::client::VenueInfo = serde_json::from_slice(&bytes).unwrap();
+    v.venue_id
+}
+
 /// A signed raw request.
 pub async fn signed(url: &str, signer: &Signer, method: &str, path: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
-    let auth = signer.sign_request(method, path, &body, unix_now());
+    let auth = signer.sign_request(&venue_id(url).await, method, path, &body, unix_now());
     let pairs: Vec<(&str, String)> = auth.pairs().into_iter().collect();
     raw(url, method, path, &pairs, body).await
 }
@@ -124,4 +144,82 @@ pub fn assert_error(got: &(u16, serde_json::Value), status: u16, code: &str) {
 
 pub fn client(url: &str, signer: &Signer) -> Client {
     Client::new(url, signer.clone())
+}
+
+/// The service binary, started on port 0 with `args`; its URL from the
+/// "listening on" line. Killed when dropped.
+pub struct Proc {
+    pub child: std::process::Child,
+    pub url: String,
+}
+
+impl Proc {
+    /// Starts `veriflop-verifier` with this test binary's key directory, no rate
+    /// limit, and `args` (which may override those); `nofile` caps its open files.
+    pub fn start(ledger: &str, args: &[&str], env: &[(&str, String)], nofile: Option<u64>) -> Proc {
+        use std::io::BufRead;
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_veriflop-verifier"));
+        cmd.args(["--listen", "127.0.0.1:0", "--rate-limit-per-minute", "0"])
+            .arg("--keys")
+            .arg(key_dir())
+            .args(["--ledger", ledger])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        if let Some(n) = nofile {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child before exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let l = libc::rlimit { rlim_cur: n, rlim_max: n };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &l) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Proc { child, url }
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.url.strip_prefix("http://").unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs an operator ledger subcommand of the service binary; returns its stdout.
+pub fn ledger_tool(ledger: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_veriflop-verifier"))
+        .args(args)
+        .args(["--ledger", ledger])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{args:?}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// A value of a Prometheus metric line that starts with `name`.
+pub async fn metric(url: &str, name: &str) -> u64 {
+    let text = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }

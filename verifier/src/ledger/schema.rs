@@ -1,0 +1,92 @@
+//! The ledger's tables. SQL that SQLite (≥ 3.35) and PostgreSQL read
+//! identically, plus each back end's append-only triggers.
+
+pub(super) const COMMON: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS jobs (
+        job_id TEXT PRIMARY KEY,
+        circuit TEXT NOT NULL,
+        m BIGINT NOT NULL, k BIGINT NOT NULL, n BIGINT NOT NULL,
+        dtype TEXT NOT NULL,
+        cm_a TEXT NOT NULL,
+        cm_b TEXT NOT NULL,
+        client TEXT NOT NULL,
+        price TEXT NOT NULL,
+        deadline BIGINT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('locked', 'released', 'refunded')),
+        payee TEXT,
+        created_at BIGINT NOT NULL,
+        settled_at BIGINT,
+        version BIGINT NOT NULL,
+        proof_system TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        CHECK ((state = 'locked') = (payee IS NULL))
+    )",
+    "CREATE INDEX IF NOT EXISTS jobs_expiry ON jobs (deadline) WHERE state = 'locked'",
+    "CREATE TABLE IF NOT EXISTS events (
+        job_id TEXT NOT NULL REFERENCES jobs (job_id),
+        seq BIGINT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('registered', 'released', 'refunded')),
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        payee TEXT,
+        amount TEXT,
+        proof_digest TEXT,
+        PRIMARY KEY (job_id, seq)
+    )",
+    "CREATE UNIQUE INDEX IF NOT EXISTS events_one_settlement ON events (job_id) WHERE kind IN ('released', 'refunded')",
+    // Balances: what an address can lock in new jobs. `version` counts its
+    // account events; `open_jobs` its jobs still locked (the quota).
+    "CREATE TABLE IF NOT EXISTS accounts (
+        address TEXT PRIMARY KEY,
+        balance BIGINT NOT NULL CHECK (balance >= 0),
+        open_jobs BIGINT NOT NULL CHECK (open_jobs >= 0),
+        version BIGINT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS account_events (
+        address TEXT NOT NULL REFERENCES accounts (address),
+        seq BIGINT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'lock', 'payout', 'refund')),
+        amount BIGINT NOT NULL CHECK (amount > 0),
+        balance_after BIGINT NOT NULL CHECK (balance_after >= 0),
+        job_id TEXT,
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        memo TEXT,
+        PRIMARY KEY (address, seq)
+    )",
+    "CREATE UNIQUE INDEX IF NOT EXISTS account_events_one_per_job ON account_events (job_id, kind) WHERE job_id IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS nonces (
+        address TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (address, nonce)
+    )",
+    "CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at)",
+];
+
+pub(super) const SQLITE: &[&str] = &[
+    "CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+     BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS account_events_no_update BEFORE UPDATE ON account_events
+     BEGIN SELECT RAISE(ABORT, 'account events are append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS account_events_no_delete BEFORE DELETE ON account_events
+     BEGIN SELECT RAISE(ABORT, 'account events are append-only'); END",
+];
+
+pub(super) const POSTGRES: &[&str] = &[
+    "CREATE OR REPLACE FUNCTION veriflop_events_append_only() RETURNS trigger AS $$
+     BEGIN RAISE EXCEPTION 'events are append-only'; END $$ LANGUAGE plpgsql",
+    "CREATE OR REPLACE TRIGGER events_no_update BEFORE UPDATE OR DELETE ON events
+     FOR EACH ROW EXECUTE FUNCTION veriflop_events_append_only()",
+    "CREATE OR REPLACE TRIGGER account_events_no_update BEFORE UPDATE OR DELETE ON account_events
+     FOR EACH ROW EXECUTE FUNCTION veriflop_events_append_only()",
+];
+
+/// Columns of a job row, in the order `job_from_row` reads them.
+pub(super) const JOB_COLUMNS: &str = "job_id, circuit, m, k, n, dtype, cm_a, cm_b, client, price, deadline, state, payee, created_at, settled_at, version, proof_system, nonce";
+
+/// The schema generation this code writes (meta key `schema`).
+pub(super) const SCHEMA_VERSION: &str = "2";
