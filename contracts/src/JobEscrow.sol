@@ -26,7 +26,10 @@ interface IGroth16Verifier {
 
 /// @title JobEscrow: pay a GPU provider for a matmul job only against a valid proof.
 /// @notice A client posts a job (circuit and shape, digests of the commitments of A
-/// and B, deadline) with the price in ETH. For the committed circuit (the default) a
+/// and B, deadline) with the price in ETH, under the id `jobIdOf(client, nonce)`: a
+/// hash of this deployment's venue (chain id and address), the client and a nonce
+/// of its choice (`circuits/src/venue.rs`), so a proof, which binds the id, is
+/// worth one payment in one place and nobody can take an id prepared for another. For the committed circuit (the default) a
 /// provider submits the proof with the commitment points of A, B, C and the proof of
 /// knowledge of C's opening; the contract checks that A's and B's points hash to the
 /// digests it recorded, and the registered verifier derives every challenge from
@@ -64,6 +67,9 @@ contract JobEscrow {
     uint256 internal constant FAMILY_COMMITTED = 1;
     uint256 internal constant FAMILY_POSEIDON = 2;
     uint256 internal constant FAMILY_HALO2 = 3;
+    /// Domain tags of the job-id derivation (`circuits/src/venue.rs`), hashed at compile time.
+    bytes32 internal constant VENUE_CHAIN_TAG = keccak256("veriflop.venue.chain.v1");
+    bytes32 internal constant JOB_TAG = keccak256("veriflop.job.v1");
 
     enum Status {
         None,
@@ -136,7 +142,6 @@ contract JobEscrow {
     error WrongCircuit(uint256 jobId);
     /// The commitment point of A (which = 0) or B (which = 1) does not hash to the job's digest.
     error CommitmentMismatch(uint256 jobId, uint256 which);
-    error JobIdNotInField();
     error CommitmentNotInField();
     error JobExists(uint256 jobId);
     error BadPayment();
@@ -218,24 +223,61 @@ contract JobEscrow {
 
     // -------------------------------------------------------------------- jobs
 
-    /// Posts a job; msg.value is the price. `jobId` is chosen by the client, must be
-    /// below r (it is a public input) and never used before. `shape` fixes the circuit
-    /// and with it what `cmA`, `cmB` are: for the committed circuit the digests
+    /// This deployment's venue id:
+    /// `keccak256(abi.encode(keccak256("veriflop.venue.chain.v1"), block.chainid, address(this)))`,
+    /// `Venue::Chain { chain_id, escrow }.id()` in `circuits/src/venue.rs`. Computed on
+    /// every call (not cached), so after a chain split each fork has its own.
+    function venue() public view returns (bytes32 v) {
+        bytes32 tag = VENUE_CHAIN_TAG;
+        // abi.encode(tag, block.chainid, address(this)) written past the free memory
+        // pointer without allocating it (~200 gas less per postJob with jobIdOf's).
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, tag)
+            mstore(add(p, 0x20), chainid())
+            mstore(add(p, 0x40), address())
+            v := keccak256(p, 0x60)
+        }
+    }
+
+    /// The id of `client`'s job posted with `nonce`:
+    /// `uint256(keccak256(abi.encode(keccak256("veriflop.job.v1"), venue(), client, nonce))) % R`,
+    /// `Venue::Chain { chain_id, escrow }.job_id(client, nonce)` in `circuits/src/venue.rs`.
+    /// Below r by construction (it is a public input of the proof).
+    function jobIdOf(address client, uint256 nonce) public view returns (uint256 id) {
+        bytes32 tag = JOB_TAG;
+        bytes32 v = venue();
+        // abi.encode(tag, v, client, nonce), as in venue().
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, tag)
+            mstore(add(p, 0x20), v)
+            mstore(add(p, 0x40), and(client, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(add(p, 0x60), nonce)
+            id := mod(keccak256(p, 0x80), R)
+        }
+    }
+
+    /// Posts a job; msg.value is the price. The job's id is `jobIdOf(msg.sender, nonce)`
+    /// (returned and emitted): the client picks `nonce` (any 32 bytes, never reused by it;
+    /// a reused nonce is `JobExists`) and proves for the derived id. `shape` fixes the
+    /// circuit and with it what `cmA`, `cmB` are: for the committed circuit the digests
     /// keccak256(x || y) mod r of the commitment points of A and B under the key's
     /// commitment bases; for the others their Poseidon commitments.
     /// @param deadline last second (block timestamp) a proof is accepted
     /// @param lockWindow seconds an exclusive lock lasts (0 disables locking)
     /// @param lockStake the deposit a provider puts down to lock (> 0 if locking is enabled)
+    /// @return jobId the id the job is stored, settled and refunded under
     function postJob(
-        uint256 jobId,
+        uint256 nonce,
         uint128 shape,
         uint256 cmA,
         uint256 cmB,
         uint40 deadline,
         uint32 lockWindow,
         uint128 lockStake
-    ) external payable nonReentrant {
-        if (jobId >= R) revert JobIdNotInField();
+    ) external payable nonReentrant returns (uint256 jobId) {
+        jobId = jobIdOf(msg.sender, nonce);
         if (cmA >= R || cmB >= R) revert CommitmentNotInField();
         if (jobs[jobId].status != Status.None) revert JobExists(jobId);
         if (msg.value == 0 || msg.value > type(uint128).max) revert BadPayment();

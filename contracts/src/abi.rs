@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 sol! {
     /// `contracts/src/JobEscrow.sol`.
     interface IJobEscrow {
-        function postJob(uint256 jobId, uint128 shape, uint256 cmA, uint256 cmB, uint40 deadline, uint32 lockWindow, uint128 lockStake) external payable;
+        function postJob(uint256 nonce, uint128 shape, uint256 cmA, uint256 cmB, uint40 deadline, uint32 lockWindow, uint128 lockStake) external payable returns (uint256 jobId);
+        function venue() external view returns (bytes32);
+        function jobIdOf(address client, uint256 nonce) external view returns (uint256);
         function lock(uint256 jobId) external payable;
         function submit(uint256 jobId, uint256[8] calldata proof, uint256[2] calldata cmA, uint256[2] calldata cmB, uint256[2] calldata cmC, uint256[2] calldata pok) external;
         function submitPoseidon(uint256 jobId, uint256 cmC, uint256[8] calldata proof) external;

@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use veriflop_circuits::matrix::write_matrix;
-use veriflop_circuits::{field, CircuitKind, InputMatrix, Job, JobId, ProofSystem, Shape};
+use veriflop_circuits::{field, CircuitKind, InputMatrix, Job, ProofSystem, Shape};
 use veriflop_prover::KeyStore;
 use veriflop_verifier::auth::Signer;
 use veriflop_verifier::client::blocking::BlockingClient;
@@ -188,7 +188,10 @@ impl Flow {
         };
         let a = InputMatrix::random(shape.m as usize, shape.k as usize, shape.dtype, self.seed)?;
         let b = InputMatrix::random(shape.k as usize, shape.n as usize, shape.dtype, self.seed.wrapping_add(1))?;
-        let job = Job::new(JobId::random(), self.circuit, shape, ck.as_ref(), &a, &b)?.with_system(self.system)?;
+        // The id the demo chain's JobEscrow derives for this nonce (step 6 settles there).
+        let nonce = veriflop_circuits::Bytes32::random();
+        let job = Job::new(veriflop_contracts::demo_job_id(&nonce), self.circuit, shape, ck.as_ref(), &a, &b)?
+            .with_system(self.system)?;
         drop(ck);
         write_matrix(&dir.join("a.npy"), &a)?;
         write_matrix(&dir.join("b.npy"), &b)?;
@@ -254,7 +257,7 @@ impl Flow {
         ));
 
         // Chain: the same proof settles the job in the escrow contract (in-process EVM).
-        let chain = settle(&verifier, &job, &bundle)?;
+        let chain = settle(&verifier, &job, &nonce, &bundle)?;
         lines.push(format!(
             "  6 chain    JobEscrow pays {} wei: {} {} gas (verifier {} gas), job {:?} → {:?}",
             chain.price_wei,
@@ -301,11 +304,12 @@ impl Flow {
 fn settle(
     verifier: &Verifier,
     job: &Job,
+    nonce: &veriflop_circuits::Bytes32,
     bundle: &ProofBundle,
 ) -> Result<veriflop_contracts::SettlementReport, CliError> {
     let r = match (verifier.groth16_key(), verifier.halo2_key()) {
-        (Some(vk), _) => veriflop_contracts::settle_in_evm(vk, job, bundle, PRICE_WEI),
-        (None, Some(vk)) => veriflop_contracts::settle_halo2_in_evm(vk, job, bundle, PRICE_WEI),
+        (Some(vk), _) => veriflop_contracts::settle_in_evm(vk, job, nonce, bundle, PRICE_WEI),
+        (None, Some(vk)) => veriflop_contracts::settle_halo2_in_evm(vk, job, nonce, bundle, PRICE_WEI),
         (None, None) => Err(veriflop_contracts::Error::Input("the verifier holds no key".into())),
     };
     r.map_err(|e| CliError::new("settlement_failed", format!("on-chain settlement failed: {e}")))
