@@ -49,8 +49,9 @@ interface IGroth16Verifier {
 /// the job reopens.
 ///
 /// Registry: one verifier per (proof system, circuit, shape), set once by the owner
-/// and never changed; the owner can retire one (no new jobs), which does not affect
-/// posted jobs. A job's shape id names its proof system, so the client chooses the
+/// and never changed (its code hash is recorded, and a verifier whose code is gone
+/// or replaced settles nothing); the owner can retire one (no new jobs), which does
+/// not affect posted jobs. A job's shape id names its proof system, so the client chooses the
 /// trusted setup (a Groth16 ceremony per shape or halo2's universal SRS) its payment
 /// relies on.
 contract JobEscrow {
@@ -102,6 +103,9 @@ contract JobEscrow {
     address public pendingOwner;
     /// Shape id (system << 112 | circuit << 104 | dtype << 96 | m << 64 | k << 32 | n) => verifier. Write-once.
     mapping(uint128 => address) public verifierOf;
+    /// Shape id => the registered verifier's code hash when it was registered: a
+    /// submission calls the verifier only while its code is still that code.
+    mapping(uint128 => bytes32) public codeHashOf;
     /// Retired shapes accept no new jobs.
     mapping(uint128 => bool) public retired;
     mapping(uint256 => Job) public jobs;
@@ -159,6 +163,12 @@ contract JobEscrow {
     error NotLocked(uint256 jobId);
     error LockActive(uint256 jobId, uint256 lockUntil);
     error InvalidProof(uint256 jobId);
+    /// The shape's registered verifier has no code (any more): a call to it would
+    /// succeed and return nothing.
+    error VerifierHasNoCode(uint128 shape);
+    /// The shape's registered verifier has other code than when it was registered
+    /// (destroyed, then redeployed at the same address with CREATE2).
+    error VerifierCodeChanged(uint128 shape);
     error PaymentFailed();
     error NothingOwed();
     error Reentrancy();
@@ -210,6 +220,7 @@ contract JobEscrow {
         if (verifierOf[shape] != address(0)) revert VerifierAlreadySet(shape);
         if (verifier.code.length == 0) revert NotAContract();
         verifierOf[shape] = verifier;
+        codeHashOf[shape] = verifier.codehash;
         emit VerifierRegistered(shape, verifier);
     }
 
@@ -338,7 +349,7 @@ contract JobEscrow {
         if (_digest(cmA) != j.cmA) revert CommitmentMismatch(jobId, 0);
         if (_digest(cmB) != j.cmB) revert CommitmentMismatch(jobId, 1);
         // A reverting verifier (malformed point, starved precompile) reverts this call.
-        if (!ICommittedVerifier(verifierOf[j.shape]).verifyProof(proof, cmA, cmB, cmC, pok, jobId, msg.sender)) {
+        if (!ICommittedVerifier(_verifier(j.shape)).verifyProof(proof, cmA, cmB, cmC, pok, jobId, msg.sender)) {
             revert InvalidProof(jobId);
         }
         _settle(jobId, j, _digest(cmC), stakeBack);
@@ -352,7 +363,7 @@ contract JobEscrow {
         if (cmC >= R) revert CommitmentNotInField();
         uint256[5] memory input = [jobId, uint256(uint160(msg.sender)), j.cmA, j.cmB, cmC];
         // A reverting verifier (malformed proof, starved precompile) reverts this call.
-        if (!IGroth16Verifier(verifierOf[j.shape]).verifyProof(proof, input)) revert InvalidProof(jobId);
+        if (!IGroth16Verifier(_verifier(j.shape)).verifyProof(proof, input)) revert InvalidProof(jobId);
         _settle(jobId, j, cmC, stakeBack);
     }
 
@@ -365,10 +376,28 @@ contract JobEscrow {
         uint256 stakeBack = _admit(jobId, j, FAMILY_HALO2);
         if (cmC >= R) revert CommitmentNotInField();
         bytes memory input = abi.encodePacked(jobId, uint256(uint160(msg.sender)), j.cmA, j.cmB, cmC, proof);
-        // Reverting (invalid proof, malformed bytes, out of gas) means not verified.
-        (bool ok,) = verifierOf[j.shape].staticcall(input);
+        // Reverting (invalid proof, malformed bytes, out of gas) means not verified. The
+        // verifier returns nothing on success, so only its code tells it from an empty
+        // account (which succeeds too): `_verifier` checks the code.
+        (bool ok,) = _verifier(j.shape).staticcall(input);
         if (!ok) revert InvalidProof(jobId);
         _settle(jobId, j, cmC, stakeBack);
+    }
+
+    /// The shape's registered verifier, which must still have the code it had when it
+    /// was registered. A call to an account without code succeeds with no return data,
+    /// so a verifier that self-destructed in the transaction that created and
+    /// registered it (EIP-6780 still deletes such code) would otherwise accept any
+    /// halo2 proof bytes; and CREATE2 can then put other code (one that accepts
+    /// anything) at the same address, which a code-length check would let through.
+    /// One `EXTCODEHASH` (it warms the account for the call that follows) and one
+    /// `SLOAD` on the success path.
+    function _verifier(uint128 shape) private view returns (address v) {
+        v = verifierOf[shape];
+        if (v.codehash != codeHashOf[shape]) {
+            if (v.code.length == 0) revert VerifierHasNoCode(shape);
+            revert VerifierCodeChanged(shape);
+        }
     }
 
     function _family(uint128 shape) private pure returns (uint256) {

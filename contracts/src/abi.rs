@@ -26,6 +26,7 @@ sol! {
         function acceptOwnership() external;
         function owner() external view returns (address);
         function verifierOf(uint128 shape) external view returns (address);
+        function codeHashOf(uint128 shape) external view returns (bytes32);
         function owed(address account) external view returns (uint256);
         function publicInputs(uint256 jobId, address provider, uint256 cmC) external view returns (uint256[5] memory);
         function jobs(uint256 jobId) external view returns (
@@ -40,6 +41,7 @@ sol! {
         event JobSettled(uint256 indexed jobId, address indexed provider, uint256 cmC, uint256 price, uint256 stakeReturned);
         event JobRefunded(uint256 indexed jobId, address indexed client, uint256 price);
         event Withdrawn(address indexed account, uint256 amount);
+        event VerifierRegistered(uint128 indexed shape, address verifier);
     }
 
     /// The committed-circuit verifiers (`CommittedVerifier` and `solidity_verifier` output for a committed key).
@@ -60,6 +62,15 @@ sol! {
         function reentered() external view returns (bool);
         function reenterError() external view returns (bytes memory);
         function received() external view returns (uint256);
+    }
+
+    /// `contracts/src/test/VanishingVerifier.sol` (tests only): registers a verifier
+    /// and makes it self-destruct in the same transaction; redeploys other code at
+    /// its address later (CREATE2).
+    interface IVanishingVerifierFactory {
+        function registerAndDestroy(address escrow, uint128 shape, bytes32 salt) external returns (address verifier);
+        function redeploy(bytes32 salt, bytes calldata code) external returns (address);
+        function nextCode() external view returns (bytes memory);
     }
 }
 
