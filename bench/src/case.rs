@@ -11,7 +11,7 @@ use ark_serialize::CanonicalSerialize;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
-use veriflop_circuits::{execute, Address, CircuitKind, InputMatrix, Job, JobId, ProofSystem, Shape, Witness};
+use veriflop_circuits::{execute, Address, CircuitKind, InputMatrix, Job, ProofSystem, Shape, Witness};
 use veriflop_prover::backend::Ntt;
 use veriflop_prover::gemm::{self, Gemm, GemmChoice};
 use veriflop_prover::{prove_bundle, Backend, ProveOptions};
@@ -123,8 +123,8 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
         CircuitKind::Committed => Some(pk.commit_key().map_err(|e| e.to_string())?),
         CircuitKind::Poseidon | CircuitKind::Naive => None,
     };
-    let job = Job::new(JobId(Fr::from(spec.seed.wrapping_add(1000))), kind, shape, ck.as_ref(), &a, &b)
-        .map_err(|e| e.to_string())?;
+    let (nonce, job_id) = crate::extensions::case_job_id(spec.seed);
+    let job = Job::new(job_id, kind, shape, ck.as_ref(), &a, &b).map_err(|e| e.to_string())?;
     let verifier = Verifier::new(vk.clone());
     let terms = JobTerms { job: job.clone(), provider: Some(PROVIDER) };
 
@@ -183,7 +183,7 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
 
     let gas = if spec.gas {
         progress("on-chain settlement (gas)");
-        Some(crate::extensions::settlement_gas(&vk, &job, &bundle)?)
+        Some(crate::extensions::settlement_gas(&vk, &job, &nonce, &bundle)?)
     } else {
         None
     };
@@ -244,7 +244,8 @@ fn run_halo2_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult
     let peak_setup = peak_rss();
     let memory_reset = memory_reset && reset_peak_rss();
 
-    let job = Job::new(JobId(Fr::from(spec.seed.wrapping_add(1000))), CircuitKind::Poseidon, shape, None, &a, &b)
+    let (nonce, job_id) = crate::extensions::case_job_id(spec.seed);
+    let job = Job::new(job_id, CircuitKind::Poseidon, shape, None, &a, &b)
         .and_then(|j| j.with_system(ProofSystem::Halo2KzgBn254))
         .map_err(|e| e.to_string())?;
     let verifier = Verifier::halo2(vk.clone());
@@ -290,7 +291,7 @@ fn run_halo2_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult
     };
     let gas = if spec.gas {
         progress("on-chain settlement (gas; compiles the generated verifier)");
-        Some(crate::extensions::halo2_settlement_gas(&vk, &job, &bundle)?)
+        Some(crate::extensions::halo2_settlement_gas(&vk, &job, &nonce, &bundle)?)
     } else {
         None
     };

@@ -12,7 +12,7 @@
 //! [`service_status`] says what the run did (`extensions.service_throughput`),
 //! the figures go to `extensions.service`.
 
-use veriflop_circuits::Job;
+use veriflop_circuits::{Bytes32, Job, JobId};
 use veriflop_verifier::{ProofBundle, ShapeKey};
 
 use crate::results::{ExtensionStatus, Gas};
@@ -39,10 +39,27 @@ pub fn gas_status(enabled: bool) -> ExtensionStatus {
     }
 }
 
-/// Settles `bundle` in a fresh in-process EVM and returns the gas figures.
+/// A case's job nonce (from its seed) and job id. JobEscrow derives job ids from
+/// its venue, the client and the nonce, so with on-chain gas the id is the one
+/// `settle_in_evm`'s escrow gives the nonce (`veriflop_contracts::demo_job_id`);
+/// without, the id the benchmark always used.
+pub fn case_job_id(seed: u64) -> (Bytes32, JobId) {
+    let mut nonce = [0u8; 32];
+    nonce[24..].copy_from_slice(&seed.wrapping_add(1000).to_be_bytes());
+    let nonce = Bytes32(nonce);
+    #[cfg(feature = "gas")]
+    let id = veriflop_contracts::demo_job_id(&nonce);
+    #[cfg(not(feature = "gas"))]
+    let id = JobId(ark_bn254::Fr::from(seed.wrapping_add(1000)));
+    (nonce, id)
+}
+
+/// Settles `bundle` in a fresh in-process EVM and returns the gas figures
+/// (`job.job_id` must be [`case_job_id`]'s for `nonce`).
 #[cfg(feature = "gas")]
-pub fn settlement_gas(vk: &ShapeKey, job: &Job, bundle: &ProofBundle) -> Result<Gas, String> {
-    let r = veriflop_contracts::settle_in_evm(vk, job, bundle, SETTLEMENT_PRICE_WEI).map_err(|e| e.to_string())?;
+pub fn settlement_gas(vk: &ShapeKey, job: &Job, nonce: &Bytes32, bundle: &ProofBundle) -> Result<Gas, String> {
+    let r =
+        veriflop_contracts::settle_in_evm(vk, job, nonce, bundle, SETTLEMENT_PRICE_WEI).map_err(|e| e.to_string())?;
     gas_of(r)
 }
 
@@ -67,9 +84,14 @@ fn gas_of(r: veriflop_contracts::SettlementReport) -> Result<Gas, String> {
 /// Settles a halo2 `bundle` in a fresh in-process EVM (the shape's generated
 /// verifier, compiled with the pinned solc) and returns the gas figures.
 #[cfg(feature = "gas")]
-pub fn halo2_settlement_gas(vk: &veriflop_halo2::VerifierKey, job: &Job, bundle: &ProofBundle) -> Result<Gas, String> {
-    let r =
-        veriflop_contracts::settle_halo2_in_evm(vk, job, bundle, SETTLEMENT_PRICE_WEI).map_err(|e| e.to_string())?;
+pub fn halo2_settlement_gas(
+    vk: &veriflop_halo2::VerifierKey,
+    job: &Job,
+    nonce: &Bytes32,
+    bundle: &ProofBundle,
+) -> Result<Gas, String> {
+    let r = veriflop_contracts::settle_halo2_in_evm(vk, job, nonce, bundle, SETTLEMENT_PRICE_WEI)
+        .map_err(|e| e.to_string())?;
     gas_of(r)
 }
 
@@ -77,13 +99,14 @@ pub fn halo2_settlement_gas(vk: &veriflop_halo2::VerifierKey, job: &Job, bundle:
 pub fn halo2_settlement_gas(
     _vk: &veriflop_halo2::VerifierKey,
     _job: &Job,
+    _nonce: &Bytes32,
     _bundle: &ProofBundle,
 ) -> Result<Gas, String> {
     Err("built without the `gas` feature".into())
 }
 
 #[cfg(not(feature = "gas"))]
-pub fn settlement_gas(_vk: &ShapeKey, _job: &Job, _bundle: &ProofBundle) -> Result<Gas, String> {
+pub fn settlement_gas(_vk: &ShapeKey, _job: &Job, _nonce: &Bytes32, _bundle: &ProofBundle) -> Result<Gas, String> {
     Err("built without the `gas` feature".into())
 }
 

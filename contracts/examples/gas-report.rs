@@ -8,7 +8,7 @@
 
 use rand::rngs::OsRng;
 use veriflop_circuits::execute::matmul;
-use veriflop_circuits::{shape, Address, CircuitKind, Dtype, InputMatrix, Job, JobId, Shape, Witness};
+use veriflop_circuits::{shape, Address, Bytes32, CircuitKind, Dtype, InputMatrix, Job, Shape, Witness};
 use veriflop_prover::{prove_bundle, CpuBackend, ProveOptions};
 
 fn main() -> anyhow::Result<()> {
@@ -21,11 +21,13 @@ fn main() -> anyhow::Result<()> {
     let a = InputMatrix::random(m as usize, k as usize, dtype, 1)?;
     let b = InputMatrix::random(k as usize, n as usize, dtype, 2)?;
     let ck = pk.commit_key().ok();
-    let job = Job::new(JobId::random(), kind, shape, ck.as_ref(), &a, &b)?;
+    // The job id the settlement's escrow derives for the demo client and this nonce.
+    let nonce = Bytes32::random();
+    let job = Job::new(veriflop_contracts::demo_job_id(&nonce), kind, shape, ck.as_ref(), &a, &b)?;
     let provider = Address([0x11; 20]);
     let c = matmul(&shape, &a, &b)?;
     let w = Witness { job_id: job.job_id.0, provider, a, b, c };
     let (bundle, _) = prove_bundle(&pk, w, &CpuBackend::new(), &mut OsRng, ProveOptions::default(), &|_| {})?;
-    print!("{}", veriflop_contracts::gas_report(&vk, &job, &bundle, 10u128.pow(18))?);
+    print!("{}", veriflop_contracts::gas_report(&vk, &job, &nonce, &bundle, 10u128.pow(18))?);
     Ok(())
 }

@@ -26,7 +26,10 @@ interface IGroth16Verifier {
 
 /// @title JobEscrow: pay a GPU provider for a matmul job only against a valid proof.
 /// @notice A client posts a job (circuit and shape, digests of the commitments of A
-/// and B, deadline) with the price in ETH. For the committed circuit (the default) a
+/// and B, deadline) with the price in ETH, under the id `jobIdOf(client, nonce)`: a
+/// hash of this deployment's venue (chain id and address), the client and a nonce
+/// of its choice (`circuits/src/venue.rs`), so a proof, which binds the id, is
+/// worth one payment in one place and nobody can take an id prepared for another. For the committed circuit (the default) a
 /// provider submits the proof with the commitment points of A, B, C and the proof of
 /// knowledge of C's opening; the contract checks that A's and B's points hash to the
 /// digests it recorded, and the registered verifier derives every challenge from
@@ -46,8 +49,9 @@ interface IGroth16Verifier {
 /// the job reopens.
 ///
 /// Registry: one verifier per (proof system, circuit, shape), set once by the owner
-/// and never changed; the owner can retire one (no new jobs), which does not affect
-/// posted jobs. A job's shape id names its proof system, so the client chooses the
+/// and never changed (its code hash is recorded, and a verifier whose code is gone
+/// or replaced settles nothing); the owner can retire one (no new jobs), which does
+/// not affect posted jobs. A job's shape id names its proof system, so the client chooses the
 /// trusted setup (a Groth16 ceremony per shape or halo2's universal SRS) its payment
 /// relies on.
 contract JobEscrow {
@@ -64,6 +68,9 @@ contract JobEscrow {
     uint256 internal constant FAMILY_COMMITTED = 1;
     uint256 internal constant FAMILY_POSEIDON = 2;
     uint256 internal constant FAMILY_HALO2 = 3;
+    /// Domain tags of the job-id derivation (`circuits/src/venue.rs`), hashed at compile time.
+    bytes32 internal constant VENUE_CHAIN_TAG = keccak256("veriflop.venue.chain.v1");
+    bytes32 internal constant JOB_TAG = keccak256("veriflop.job.v1");
 
     enum Status {
         None,
@@ -96,6 +103,9 @@ contract JobEscrow {
     address public pendingOwner;
     /// Shape id (system << 112 | circuit << 104 | dtype << 96 | m << 64 | k << 32 | n) => verifier. Write-once.
     mapping(uint128 => address) public verifierOf;
+    /// Shape id => the registered verifier's code hash when it was registered: a
+    /// submission calls the verifier only while its code is still that code.
+    mapping(uint128 => bytes32) public codeHashOf;
     /// Retired shapes accept no new jobs.
     mapping(uint128 => bool) public retired;
     mapping(uint256 => Job) public jobs;
@@ -136,7 +146,6 @@ contract JobEscrow {
     error WrongCircuit(uint256 jobId);
     /// The commitment point of A (which = 0) or B (which = 1) does not hash to the job's digest.
     error CommitmentMismatch(uint256 jobId, uint256 which);
-    error JobIdNotInField();
     error CommitmentNotInField();
     error JobExists(uint256 jobId);
     error BadPayment();
@@ -154,6 +163,12 @@ contract JobEscrow {
     error NotLocked(uint256 jobId);
     error LockActive(uint256 jobId, uint256 lockUntil);
     error InvalidProof(uint256 jobId);
+    /// The shape's registered verifier has no code (any more): a call to it would
+    /// succeed and return nothing.
+    error VerifierHasNoCode(uint128 shape);
+    /// The shape's registered verifier has other code than when it was registered
+    /// (destroyed, then redeployed at the same address with CREATE2).
+    error VerifierCodeChanged(uint128 shape);
     error PaymentFailed();
     error NothingOwed();
     error Reentrancy();
@@ -205,6 +220,7 @@ contract JobEscrow {
         if (verifierOf[shape] != address(0)) revert VerifierAlreadySet(shape);
         if (verifier.code.length == 0) revert NotAContract();
         verifierOf[shape] = verifier;
+        codeHashOf[shape] = verifier.codehash;
         emit VerifierRegistered(shape, verifier);
     }
 
@@ -218,24 +234,61 @@ contract JobEscrow {
 
     // -------------------------------------------------------------------- jobs
 
-    /// Posts a job; msg.value is the price. `jobId` is chosen by the client, must be
-    /// below r (it is a public input) and never used before. `shape` fixes the circuit
-    /// and with it what `cmA`, `cmB` are: for the committed circuit the digests
+    /// This deployment's venue id:
+    /// `keccak256(abi.encode(keccak256("veriflop.venue.chain.v1"), block.chainid, address(this)))`,
+    /// `Venue::Chain { chain_id, escrow }.id()` in `circuits/src/venue.rs`. Computed on
+    /// every call (not cached), so after a chain split each fork has its own.
+    function venue() public view returns (bytes32 v) {
+        bytes32 tag = VENUE_CHAIN_TAG;
+        // abi.encode(tag, block.chainid, address(this)) written past the free memory
+        // pointer without allocating it (~200 gas less per postJob with jobIdOf's).
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, tag)
+            mstore(add(p, 0x20), chainid())
+            mstore(add(p, 0x40), address())
+            v := keccak256(p, 0x60)
+        }
+    }
+
+    /// The id of `client`'s job posted with `nonce`:
+    /// `uint256(keccak256(abi.encode(keccak256("veriflop.job.v1"), venue(), client, nonce))) % R`,
+    /// `Venue::Chain { chain_id, escrow }.job_id(client, nonce)` in `circuits/src/venue.rs`.
+    /// Below r by construction (it is a public input of the proof).
+    function jobIdOf(address client, uint256 nonce) public view returns (uint256 id) {
+        bytes32 tag = JOB_TAG;
+        bytes32 v = venue();
+        // abi.encode(tag, v, client, nonce), as in venue().
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            mstore(p, tag)
+            mstore(add(p, 0x20), v)
+            mstore(add(p, 0x40), and(client, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(add(p, 0x60), nonce)
+            id := mod(keccak256(p, 0x80), R)
+        }
+    }
+
+    /// Posts a job; msg.value is the price. The job's id is `jobIdOf(msg.sender, nonce)`
+    /// (returned and emitted): the client picks `nonce` (any 32 bytes, never reused by it;
+    /// a reused nonce is `JobExists`) and proves for the derived id. `shape` fixes the
+    /// circuit and with it what `cmA`, `cmB` are: for the committed circuit the digests
     /// keccak256(x || y) mod r of the commitment points of A and B under the key's
     /// commitment bases; for the others their Poseidon commitments.
     /// @param deadline last second (block timestamp) a proof is accepted
     /// @param lockWindow seconds an exclusive lock lasts (0 disables locking)
     /// @param lockStake the deposit a provider puts down to lock (> 0 if locking is enabled)
+    /// @return jobId the id the job is stored, settled and refunded under
     function postJob(
-        uint256 jobId,
+        uint256 nonce,
         uint128 shape,
         uint256 cmA,
         uint256 cmB,
         uint40 deadline,
         uint32 lockWindow,
         uint128 lockStake
-    ) external payable nonReentrant {
-        if (jobId >= R) revert JobIdNotInField();
+    ) external payable nonReentrant returns (uint256 jobId) {
+        jobId = jobIdOf(msg.sender, nonce);
         if (cmA >= R || cmB >= R) revert CommitmentNotInField();
         if (jobs[jobId].status != Status.None) revert JobExists(jobId);
         if (msg.value == 0 || msg.value > type(uint128).max) revert BadPayment();
@@ -296,7 +349,7 @@ contract JobEscrow {
         if (_digest(cmA) != j.cmA) revert CommitmentMismatch(jobId, 0);
         if (_digest(cmB) != j.cmB) revert CommitmentMismatch(jobId, 1);
         // A reverting verifier (malformed point, starved precompile) reverts this call.
-        if (!ICommittedVerifier(verifierOf[j.shape]).verifyProof(proof, cmA, cmB, cmC, pok, jobId, msg.sender)) {
+        if (!ICommittedVerifier(_verifier(j.shape)).verifyProof(proof, cmA, cmB, cmC, pok, jobId, msg.sender)) {
             revert InvalidProof(jobId);
         }
         _settle(jobId, j, _digest(cmC), stakeBack);
@@ -310,7 +363,7 @@ contract JobEscrow {
         if (cmC >= R) revert CommitmentNotInField();
         uint256[5] memory input = [jobId, uint256(uint160(msg.sender)), j.cmA, j.cmB, cmC];
         // A reverting verifier (malformed proof, starved precompile) reverts this call.
-        if (!IGroth16Verifier(verifierOf[j.shape]).verifyProof(proof, input)) revert InvalidProof(jobId);
+        if (!IGroth16Verifier(_verifier(j.shape)).verifyProof(proof, input)) revert InvalidProof(jobId);
         _settle(jobId, j, cmC, stakeBack);
     }
 
@@ -323,10 +376,28 @@ contract JobEscrow {
         uint256 stakeBack = _admit(jobId, j, FAMILY_HALO2);
         if (cmC >= R) revert CommitmentNotInField();
         bytes memory input = abi.encodePacked(jobId, uint256(uint160(msg.sender)), j.cmA, j.cmB, cmC, proof);
-        // Reverting (invalid proof, malformed bytes, out of gas) means not verified.
-        (bool ok,) = verifierOf[j.shape].staticcall(input);
+        // Reverting (invalid proof, malformed bytes, out of gas) means not verified. The
+        // verifier returns nothing on success, so only its code tells it from an empty
+        // account (which succeeds too): `_verifier` checks the code.
+        (bool ok,) = _verifier(j.shape).staticcall(input);
         if (!ok) revert InvalidProof(jobId);
         _settle(jobId, j, cmC, stakeBack);
+    }
+
+    /// The shape's registered verifier, which must still have the code it had when it
+    /// was registered. A call to an account without code succeeds with no return data,
+    /// so a verifier that self-destructed in the transaction that created and
+    /// registered it (EIP-6780 still deletes such code) would otherwise accept any
+    /// halo2 proof bytes; and CREATE2 can then put other code (one that accepts
+    /// anything) at the same address, which a code-length check would let through.
+    /// One `EXTCODEHASH` (it warms the account for the call that follows) and one
+    /// `SLOAD` on the success path.
+    function _verifier(uint128 shape) private view returns (address v) {
+        v = verifierOf[shape];
+        if (v.codehash != codeHashOf[shape]) {
+            if (v.code.length == 0) revert VerifierHasNoCode(shape);
+            revert VerifierCodeChanged(shape);
+        }
     }
 
     function _family(uint128 shape) private pure returns (uint256) {

@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 sol! {
     /// `contracts/src/JobEscrow.sol`.
     interface IJobEscrow {
-        function postJob(uint256 jobId, uint128 shape, uint256 cmA, uint256 cmB, uint40 deadline, uint32 lockWindow, uint128 lockStake) external payable;
+        function postJob(uint256 nonce, uint128 shape, uint256 cmA, uint256 cmB, uint40 deadline, uint32 lockWindow, uint128 lockStake) external payable returns (uint256 jobId);
+        function venue() external view returns (bytes32);
+        function jobIdOf(address client, uint256 nonce) external view returns (uint256);
         function lock(uint256 jobId) external payable;
         function submit(uint256 jobId, uint256[8] calldata proof, uint256[2] calldata cmA, uint256[2] calldata cmB, uint256[2] calldata cmC, uint256[2] calldata pok) external;
         function submitPoseidon(uint256 jobId, uint256 cmC, uint256[8] calldata proof) external;
@@ -24,6 +26,7 @@ sol! {
         function acceptOwnership() external;
         function owner() external view returns (address);
         function verifierOf(uint128 shape) external view returns (address);
+        function codeHashOf(uint128 shape) external view returns (bytes32);
         function owed(address account) external view returns (uint256);
         function publicInputs(uint256 jobId, address provider, uint256 cmC) external view returns (uint256[5] memory);
         function jobs(uint256 jobId) external view returns (
@@ -38,6 +41,7 @@ sol! {
         event JobSettled(uint256 indexed jobId, address indexed provider, uint256 cmC, uint256 price, uint256 stakeReturned);
         event JobRefunded(uint256 indexed jobId, address indexed client, uint256 price);
         event Withdrawn(address indexed account, uint256 amount);
+        event VerifierRegistered(uint128 indexed shape, address verifier);
     }
 
     /// The committed-circuit verifiers (`CommittedVerifier` and `solidity_verifier` output for a committed key).
@@ -58,6 +62,15 @@ sol! {
         function reentered() external view returns (bool);
         function reenterError() external view returns (bytes memory);
         function received() external view returns (uint256);
+    }
+
+    /// `contracts/src/test/VanishingVerifier.sol` (tests only): registers a verifier
+    /// and makes it self-destruct in the same transaction; redeploys other code at
+    /// its address later (CREATE2).
+    interface IVanishingVerifierFactory {
+        function registerAndDestroy(address escrow, uint128 shape, bytes32 salt) external returns (address verifier);
+        function redeploy(bytes32 salt, bytes calldata code) external returns (address);
+        function nextCode() external view returns (bytes memory);
     }
 }
 

@@ -61,8 +61,9 @@ artifact!(job_escrow, "JobEscrow.json");
 artifact!(groth16_verifier, "Groth16Verifier.json");
 artifact!(committed_verifier, "CommittedVerifier.json");
 artifact!(reentrant_provider, "ReentrantProvider.json");
+artifact!(vanishing_verifier_factory, "VanishingVerifierFactory.json");
 
-/// Every committed artifact.
-pub fn all() -> [&'static Artifact; 4] {
-    [job_escrow(), groth16_verifier(), committed_verifier(), reentrant_provider()]
+/// Every committed artifact of a deployable contract.
+pub fn all() -> [&'static Artifact; 5] {
+    [job_escrow(), groth16_verifier(), committed_verifier(), reentrant_provider(), vanishing_verifier_factory()]
 }

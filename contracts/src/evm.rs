@@ -1,7 +1,10 @@
 //! A small in-process EVM (revm) for deploying and driving our contracts.
 //!
 //! Gas price and base fee are zero, so balances move only by the values sent
-//! and the gas figures are those a real chain would charge (Osaka rules).
+//! and the gas figures are those a real chain would charge (Osaka rules, which
+//! include Cancun's EIP-6780 `SELFDESTRUCT`). The chain id is
+//! [`DEFAULT_CHAIN_ID`] unless set with [`Chain::with_chain_id`]; JobEscrow's
+//! job ids depend on it (`block.chainid`).
 //! Every call frame a transaction makes is recorded with the gas it spent, so
 //! the cost of the verifier call inside a settlement can be read off exactly.
 
@@ -12,6 +15,7 @@ use revm::database_interface::DatabaseRef;
 use revm::handler::MainnetEvm;
 use revm::inspector::Inspector;
 use revm::interpreter::{CallInputs, CallOutcome};
+use revm::primitives::hardfork::SpecId;
 use revm::primitives::{Address, Bytes, Log, TxKind, U256};
 use revm::state::AccountInfo;
 use revm::{InspectCommitEvm, MainBuilder};
@@ -122,10 +126,22 @@ impl Default for Chain {
 pub const GENESIS_TIME: u64 = 1_750_000_000;
 /// Gas limit of transactions (the EIP-7825 cap).
 pub const TX_GAS_LIMIT: u64 = 16_777_216;
+/// Chain id of [`Chain::new`] (`block.chainid`): the usual local development id.
+pub const DEFAULT_CHAIN_ID: u64 = 31337;
+/// The rules a chain runs: Osaka (after Cancun, so EIP-6780 applies: `SELFDESTRUCT`
+/// deletes code only in the transaction that created it).
+pub const SPEC: SpecId = SpecId::OSAKA;
 
 impl Chain {
+    /// A fresh chain with id [`DEFAULT_CHAIN_ID`].
     pub fn new() -> Self {
-        let ctx: Ctx = Context::new(CacheDB::new(EmptyDB::new()), Default::default());
+        Self::with_chain_id(DEFAULT_CHAIN_ID)
+    }
+
+    /// A fresh chain whose `block.chainid` is `chain_id`.
+    pub fn with_chain_id(chain_id: u64) -> Self {
+        let ctx: Ctx = Context::new(CacheDB::new(EmptyDB::new()), SPEC);
+        let ctx = ctx.modify_cfg_chained(|c: &mut CfgEnv| c.chain_id = chain_id);
         let ctx = ctx.modify_block_chained(|b: &mut BlockEnv| {
             b.timestamp = U256::from(GENESIS_TIME);
             b.number = U256::from(1);
@@ -133,6 +149,16 @@ impl Chain {
             b.gas_limit = 60_000_000;
         });
         Chain { evm: ctx.build_mainnet_with_inspector(FrameRecorder::default()) }
+    }
+
+    /// `block.chainid`.
+    pub fn chain_id(&self) -> u64 {
+        self.evm.ctx.cfg.chain_id
+    }
+
+    /// The hard fork whose rules apply ([`SPEC`]).
+    pub fn spec(&self) -> SpecId {
+        self.evm.ctx.cfg.spec
     }
 
     fn db(&self) -> &Db {
@@ -150,8 +176,25 @@ impl Chain {
         self.db().basic_ref(who).ok().flatten().map(|a: AccountInfo| a.balance).unwrap_or_default()
     }
 
-    fn nonce(&self, who: Address) -> u64 {
+    /// The account's nonce (for a contract: how many contracts it has created, plus one).
+    pub fn nonce(&self, who: Address) -> u64 {
         self.db().basic_ref(who).ok().flatten().map(|a| a.nonce).unwrap_or(0)
+    }
+
+    /// The address the next contract `deployer` creates gets (`CREATE` with its nonce).
+    pub fn next_contract_address(&self, deployer: Address) -> Address {
+        deployer.create(self.nonce(deployer))
+    }
+
+    /// The account's runtime code (empty for an account without code, or one
+    /// whose code was deleted).
+    pub fn code(&self, who: Address) -> Vec<u8> {
+        let Some(info) = self.db().basic_ref(who).ok().flatten() else { return Vec::new() };
+        let code = match info.code {
+            Some(c) => c,
+            None => self.db().code_by_hash_ref(info.code_hash).unwrap_or_default(),
+        };
+        code.original_bytes().to_vec()
     }
 
     pub fn time(&self) -> u64 {
@@ -184,6 +227,7 @@ impl Chain {
             .value(value)
             .gas_limit(gas_limit)
             .gas_price(0)
+            .chain_id(Some(self.chain_id()))
             .nonce(self.nonce(from))
             .build()
             .map_err(|e| Error::Evm(format!("{e:?}")))?;

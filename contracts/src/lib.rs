@@ -4,9 +4,13 @@
 //!
 //! - [`solidity_verifier`]: stand-alone Solidity verifier for one key (the
 //!   committed circuit's, or the Poseidon / naive circuits' plain Groth16 one);
-//! - [`settle_calldata`]: the `JobEscrow.submit` (committed) or
-//!   `JobEscrow.submitPoseidon` transaction data for a bundle;
-//! - [`settle_in_evm`]: a complete settlement on a fresh in-process chain, with gas;
+//! - [`chain_venue`], [`post_job`], [`post_job_calldata`]: a JobEscrow
+//!   deployment's venue (job ids are derived from it, the client and a nonce:
+//!   `veriflop_circuits::Venue`), and posting a job with a nonce;
+//! - [`settle_calldata`]: the `JobEscrow.submit` (committed),
+//!   `JobEscrow.submitPoseidon` or `JobEscrow.submitHalo2` transaction data for a bundle;
+//! - [`settle_in_evm`]: a complete settlement on a fresh in-process chain, with
+//!   gas (for a job whose id is [`demo_job_id`] of its nonce);
 //! - [`gas_report`]: the gas figures as a table.
 //!
 //! Solidity sources live in `contracts/src/`, compiled artifacts (pinned solc,
@@ -23,8 +27,9 @@ pub mod solidity;
 pub use abi::JobStatus;
 pub use evm::{Chain, Receipt, TxStatus};
 pub use settle::{
-    job_shape_id, settle_calldata, settle_halo2_in_evm, settle_in_evm, shape_id, verify_calldata, Balances,
-    SettlementGas, SettlementReport,
+    chain_venue, demo_job_id, demo_venue, job_shape_id, post_job, post_job_calldata, settle_calldata,
+    settle_halo2_in_evm, settle_in_evm, shape_id, verify_calldata, Balances, PostTerms, SettlementGas,
+    SettlementReport,
 };
 pub use solidity::{generic_committed_verifier_source, generic_verifier_source, solidity_verifier, vk_words};
 
@@ -55,15 +60,17 @@ pub fn gas_targets(kind: veriflop_circuits::CircuitKind) -> (u64, u64) {
     }
 }
 
-/// Settles `bundle` in a fresh EVM and formats the gas figures as a table
-/// (what `cargo run -p veriflop-contracts --example gas-report` prints).
+/// Settles `bundle` in a fresh EVM ([`settle_in_evm`]: `job.job_id` must be
+/// [`demo_job_id`]`(nonce)`) and formats the gas figures as a table (what
+/// `cargo run -p veriflop-contracts --example gas-report` prints).
 pub fn gas_report(
     vk: &veriflop_verifier::ShapeKey,
     job: &veriflop_circuits::Job,
+    nonce: &veriflop_circuits::Bytes32,
     bundle: &veriflop_verifier::ProofBundle,
     price_wei: u128,
 ) -> Result<String, Error> {
-    let r = settle_in_evm(vk, job, bundle, price_wei)?;
+    let r = settle_in_evm(vk, job, nonce, bundle, price_wei)?;
     let g = &r.gas;
     let what = match vk.header.kind {
         veriflop_circuits::CircuitKind::Committed => "commitment points, 5-pair pairing",

@@ -4,11 +4,11 @@
 use alloy_sol_types::{SolCall, SolValue};
 use revm::primitives::{Address, U256};
 use std::fmt;
-use veriflop_circuits::{cp, CircuitKind, Job, ProofSystem, Shape};
+use veriflop_circuits::{cp, Bytes32, CircuitKind, Job, JobId, ProofSystem, Shape, Venue};
 use veriflop_verifier::{Proof, ProofBundle, ShapeKey};
 
 use crate::abi::{ICommittedVerifier, IGroth16Verifier, IJobEscrow, JobStatus};
-use crate::evm::{Chain, Receipt};
+use crate::evm::{Chain, Receipt, DEFAULT_CHAIN_ID};
 use crate::solidity::{g1_words, g2_words, vk_words, COMMITTED_VK_WORDS};
 use crate::{artifacts, Error};
 
@@ -66,6 +66,113 @@ pub fn commitment_words(bundle: &ProofBundle) -> Option<[[U256; 2]; 4]> {
 /// The digest the escrow records for a commitment point: keccak256(x ‖ y) mod r.
 pub fn digest_word(p: &ark_bn254::G1Affine) -> U256 {
     fr_u256(&cp::digest(p))
+}
+
+/// An EVM address as a statement address (the same 20 bytes).
+pub fn statement_address(a: Address) -> veriflop_circuits::Address {
+    veriflop_circuits::Address(a.into_array())
+}
+
+/// A job nonce as the `uint256` `postJob` takes (the 32 bytes big-endian).
+pub fn nonce_word(nonce: &Bytes32) -> U256 {
+    U256::from_be_bytes(nonce.0)
+}
+
+/// A job id read from the EVM; errors on a value ≥ r (JobEscrow never makes one).
+pub fn job_id_from_word(w: U256) -> Result<JobId, Error> {
+    veriflop_circuits::field::fr_from_bytes(&w.to_be_bytes::<32>())
+        .map(JobId)
+        .map_err(|e| Error::Evm(format!("job id {w:#x}: {e}")))
+}
+
+/// The venue of the JobEscrow deployed at `escrow` on `chain`:
+/// `Venue::Chain { chain_id: chain.chain_id(), escrow }`. Its
+/// `job_id(client, nonce)` is the id that escrow gives `client`'s job posted with
+/// `nonce` (`JobEscrow.jobIdOf`), so a client derives the id to prove for before
+/// posting, and a provider checks a posted job's id against its (client, nonce).
+pub fn chain_venue(chain: &Chain, escrow: Address) -> Venue {
+    Venue::Chain { chain_id: chain.chain_id(), escrow: statement_address(escrow) }
+}
+
+/// The escrow's own `venue()` (a view call): equals `chain_venue(chain, escrow).id()`.
+pub fn escrow_venue_id(chain: &mut Chain, escrow: Address) -> Result<Bytes32, Error> {
+    let out = chain.view(escrow, IJobEscrow::venueCall {}.abi_encode())?;
+    let v = IJobEscrow::venueCall::abi_decode_returns(&out).map_err(|e| Error::Evm(e.to_string()))?;
+    Ok(Bytes32(v.0))
+}
+
+/// The escrow's own `jobIdOf(client, nonce)` (a view call): equals
+/// `chain_venue(chain, escrow).job_id(client, nonce)`.
+pub fn escrow_job_id(chain: &mut Chain, escrow: Address, client: Address, nonce: &Bytes32) -> Result<JobId, Error> {
+    let out = chain.view(escrow, IJobEscrow::jobIdOfCall { client, nonce: nonce_word(nonce) }.abi_encode())?;
+    job_id_from_word(IJobEscrow::jobIdOfCall::abi_decode_returns(&out).map_err(|e| Error::Evm(e.to_string()))?)
+}
+
+/// A job's escrow terms besides its data and price.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PostTerms {
+    /// Last second (block timestamp) a proof is accepted (a `uint40` on-chain:
+    /// larger values are sent as its maximum).
+    pub deadline: u64,
+    /// Seconds an exclusive lock lasts (0: locking disabled, then `lock_stake` is 0 too).
+    pub lock_window: u32,
+    /// What a provider deposits to lock the job.
+    pub lock_stake: u128,
+}
+
+/// ABI-encoded `JobEscrow.postJob(nonce, shape, cmA, cmB, deadline, lockWindow, lockStake)`
+/// for `job` (its registry id [`job_shape_id`] and commitments): the data a client
+/// sends with the price. `job.job_id` is not sent: the escrow derives the id from
+/// the sender and `nonce` (see [`chain_venue`]), and returns it.
+pub fn post_job_calldata(job: &Job, nonce: &Bytes32, terms: &PostTerms) -> Vec<u8> {
+    IJobEscrow::postJobCall {
+        nonce: nonce_word(nonce),
+        shape: job_shape_id(job),
+        cmA: fr_u256(&job.cm_a),
+        cmB: fr_u256(&job.cm_b),
+        deadline: revm::primitives::alloy_primitives::aliases::U40::saturating_from(terms.deadline),
+        lockWindow: terms.lock_window,
+        lockStake: terms.lock_stake,
+    }
+    .abi_encode()
+}
+
+/// Posts `job` to the escrow as `client` with `nonce`, paying `price_wei`, and
+/// returns the job id the escrow derived and stored it under (`postJob`'s return
+/// value) with the receipt.
+///
+/// Proofs bind the job id, so `job.job_id` must already be
+/// `chain_venue(chain, escrow).job_id(client, nonce)`: otherwise nothing is sent
+/// and the error says so (a job posted under another id could never be settled
+/// with the job's proofs). A reverted `postJob` is [`Error::Reverted`] with the
+/// contract's reason (`JobExists` for a nonce the client used before, ...).
+pub fn post_job(
+    chain: &mut Chain,
+    escrow: Address,
+    client: Address,
+    job: &Job,
+    nonce: &Bytes32,
+    terms: &PostTerms,
+    price_wei: u128,
+) -> Result<(JobId, Receipt), Error> {
+    let venue = chain_venue(chain, escrow);
+    let expected = venue.job_id(statement_address(client), nonce);
+    if job.job_id != expected {
+        return Err(Error::Input(format!(
+            "job id {} is not the id {venue} gives client {client}'s nonce {nonce} ({expected}): \
+             make the job with that id (Venue::job_id) before proving",
+            job.job_id
+        )));
+    }
+    let r = chain.call(client, escrow, post_job_calldata(job, nonce, terms), U256::from(price_wei))?.ok("postJob")?;
+    let id = job_id_from_word(
+        IJobEscrow::postJobCall::abi_decode_returns(&r.output)
+            .map_err(|e| Error::Evm(format!("postJob output: {e}")))?,
+    )?;
+    if id != expected {
+        return Err(Error::Evm(format!("the escrow posted job {id}, the venue derivation gives {expected}")));
+    }
+    Ok((id, r))
 }
 
 /// ABI-encoded settlement transaction for this bundle: the data the provider
@@ -223,6 +330,10 @@ pub struct Balances {
 #[derive(Clone, Debug)]
 pub struct SettlementReport {
     pub escrow: Address,
+    /// The escrow's venue ([`demo_venue`]).
+    pub venue: Venue,
+    /// The job id the escrow derived (`postJob`'s return value), the bundle's.
+    pub job_id: JobId,
     pub verifier: Address,
     pub client: Address,
     pub provider: Address,
@@ -251,7 +362,7 @@ impl fmt::Display for SettlementReport {
         writeln!(f, "  register verifier         {:>9} gas", g.register_verifier)?;
         writeln!(f, "  deploy verifier           {:>9} gas", g.deploy_verifier)?;
         writeln!(f, "  deploy escrow             {:>9} gas", g.deploy_escrow)?;
-        writeln!(f, "  job status: {:?} -> {:?}", self.status_before, self.status_after)?;
+        writeln!(f, "  job {} at {}: {:?} -> {:?}", self.job_id, self.venue, self.status_before, self.status_after)?;
         writeln!(
             f,
             "  provider {}: {} -> {} wei (price {} + stake {} returned)",
@@ -268,23 +379,55 @@ pub const DEMO_CLIENT: Address = Address::new([0xc1; 20]);
 /// Starting balance of the demo accounts.
 pub const DEMO_FUNDS: u128 = 100 * 10u128.pow(18);
 
+/// The address of the JobEscrow [`settle_in_evm`] deploys: [`DEMO_OWNER`]'s
+/// first contract on a fresh chain.
+pub fn demo_escrow() -> Address {
+    DEMO_OWNER.create(0)
+}
+
+/// The venue of [`settle_in_evm`]'s escrow:
+/// `Venue::Chain { chain_id: DEFAULT_CHAIN_ID, escrow: demo_escrow() }` (the same
+/// on every run: a fresh chain, the escrow deployed first).
+pub fn demo_venue() -> Venue {
+    Venue::Chain { chain_id: DEFAULT_CHAIN_ID, escrow: statement_address(demo_escrow()) }
+}
+
+/// The id [`settle_in_evm`]'s escrow gives the demo client's ([`DEMO_CLIENT`])
+/// job posted with `nonce`: make the job with it, prove, then settle with the
+/// same nonce.
+///
+/// ```
+/// use veriflop_circuits::Bytes32;
+/// let nonce = Bytes32([7; 32]);
+/// let id = veriflop_contracts::demo_job_id(&nonce);
+/// assert_eq!(id, veriflop_contracts::demo_venue().job_id(veriflop_circuits::Address([0xc1; 20]), &nonce));
+/// ```
+pub fn demo_job_id(nonce: &Bytes32) -> JobId {
+    demo_venue().job_id(statement_address(DEMO_CLIENT), nonce)
+}
+
 fn wei(x: U256) -> u128 {
     x.saturating_to()
 }
 
-/// Settles `bundle` for `job` on a fresh in-process chain: deploys the verifier
-/// for `vk` (any Groth16 circuit) and a JobEscrow, registers the verifier for the
-/// job's system, circuit and shape, posts the job as a client with `price_wei`,
-/// locks it as the provider (stake: a tenth of the price, at least 1 wei), submits
-/// the bundle's proof from the statement's provider address, and reports gas and
-/// balances.
+/// Settles `bundle` for `job` on a fresh in-process chain: deploys a JobEscrow
+/// (at [`demo_escrow`]) and the verifier for `vk` (any Groth16 circuit),
+/// registers the verifier for the job's system, circuit and shape, posts the job
+/// as the client [`DEMO_CLIENT`] with `nonce` and `price_wei`, locks it as the
+/// provider (stake: a tenth of the price, at least 1 wei), submits the bundle's
+/// proof from the statement's provider address, and reports gas and balances.
+///
+/// The escrow derives the job id from its venue, the client and `nonce`, so
+/// `job.job_id` (and the bundle's) must be [`demo_job_id`]`(nonce)`.
 ///
 /// Errors: inconsistent inputs (key and job of different shapes or circuits,
-/// bundle for another job), a zero price, or a reverted transaction (with the
-/// contract's reason, e.g. `InvalidProof` for a proof that does not verify).
+/// bundle for another job, a job id that is not `demo_job_id(nonce)`), a zero
+/// price, or a reverted transaction (with the contract's reason, e.g.
+/// `InvalidProof` for a proof that does not verify).
 pub fn settle_in_evm(
     vk: &ShapeKey,
     job: &Job,
+    nonce: &Bytes32,
     bundle: &ProofBundle,
     price_wei: u128,
 ) -> Result<SettlementReport, Error> {
@@ -304,14 +447,16 @@ pub fn settle_in_evm(
         )));
     }
     check_system(ProofSystem::Groth16Bn254, job, bundle)?;
-    settle(verifier_initcode(vk)?, job, bundle, price_wei)
+    settle(verifier_initcode(vk)?, job, nonce, bundle, price_wei)
 }
 
 /// [`settle_in_evm`] for a halo2 job: deploys the shape's generated halo2 verifier
 /// (compiled with the pinned solc) and settles with `JobEscrow.submitHalo2`.
+/// `job.job_id` must be [`demo_job_id`]`(nonce)`.
 pub fn settle_halo2_in_evm(
     vk: &veriflop_halo2::VerifierKey,
     job: &Job,
+    nonce: &Bytes32,
     bundle: &ProofBundle,
     price_wei: u128,
 ) -> Result<SettlementReport, Error> {
@@ -319,7 +464,7 @@ pub fn settle_halo2_in_evm(
         return Err(Error::Input(format!("the key is for shape {}, the job is {}", vk.shape, job.shape)));
     }
     check_system(ProofSystem::Halo2KzgBn254, job, bundle)?;
-    settle(halo2_verifier_initcode(vk)?, job, bundle, price_wei)
+    settle(halo2_verifier_initcode(vk)?, job, nonce, bundle, price_wei)
 }
 
 fn check_system(system: ProofSystem, job: &Job, bundle: &ProofBundle) -> Result<(), Error> {
@@ -336,11 +481,21 @@ fn check_system(system: ProofSystem, job: &Job, bundle: &ProofBundle) -> Result<
 fn settle(
     verifier_initcode: Vec<u8>,
     job: &Job,
+    nonce: &Bytes32,
     bundle: &ProofBundle,
     price_wei: u128,
 ) -> Result<SettlementReport, Error> {
     if bundle.statement.job_id != job.job_id {
         return Err(Error::Input(format!("the bundle is for job {}, not job {}", bundle.statement.job_id, job.job_id)));
+    }
+    let job_id = demo_job_id(nonce);
+    if job.job_id != job_id {
+        return Err(Error::Input(format!(
+            "job {} is not the id the demo escrow ({}) gives the demo client's nonce {nonce} ({job_id}): \
+             make the job with demo_job_id(nonce)",
+            job.job_id,
+            demo_venue()
+        )));
     }
     if price_wei == 0 {
         return Err(Error::Input("the price must be positive".into()));
@@ -357,25 +512,21 @@ fn settle(
     chain.fund(client, U256::from(DEMO_FUNDS) + price);
     chain.fund(provider, U256::from(DEMO_FUNDS));
 
-    let (verifier, r_v) = chain.deploy(DEMO_OWNER, verifier_initcode)?;
+    // The escrow first: its address (DEMO_OWNER's first creation) is demo_venue()'s.
     let (escrow, r_e) = deploy_escrow(&mut chain, DEMO_OWNER, DEMO_OWNER)?;
+    let venue = chain_venue(&chain, escrow);
+    if venue != demo_venue() {
+        return Err(Error::Evm(format!("the escrow was deployed as {venue}, not {}", demo_venue())));
+    }
+    let (verifier, r_v) = chain.deploy(DEMO_OWNER, verifier_initcode)?;
     let sid = job_shape_id(job);
     let r_reg = chain
         .call(DEMO_OWNER, escrow, IJobEscrow::registerVerifierCall { shape: sid, verifier }.abi_encode(), U256::ZERO)?
         .ok("registerVerifier")?;
 
-    let job_id = fr_u256(&job.job_id.0);
-    let deadline = chain.time() + 24 * 3600;
-    let post = IJobEscrow::postJobCall {
-        jobId: job_id,
-        shape: sid,
-        cmA: fr_u256(&job.cm_a),
-        cmB: fr_u256(&job.cm_b),
-        deadline: revm::primitives::alloy_primitives::aliases::U40::from(deadline),
-        lockWindow: 3600,
-        lockStake: stake,
-    };
-    let r_post = chain.call(client, escrow, post.abi_encode(), price)?.ok("postJob")?;
+    let terms = PostTerms { deadline: chain.time() + 24 * 3600, lock_window: 3600, lock_stake: stake };
+    let (posted, r_post) = post_job(&mut chain, escrow, client, job, nonce, &terms, price_wei)?;
+    let job_id = fr_u256(&posted.0);
     let r_lock = chain
         .call(provider, escrow, IJobEscrow::lockCall { jobId: job_id }.abi_encode(), U256::from(stake))?
         .ok("lock")?;
@@ -417,6 +568,8 @@ fn settle(
 
     Ok(SettlementReport {
         escrow,
+        venue,
+        job_id: posted,
         verifier,
         client,
         provider,

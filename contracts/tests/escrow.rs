@@ -151,25 +151,26 @@ fn wrong_commitments_are_rejected() {
     let mut job = fx().job.clone();
     job.cm_a += ark_bn254::Fr::from(1u64);
     let deadline = e.chain.time() + DEADLINE_IN;
-    ok(&e.send(CLIENT, post_call(&job, &fx().shape, deadline, WINDOW, STAKE), PRICE));
+    ok(&e.send(CLIENT, post_call(&fx().nonce, &job, &fx().shape, deadline, WINDOW, STAKE), PRICE));
     reverted_with(&e.submit(PROVIDER, &b), "CommitmentMismatch");
     let mut e = env();
     let mut job = fx().job.clone();
     job.cm_b += ark_bn254::Fr::from(1u64);
-    ok(&e.send(CLIENT, post_call(&job, &fx().shape, deadline, WINDOW, STAKE), PRICE));
+    ok(&e.send(CLIENT, post_call(&fx().nonce, &job, &fx().shape, deadline, WINDOW, STAKE), PRICE));
     reverted_with(&e.submit(PROVIDER, &b), "CommitmentMismatch");
 }
 
 #[test]
 fn wrong_circuit_is_rejected() {
-    // A committed proof for a Poseidon job of the same id, and the other way round.
+    // A committed proof for a Poseidon job of the same id (the Poseidon job's data
+    // posted with the committed job's nonce), and the other way round.
     let mut e = env();
     e.post_fx(fxp());
-    let mut job = fxp().job.clone();
-    job.job_id = fx().job.job_id;
     let mut e2 = env();
     let deadline = e2.chain.time() + DEADLINE_IN;
-    ok(&e2.send(CLIENT, post_call(&job, &fxp().shape, deadline, WINDOW, STAKE), PRICE));
+    let r = e2.send(CLIENT, post_call(&fx().nonce, &fxp().job, &fxp().shape, deadline, WINDOW, STAKE), PRICE);
+    ok(&r);
+    assert_eq!(posted_id(&r), fx().job_id());
     reverted_with(&e2.submit(PROVIDER, &fx().bundle_for(PROVIDER)), "WrongCircuit");
     e.post();
     let mut pb = fxp().bundle_for(PROVIDER);
@@ -199,16 +200,21 @@ fn wrong_shape_is_rejected() {
     // proof made with the shape-1 key for the same id and points does not verify there.
     let mut e = env();
     let deadline = e.chain.time() + DEADLINE_IN;
-    ok(&e.send(CLIENT, post_call(&fx().job, &fx2().shape, deadline, WINDOW, STAKE), PRICE));
+    ok(&e.send(CLIENT, post_call(&fx().nonce, &fx().job, &fx2().shape, deadline, WINDOW, STAKE), PRICE));
     reverted_with(&e.submit(PROVIDER, &fx().bundle_for(PROVIDER)), "InvalidProof");
     // A shape nobody registered cannot be posted at all.
     let unknown = veriflop_circuits::Shape::new(8, 8, 8, veriflop_circuits::Dtype::Int32).unwrap();
     let mut job = fx().job.clone();
-    job.job_id = veriflop_circuits::JobId(ark_bn254::Fr::from(5u64));
-    reverted_with(&e.send(CLIENT, post_call(&job, &unknown, deadline, WINDOW, STAKE), PRICE), "UnknownShape");
+    reverted_with(
+        &e.send(CLIENT, post_call(&nonce(5), &job, &unknown, deadline, WINDOW, STAKE), PRICE),
+        "UnknownShape",
+    );
     // Nor a registered shape under another circuit (no naive verifier registered).
     job.circuit = CircuitKind::Naive;
-    reverted_with(&e.send(CLIENT, post_call(&job, &fx().shape, deadline, WINDOW, STAKE), PRICE), "UnknownShape");
+    reverted_with(
+        &e.send(CLIENT, post_call(&nonce(5), &job, &fx().shape, deadline, WINDOW, STAKE), PRICE),
+        "UnknownShape",
+    );
 }
 
 #[test]
@@ -362,16 +368,18 @@ fn lock_terms_are_enforced() {
     let id = fx().job_id();
     let now = e.chain.time();
     // Locking disabled: both zero.
-    ok(&e.send(CLIENT, post_call(&fx().job, &fx().shape, now + DEADLINE_IN, 0, 0), PRICE));
+    ok(&e.send(CLIENT, post_call(&fx().nonce, &fx().job, &fx().shape, now + DEADLINE_IN, 0, 0), PRICE));
     reverted_with(&e.lock(PROVIDER, id), "LockingDisabled");
     // Half-specified lock terms.
-    let mut job = fx().job.clone();
-    job.job_id = veriflop_circuits::JobId(ark_bn254::Fr::from(77u64));
-    reverted_with(&e.send(CLIENT, post_call(&job, &fx().shape, now + DEADLINE_IN, WINDOW, 0), PRICE), "BadLockTerms");
-    reverted_with(&e.send(CLIENT, post_call(&job, &fx().shape, now + DEADLINE_IN, 0, STAKE), PRICE), "BadLockTerms");
+    let (job, n) = (&fx().job, nonce(77));
+    let post = |deadline, window, stake| post_call(&n, job, &fx().shape, deadline, window, stake);
+    reverted_with(&e.send(CLIENT, post(now + DEADLINE_IN, WINDOW, 0), PRICE), "BadLockTerms");
+    reverted_with(&e.send(CLIENT, post(now + DEADLINE_IN, 0, STAKE), PRICE), "BadLockTerms");
     // A lock must end by the deadline.
-    ok(&e.send(CLIENT, post_call(&job, &fx().shape, now + 100, WINDOW, STAKE), PRICE));
-    reverted_with(&e.lock(PROVIDER, fr_u256(&job.job_id.0)), "LockPastDeadline");
+    let r = e.send(CLIENT, post(now + 100, WINDOW, STAKE), PRICE);
+    ok(&r);
+    assert_eq!(posted_id(&r), fr_u256(&env_job_id(CLIENT, &n).0));
+    reverted_with(&e.lock(PROVIDER, posted_id(&r)), "LockPastDeadline");
 }
 
 #[test]
@@ -380,11 +388,15 @@ fn posting_is_validated() {
     let now = e.chain.time();
     let shape = fx().shape;
     let r = U256::from_str_radix(&veriflop_contracts::solidity::R_HEX[2..], 16).unwrap();
-    let mut call =
-        IJobEscrow::postJobCall::abi_decode(&post_call(&fx().job, &shape, now + DEADLINE_IN, WINDOW, STAKE)).unwrap();
-    let good = call.clone();
-    call.jobId = r;
-    reverted_with(&e.send(CLIENT, call.abi_encode(), PRICE), "JobIdNotInField");
+    let good = IJobEscrow::postJobCall::abi_decode(&post_call(
+        &fx().nonce,
+        &fx().job,
+        &shape,
+        now + DEADLINE_IN,
+        WINDOW,
+        STAKE,
+    ))
+    .unwrap();
     let mut call = good.clone();
     call.cmA = r;
     reverted_with(&e.send(CLIENT, call.abi_encode(), PRICE), "CommitmentNotInField");
@@ -396,9 +408,12 @@ fn posting_is_validated() {
     call.deadline = revm::primitives::alloy_primitives::aliases::U40::from(now);
     reverted_with(&e.send(CLIENT, call.abi_encode(), PRICE), "BadDeadline");
     ok(&e.send(CLIENT, good.abi_encode(), PRICE));
-    // A used id, by anyone, even after settlement.
-    reverted_with(&e.send(OTHER, good.abi_encode(), PRICE), "JobExists");
+    // A reused nonce (the same id), even after settlement.
+    let mut exists = veriflop_contracts::abi::selector("JobExists(uint256)").to_vec();
+    exists.extend(fx().job_id().to_be_bytes::<32>());
+    assert_eq!(e.send(CLIENT, good.abi_encode(), PRICE).output, exists);
     ok(&e.submit(PROVIDER, &fx().bundle_for(PROVIDER)));
+    assert_eq!(e.send(CLIENT, good.abi_encode(), PRICE).output, exists);
     reverted_with(&e.send(CLIENT, good.abi_encode(), PRICE), "JobExists");
 }
 
@@ -420,10 +435,11 @@ fn registry_is_owner_controlled_and_write_once() {
     e.post();
     reverted_with(&e.send(OTHER, IJobEscrow::retireShapeCall { shape: s1 }.abi_encode(), 0), "NotOwner");
     ok(&e.send(OWNER, IJobEscrow::retireShapeCall { shape: s1 }.abi_encode(), 0));
-    let mut job = fx().job.clone();
-    job.job_id = veriflop_circuits::JobId(ark_bn254::Fr::from(3u64));
     let deadline = e.chain.time() + DEADLINE_IN;
-    reverted_with(&e.send(CLIENT, post_call(&job, &fx().shape, deadline, WINDOW, STAKE), PRICE), "UnknownShape");
+    reverted_with(
+        &e.send(CLIENT, post_call(&nonce(3), &fx().job, &fx().shape, deadline, WINDOW, STAKE), PRICE),
+        "UnknownShape",
+    );
     ok(&e.submit(PROVIDER, &fx().bundle_for(PROVIDER)));
     // Two-step ownership transfer.
     ok(&e.send(OWNER, IJobEscrow::transferOwnershipCall { newOwner: OTHER }.abi_encode(), 0));
@@ -477,9 +493,10 @@ fn reentrant_provider_is_paid_once() {
 fn settle_in_evm_reports_gas_and_balances() {
     let f = fx();
     let b = f.bundle_for(PROVIDER);
-    let rep = settle_in_evm(&f.vk, &f.job, &b, PRICE).unwrap();
+    let rep = settle_in_evm(&f.vk, &f.job, &f.nonce, &b, PRICE).unwrap();
     println!("{rep}");
-    println!("{}", veriflop_contracts::gas_report(&f.vk, &f.job, &b, PRICE).unwrap());
+    println!("{}", veriflop_contracts::gas_report(&f.vk, &f.job, &f.nonce, &b, PRICE).unwrap());
+    assert_eq!((rep.venue, rep.job_id), (venue(), f.job.job_id));
     assert_eq!(rep.status_before, JobStatus::Open);
     assert_eq!(rep.status_after, JobStatus::Paid);
     assert_eq!(rep.after.provider, rep.before.provider + PRICE + rep.stake_wei);
@@ -495,18 +512,21 @@ fn settle_in_evm_reports_gas_and_balances() {
     let mut bad = b.clone();
     let c = bad.commitments.as_mut().unwrap();
     c.pok.0 = -c.pok.0;
-    let err = settle_in_evm(&f.vk, &f.job, &bad, PRICE).unwrap_err().to_string();
+    let err = settle_in_evm(&f.vk, &f.job, &f.nonce, &bad, PRICE).unwrap_err().to_string();
     assert!(err.contains("InvalidProof"), "{err}");
-    assert!(settle_in_evm(&fx2().vk, &f.job, &b, PRICE).is_err());
-    assert!(settle_in_evm(&fxp().vk, &f.job, &b, PRICE).is_err());
-    assert!(settle_in_evm(&f.vk, &f.job, &b, 0).is_err());
+    assert!(settle_in_evm(&fx2().vk, &f.job, &f.nonce, &b, PRICE).is_err());
+    assert!(settle_in_evm(&fxp().vk, &f.job, &f.nonce, &b, PRICE).is_err());
+    assert!(settle_in_evm(&f.vk, &f.job, &f.nonce, &b, 0).is_err());
+    // A nonce that does not derive the job's id is refused before any transaction.
+    let err = settle_in_evm(&f.vk, &f.job, &nonce(1), &b, PRICE).unwrap_err();
+    assert!(matches!(err, veriflop_contracts::Error::Input(_)), "{err}");
     // A bundle for another provider settles for that provider.
-    let other = settle_in_evm(&f.vk, &f.job, &f.bundle_for(OTHER), PRICE).unwrap();
+    let other = settle_in_evm(&f.vk, &f.job, &f.nonce, &f.bundle_for(OTHER), PRICE).unwrap();
     assert_eq!(other.provider, OTHER);
 
     // The Poseidon circuit still settles (through submitPoseidon).
     let p = fxp();
-    let rep = settle_in_evm(&p.vk, &p.job, &p.bundle_for(PROVIDER), PRICE).unwrap();
+    let rep = settle_in_evm(&p.vk, &p.job, &p.nonce, &p.bundle_for(PROVIDER), PRICE).unwrap();
     println!("{rep}");
     assert_eq!(rep.status_after, JobStatus::Paid);
     let (t_verify, t_submit) = veriflop_contracts::gas_targets(CircuitKind::Poseidon);

@@ -11,7 +11,7 @@ use common::*;
 use revm::primitives::{Address, U256};
 use veriflop_circuits::commit::commit_output;
 use veriflop_circuits::execute::matmul;
-use veriflop_circuits::{Address as VAddress, CircuitKind, Dtype, InputMatrix, Job, JobId, ProofSystem, Shape};
+use veriflop_circuits::{Address as VAddress, Bytes32, CircuitKind, Dtype, InputMatrix, Job, ProofSystem, Shape};
 use veriflop_contracts::abi::IJobEscrow;
 use veriflop_contracts::settle::{deploy_halo2_verifier, fr_u256, job_shape_id};
 use veriflop_contracts::{settle_calldata, settle_halo2_in_evm, shape_id, JobStatus};
@@ -23,6 +23,8 @@ struct H2 {
     shape: Shape,
     pk: ProverKey,
     vk: VerifierKey,
+    /// CLIENT's nonce for `job` (`job.job_id` is `env_job_id(CLIENT, &nonce)`).
+    nonce: Bytes32,
     job: Job,
     a: InputMatrix,
     b: InputMatrix,
@@ -41,13 +43,14 @@ fn h2() -> &'static H2 {
         let (pk, vk) = veriflop_halo2::keygen(&shape, srs()).unwrap();
         let a = InputMatrix::random(2, 4, Dtype::Int8, 21).unwrap();
         let b = InputMatrix::random(4, 4, Dtype::Int8, 22).unwrap();
-        let job = Job::new(JobId::random(), CircuitKind::Poseidon, shape, None, &a, &b)
+        let nonce = Bytes32::random();
+        let job = Job::new(env_job_id(CLIENT, &nonce), CircuitKind::Poseidon, shape, None, &a, &b)
             .unwrap()
             .with_system(ProofSystem::Halo2KzgBn254)
             .unwrap();
         let initcode =
             veriflop_contracts::settle::halo2_verifier_initcode(&vk).expect("pinned solc compiles the verifier");
-        H2 { shape, pk, vk, job, a, b, initcode }
+        H2 { shape, pk, vk, nonce, job, a, b, initcode }
     })
 }
 
@@ -90,7 +93,7 @@ fn halo2_job_settles_with_a_valid_proof_only() {
     let h = h2();
     let (mut e, verifier) = env_h2();
     let job_id = fr_u256(&h.job.job_id.0);
-    ok(&e.post_fx_job(&h.job, &h.shape));
+    ok(&e.post_fx_job(&h.nonce, &h.job, &h.shape));
     let good = h.bundle(&h.job, PROVIDER, &h.c());
 
     // Tampered proofs: byte flips, truncated, extended, empty.
@@ -142,9 +145,10 @@ fn halo2_proofs_are_bound_to_their_job_and_shape() {
     let h = h2();
     let (mut e, _) = env_h2();
     // Two jobs on the same data: job 1's proof does not settle job 2.
-    let job2 = Job { job_id: JobId::random(), ..h.job.clone() };
-    ok(&e.post_fx_job(&h.job, &h.shape));
-    ok(&e.post_fx_job(&job2, &h.shape));
+    let nonce2 = Bytes32::random();
+    let job2 = Job { job_id: env_job_id(CLIENT, &nonce2), ..h.job.clone() };
+    ok(&e.post_fx_job(&h.nonce, &h.job, &h.shape));
+    ok(&e.post_fx_job(&nonce2, &job2, &h.shape));
     let mut replay = h.bundle(&h.job, PROVIDER, &h.c());
     replay.statement.job_id = job2.job_id;
     reverted_with(&e.submit(PROVIDER, &replay), "InvalidProof");
@@ -167,8 +171,9 @@ fn halo2_proofs_are_bound_to_their_job_and_shape() {
     let (v2, _) = deploy_halo2_verifier(&mut e.chain, OWNER, &vk2).unwrap();
     let sid2 = shape_id(ProofSystem::Halo2KzgBn254, CircuitKind::Poseidon, &other);
     ok(&e.send(OWNER, IJobEscrow::registerVerifierCall { shape: sid2, verifier: v2 }.abi_encode(), 0));
-    let job3 = Job { job_id: JobId::random(), shape: other, ..h.job.clone() };
-    ok(&e.post_fx_job(&job3, &other));
+    let nonce3 = Bytes32::random();
+    let job3 = Job { job_id: env_job_id(CLIENT, &nonce3), shape: other, ..h.job.clone() };
+    ok(&e.post_fx_job(&nonce3, &job3, &other));
     let mut reshaped = h.bundle(&h.job, PROVIDER, &h.c());
     reshaped.statement.job_id = job3.job_id;
     reshaped.statement.shape = other;
@@ -192,7 +197,7 @@ fn halo2_registry_accepts_poseidon_jobs_only() {
     let deadline = e.chain.time() + DEADLINE_IN;
     let r = e.send(
         CLIENT,
-        post_call(&halo2_of_fp, &Shape::new(4, 4, 4, Dtype::Int8).unwrap(), deadline, WINDOW, STAKE),
+        post_call(&fp.nonce, &halo2_of_fp, &Shape::new(4, 4, 4, Dtype::Int8).unwrap(), deadline, WINDOW, STAKE),
         PRICE,
     );
     reverted_with(&r, "UnknownShape");
@@ -202,23 +207,31 @@ fn halo2_registry_accepts_poseidon_jobs_only() {
 fn settle_halo2_in_evm_reports_gas() {
     let h = h2();
     let good = h.bundle(&h.job, PROVIDER, &h.c());
-    let rep = settle_halo2_in_evm(&h.vk, &h.job, &good, PRICE).unwrap();
+    let rep = settle_halo2_in_evm(&h.vk, &h.job, &h.nonce, &good, PRICE).unwrap();
     assert_eq!((rep.status_before, rep.status_after), (JobStatus::Open, JobStatus::Paid));
+    assert_eq!(rep.job_id, h.job.job_id);
     assert_eq!(rep.calldata, settle_calldata(&good));
     println!("{rep}");
     // A Groth16 job or bundle is refused before any transaction.
     let g = Job { system: ProofSystem::Groth16Bn254, ..h.job.clone() };
-    assert!(settle_halo2_in_evm(&h.vk, &g, &good, PRICE).is_err());
+    assert!(settle_halo2_in_evm(&h.vk, &g, &h.nonce, &good, PRICE).is_err());
+    // A nonce that does not derive the job's id.
+    assert!(settle_halo2_in_evm(&h.vk, &h.job, &nonce(1), &good, PRICE).is_err());
     // An invalid proof reverts with the contract's reason.
     let mut bad = good.clone();
     bad.statement.cm_c += ark_bn254::Fr::from(1u64);
-    let err = settle_halo2_in_evm(&h.vk, &h.job, &bad, PRICE).unwrap_err().to_string();
+    let err = settle_halo2_in_evm(&h.vk, &h.job, &h.nonce, &bad, PRICE).unwrap_err().to_string();
     assert!(err.contains("InvalidProof"), "{err}");
 }
 
 impl Env {
-    fn post_fx_job(&mut self, job: &Job, shape: &Shape) -> veriflop_contracts::Receipt {
+    /// Posts `job` as CLIENT with `nonce`; its id must be the one the escrow derives.
+    fn post_fx_job(&mut self, nonce: &Bytes32, job: &Job, shape: &Shape) -> veriflop_contracts::Receipt {
         let deadline = self.chain.time() + DEADLINE_IN;
-        self.send(CLIENT, post_call(job, shape, deadline, WINDOW, STAKE), PRICE)
+        let r = self.send(CLIENT, post_call(nonce, job, shape, deadline, WINDOW, STAKE), PRICE);
+        if r.is_success() {
+            assert_eq!(posted_id(&r), fr_u256(&job.job_id.0));
+        }
+        r
     }
 }

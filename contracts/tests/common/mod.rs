@@ -1,5 +1,10 @@
 //! Shared fixtures: keys and real proofs (small shapes), a chain with the
-//! verifiers and the escrow deployed.
+//! escrow and the verifiers deployed.
+//!
+//! Job ids are derived by the escrow from its venue, the client and a nonce, so
+//! the fixtures' jobs are made for the escrow [`env`] deploys: OWNER's first
+//! contract on a fresh chain, which is also `settle_in_evm`'s escrow
+//! (`demo_venue()`: OWNER and CLIENT are the demo accounts).
 #![allow(dead_code)]
 
 use alloy_sol_types::SolCall;
@@ -9,12 +14,16 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use veriflop_circuits::execute::matmul;
 use veriflop_circuits::{
-    Address as VAddress, CircuitKind, Dtype, InputMatrix, Job, JobId, OutputMatrix, ProofSystem, Shape, Witness,
+    Address as VAddress, Bytes32, CircuitKind, Dtype, InputMatrix, Job, JobId, OutputMatrix, ProofSystem, Shape, Venue,
+    Witness,
 };
 use veriflop_contracts::abi::{IJobEscrow, JobStatus};
 use veriflop_contracts::evm::{Chain, Receipt, TxStatus};
-use veriflop_contracts::settle::{deploy_escrow, deploy_verifier, fr_u256, job_status};
-use veriflop_contracts::{settle_calldata, shape_id};
+use veriflop_contracts::settle::{
+    demo_escrow, deploy_escrow, deploy_verifier, fr_u256, job_status, nonce_word, statement_address, DEMO_CLIENT,
+    DEMO_OWNER,
+};
+use veriflop_contracts::{demo_venue, settle_calldata, shape_id};
 use veriflop_prover::{prove_bundle, CpuBackend, ProveOptions, ProverKey};
 use veriflop_verifier::{ProofBundle, ShapeKey};
 
@@ -28,11 +37,30 @@ pub const STAKE: u128 = ETH / 10;
 pub const WINDOW: u32 = 600;
 pub const DEADLINE_IN: u64 = 3600;
 
+/// The venue of [`env`]'s escrow (the same as `settle_in_evm`'s).
+pub fn venue() -> Venue {
+    demo_venue()
+}
+
+/// The id [`env`]'s escrow gives `client`'s job posted with `nonce`.
+pub fn env_job_id(client: Address, nonce: &Bytes32) -> JobId {
+    venue().job_id(statement_address(client), nonce)
+}
+
+/// A nonce from a small number (`n` in the last 8 bytes).
+pub fn nonce(n: u64) -> Bytes32 {
+    let mut b = [0u8; 32];
+    b[24..].copy_from_slice(&n.to_be_bytes());
+    Bytes32(b)
+}
+
 pub struct Fx {
     pub kind: CircuitKind,
     pub shape: Shape,
     pub pk: ProverKey,
     pub vk: ShapeKey,
+    /// CLIENT's nonce for `job`: `job.job_id` is `env_job_id(CLIENT, &nonce)`.
+    pub nonce: Bytes32,
     pub job: Job,
     pub a: InputMatrix,
     pub b: InputMatrix,
@@ -45,9 +73,10 @@ fn make(kind: CircuitKind, shape: Shape, seed: u64) -> Fx {
     let a = InputMatrix::random(shape.m as usize, shape.k as usize, shape.dtype, seed).unwrap();
     let b = InputMatrix::random(shape.k as usize, shape.n as usize, shape.dtype, seed + 1).unwrap();
     let ck = pk.commit_key().ok();
-    let job = Job::new(JobId::random(), kind, shape, ck.as_ref(), &a, &b).unwrap();
+    let nonce = Bytes32::random();
+    let job = Job::new(env_job_id(CLIENT, &nonce), kind, shape, ck.as_ref(), &a, &b).unwrap();
     let c = matmul(&shape, &a, &b).unwrap();
-    Fx { kind, shape, pk, vk, job, a, b, c, proofs: Mutex::new(HashMap::new()) }
+    Fx { kind, shape, pk, vk, nonce, job, a, b, c, proofs: Mutex::new(HashMap::new()) }
 }
 
 /// The main fixture: a committed-circuit key for 4×4×4 int8, a job, proofs on demand.
@@ -73,8 +102,13 @@ impl Fx {
     /// A proof of this fixture's job with result `c`, paying `provider`
     /// (`allow_unsatisfied` when `c` is not A·B: the proof is then invalid).
     pub fn prove_with(&self, provider: Address, c: OutputMatrix) -> ProofBundle {
+        self.prove_for(self.job.job_id, provider, c)
+    }
+
+    /// A proof of this fixture's data for another job id, paying `provider`.
+    pub fn prove_for(&self, job_id: JobId, provider: Address, c: OutputMatrix) -> ProofBundle {
         let w = Witness {
-            job_id: self.job.job_id.0,
+            job_id: job_id.0,
             provider: VAddress(provider.into_array()),
             a: self.a.clone(),
             b: self.b.clone(),
@@ -110,7 +144,8 @@ impl Fx {
     }
 }
 
-/// A chain with the three fixtures' verifiers registered in a JobEscrow owned by OWNER.
+/// A chain with the three fixtures' verifiers registered in a JobEscrow owned by OWNER
+/// (deployed first, at `venue()`'s address).
 pub struct Env {
     pub chain: Chain,
     pub escrow: Address,
@@ -120,14 +155,21 @@ pub struct Env {
 }
 
 pub fn env() -> Env {
-    let mut chain = Chain::new();
+    env_on(Chain::new())
+}
+
+/// [`env`] on `chain` (e.g. one with another chain id: the escrow has the same
+/// address, but another venue).
+pub fn env_on(mut chain: Chain) -> Env {
+    assert_eq!((OWNER, CLIENT), (DEMO_OWNER, DEMO_CLIENT));
     for a in [OWNER, CLIENT, PROVIDER, OTHER] {
         chain.fund(a, U256::from(100 * ETH));
     }
+    let (escrow, _) = deploy_escrow(&mut chain, OWNER, OWNER).unwrap();
+    assert_eq!(escrow, demo_escrow(), "the escrow is OWNER's first contract");
     let (verifier, _) = deploy_verifier(&mut chain, OWNER, &fx().vk).unwrap();
     let (verifier2, _) = deploy_verifier(&mut chain, OWNER, &fx2().vk).unwrap();
     let (verifier_p, _) = deploy_verifier(&mut chain, OWNER, &fxp().vk).unwrap();
-    let (escrow, _) = deploy_escrow(&mut chain, OWNER, OWNER).unwrap();
     let mut e = Env { chain, escrow, verifier, verifier2, verifier_p };
     for (f, v) in [(fx(), verifier), (fx2(), verifier2), (fxp(), verifier_p)] {
         let r = e.send(OWNER, IJobEscrow::registerVerifierCall { shape: f.shape_id(), verifier: v }.abi_encode(), 0);
@@ -136,10 +178,12 @@ pub fn env() -> Env {
     e
 }
 
-/// `postJob` for `job` under the registry id of (`job.circuit`, `shape`).
-pub fn post_call(job: &Job, shape: &Shape, deadline: u64, window: u32, stake: u128) -> Vec<u8> {
+/// `postJob` with `nonce` for `job`'s commitments under the registry id of
+/// (`job.system`, `job.circuit`, `shape`); `job.job_id` is not sent (the escrow
+/// derives the id from the sender and `nonce`).
+pub fn post_call(nonce: &Bytes32, job: &Job, shape: &Shape, deadline: u64, window: u32, stake: u128) -> Vec<u8> {
     IJobEscrow::postJobCall {
-        jobId: fr_u256(&job.job_id.0),
+        nonce: nonce_word(nonce),
         shape: shape_id(job.system, job.circuit, shape),
         cmA: fr_u256(&job.cm_a),
         cmB: fr_u256(&job.cm_b),
@@ -161,11 +205,13 @@ impl Env {
         self.post_fx(fx())
     }
 
-    /// Posts a fixture's job (price PRICE, deadline in an hour, locks of WINDOW for STAKE).
+    /// Posts a fixture's job as CLIENT with its nonce (price PRICE, deadline in an
+    /// hour, locks of WINDOW for STAKE), and checks the id the escrow returns.
     pub fn post_fx(&mut self, f: &Fx) -> Receipt {
         let deadline = self.chain.time() + DEADLINE_IN;
-        let r = self.send(CLIENT, post_call(&f.job, &f.shape, deadline, WINDOW, STAKE), PRICE);
+        let r = self.send(CLIENT, post_call(&f.nonce, &f.job, &f.shape, deadline, WINDOW, STAKE), PRICE);
         ok(&r);
+        assert_eq!(posted_id(&r), f.job_id());
         r
     }
 
@@ -189,6 +235,12 @@ impl Env {
     pub fn balance(&self, who: Address) -> u128 {
         self.chain.balance(who).saturating_to()
     }
+}
+
+/// The job id a successful `postJob` returned.
+#[track_caller]
+pub fn posted_id(r: &Receipt) -> U256 {
+    IJobEscrow::postJobCall::abi_decode_returns(&r.output).expect("postJob returns the job id")
 }
 
 #[track_caller]

@@ -1,7 +1,9 @@
 //! The main job: the whole flow on generated data, with a summary of every phase.
-//! Client creates a job → verifier service (on loopback) records the escrow →
-//! provider executes and proves → native check → the service verifies and
-//! releases the escrow → the same proof settles the job in JobEscrow (in-process EVM).
+//! Client creates a job → verifier service (on loopback) locks its price from the
+//! client's deposit → provider executes and proves → native check → the service
+//! verifies and releases the escrow. A second job, posted to JobEscrow (in-process
+//! EVM), is proven for its own id and settled on-chain: a job id names its venue,
+//! so each proof pays once, in one place.
 //! By default it runs twice, once per proof system: a Groth16 job (commit-and-prove
 //! circuit) and a halo2 job (Poseidon commitments, universal SRS).
 
@@ -140,7 +142,10 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         runs.push(r.json);
     }
     rt.block_on(service.shutdown());
-    lines.push("result: VERIFIED, escrow RELEASED by the verifier service, SETTLED on-chain".into());
+    lines.push(
+        "result: VERIFIED; one job RELEASED by the verifier service, another SETTLED on-chain (each proof paid once)"
+            .into(),
+    );
     ctx.emit(
         lines.join("\n"),
         json!({
@@ -261,12 +266,25 @@ impl Flow {
             after.events.len()
         ));
 
-        // Chain: the same proof settles the job in the escrow contract (in-process EVM).
-        let chain = settle(&verifier, &job, &bundle)?;
+        // Chain: another job, posted to JobEscrow with its own nonce. Its id is
+        // derived from the chain's venue, so the service's proof is worth nothing
+        // there: the provider proves this job again, and the escrow pays it once.
+        let chain_nonce = Bytes32::random();
+        let chain_job = Job { job_id: veriflop_contracts::demo_job_id(&chain_nonce), ..job.clone() };
+        let a = veriflop_circuits::matrix::read_input(&dir.join("a.npy"), shape.dtype)?;
+        let b = veriflop_circuits::matrix::read_input(&dir.join("b.npy"), shape.dtype)?;
+        let chain_proof = prove_job(&chain_job, a, b, None, provider, store, *devices, ctx)?;
+        let chain = settle(&verifier, &chain_job, &chain_nonce, &chain_proof.bundle)?;
         lines.push(format!(
-            "  6 chain    JobEscrow pays {} wei: {} {} gas (verifier {} gas), job {:?} → {:?}",
+            "  6 chain    job {} posted to JobEscrow at {}, proven in {}",
+            chain_job.job_id,
+            chain.venue,
+            secs(chain_proof.stats.total())
+        ));
+        lines.push(format!(
+            "    JobEscrow pays {} wei: {} {} gas (verifier {} gas), job {:?} → {:?}",
             chain.price_wei,
-            settle_function(&bundle),
+            settle_function(&chain_proof.bundle),
             chain.gas.submit_tx,
             chain.gas.verifier_call,
             chain.status_before,
@@ -294,6 +312,8 @@ impl Flow {
                 "events": after.events.len(),
             },
             "chain": {
+                "venue": chain.venue.to_string(),
+                "job_id": chain_job.job_id,
                 "submit_gas": chain.gas.submit_tx,
                 "verifier_gas": chain.gas.verifier_call,
                 "verify_tx_gas": chain.gas.verify_tx,
@@ -309,11 +329,12 @@ impl Flow {
 fn settle(
     verifier: &Verifier,
     job: &Job,
+    nonce: &Bytes32,
     bundle: &ProofBundle,
 ) -> Result<veriflop_contracts::SettlementReport, CliError> {
     let r = match (verifier.groth16_key(), verifier.halo2_key()) {
-        (Some(vk), _) => veriflop_contracts::settle_in_evm(vk, job, bundle, PRICE_WEI),
-        (None, Some(vk)) => veriflop_contracts::settle_halo2_in_evm(vk, job, bundle, PRICE_WEI),
+        (Some(vk), _) => veriflop_contracts::settle_in_evm(vk, job, nonce, bundle, PRICE_WEI),
+        (None, Some(vk)) => veriflop_contracts::settle_halo2_in_evm(vk, job, nonce, bundle, PRICE_WEI),
         (None, None) => Err(veriflop_contracts::Error::Input("the verifier holds no key".into())),
     };
     r.map_err(|e| CliError::new("settlement_failed", format!("on-chain settlement failed: {e}")))
