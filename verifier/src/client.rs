@@ -49,6 +49,10 @@ impl ClientError {
     }
 }
 
+/// How long an idle keep-alive connection is kept for reuse: below the
+/// service's smallest sensible header timeout.
+pub const POOL_IDLE: Duration = Duration::from_secs(4);
+
 /// A signing client for one verifier service. Requests are signed for the
 /// service's venue, read once from `GET /v1/venue` (or pinned with
 /// [`Client::with_venue`]), so they are worth nothing at any other service.
@@ -66,6 +70,10 @@ impl Client {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
             .pool_max_idle_per_host(64)
+            // The service closes keep-alive connections idle for its header
+            // timeout (10 s by default); reusing one it closed fails the request,
+            // so idle connections are dropped well before that.
+            .pool_idle_timeout(POOL_IDLE)
             .build()
             .expect("an HTTP client without TLS always builds");
         Client { base: base_url.into().trim_end_matches('/').to_string(), http, signer, venue: Default::default() }
