@@ -4,8 +4,10 @@
 //! degree 2^K serves every shape with k ≤ K; no per-shape setup exists.
 //!
 //! Sources:
-//! - [`Srs::setup_dev`]: a *development* SRS from a seed; whoever knows the seed
-//!   knows τ and can forge proofs. Never for real payments.
+//! - [`Srs::setup_dev_random`]: a *development* SRS with τ drawn from a 32-byte
+//!   seed from the operating system's generator; whoever ran it could keep τ and
+//!   forge proofs. Never for real payments. [`Srs::setup_dev`] takes the 32-byte
+//!   seed itself (reproducible tests); there is no smaller seed.
 //! - [`Srs::from_ptau`]: the first 2^k powers of a snarkjs `.ptau` file, the
 //!   format of the Perpetual Powers of Tau ceremony (BN254, "bn128") — the
 //!   production path: τ is then unknown unless every contributor colluded.
@@ -35,7 +37,7 @@ use halo2_proofs::halo2curves::CurveAffine;
 use halo2_proofs::poly::commitment::{Params, ParamsProver};
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use halo2_proofs::SerdeFormat;
-use rand::SeedableRng;
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use crate::layout::MAX_K;
@@ -62,11 +64,21 @@ pub struct Srs {
 }
 
 impl Srs {
-    /// A development SRS of degree 2^k, τ derived from `seed` (insecure by design:
-    /// reproducible, and anyone with the seed can forge proofs).
-    pub fn setup_dev(k: u32, seed: u64) -> Result<Srs, SrsError> {
+    /// A development SRS of degree 2^k with τ drawn from a 32-byte seed from the
+    /// operating system's generator (insecure by design: this machine saw τ).
+    pub fn setup_dev_random(k: u32) -> Result<Srs, SrsError> {
+        let mut seed = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut seed);
+        Srs::setup_dev(k, seed)
+    }
+
+    /// A development SRS of degree 2^k, τ derived from a 32-byte `seed` through
+    /// ChaCha20 (insecure by design: reproducible, and anyone with the seed can
+    /// forge proofs). For tests that need the same SRS twice; otherwise use
+    /// [`Srs::setup_dev_random`].
+    pub fn setup_dev(k: u32, seed: [u8; 32]) -> Result<Srs, SrsError> {
         check_k(k)?;
-        Ok(Srs { params: ParamsKZG::setup(k, ChaCha20Rng::seed_from_u64(seed)) })
+        Ok(Srs { params: ParamsKZG::setup(k, ChaCha20Rng::from_seed(seed)) })
     }
 
     pub fn k(&self) -> u32 {
@@ -129,7 +141,7 @@ impl Srs {
         };
         let (h, s_h) = (g2()?, g2()?);
         check_powers(&g, &h, &s_h)?;
-        let template = ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::seed_from_u64(0));
+        let template = template();
         let p = template.from_parts(k, g, Some(lagrange), h, s_h);
         check_lagrange(&p)?;
         Ok(Srs { params: p })
@@ -184,9 +196,15 @@ impl Srs {
             return Err(SrsError::Format("a G2 point is not on the curve".into()));
         }
         check_powers(&g, &g2, &s_g2)?;
-        let template = ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::seed_from_u64(0));
+        let template = template();
         Ok(Srs { params: template.from_parts(k, g, None, g2, s_g2) })
     }
+}
+
+/// `ParamsKZG::from_parts` is a method: a throwaway 2-point instance to call it
+/// on (none of its values is used; its fixed seed is no secret of any SRS).
+fn template() -> ParamsKZG<Bn256> {
+    ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::from_seed([0; 32]))
 }
 
 fn check_k(k: u32) -> Result<(), SrsError> {

@@ -23,7 +23,7 @@ fn key_dir() -> &'static tempfile::TempDir {
     static D: OnceLock<tempfile::TempDir> = OnceLock::new();
     D.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        veriflop_halo2::setup_srs(12, 5).unwrap().write_file(&dir.path().join(SRS_FILE)).unwrap();
+        veriflop_halo2::setup_srs(12, [5; 32]).unwrap().write_file(&dir.path().join(SRS_FILE)).unwrap();
         for entry in std::fs::read_dir(common::key_dir()).unwrap() {
             let p = entry.unwrap().path();
             std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
@@ -154,7 +154,7 @@ async fn without_an_srs_halo2_jobs_are_unknown_shapes() {
 fn a_corrupt_srs_stops_the_service_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = Vec::new();
-    veriflop_halo2::setup_srs(4, 1).unwrap().write(&mut bytes).unwrap();
+    veriflop_halo2::setup_srs(4, [1; 32]).unwrap().write(&mut bytes).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(dir.path().join(SRS_FILE), &bytes).unwrap();

@@ -23,11 +23,11 @@ impl From<veriflop_prover::halo2::Halo2Error> for CliError {
     }
 }
 
-/// A development SRS of 2^k points with a random τ, written to the key store.
+/// A development SRS of 2^k points with τ from a fresh 32-byte OS seed, written to the key store.
 pub fn generate_srs(store: &KeyStore, k: u32, ctx: &Ctx) -> Result<(Srs, Duration), CliError> {
     let pb = ctx.spinner(format!("generating a development halo2 SRS of 2^{k} points"));
     let t = Instant::now();
-    let srs = veriflop_halo2::setup_srs(k, rand::random()).map_err(|e| CliError::new("bad_input", e.to_string()))?;
+    let srs = Srs::setup_dev_random(k).map_err(|e| CliError::new("bad_input", e.to_string()))?;
     store.save_srs(&srs)?;
     pb.finish_and_clear();
     Ok((srs, t.elapsed()))
