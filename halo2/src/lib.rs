@@ -11,8 +11,10 @@
 //! See [`circuit`] for the constraints and the Freivalds challenge design.
 //!
 //! **Setup.** [`Srs`] is one powers-of-τ: a development one from a 32-byte seed
-//! (drawn from the OS, or fixed by a test), or the first 2^k powers of a snarkjs `.ptau` file (Perpetual Powers of Tau). Keys for
-//! a shape are derived from it by [`keygen`] with no further trusted setup.
+//! (drawn from the OS, or fixed by a test), or the first 2^k powers of a snarkjs
+//! `.ptau` file (Perpetual Powers of Tau). Keys for a shape are derived from it
+//! by [`keygen`] with no further trusted setup, once per (shape, SRS): the
+//! [`keycache`] keeps them in files next to the SRS.
 //!
 //! **Crates.** `halo2-axiom` 0.5.3 (used as `halo2_proofs`): axiom's KZG/BN254
 //! fork of halo2, maintained, with the multi-phase challenge API this circuit
@@ -26,18 +28,20 @@ pub mod circuit;
 pub mod encode;
 pub mod evm;
 pub mod field;
+pub mod keycache;
 pub mod layout;
 pub mod poseidon;
 pub mod proof;
 mod ptau;
 pub mod srs;
 
+pub use keycache::{KeyCache, KeyFileError, KeySource};
 pub use layout::MAX_K;
 pub use proof::{
     circuit_k, keygen, keygen_vk, prove, verify, KeygenError, ProveError, ProverKey, PublicInputs, VerifierKey,
     VerifyError, MAX_PROOF_BYTES,
 };
-pub use srs::{Srs, SrsError};
+pub use srs::{Srs, SrsError, SrsFingerprint};
 
 /// A development SRS of degree 2^k from a 32-byte seed (see [`Srs::setup_dev`];
 /// [`Srs::setup_dev_random`] draws the seed from the OS). A 64-bit seed is
