@@ -103,8 +103,9 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
 
     // Verifier service on loopback with a fresh SQLite ledger.
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::new("io", e.to_string()))?;
+    let halo2_shapes = if systems.contains(&ProofSystem::Halo2KzgBn254) { vec![shape] } else { Vec::new() };
     let (_, service) = rt
-        .block_on(spawn_local(Config { key_dir: store.dir.clone(), ..Config::default() }))
+        .block_on(spawn_local(Config { key_dir: store.dir.clone(), halo2_shapes, ..Config::default() }))
         .map_err(|e| CliError::new("service", format!("could not start the local verifier service: {e}")))?;
     let url = service.url();
     let io = |e: std::io::Error| CliError::new("io", e.to_string());

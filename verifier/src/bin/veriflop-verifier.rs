@@ -43,6 +43,14 @@ struct Args {
     /// Longest accepted time from registration to a job's deadline, seconds.
     #[arg(long, env = "VERIFLOP_MAX_JOB_TTL", default_value_t = 30 * 24 * 3600)]
     max_job_ttl_secs: u64,
+    /// halo2 shapes to verify, `MxKxN[:dtype],…` (dtype int8 by default), e.g.
+    /// `64x64x64,32x48x16:int16`. Their keys are loaded from the key directory's
+    /// cache or derived from its SRS at start-up; other halo2 shapes are refused.
+    #[arg(long, env = "VERIFLOP_HALO2_SHAPES", default_value = "", value_name = "SHAPES")]
+    halo2_shapes: String,
+    /// halo2 key derivations running at once (at start-up).
+    #[arg(long, env = "VERIFLOP_HALO2_DERIVE_CONCURRENCY", default_value_t = 1)]
+    halo2_derive_concurrency: usize,
     /// Fault injection for crash tests only: sleep inside each release transaction.
     #[arg(long, env = "VERIFLOP_FAULT_RELEASE_DELAY_MS", default_value_t = 0, hide = true)]
     fault_release_delay_ms: u64,
@@ -54,6 +62,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let a = Args::parse();
+    let halo2_shapes = match service::keys::parse_halo2_shapes(&a.halo2_shapes) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --halo2-shapes: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut config = Config {
         listen: a.listen,
         key_dir: a.keys,
@@ -64,6 +79,8 @@ fn main() -> ExitCode {
         timestamp_window_secs: a.timestamp_window_secs,
         max_job_ttl_secs: a.max_job_ttl_secs,
         fault_release_delay_ms: a.fault_release_delay_ms,
+        halo2_shapes,
+        halo2_derive_concurrency: a.halo2_derive_concurrency,
         ..Config::default()
     };
     if let Some(n) = a.verify_concurrency {
