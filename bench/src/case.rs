@@ -234,7 +234,7 @@ fn run_halo2_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult
         .map_err(|e| e.to_string())?;
     progress("universal SRS (development, not timed)");
     let k = veriflop_halo2::circuit_k(&shape);
-    let srs = veriflop_halo2::setup_srs(k, spec.seed).map_err(|e| e.to_string())?;
+    let srs = veriflop_halo2::Srs::setup_dev_random(k).map_err(|e| e.to_string())?;
 
     let memory_reset = reset_peak_rss();
     progress("keys from the SRS");

@@ -33,7 +33,7 @@ struct H2 {
 
 fn srs() -> &'static Srs {
     static S: OnceLock<Srs> = OnceLock::new();
-    S.get_or_init(|| veriflop_halo2::setup_srs(12, 3).unwrap())
+    S.get_or_init(|| veriflop_halo2::setup_srs(12, [3; 32]).unwrap())
 }
 
 fn h2() -> &'static H2 {

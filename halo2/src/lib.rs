@@ -10,9 +10,11 @@
 //! a job posted for the commit-and-prove (Pedersen) circuit cannot be proven here.
 //! See [`circuit`] for the constraints and the Freivalds challenge design.
 //!
-//! **Setup.** [`Srs`] is one powers-of-τ: a development one from a seed, or the
-//! first 2^k powers of a snarkjs `.ptau` file (Perpetual Powers of Tau). Keys for
-//! a shape are derived from it by [`keygen`] with no further trusted setup.
+//! **Setup.** [`Srs`] is one powers-of-τ: a development one from a 32-byte seed
+//! (drawn from the OS, or fixed by a test), or the first 2^k powers of a snarkjs
+//! `.ptau` file (Perpetual Powers of Tau). Keys for a shape are derived from it
+//! by [`keygen`] with no further trusted setup, once per (shape, SRS): the
+//! [`keycache`] keeps them in files next to the SRS.
 //!
 //! **Crates.** `halo2-axiom` 0.5.3 (used as `halo2_proofs`): axiom's KZG/BN254
 //! fork of halo2, maintained, with the multi-phase challenge API this circuit
@@ -26,20 +28,35 @@ pub mod circuit;
 pub mod encode;
 pub mod evm;
 pub mod field;
+pub mod keycache;
 pub mod layout;
 pub mod poseidon;
 pub mod proof;
 mod ptau;
 pub mod srs;
 
+pub use keycache::{KeyCache, KeyFileError, KeySource};
 pub use layout::MAX_K;
 pub use proof::{
     circuit_k, keygen, keygen_vk, prove, verify, KeygenError, ProveError, ProverKey, PublicInputs, VerifierKey,
     VerifyError, MAX_PROOF_BYTES,
 };
-pub use srs::{Srs, SrsError};
+pub use srs::{Srs, SrsError, SrsFingerprint};
 
-/// A development SRS of degree 2^k (see [`Srs::setup_dev`]).
-pub fn setup_srs(k: u32, seed: u64) -> Result<Srs, SrsError> {
+/// A development SRS of degree 2^k from a 32-byte seed (see [`Srs::setup_dev`];
+/// [`Srs::setup_dev_random`] draws the seed from the OS). A 64-bit seed is
+/// not accepted:
+///
+/// ```compile_fail
+/// let _ = veriflop_halo2::setup_srs(4, 7u64);
+/// ```
+/// ```compile_fail
+/// let _ = veriflop_halo2::Srs::setup_dev(4, 7u64);
+/// ```
+/// ```
+/// let srs = veriflop_halo2::setup_srs(4, [7; 32]).unwrap();
+/// assert_eq!(srs.k(), 4);
+/// ```
+pub fn setup_srs(k: u32, seed: [u8; 32]) -> Result<Srs, SrsError> {
     Srs::setup_dev(k, seed)
 }

@@ -7,10 +7,11 @@
 
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use halo2_proofs::halo2curves::bn256::{Bn256, Fr, G1Affine};
 use halo2_proofs::plonk::{create_proof, keygen_pk, keygen_vk_custom, verify_proof, ProvingKey, VerifyingKey};
-use halo2_proofs::poly::commitment::Params;
+use halo2_proofs::poly::commitment::{Params, ParamsProver};
 use halo2_proofs::poly::kzg::commitment::{KZGCommitmentScheme, ParamsKZG};
 use halo2_proofs::poly::kzg::multiopen::{ProverSHPLONK, VerifierSHPLONK};
 use halo2_proofs::poly::kzg::strategy::SingleStrategy;
@@ -24,7 +25,7 @@ use crate::circuit::{MatmulCircuit, MatmulWitness, ShapeParam, NUM_INSTANCES};
 use crate::encode::Encoding;
 use crate::field::from_ark;
 use crate::layout::Layout;
-use crate::srs::{Srs, SrsError};
+use crate::srs::{Srs, SrsError, SrsFingerprint};
 
 /// Hard limit on proof bytes accepted before any parsing (the largest shapes'
 /// proofs are a few KiB: the size depends on the column count, not the shape).
@@ -63,12 +64,14 @@ pub enum VerifyError {
     Invalid,
 }
 
-/// Everything a prover needs for one shape.
+/// Everything a prover needs for one shape: the halo2 proving key and the
+/// first 2^k powers of the SRS with their Lagrange basis (shared with the SRS
+/// when the circuit has its size).
 pub struct ProverKey {
     pub shape: Shape,
-    pk: ProvingKey<G1Affine>,
-    params: ParamsKZG<Bn256>,
-    proof_len: usize,
+    pub(crate) pk: ProvingKey<G1Affine>,
+    pub(crate) params: Arc<ParamsKZG<Bn256>>,
+    pub(crate) proof_len: usize,
 }
 
 /// Everything a verifier needs for one shape: the halo2 verifying key and the
@@ -76,9 +79,9 @@ pub struct ProverKey {
 #[derive(Clone)]
 pub struct VerifierKey {
     pub shape: Shape,
-    vk: VerifyingKey<G1Affine>,
-    params: ParamsKZG<Bn256>,
-    proof_len: usize,
+    pub(crate) vk: VerifyingKey<G1Affine>,
+    pub(crate) params: ParamsKZG<Bn256>,
+    pub(crate) proof_len: usize,
 }
 
 impl ProverKey {
@@ -91,9 +94,27 @@ impl ProverKey {
     pub fn proof_len(&self) -> usize {
         self.proof_len
     }
+
+    /// The SRS (τ) this key was derived from.
+    pub fn srs_fingerprint(&self) -> SrsFingerprint {
+        SrsFingerprint::of_params(&self.params)
+    }
+
+    /// This key's verifying key, as [`keygen`] returns it beside the proving key.
+    pub fn verifier_key(&self) -> VerifierKey {
+        let vk = self.pk.get_vk().clone();
+        let p = &self.params;
+        let params = crate::srs::verifier_params(p.k(), p.get_g()[0], p.g2(), p.s_g2());
+        VerifierKey { shape: self.shape, vk, params, proof_len: self.proof_len }
+    }
 }
 
 impl VerifierKey {
+    /// The SRS (τ) this key was derived from.
+    pub fn srs_fingerprint(&self) -> SrsFingerprint {
+        SrsFingerprint::of_params(&self.params)
+    }
+
     /// Exact length of every proof for this key.
     pub fn proof_len(&self) -> usize {
         self.proof_len
@@ -118,14 +139,17 @@ impl VerifierKey {
 }
 
 /// Proving and verifying keys for `shape`, derived from the universal SRS
-/// (deterministic: the same SRS and shape always give the same keys).
+/// (deterministic: the same SRS and shape always give the same keys). Seconds
+/// for large shapes, or for an SRS larger than the shape needs (the Lagrange
+/// basis of the smaller domain is computed): callers keep the result, e.g. in
+/// a [`crate::KeyCache`].
 pub fn keygen(shape: &Shape, srs: &Srs) -> Result<(ProverKey, VerifierKey), KeygenError> {
     let k = circuit_k(shape);
     let params = srs.params_for(k)?;
     let circuit = MatmulCircuit { shape: *shape, witness: None };
     let h2 = |e: halo2_proofs::plonk::Error| KeygenError::Halo2(format!("{e:?}"));
-    let vk = keygen_vk_custom(&params, &circuit, true).map_err(h2)?;
-    let pk = keygen_pk(&params, vk.clone(), &circuit).map_err(h2)?;
+    let vk = keygen_vk_custom(&*params, &circuit, true).map_err(h2)?;
+    let pk = keygen_pk(&*params, vk.clone(), &circuit).map_err(h2)?;
     let vparams = srs.verifier_params(k);
     let proof_len = proof_len(&vparams, &vk);
     let verifier = VerifierKey { shape: *shape, vk, params: vparams, proof_len };
@@ -138,7 +162,7 @@ pub fn keygen_vk(shape: &Shape, srs: &Srs) -> Result<VerifierKey, KeygenError> {
     let k = circuit_k(shape);
     let params = srs.params_for(k)?;
     let circuit = MatmulCircuit { shape: *shape, witness: None };
-    let vk = keygen_vk_custom(&params, &circuit, true).map_err(|e| KeygenError::Halo2(format!("{e:?}")))?;
+    let vk = keygen_vk_custom(&*params, &circuit, true).map_err(|e| KeygenError::Halo2(format!("{e:?}")))?;
     let vparams = srs.verifier_params(k);
     let proof_len = proof_len(&vparams, &vk);
     Ok(VerifierKey { shape: *shape, vk, params: vparams, proof_len })
@@ -201,7 +225,7 @@ pub fn prove_unchecked(
     let mut transcript = EvmTranscript::<G1Affine, NativeLoader, _, Vec<u8>>::new(Vec::with_capacity(pk.proof_len));
     let run = catch_unwind(AssertUnwindSafe(|| {
         create_proof::<KZGCommitmentScheme<Bn256>, ProverSHPLONK<'_, Bn256>, _, _, _, _>(
-            &pk.params,
+            &*pk.params,
             &pk.pk,
             &[circuit],
             &[&[&instances]],
@@ -245,7 +269,7 @@ pub fn verify(vk: &VerifierKey, public: &PublicInputs, proof: &[u8]) -> Result<(
 /// Bytes of a SHPLONK proof for `vk`, read off snark-verifier's description
 /// of the proof: 64 per G1 point (witness and quotient commitments, the two
 /// SHPLONK openings), 32 per evaluation. Tests check it against real proofs.
-fn proof_len(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>) -> usize {
+pub(crate) fn proof_len(params: &ParamsKZG<Bn256>, vk: &VerifyingKey<G1Affine>) -> usize {
     use snark_verifier::system::halo2::{compile, Config};
     let protocol = compile(params, vk, Config::kzg().with_num_instance(vec![NUM_INSTANCES]));
     let points = protocol.num_witness.iter().sum::<usize>() + protocol.quotient.num_chunk() + 2;

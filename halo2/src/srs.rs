@@ -4,8 +4,10 @@
 //! degree 2^K serves every shape with k ≤ K; no per-shape setup exists.
 //!
 //! Sources:
-//! - [`Srs::setup_dev`]: a *development* SRS from a seed; whoever knows the seed
-//!   knows τ and can forge proofs. Never for real payments.
+//! - [`Srs::setup_dev_random`]: a *development* SRS with τ drawn from a 32-byte
+//!   seed from the operating system's generator; whoever ran it could keep τ and
+//!   forge proofs. Never for real payments. [`Srs::setup_dev`] takes the 32-byte
+//!   seed itself (reproducible tests); there is no smaller seed.
 //! - [`Srs::from_ptau`]: the first 2^k powers of a snarkjs `.ptau` file, the
 //!   format of the Perpetual Powers of Tau ceremony (BN254, "bn128") — the
 //!   production path: τ is then unknown unless every contributor colluded.
@@ -20,9 +22,15 @@
 //! once at import); a params file's Lagrange basis is checked against the
 //! monomial one with a random linear combination (two MSMs, fast), so a corrupt
 //! or inconsistent file is an error, not a source of unsound keys.
+//!
+//! [`SrsFingerprint`] names an SRS by τ: a hash of [1]G1, G2 and [τ]G2, so an SRS
+//! and any prefix of it (the same τ) share it, and so do the keys derived from
+//! them. [`Srs::read_fingerprint`] reads it off a params file without loading
+//! the file (three points), for the key cache (`crate::keycache`).
 
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use halo2_proofs::arithmetic::best_multiexp;
 use halo2_proofs::halo2curves::bn256::{multi_miller_loop, Bn256, Fq, Fq2, Fr, G1Affine, G2Affine, G2Prepared, Gt};
@@ -35,7 +43,7 @@ use halo2_proofs::halo2curves::CurveAffine;
 use halo2_proofs::poly::commitment::{Params, ParamsProver};
 use halo2_proofs::poly::kzg::commitment::ParamsKZG;
 use halo2_proofs::SerdeFormat;
-use rand::SeedableRng;
+use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 use crate::layout::MAX_K;
@@ -56,25 +64,90 @@ pub enum SrsError {
 }
 
 /// Universal KZG parameters: [τ^i]G1 for i < 2^k, G2 and [τ]G2.
+///
+/// Cloning is cheap (the points are shared), and so is deriving keys for a
+/// circuit of the SRS's own size: nothing is copied.
 #[derive(Clone, Debug)]
 pub struct Srs {
-    params: ParamsKZG<Bn256>,
+    params: Arc<ParamsKZG<Bn256>>,
+}
+
+/// Which τ an SRS (or a key derived from one) is for: keccak256 of a domain tag,
+/// [1]G1, G2 and [τ]G2 (raw point encodings). G2 and [τ]G2 fix τ, and with
+/// [1]G1 every power [τ^i]G1 of a checked SRS; so an SRS and its prefixes share
+/// one fingerprint, and keys derived from either are the same keys.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SrsFingerprint(pub [u8; 32]);
+
+impl SrsFingerprint {
+    pub(crate) fn of(g0: &G1Affine, g2: &G2Affine, s_g2: &G2Affine) -> SrsFingerprint {
+        use sha3::Digest;
+        let mut h = sha3::Keccak256::new();
+        h.update(b"veriflop-halo2-srs-v1");
+        h.update(g0.to_raw_bytes());
+        h.update(g2.to_raw_bytes());
+        h.update(s_g2.to_raw_bytes());
+        SrsFingerprint(h.finalize().into())
+    }
+
+    pub(crate) fn of_params(p: &ParamsKZG<Bn256>) -> SrsFingerprint {
+        SrsFingerprint::of(&p.get_g()[0], &p.g2(), &p.s_g2())
+    }
+
+    /// The first 8 bytes in hex: what key file names carry.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..8])
+    }
+}
+
+impl std::fmt::Display for SrsFingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl std::fmt::Debug for SrsFingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SrsFingerprint({})", self.short())
+    }
+}
+
+/// Bytes of a halo2 params file of 2^k points.
+pub(crate) fn params_file_bytes(k: u32) -> u64 {
+    4 + 2 * (1u64 << k) * 64 + 2 * 128
 }
 
 impl Srs {
-    /// A development SRS of degree 2^k, τ derived from `seed` (insecure by design:
-    /// reproducible, and anyone with the seed can forge proofs).
-    pub fn setup_dev(k: u32, seed: u64) -> Result<Srs, SrsError> {
+    /// A development SRS of degree 2^k with τ drawn from a 32-byte seed from the
+    /// operating system's generator (insecure by design: this machine saw τ).
+    pub fn setup_dev_random(k: u32) -> Result<Srs, SrsError> {
+        let mut seed = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut seed);
+        Srs::setup_dev(k, seed)
+    }
+
+    /// A development SRS of degree 2^k, τ derived from a 32-byte `seed` through
+    /// ChaCha20 (insecure by design: reproducible, and anyone with the seed can
+    /// forge proofs). For tests that need the same SRS twice; otherwise use
+    /// [`Srs::setup_dev_random`].
+    pub fn setup_dev(k: u32, seed: [u8; 32]) -> Result<Srs, SrsError> {
         check_k(k)?;
-        Ok(Srs { params: ParamsKZG::setup(k, ChaCha20Rng::seed_from_u64(seed)) })
+        Ok(Srs { params: Arc::new(ParamsKZG::setup(k, ChaCha20Rng::from_seed(seed))) })
     }
 
     pub fn k(&self) -> u32 {
         self.params.k()
     }
 
-    /// The parameters for a circuit of 2^k rows (the first 2^k powers).
-    pub(crate) fn params_for(&self, k: u32) -> Result<ParamsKZG<Bn256>, SrsError> {
+    /// Which τ this SRS is for (see [`SrsFingerprint`]).
+    pub fn fingerprint(&self) -> SrsFingerprint {
+        SrsFingerprint::of_params(&self.params)
+    }
+
+    /// The parameters for a circuit of 2^k rows (the first 2^k powers). The
+    /// SRS's own size shares its points; a smaller one copies the first 2^k
+    /// powers and computes their Lagrange basis (an FFT over G1: seconds).
+    pub(crate) fn params_for(&self, k: u32) -> Result<Arc<ParamsKZG<Bn256>>, SrsError> {
         if k > self.k() {
             return Err(SrsError::TooSmall { have: self.k(), need: k });
         }
@@ -84,12 +157,47 @@ impl Srs {
         // The first 2^k powers; their Lagrange basis is computed for the smaller
         // domain (as `downsize` would, without cloning the large SRS first).
         let g = self.params.get_g()[..1 << k].to_vec();
-        Ok(self.params.from_parts(k, g, None, self.params.g2(), self.params.s_g2()))
+        Ok(Arc::new(self.params.from_parts(k, g, None, self.params.g2(), self.params.s_g2())))
     }
 
     /// What a verifier needs: G1, G2 and [τ]G2 (plus k, which fixes the domain).
     pub(crate) fn verifier_params(&self, k: u32) -> ParamsKZG<Bn256> {
-        self.params.from_parts(k, vec![self.params.get_g()[0]], Some(vec![]), self.params.g2(), self.params.s_g2())
+        verifier_params(k, self.params.get_g()[0], self.params.g2(), self.params.s_g2())
+    }
+
+    pub(crate) fn into_params(self) -> Arc<ParamsKZG<Bn256>> {
+        self.params
+    }
+
+    /// The fingerprint and size of the params file at `path`, from its first
+    /// and last points only (the file's length is checked against its k; the
+    /// three points are checked to be on their curves, the G2 ones in the
+    /// subgroup). Milliseconds, whatever the size: a cache lookup needs no more.
+    /// The file's other points are *not* checked: keys are only ever derived
+    /// from an SRS loaded with [`Srs::read_file`].
+    pub fn read_fingerprint(path: &Path) -> Result<(u32, SrsFingerprint), SrsError> {
+        let mut f = std::fs::File::open(path)?;
+        let len = f.metadata()?.len();
+        let mut kb = [0u8; 4];
+        f.read_exact(&mut kb)?;
+        let k = u32::from_le_bytes(kb);
+        check_k(k)?;
+        if len != params_file_bytes(k) {
+            return Err(SrsError::Format(format!("{len} bytes, a k = {k} params file has {}", params_file_bytes(k))));
+        }
+        let g0 = G1Affine::read_raw(&mut f).map_err(|e| SrsError::Format(format!("[1]G1: {e}")))?;
+        f.seek(SeekFrom::Start(len - 256))?;
+        let g2 = G2Affine::read_raw(&mut f).map_err(|e| SrsError::Format(format!("G2 point: {e}")))?;
+        let s_g2 = G2Affine::read_raw(&mut f).map_err(|e| SrsError::Format(format!("G2 point: {e}")))?;
+        if !bool::from(g0.is_on_curve()) || bool::from(g0.is_identity()) {
+            return Err(SrsError::Format("[1]G1 is not a point of G1".into()));
+        }
+        for p in [&g2, &s_g2] {
+            if !bool::from(p.is_on_curve()) || bool::from(p.is_identity()) || !in_g2_subgroup(p) {
+                return Err(SrsError::Format("a G2 point is not in G2".into()));
+            }
+        }
+        Ok((k, SrsFingerprint::of(&g0, &g2, &s_g2)))
     }
 
     /// Writes halo2's params format (checked raw points).
@@ -104,7 +212,7 @@ impl Srs {
         r.read_exact(&mut kb)?;
         let k = u32::from_le_bytes(kb);
         check_k(k)?;
-        let expect = 4 + 2 * (1u64 << k) * 64 + 2 * 128;
+        let expect = params_file_bytes(k);
         if len != expect {
             return Err(SrsError::Format(format!("{len} bytes, a k = {k} params file has {expect}")));
         }
@@ -129,10 +237,9 @@ impl Srs {
         };
         let (h, s_h) = (g2()?, g2()?);
         check_powers(&g, &h, &s_h)?;
-        let template = ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::seed_from_u64(0));
-        let p = template.from_parts(k, g, Some(lagrange), h, s_h);
+        let p = template().from_parts(k, g, Some(lagrange), h, s_h);
         check_lagrange(&p)?;
-        Ok(Srs { params: p })
+        Ok(Srs { params: Arc::new(p) })
     }
 
     pub fn read_file(path: &Path) -> Result<Srs, SrsError> {
@@ -184,9 +291,19 @@ impl Srs {
             return Err(SrsError::Format("a G2 point is not on the curve".into()));
         }
         check_powers(&g, &g2, &s_g2)?;
-        let template = ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::seed_from_u64(0));
-        Ok(Srs { params: template.from_parts(k, g, None, g2, s_g2) })
+        Ok(Srs { params: Arc::new(template().from_parts(k, g, None, g2, s_g2)) })
     }
+}
+
+/// `ParamsKZG::from_parts` is a method: a throwaway 2-point instance to call it
+/// on (none of its values is used; its fixed seed is no secret of any SRS).
+fn template() -> ParamsKZG<Bn256> {
+    ParamsKZG::<Bn256>::setup(1, ChaCha20Rng::from_seed([0; 32]))
+}
+
+/// Verifier parameters for circuits of 2^k rows: [1]G1, G2 and [τ]G2 only.
+pub(crate) fn verifier_params(k: u32, g0: G1Affine, g2: G2Affine, s_g2: G2Affine) -> ParamsKZG<Bn256> {
+    template().from_parts(k, vec![g0], Some(vec![]), g2, s_g2)
 }
 
 fn check_k(k: u32) -> Result<(), SrsError> {
@@ -243,7 +360,7 @@ fn check_lagrange(p: &ParamsKZG<Bn256>) -> Result<(), SrsError> {
 }
 
 /// [r]P = 0 for the group order r: P lies in the prime-order subgroup of G2.
-fn in_g2_subgroup(p: &G2Affine) -> bool {
+pub(crate) fn in_g2_subgroup(p: &G2Affine) -> bool {
     let r_minus_1 = -Fr::ONE;
     let q = p.to_curve() * r_minus_1 + p.to_curve();
     bool::from(q.is_identity())

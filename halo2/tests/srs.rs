@@ -8,8 +8,32 @@ use veriflop_circuits::{Dtype, InputMatrix, Shape};
 use veriflop_halo2::{keygen, prove, setup_srs, verify, Srs, SrsError};
 
 #[test]
+fn development_setups_take_a_32_byte_seed_and_differ() {
+    // The seed is 32 bytes (compile_fail doctests on `setup_srs` show a u64 is refused).
+    let _: fn(u32, [u8; 32]) -> Result<Srs, SrsError> = Srs::setup_dev;
+    let _: fn(u32, [u8; 32]) -> Result<Srs, SrsError> = setup_srs;
+    let bytes = |s: &Srs| {
+        let mut v = Vec::new();
+        s.write(&mut v).unwrap();
+        v
+    };
+    // Two setups from the OS differ (different τ).
+    let (a, b) = (Srs::setup_dev_random(4).unwrap(), Srs::setup_dev_random(4).unwrap());
+    assert_ne!(bytes(&a)[4 + 64..4 + 128], bytes(&b)[4 + 64..4 + 128], "[τ]G1 differs");
+    // A fixed seed reproduces its SRS; seeds differing only past their first
+    // eight bytes (all a u64 seed had) give another τ.
+    let seed = [7u8; 32];
+    let mut other = seed;
+    other[31] ^= 1;
+    let (x, y, z) =
+        (Srs::setup_dev(4, seed).unwrap(), Srs::setup_dev(4, seed).unwrap(), Srs::setup_dev(4, other).unwrap());
+    assert_eq!(bytes(&x), bytes(&y));
+    assert_ne!(bytes(&x), bytes(&z));
+}
+
+#[test]
 fn params_file_round_trips_and_rejects_corruption() {
-    let srs = setup_srs(6, 1).unwrap();
+    let srs = setup_srs(6, [1; 32]).unwrap();
     let mut bytes = vec![];
     srs.write(&mut bytes).unwrap();
     let back = Srs::read(&mut bytes.as_slice(), bytes.len() as u64).unwrap();

@@ -1,5 +1,6 @@
 //! Proving with the second proof system, halo2-KZG (crate `veriflop-halo2`):
-//! keys for the shape are derived from the universal SRS, then the proof is
+//! keys for the shape are derived from the universal SRS (or loaded from the
+//! key cache next to it, see `veriflop_halo2::keycache`), then the proof is
 //! packed into a bundle like a Groth16 one. halo2 proves the Poseidon-committed
 //! statement, so the job must be a `poseidon` job.
 
@@ -30,9 +31,13 @@ pub struct Halo2Stats {
     /// Poseidon commitments of A, B, C (the public inputs).
     #[serde(serialize_with = "secs")]
     pub commit: Duration,
-    /// Proving and verifying keys from the SRS (no trusted setup).
+    /// Obtaining the shape's keys: deriving them from the SRS (no trusted
+    /// setup) or loading them from the key cache (see `key_source`).
     #[serde(serialize_with = "secs")]
     pub keygen: Duration,
+    /// Where the keys came from: "derived" (from the SRS), "loaded" (from the
+    /// key cache) or "given" (by the caller).
+    pub key_source: &'static str,
     #[serde(serialize_with = "secs")]
     pub prove: Duration,
     #[serde(serialize_with = "secs")]
@@ -62,11 +67,11 @@ pub fn prove_halo2_bundle(
     let (pk, _) = veriflop_halo2::keygen(shape, srs)?;
     let keygen = t.elapsed();
     let (bundle, stats) = prove_halo2_with_key(&pk, witness)?;
-    Ok((bundle, Halo2Stats { keygen, total: total.elapsed(), ..stats }))
+    Ok((bundle, Halo2Stats { keygen, key_source: "derived", total: total.elapsed(), ..stats }))
 }
 
-/// [`prove_halo2_bundle`] with the shape's proving key already derived
-/// (`stats.keygen` is zero).
+/// [`prove_halo2_bundle`] with the shape's proving key already at hand
+/// (`stats.keygen` is zero, `stats.key_source` "given").
 pub fn prove_halo2_with_key(
     pk: &veriflop_halo2::ProverKey,
     witness: &Witness,
@@ -88,6 +93,7 @@ pub fn prove_halo2_with_key(
         proof_bytes: proof.len(),
         commit,
         keygen: Duration::ZERO,
+        key_source: "given",
         prove,
         total: total.elapsed(),
     };
@@ -95,7 +101,7 @@ pub fn prove_halo2_with_key(
 }
 
 /// A and B fit the shape and C has its size (cheap; before any key work).
-fn check_witness(shape: &Shape, w: &Witness) -> Result<(), Halo2Error> {
+pub fn check_witness(shape: &Shape, w: &Witness) -> Result<(), Halo2Error> {
     let (m, n) = (shape.m as usize, shape.n as usize);
     execute::check_inputs(shape, &w.a, &w.b)?;
     if (w.c.rows, w.c.cols) != (m, n) {

@@ -254,6 +254,131 @@ fn halo2_flow_through_the_cli() {
     assert!(std::fs::read_to_string(d.join("H.sol")).unwrap().contains("contract Halo2Verifier"));
 }
 
+/// The halo2 key files next to the SRS in `dir/keys`.
+fn halo2_key_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "h2vk" || e == "h2pk"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn json_of(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap()
+}
+
+/// halo2 keys are derived once per shape and SRS and cached next to the SRS:
+/// later commands load them (reported apart from proving and verifying); a
+/// corrupt key file is refused and re-derived; a wrong payee or job is refused
+/// before any key work.
+#[test]
+fn halo2_keys_are_derived_once_and_cached() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    ok(d, &["gen", "--shape", "3x4x2", "--seed", "5", "--out-dir", "j"]);
+    // An SRS larger than the shape needs: deriving its keys computes a smaller Lagrange basis (slow).
+    ok(d, &["setup", "--proof-system", "halo2", "--k", "12"]);
+    ok(d, &["job", "--proof-system", "halo2", "--a", "j/a.npy", "--b", "j/b.npy", "--out", "j/job.json"]);
+    let prove = ["--json", "prove", "--job", "j/job.json", "--a", "j/a.npy", "--b", "j/b.npy", "--provider", PROVIDER];
+    let p = json_of(&ok(d, &[&prove[..], &["--out", "j/b1.vfpb"]].concat()));
+    assert_eq!((p["keys"]["source"].as_str(), p["stats"]["key_source"].as_str()), (Some("derived"), Some("derived")));
+    let derive_prove = p["keys"]["seconds"].as_f64().unwrap();
+    assert_eq!(p["stats"]["keygen"].as_f64().unwrap(), derive_prove);
+    let files = halo2_key_files(d);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let p = json_of(&ok(d, &[&prove[..], &["--out", "j/b2.vfpb"]].concat()));
+    assert_eq!(p["keys"]["source"], "loaded");
+    let load_prove = p["keys"]["seconds"].as_f64().unwrap();
+    eprintln!("prove: keys derived in {derive_prove:.3} s, loaded in {load_prove:.3} s");
+
+    // verify: the key from the cache (prove cached it); timing of key and check apart.
+    let verify = ["--json", "verify", "--bundle", "j/b1.vfpb", "--job", "j/job.json", "--provider", PROVIDER];
+    let v = json_of(&ok(d, &verify));
+    assert_eq!((v["valid"].as_bool(), v["key"]["source"].as_str()), (Some(true), Some("loaded")));
+    let (check, key, total) =
+        (v["seconds"].as_f64().unwrap(), v["key"]["seconds"].as_f64().unwrap(), v["total_seconds"].as_f64().unwrap());
+    assert!(check + key <= total, "{v}");
+    // Without the verifying key file: derived once, then loaded.
+    let vk_file = files.iter().find(|p| p.extension().unwrap() == "h2vk").unwrap().clone();
+    std::fs::remove_file(&vk_file).unwrap();
+    let v = json_of(&ok(d, &verify));
+    assert_eq!(v["key"]["source"], "derived");
+    let derive_verify = v["key"]["seconds"].as_f64().unwrap();
+    let v = json_of(&ok(d, &verify));
+    assert_eq!(v["key"]["source"], "loaded");
+    let load_verify = v["key"]["seconds"].as_f64().unwrap();
+    eprintln!(
+        "verify: key derived in {derive_verify:.3} s, loaded in {load_verify:.4} s; check {:.4} s",
+        v["seconds"].as_f64().unwrap()
+    );
+    assert!(load_verify < derive_verify, "{load_verify} vs {derive_verify}");
+    // Human output names both figures.
+    let out = ok(d, &verify[1..]);
+    assert!(out.contains("verified in") && out.contains("key loaded from"), "{out}");
+
+    // A corrupt key file: refused with its reason, derived again, replaced.
+    let good = std::fs::read(&vk_file).unwrap();
+    let mut bad = good.clone();
+    let at = bad.len() / 2;
+    bad[at] ^= 0x10;
+    std::fs::write(&vk_file, &bad).unwrap();
+    let out = bin(d, &verify[1..]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("refused the cached halo2 key") && err.contains("corrupt"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("key derived from the SRS"));
+    assert_eq!(std::fs::read(&vk_file).unwrap(), good);
+    let mut bad = good.clone();
+    bad.truncate(good.len() - 10);
+    std::fs::write(&vk_file, &bad).unwrap();
+    let v = json_of(&ok(d, &verify));
+    assert_eq!(v["key"]["source"], "derived");
+    assert!(v["key"]["refused"].as_str().unwrap().contains("truncated"), "{v}");
+    let p = json_of(&ok(d, &[&prove[..], &["--out", "j/b3.vfpb"]].concat()));
+    assert_eq!(p["keys"]["source"], "loaded");
+
+    // Cheap refusals come before key work: with no key files, a wrong payee or
+    // job is refused and nothing is derived.
+    for f in halo2_key_files(d) {
+        std::fs::remove_file(f).unwrap();
+    }
+    let t = std::time::Instant::now();
+    let out = bin(
+        d,
+        &["--json", "verify", "--bundle", "j/b1.vfpb", "--provider", "0x2222222222222222222222222222222222222222"],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(json_of(&String::from_utf8_lossy(&out.stdout))["error"]["code"], "wrong_provider");
+    let out = bin(
+        d,
+        &[
+            "--json",
+            "verify",
+            "--bundle",
+            "j/b1.vfpb",
+            "--job",
+            "j/job.json",
+            "--provider",
+            "0x2222222222222222222222222222222222222222",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
+    ok(d, &["job", "--proof-system", "halo2", "--a", "j/a.npy", "--b", "j/b.npy", "--out", "j/other.json"]);
+    let out = bin(d, &["--json", "verify", "--bundle", "j/b1.vfpb", "--job", "j/other.json"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(json_of(&String::from_utf8_lossy(&out.stdout))["error"]["code"], "wrong_job");
+    eprintln!("three cheap refusals in {:?}", t.elapsed());
+    assert!(halo2_key_files(d).is_empty(), "no key work for a refused bundle");
+
+    // solidity: the key is derived once, then loaded.
+    let s = json_of(&ok(d, &["--json", "solidity", "--proof-system", "halo2", "--shape", "3x4x2", "--out", "H.sol"]));
+    assert_eq!(s["key"]["source"], "derived");
+    let s = json_of(&ok(d, &["--json", "solidity", "--proof-system", "halo2", "--shape", "3x4x2", "--out", "H.sol"]));
+    assert_eq!(s["key"]["source"], "loaded");
+}
+
 #[test]
 fn bad_arguments_are_usage_errors() {
     let tmp = tempfile::tempdir().unwrap();

@@ -106,12 +106,12 @@ fn halo2_setup() -> &'static Halo2Setup {
     static S: OnceLock<Halo2Setup> = OnceLock::new();
     S.get_or_init(|| {
         let shape = Shape::new(2, 2, 2, Dtype::Int8).unwrap();
-        let srs = veriflop_halo2::setup_srs(veriflop_halo2::circuit_k(&shape), 9).unwrap();
+        let srs = veriflop_halo2::setup_srs(veriflop_halo2::circuit_k(&shape), [9; 32]).unwrap();
         let f = fixture(CircuitKind::Poseidon, shape, 1);
         let bundle = veriflop_prover::halo2::prove_halo2_bundle(&srs, &shape, &f.witness(PROVIDER)).unwrap().0;
         let verifier = Verifier::halo2(veriflop_halo2::keygen_vk(&shape, &srs).unwrap());
         let mut srs_file = Vec::new();
-        veriflop_halo2::setup_srs(4, 9).unwrap().write(&mut srs_file).unwrap();
+        veriflop_halo2::setup_srs(4, [9; 32]).unwrap().write(&mut srs_file).unwrap();
         Halo2Setup { verifier, wire: bundle.to_bytes(), bundle, srs_file }
     })
 }

@@ -19,7 +19,7 @@ use veriflop_verifier::{JobTerms, Proof, ProofBundle, Verifier, VerifyError};
 /// One development SRS for every shape below (k = 12 covers them).
 fn srs() -> &'static Srs {
     static S: OnceLock<Srs> = OnceLock::new();
-    S.get_or_init(|| veriflop_halo2::setup_srs(12, 7).unwrap())
+    S.get_or_init(|| veriflop_halo2::setup_srs(12, [7; 32]).unwrap())
 }
 
 fn shape() -> Shape {
@@ -189,7 +189,7 @@ fn proof_is_bound_to_job_provider_and_shape() {
         commit::commit_input(&other, Role::A, &InputMatrix::random(5, 3, Dtype::Int8, 1).unwrap());
     assert_eq!(v2.verify(&reshaped), Err(VerifyError::InvalidProof));
     // The same shape's key from another SRS (another τ) rejects the proof.
-    let other_srs = veriflop_halo2::setup_srs(12, 8).unwrap();
+    let other_srs = veriflop_halo2::setup_srs(12, [8; 32]).unwrap();
     let v3 = Verifier::halo2(veriflop_halo2::keygen_vk(&f.shape, &other_srs).unwrap());
     assert_ne!(v3.fingerprint(), f.verifier.fingerprint());
     assert_eq!(v3.verify(&f.bundle), Err(VerifyError::InvalidProof));
@@ -244,6 +244,6 @@ fn prover_refuses_inputs_that_do_not_fit_the_shape() {
     w.c.data.truncate(w.c.rows * w.c.cols);
     assert!(prove_halo2_bundle(srs(), &f.shape, &w).is_err());
     // An SRS too small for the shape is a typed error, not a panic.
-    let tiny = veriflop_halo2::setup_srs(8, 1).unwrap();
+    let tiny = veriflop_halo2::setup_srs(8, [1; 32]).unwrap();
     assert!(matches!(prove_halo2_bundle(&tiny, &f.shape, &f.witness(PROVIDER)), Err(Halo2Error::Keygen(_))));
 }

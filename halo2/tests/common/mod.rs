@@ -10,7 +10,7 @@ use veriflop_halo2::{keygen, setup_srs, ProverKey, PublicInputs, Srs, VerifierKe
 
 pub fn srs() -> &'static Srs {
     static S: OnceLock<Srs> = OnceLock::new();
-    S.get_or_init(|| setup_srs(11, 42).unwrap())
+    S.get_or_init(|| setup_srs(11, [42; 32]).unwrap())
 }
 
 pub struct Fx {

@@ -8,7 +8,7 @@ use veriflop_circuits::{CircuitKind, ProofSystem};
 use veriflop_prover::setup::read_vk;
 use veriflop_prover::KeyStore;
 
-use super::common::{read_bundle, write_file, CliError, Ctx, KeyArgs, ShapeArgs};
+use super::common::{read_bundle, secs, write_file, CliError, Ctx, KeyArgs, ShapeArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct CalldataArgs {
@@ -67,15 +67,22 @@ pub struct SolidityArgs {
 pub fn solidity(args: SolidityArgs, ctx: &Ctx) -> Result<(), CliError> {
     if args.proof_system == ProofSystem::Halo2KzgBn254 {
         let shape = args.shape.shape()?;
-        let vk = super::halo2::verifier_key(&KeyStore::new(&args.keys.keys), &shape)?;
+        if args.vk.is_some() {
+            return Err(CliError::new("usage", "--vk is a Groth16 key; halo2 keys are derived from the SRS in --keys"));
+        }
+        let (vk, key) = super::halo2::verifier_key(&KeyStore::new(&args.keys.keys), &shape, ctx)?;
+        let t = std::time::Instant::now();
         write_file(&args.out, veriflop_halo2::evm::solidity(&vk).as_bytes())?;
+        let generate = t.elapsed();
         ctx.emit(
             format!(
-                "wrote {} (halo2 verifier for {shape}, key fingerprint {}); compile with the pinned solc, optimizer off: see docs/CONTRACTS.md",
+                "wrote {} (halo2 verifier for {shape}, key fingerprint {}) in {}; compile with the pinned solc, optimizer off: see docs/CONTRACTS.md\n  {}",
                 args.out.display(),
-                vk.fingerprint()
+                vk.fingerprint(),
+                secs(generate),
+                key.describe("key")
             ),
-            json!({"ok": true, "path": args.out, "fingerprint": vk.fingerprint()}),
+            json!({"ok": true, "path": args.out, "fingerprint": vk.fingerprint(), "seconds": generate.as_secs_f64(), "key": key}),
         );
         return Ok(());
     }

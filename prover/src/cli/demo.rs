@@ -73,12 +73,18 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         gemm.name()
     )];
 
-    // Keys first: the service loads verifying keys and the SRS at start.
+    // Keys first: the service loads verifying keys (and halo2 keys from the key
+    // cache) at start.
     let mut setup_secs = serde_json::Map::new();
     for &system in &systems {
+        let mut keys_line = None;
         let took = match system {
             ProofSystem::Groth16Bn254 => super::setup::load_or_generate(&store, args.circuit, shape, ctx)?.2,
-            ProofSystem::Halo2KzgBn254 => super::halo2::load_or_generate_srs(&store, &shape, ctx)?.1,
+            ProofSystem::Halo2KzgBn254 => {
+                let (_, keys, srs) = super::halo2::prover_key(&store, &shape, ctx)?;
+                keys_line = Some(format!("  0 setup    halo2 {}", keys.describe("keys for this shape")));
+                srs
+            }
         };
         if let Some(t) = took {
             let what = match system {
@@ -94,12 +100,14 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             ));
             setup_secs.insert(system.name().into(), json!(t.as_secs_f64()));
         }
+        lines.extend(keys_line);
     }
 
     // Verifier service on loopback with a fresh SQLite ledger.
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::new("io", e.to_string()))?;
+    let halo2_shapes = if systems.contains(&ProofSystem::Halo2KzgBn254) { vec![shape] } else { Vec::new() };
     let (_, service) = rt
-        .block_on(spawn_local(Config { key_dir: store.dir.clone(), ..Config::default() }))
+        .block_on(spawn_local(Config { key_dir: store.dir.clone(), halo2_shapes, ..Config::default() }))
         .map_err(|e| CliError::new("service", format!("could not start the local verifier service: {e}")))?;
     let url = service.url();
     let io = |e: std::io::Error| CliError::new("io", e.to_string());
@@ -243,7 +251,7 @@ impl Flow {
         // Verification: natively, then through the service, which releases the escrow.
         let verifier = match self.system {
             ProofSystem::Groth16Bn254 => Verifier::new(store.load_vk(self.circuit, &shape)?),
-            ProofSystem::Halo2KzgBn254 => super::halo2::verifier(store, &shape)?,
+            ProofSystem::Halo2KzgBn254 => Verifier::halo2(super::halo2::verifier_key(store, &shape, ctx)?.0),
         };
         let t = Instant::now();
         verifier.verify_for_job(&bundle, &JobTerms { job: job.clone(), provider: Some(provider) })?;

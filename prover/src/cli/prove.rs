@@ -50,6 +50,8 @@ pub struct Proven {
     pub setup: Option<Duration>,
     /// The proving backend's name ("cpu (…)", "icicle (cuda:0)").
     pub backend: String,
+    /// halo2: how the shape's keys were obtained.
+    pub keys: Option<super::halo2::KeyReport>,
 }
 
 /// What proving cost, per proof system.
@@ -81,9 +83,14 @@ impl Stats {
                 secs(s.other)
             ),
             Stats::Halo2(s) => format!(
-                "2^{} rows: commit {} · keys from SRS {} · prove {}",
+                "2^{} rows: commit {} · keys {} {} · prove {}",
                 s.k,
                 secs(s.commit),
+                match s.key_source {
+                    "loaded" => "loaded from the key cache",
+                    "derived" => "derived from the SRS",
+                    other => other,
+                },
                 secs(s.keygen),
                 secs(s.prove)
             ),
@@ -115,23 +122,42 @@ pub fn prove_job(
 ) -> Result<Proven, CliError> {
     let kind = job.circuit;
     job.system.check_circuit(kind)?;
-    let (c, execute) = match c {
-        Some(c) => (c, None),
-        None => {
-            let t = Instant::now();
-            let (c, ran) = devices.gemm.matmul(&job.shape, &a, &b)?;
-            (c, Some((t.elapsed(), ran)))
-        }
-    };
     if job.system == ProofSystem::Halo2KzgBn254 {
-        let (srs, setup) = super::halo2::load_or_generate_srs(store, &job.shape, ctx)?;
+        // Cheap checks before any key work: A and B are the job's, C has its size.
+        // A given C is checked to be A·B here too (the prover checks it again).
         job.check_data(None, &a, &b)?;
+        let given = c.is_some();
+        let (c, execute) = compute_c(job, &a, &b, c, devices)?;
         let witness = Witness { job_id: job.job_id.0, provider, a, b, c };
+        veriflop_prover::halo2::check_witness(&job.shape, &witness)?;
+        if given {
+            let expect = veriflop_circuits::execute::matmul(&job.shape, &witness.a, &witness.b)?;
+            if let Some(i) = witness.c.data.iter().zip(&expect.data).position(|(x, y)| x != y) {
+                return Err(
+                    veriflop_prover::halo2::Halo2Error::Prove(veriflop_halo2::ProveError::WrongResult(i)).into()
+                );
+            }
+        }
+        let (pk, keys, setup) = super::halo2::prover_key(store, &job.shape, ctx)?;
         let pb = ctx.spinner(format!("proving {} with halo2 on the CPU", job.shape));
-        let (bundle, stats) = veriflop_prover::halo2::prove_halo2_bundle(&srs, &job.shape, &witness)?;
+        let (bundle, stats) = veriflop_prover::halo2::prove_halo2_with_key(&pk, &witness)?;
         pb.finish_and_clear();
-        return Ok(Proven { bundle, stats: Stats::Halo2(stats), execute, setup, backend: CpuBackend::new().name() });
+        let stats = Halo2Stats {
+            keygen: Duration::from_secs_f64(keys.seconds),
+            key_source: keys.source,
+            total: stats.total + Duration::from_secs_f64(keys.seconds),
+            ..stats
+        };
+        return Ok(Proven {
+            bundle,
+            stats: Stats::Halo2(stats),
+            execute,
+            setup,
+            backend: CpuBackend::new().name(),
+            keys: Some(keys),
+        });
     }
+    let (c, execute) = compute_c(job, &a, &b, c, devices)?;
     let backend = devices.backend;
     let (pk, vk, setup) = super::setup::load_or_generate(store, kind, job.shape, ctx)?;
     let ck = if kind == CircuitKind::Committed { Some(pk.commit_key()?) } else { None };
@@ -157,7 +183,25 @@ pub fn prove_job(
             ),
         )
     })?;
-    Ok(Proven { bundle, stats: Stats::Groth16(stats), execute, setup, backend: backend.name() })
+    Ok(Proven { bundle, stats: Stats::Groth16(stats), execute, setup, backend: backend.name(), keys: None })
+}
+
+/// C as given, or computed on the GEMM device (with its time and device).
+fn compute_c(
+    job: &Job,
+    a: &InputMatrix,
+    b: &InputMatrix,
+    c: Option<OutputMatrix>,
+    devices: Devices,
+) -> Result<(OutputMatrix, Option<(Duration, RanOn)>), CliError> {
+    Ok(match c {
+        Some(c) => (c, None),
+        None => {
+            let t = Instant::now();
+            let (c, ran) = devices.gemm.matmul(&job.shape, a, b)?;
+            (c, Some((t.elapsed(), ran)))
+        }
+    })
 }
 
 pub fn write_bundle(path: &Path, bundle: &ProofBundle) -> Result<(), CliError> {
@@ -216,7 +260,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             args.out.display(),
             p.bundle.to_bytes().len()
         ),
-        json!({"ok": true, "job_id": job.job_id, "system": job.system, "bundle": args.out, "stats": s, "proof_bytes": proof_bytes, "backend": p.backend, "gemm": p.execute.map(|(_, r)| r.as_str()), "cm_c": field::fr_to_hex(&p.bundle.statement.cm_c)}),
+        json!({"ok": true, "job_id": job.job_id, "system": job.system, "bundle": args.out, "stats": s, "keys": p.keys, "proof_bytes": proof_bytes, "backend": p.backend, "gemm": p.execute.map(|(_, r)| r.as_str()), "cm_c": field::fr_to_hex(&p.bundle.statement.cm_c)}),
     );
     Ok(())
 }

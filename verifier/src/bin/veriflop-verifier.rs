@@ -114,6 +114,14 @@ struct Args {
     /// Connections from one IP address at once (0: no cap; raise it behind a reverse proxy).
     #[arg(long, env = "VERIFLOP_MAX_CONNECTIONS_PER_IP", default_value_t = Config::default().max_connections_per_ip)]
     max_connections_per_ip: usize,
+    /// halo2 shapes to verify, `MxKxN[:dtype],…` (dtype int8 by default), e.g.
+    /// `64x64x64,32x48x16:int16`. Their keys are loaded from the key directory's
+    /// cache or derived from its SRS at start-up; other halo2 shapes are refused.
+    #[arg(long, env = "VERIFLOP_HALO2_SHAPES", default_value = "", value_name = "SHAPES")]
+    halo2_shapes: String,
+    /// halo2 key derivations running at once (at start-up).
+    #[arg(long, env = "VERIFLOP_HALO2_DERIVE_CONCURRENCY", default_value_t = 1)]
+    halo2_derive_concurrency: usize,
     /// Fault injection for crash tests only: sleep inside each release transaction.
     #[arg(long, env = "VERIFLOP_FAULT_RELEASE_DELAY_MS", default_value_t = 0, hide = true)]
     fault_release_delay_ms: u64,
@@ -235,6 +243,13 @@ fn transfer(r: Result<veriflop_verifier::ledger::Account, TransferError>, did: &
 }
 
 fn serve(rt: tokio::runtime::Runtime, ledger_url: String, a: Args) -> ExitCode {
+    let halo2_shapes = match service::keys::parse_halo2_shapes(&a.halo2_shapes) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: --halo2-shapes: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut config = Config {
         listen: a.listen,
         key_dir: a.keys,
@@ -253,6 +268,8 @@ fn serve(rt: tokio::runtime::Runtime, ledger_url: String, a: Args) -> ExitCode {
         max_connection_secs: a.max_connection_secs,
         max_connections: a.max_connections,
         max_connections_per_ip: a.max_connections_per_ip,
+        halo2_shapes,
+        halo2_derive_concurrency: a.halo2_derive_concurrency,
         ..Config::default()
     };
     if let Some(n) = a.verify_concurrency {

@@ -74,17 +74,20 @@ fn key_error(e: KeyLoadError) -> ApiError {
         KeyLoadError::Missing { .. }
         | KeyLoadError::NoSrs { .. }
         | KeyLoadError::SrsTooSmall { .. }
+        | KeyLoadError::NotAllowed { .. }
         | KeyLoadError::Unsupported { .. } => {
             ApiError::bad_request("unknown_shape", format!("this verifier has no key for that job: {e}"))
         }
-        KeyLoadError::Invalid { .. } => {
+        KeyLoadError::Invalid { .. } | KeyLoadError::Config(_) => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "key_unavailable", e.to_string())
         }
     }
 }
 
-/// The verifier for a job's system, circuit and shape. Loading a key file or
-/// deriving a halo2 key blocks, so a key not loaded yet is fetched on the blocking pool.
+/// The verifier for a job's system, circuit and shape. What can be refused
+/// without key work is refused here (a halo2 shape off the allow-list, among
+/// others); loading a key file blocks, so a key not loaded yet is fetched on the
+/// blocking pool. (halo2 keys of allowed shapes are obtained at start-up.)
 async fn verifier_for(
     state: &State,
     system: ProofSystem,
@@ -94,6 +97,7 @@ async fn verifier_for(
     if let Some(v) = state.keys.cached(system, circuit, &shape) {
         return Ok(v);
     }
+    state.keys.precheck(system, circuit, &shape).map_err(key_error)?;
     let keys = state.keys.clone();
     tokio::task::spawn_blocking(move || keys.get(system, circuit, &shape))
         .await
@@ -438,7 +442,7 @@ pub(super) async fn health(state: Arc<State>) -> Response {
 }
 
 pub(super) async fn metrics(state: Arc<State>) -> Response {
-    let mut r = Response::new(state.metrics.render().into());
+    let mut r = Response::new((state.metrics.render() + &state.keys.render_metrics()).into());
     r.headers_mut()
         .insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("text/plain; version=0.0.4"));
     r

@@ -85,6 +85,12 @@ pub struct Config {
     pub max_connections: usize,
     /// Connections from one IP address at once (0: no per-address cap).
     pub max_connections_per_ip: usize,
+    /// halo2 shapes this service verifies (allow-list). Their keys are loaded
+    /// from the key cache in `key_dir` or derived from its SRS at start-up;
+    /// any other halo2 shape is refused (`unknown_shape`) with no key work.
+    pub halo2_shapes: Vec<veriflop_circuits::Shape>,
+    /// halo2 key derivations running at once (at least 1).
+    pub halo2_derive_concurrency: usize,
 }
 
 impl Default for Config {
@@ -108,6 +114,8 @@ impl Default for Config {
             max_connection_secs: 300,
             max_connections: 1024,
             max_connections_per_ip: 64,
+            halo2_shapes: Vec::new(),
+            halo2_derive_concurrency: 1,
         }
     }
 }
@@ -122,6 +130,13 @@ pub enum ServiceError {
     Bind { addr: SocketAddr, msg: String },
     #[error("{0}")]
     Config(String),
+}
+
+impl Config {
+    /// The halo2 part of the configuration, for the key registry.
+    pub fn halo2_policy(&self) -> keys::Halo2Policy {
+        keys::Halo2Policy { shapes: self.halo2_shapes.clone(), derive_concurrency: self.halo2_derive_concurrency }
+    }
 }
 
 /// Shared state of one service instance.
@@ -150,7 +165,7 @@ impl State {
             return Err(ServiceError::Config("timeouts must be at least 1 s".into()));
         }
         let url = config.ledger_url.clone().ok_or_else(|| ServiceError::Config("no ledger URL".into()))?;
-        let keys = Arc::new(KeyRegistry::load(&config.key_dir)?);
+        let keys = Arc::new(keys::open(config.key_dir.clone(), config.halo2_policy()).await?);
         let mut ledger = Ledger::connect(&url).await?;
         ledger.set_fault_release_delay(Duration::from_millis(config.fault_release_delay_ms));
         let venue = Venue::Service { service_id: ledger.service_id() };
