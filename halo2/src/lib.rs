@@ -30,6 +30,7 @@ pub mod layout;
 pub mod poseidon;
 pub mod proof;
 mod ptau;
+pub mod solc;
 pub mod srs;
 
 pub use layout::MAX_K;
