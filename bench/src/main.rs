@@ -59,7 +59,12 @@ enum Cmd {
         /// Do not measure verifier-service throughput.
         #[arg(long)]
         no_service: bool,
-        /// Print the cases and exit.
+        /// Run the cases whose prerequisites are present and record the others (e.g. the halo2
+        /// cases without the pinned solc) as skipped, with the reason, in results.json and the
+        /// report. Without it, `run` refuses to start and says what to install.
+        #[arg(long)]
+        skip_unavailable: bool,
+        /// Print the cases, what they need and what is missing, and exit.
         #[arg(long)]
         list: bool,
         /// No progress bar.
@@ -184,6 +189,7 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             calibration_rounds,
             no_gas,
             no_service,
+            skip_unavailable,
             list,
             quiet,
         } => {
@@ -199,9 +205,10 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 service: !no_service,
                 show_progress: !quiet,
                 calibration_rounds: calibration_rounds.max(1),
+                skip_unavailable,
             };
             if list {
-                let RunPlan { suite: name, cases, skipped, service, primitives } =
+                let RunPlan { suite: name, cases, skipped, service, primitives, unavailable, tools } =
                     plan(&opts, veriflop_bench::machine::machine().memory_bytes)?;
                 println!("suite {name}: {} cases", cases.len());
                 for c in cases {
@@ -209,6 +216,12 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 }
                 for s in skipped {
                     println!("  {:<28} skipped: {}", s.id, s.reason);
+                }
+                for s in &unavailable {
+                    println!("  {:<28} UNAVAILABLE: {}", s.id, s.reason);
+                }
+                for t in tools {
+                    println!("  uses {t}");
                 }
                 match service {
                     Ok(s) => println!(
@@ -228,6 +241,11 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                         logs(&primitives.msm_g1),
                         logs(&primitives.ntt),
                         primitives.reps
+                    );
+                }
+                if !unavailable.is_empty() {
+                    println!(
+                        "  `run` would refuse to start: install what is missing, or use --skip-unavailable (or --no-gas)"
                     );
                 }
                 return Ok(ExitCode::SUCCESS);

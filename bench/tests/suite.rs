@@ -14,7 +14,20 @@ use veriflop_circuits::{CircuitKind, ProofSystem};
 const EXE: &str = env!("CARGO_BIN_EXE_veriflop-bench");
 
 fn bench(args: &[&str]) -> (i32, String) {
-    let out = Command::new(EXE).args(args).output().expect("run veriflop-bench");
+    bench_in(None, &[], args)
+}
+
+/// Runs the binary from `dir` (else the test's directory) with extra environment.
+fn bench_in(dir: Option<&Path>, env: &[(&str, &str)], args: &[&str]) -> (i32, String) {
+    let mut cmd = Command::new(EXE);
+    cmd.args(args);
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run veriflop-bench");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), text)
 }
@@ -28,7 +41,10 @@ fn tiny_suite_runs_reports_and_checks() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let out_s = out.to_str().unwrap();
-    let (code, text) = bench(&["run", "--suite", "tiny", "--out", out_s, "--quiet", "--calibration-rounds", "1"]);
+    // Run from a directory outside the repository: the halo2 case compiles its
+    // verifier with the pinned solc wherever the binary is started (issue #15).
+    let tiny = ["run", "--suite", "tiny", "--out", out_s, "--quiet", "--calibration-rounds", "1"];
+    let (code, text) = bench_in(Some(tmp.path()), &[], &tiny);
     assert_eq!(code, 0, "{text}");
 
     // --- the JSON and its schema ---
@@ -308,4 +324,61 @@ fn tiny_suite_runs_reports_and_checks() {
     let text = std::fs::read_to_string(&readme_path).unwrap();
     assert!(text.starts_with("# x\n") && text.ends_with("after\n") && !text.contains("stale"));
     assert!(text.contains("| 4 |") && text.contains("run/plots/prove_time.svg"));
+}
+
+/// A suite case whose prerequisite is missing (the halo2 case's gas needs the
+/// pinned solc) stops `run` before anything runs, with the fix; with
+/// `--skip-unavailable` it is recorded as skipped, with the reason.
+#[test]
+fn missing_solc_stops_the_run_or_is_recorded_as_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("no-solc-here");
+    let env = [("VERIFLOP_SOLC", bad.to_str().unwrap())];
+    let out = tmp.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let (code, text) = bench_in(Some(tmp.path()), &env, &["run", "--suite", "tiny", "--out", out_s, "--quiet"]);
+    assert_eq!(code, 2, "{text}");
+    for needle in [
+        "1 case(s) of suite tiny cannot run on this machine, so nothing was run",
+        "halo2/int8/n4/cpu: its on-chain gas compiles the generated halo2 verifier",
+        &format!("VERIFLOP_SOLC={}: no such file or directory", bad.display()),
+        "--skip-unavailable",
+        "--no-gas",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in {text}");
+    }
+    assert!(!text.to_lowercase().contains("broken pipe"), "{text}");
+    assert!(!out.exists(), "nothing was run");
+
+    // --list says what is missing without running anything; without gas nothing is.
+    let (code, text) = bench_in(Some(tmp.path()), &env, &["run", "--suite", "tiny", "--list"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("halo2/int8/n4/cpu") && text.contains("UNAVAILABLE"), "{text}");
+    let (code, text) = bench_in(Some(tmp.path()), &env, &["run", "--suite", "tiny", "--list", "--no-gas"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("UNAVAILABLE"), "{text}");
+
+    // --skip-unavailable: the rest runs (here: nothing else is selected), the case is skipped with the reason.
+    let args = [
+        "run",
+        "--suite",
+        "tiny",
+        "--filter",
+        "halo2",
+        "--skip-unavailable",
+        "--out",
+        out_s,
+        "--quiet",
+        "--calibration-rounds",
+        "1",
+    ];
+    let (code, text) = bench_in(Some(tmp.path()), &env, &args);
+    assert_eq!(code, 0, "{text}");
+    let r = Results::read(&out.join("results.json")).unwrap();
+    assert!(r.cases.is_empty() && r.failures.is_empty(), "{:?}", r.failures);
+    assert_eq!(r.skipped.len(), 1);
+    assert_eq!(r.skipped[0].id, "halo2/int8/n4/cpu");
+    assert!(r.skipped[0].reason.contains("VERIFLOP_SOLC="), "{}", r.skipped[0].reason);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("halo2/int8/n4/cpu") && md.contains("VERIFLOP_SOLC="), "{md}");
 }
