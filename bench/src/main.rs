@@ -73,33 +73,48 @@ enum Cmd {
     },
     /// Compare a reproduction with published results, figure by figure.
     ///
-    /// Times are normalised by the ratio of the two machines' calibration scores;
-    /// exact figures (constraint counts, sizes) must be equal. Exit status 0 when
-    /// every published figure reproduces, 1 when any does not, 2 on bad input.
+    /// Headline figures (setup, prove and verify medians, peak memory, sizes and
+    /// counts, gas, service throughput) decide; phase breakdowns are reported.
+    /// Times are normalised by the ratio of the two machines' calibration scores
+    /// and may be slower than published by the combined noise of both runs (each
+    /// figure's dispersion and the calibrations'); faster is "better", never a
+    /// difference. Exact figures and gas must be equal (gas of the transactions
+    /// carrying a proof: up to a few zero bytes of its random bytes apart). Exit
+    /// status 0 when every headline figure reproduces or is better, 1 when any
+    /// does not, 2 on bad input.
     Check {
         /// Published results.json (e.g. bench/results/ref-2core/results.json).
         published: PathBuf,
         /// Your results.json.
         mine: PathBuf,
-        /// Relative tolerance for calibrated times.
-        #[arg(long, default_value_t = 0.25)]
-        tolerance: f64,
-        /// Relative tolerance for peak memory.
-        #[arg(long, default_value_t = 0.25)]
-        memory_tolerance: f64,
-        /// Relative tolerance for gas.
-        #[arg(long, default_value_t = 0.01)]
-        gas_tolerance: f64,
+        /// z: a time may be slower than published by this many times the combined relative noise.
+        #[arg(long, default_value_t = 2.0)]
+        noise_factor: f64,
+        /// Smallest relative allowance for a slower time.
+        #[arg(long, default_value_t = 0.05)]
+        min_tolerance: f64,
+        /// Added allowance per factor two between the machines' calibration scores.
+        #[arg(long, default_value_t = 0.10)]
+        machine_tolerance: f64,
+        /// Added allowance per unit of ln(1 / CPU share) removed from each side (run-queue correction).
+        #[arg(long, default_value_t = 0.15)]
+        wait_tolerance: f64,
         /// Absolute slack in seconds for times (tiny figures are noise).
         #[arg(long, default_value_t = 0.002)]
         time_floor: f64,
+        /// Relative allowance for a larger peak memory.
+        #[arg(long, default_value_t = 0.25)]
+        memory_tolerance: f64,
+        /// Absolute allowance for a larger peak memory, MiB.
+        #[arg(long, default_value_t = 8)]
+        memory_floor_mib: u64,
         /// Published figures absent from mine (e.g. a quick run against a full one) do not fail the check.
         #[arg(long)]
         allow_missing: bool,
-        /// List every figure, not only those that do not reproduce.
+        /// List every figure with the rule that decided it, not only those that do not reproduce.
         #[arg(long)]
         all: bool,
-        /// Print the comparison as JSON.
+        /// Print the comparison as JSON (every figure, its verdict and rule).
         #[arg(long)]
         json: bool,
     },
@@ -278,18 +293,29 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::Check {
             published,
             mine,
-            tolerance,
-            memory_tolerance,
-            gas_tolerance,
+            noise_factor,
+            min_tolerance,
+            machine_tolerance,
+            wait_tolerance,
             time_floor,
+            memory_tolerance,
+            memory_floor_mib,
             allow_missing,
             all,
             json,
         } => {
             let p = Results::read(&published)?;
             let m = Results::read(&mine)?;
-            let opts =
-                CheckOptions { tolerance, memory_tolerance, gas_tolerance, time_floor_s: time_floor, allow_missing };
+            let opts = CheckOptions {
+                noise_factor,
+                min_tolerance,
+                machine_tolerance,
+                wait_tolerance,
+                time_floor_s: time_floor,
+                memory_tolerance,
+                memory_floor_bytes: memory_floor_mib << 20,
+                allow_missing,
+            };
             let report = check(&p, &m, &opts);
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

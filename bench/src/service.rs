@@ -37,6 +37,7 @@ use veriflop_verifier::auth::{unix_now, Signer};
 use veriflop_verifier::client::{spawn_local, Client, Config, RegisterJob, SubmitOutcome};
 use veriflop_verifier::{JobTerms, ProofBundle, Verifier};
 
+use crate::case::{runqueue_now, runqueue_since};
 use crate::results::{ServiceRun, ServiceThroughput};
 use crate::suite::ServiceSpec;
 
@@ -63,6 +64,7 @@ fn summary(concurrency: usize, wall: Duration, mut lat: Vec<Duration>) -> Servic
         p50_ms: percentile_ms(&lat, 0.50),
         p99_ms: percentile_ms(&lat, 0.99),
         max_ms: lat.last().map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0),
+        runqueue: None,
     }
 }
 
@@ -147,12 +149,14 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|x| x.to_string())?;
     // One unmeasured pass first (lazy initialisation, caches, thread start-up).
     pool.install(|| verify_all(false))?;
+    let rq = runqueue_now();
     let (wall, lat) = pool.install(|| verify_all(false))?;
-    let mut native = vec![summary(1, wall, lat)];
+    let mut native = vec![ServiceRun { runqueue: runqueue_since(rq), ..summary(1, wall, lat) }];
     progress(&format!("service: native verification, {cores} threads"));
     verify_all(true)?;
+    let rq = runqueue_now();
     let (wall, lat) = verify_all(true)?;
-    native.push(summary(rayon::current_num_threads(), wall, lat));
+    native.push(ServiceRun { runqueue: runqueue_since(rq), ..summary(rayon::current_num_threads(), wall, lat) });
 
     // ---- HTTP ----
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|x| x.to_string())?;
@@ -161,7 +165,7 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
         let conc = (conc as usize).max(1);
         let batch = &work[set * jobs..(set + 1) * jobs];
         progress(&format!("service: HTTP, {conc} connections"));
-        let (wall, lat) = rt.block_on(async {
+        let (wall, lat, rq) = rt.block_on(async {
             let config = Config {
                 key_dir: key_dir.path().to_path_buf(),
                 rate_limit_per_minute: 0,
@@ -203,6 +207,7 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
                     })
                 })
                 .collect();
+            let rq = runqueue_now();
             ready.wait().await;
             let t = Instant::now();
             let mut lat = Vec::with_capacity(jobs);
@@ -210,6 +215,7 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
                 lat.extend(w.await.map_err(|x| x.to_string())??);
             }
             let wall = t.elapsed();
+            let rq = runqueue_since(rq);
             if lat.len() != jobs {
                 return Err(format!("{} of {jobs} submissions answered", lat.len()));
             }
@@ -218,9 +224,9 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
                 return Err(format!("ledger audit: {}", problems.join("; ")));
             }
             handle.shutdown().await;
-            Ok::<_, String>((wall, lat))
+            Ok::<_, String>((wall, lat, rq))
         })?;
-        http.push(summary(conc, wall, lat));
+        http.push(ServiceRun { runqueue: rq, ..summary(conc, wall, lat) });
     }
 
     Ok(ServiceThroughput {
