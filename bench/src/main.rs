@@ -28,7 +28,7 @@ enum Cmd {
     /// calibration workload runs at the start and at the end. Use the release
     /// profile: `cargo run --release -p veriflop-bench -- run`.
     Run {
-        /// tiny (smoke test, seconds), quick (< 10 min on 2 cores), scaling (the committed-vs-poseidon table up to n = 512, ~15 min), gpu (CPU beside GPU up to n = 1024: --backend cpu,icicle), full (about 1 h on 2 cores; see docs/BENCHMARKS.md for memory).
+        /// tiny (smoke test, seconds), quick (< 10 min on 2 cores), scaling (the committed-vs-poseidon table up to n = 512, ~15 min), gpu (CPU beside GPU up to n = 1024: --backend cpu,icicle), full (about 35–40 min on 2 cores, estimated; see docs/BENCHMARKS.md for memory).
         #[arg(long, default_value = "quick")]
         suite: String,
         /// Backend(s) to run every case on (repeat or comma-separate): cpu, icicle (ICICLE from
