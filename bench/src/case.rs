@@ -18,7 +18,9 @@ use veriflop_prover::{prove_bundle, Backend, ProveOptions};
 use veriflop_verifier::{JobTerms, ProofBundle, Verifier};
 
 use crate::backends;
-use crate::results::{Calibration, CaseResult, CaseSpec, Exact, Memory, Primitive, ServiceThroughput, Timings};
+use crate::results::{
+    Calibration, CaseResult, CaseRunQueue, CaseSpec, Exact, Memory, Primitive, RunQueue, ServiceThroughput, Timings,
+};
 use crate::stats::Stat;
 use crate::suite::{Primitives, ServiceSpec};
 
@@ -76,6 +78,42 @@ pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
+// ---- run-queue accounting ------------------------------------------------
+
+/// CPU time and run-queue wait of every thread of this process so far
+/// (`/proc/self/task/*/schedstat`, Linux; None elsewhere).
+pub fn runqueue_now() -> Option<RunQueue> {
+    let mut total = RunQueue::default();
+    let mut any = false;
+    for entry in std::fs::read_dir("/proc/self/task").ok()? {
+        let Ok(entry) = entry else { continue };
+        // A thread may end between the listing and the read: skip it.
+        let Ok(text) = std::fs::read_to_string(entry.path().join("schedstat")) else { continue };
+        let mut f = text.split_whitespace().map(|x| x.parse::<u64>());
+        if let (Some(Ok(cpu)), Some(Ok(wait))) = (f.next(), f.next()) {
+            total.cpu_s += cpu as f64 * 1e-9;
+            total.wait_s += wait as f64 * 1e-9;
+            any = true;
+        }
+    }
+    any.then_some(total)
+}
+
+/// What was accounted between two readings (threads that ended in between
+/// are lost, so a negative difference is clamped to zero).
+pub fn runqueue_since(start: Option<RunQueue>) -> Option<RunQueue> {
+    let (a, b) = (start?, runqueue_now()?);
+    Some(RunQueue { cpu_s: (b.cpu_s - a.cpu_s).max(0.0), wait_s: (b.wait_s - a.wait_s).max(0.0) })
+}
+
+/// Sums the readings of the measured periods (None when one is missing).
+fn add_runqueue(acc: &mut Option<RunQueue>, period: Option<RunQueue>) {
+    *acc = match (*acc, period) {
+        (Some(a), Some(b)) => Some(a.plus(b)),
+        _ => None,
+    };
+}
+
 // ---- a case --------------------------------------------------------------
 
 fn secs(d: Duration) -> f64 {
@@ -107,9 +145,11 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
 
     let memory_reset = reset_peak_rss();
     progress("setup");
+    let rq = runqueue_now();
     let t = Instant::now();
     let (pk, vk) = veriflop_prover::setup::generate(kind, shape, &mut rng).map_err(|e| e.to_string())?;
     let setup_s = secs(t.elapsed());
+    let rq_setup = runqueue_since(rq);
     let peak_setup = peak_rss();
     let memory_reset = memory_reset && reset_peak_rss();
     // As in the key file (header excluded): the Groth16 key, then the committed circuit's σ-bases.
@@ -132,9 +172,11 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
     let mut rows: Vec<[f64; 8]> = Vec::new();
     let mut last: Option<(ProofBundle, veriflop_prover::ProveStats)> = None;
     let mut gemm_on = "cpu";
+    let mut rq_measured = Some(RunQueue::default());
     for round in 0..total {
         let label = round_label(spec, round);
         progress(&format!("{label}: execute"));
+        let rq = runqueue_now();
         let t = Instant::now();
         let (c, ran) = gemm.matmul(&shape, &a, &b).map_err(|e| e.to_string())?;
         let execute_s = secs(t.elapsed());
@@ -151,6 +193,7 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
         verifier.verify_for_job(&bundle, &terms).map_err(|e| format!("the proof does not verify: {e}"))?;
         let verify_s = secs(t.elapsed());
         if round >= spec.warmup {
+            add_runqueue(&mut rq_measured, runqueue_since(rq));
             rows.push([
                 execute_s,
                 secs(stats.commit),
@@ -214,7 +257,12 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
         },
     };
     let gemm = Some(gemm_on.to_string());
-    Ok(CaseResult { id: spec.id(), spec: spec.clone(), exact, setup_s, timings, memory, gas, gemm })
+    let runqueue = case_runqueue(rq_setup, rq_measured);
+    Ok(CaseResult { id: spec.id(), spec: spec.clone(), exact, setup_s, timings, memory, gas, gemm, runqueue })
+}
+
+fn case_runqueue(setup: Option<RunQueue>, measured: Option<RunQueue>) -> Option<CaseRunQueue> {
+    Some(CaseRunQueue { setup: setup?, measured: measured? })
 }
 
 /// A halo2 case: a development SRS of the shape's size (not timed: it stands
@@ -238,9 +286,11 @@ fn run_halo2_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult
 
     let memory_reset = reset_peak_rss();
     progress("keys from the SRS");
+    let rq = runqueue_now();
     let t = Instant::now();
     let (pk, vk) = veriflop_halo2::keygen(&shape, &srs).map_err(|e| e.to_string())?;
     let setup_s = secs(t.elapsed());
+    let rq_setup = runqueue_since(rq);
     let peak_setup = peak_rss();
     let memory_reset = memory_reset && reset_peak_rss();
 
@@ -253,9 +303,11 @@ fn run_halo2_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult
 
     let mut rows: Vec<[f64; 4]> = Vec::new();
     let mut last = None;
+    let mut rq_measured = Some(RunQueue::default());
     for round in 0..spec.warmup + spec.reps {
         let label = round_label(spec, round);
         progress(&format!("{label}: execute"));
+        let rq = runqueue_now();
         let t = Instant::now();
         let c = execute::matmul(&shape, &a, &b).map_err(|e| e.to_string())?;
         let execute_s = secs(t.elapsed());
@@ -267,6 +319,7 @@ fn run_halo2_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult
         verifier.verify_for_job(&bundle, &terms).map_err(|e| format!("the proof does not verify: {e}"))?;
         let verify_s = secs(t.elapsed());
         if round >= spec.warmup {
+            add_runqueue(&mut rq_measured, runqueue_since(rq));
             rows.push([execute_s, secs(stats.commit), secs(stats.total), verify_s]);
         }
         last = Some((bundle, stats));
@@ -316,7 +369,8 @@ fn run_halo2_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult
         source: "/proc/self/status VmHWM (the SRS included), reset through /proc/self/clear_refs after key derivation"
             .into(),
     };
-    Ok(CaseResult { id: spec.id(), spec: spec.clone(), exact, setup_s, timings, memory, gas, gemm: None })
+    let runqueue = case_runqueue(rq_setup, rq_measured);
+    Ok(CaseResult { id: spec.id(), spec: spec.clone(), exact, setup_s, timings, memory, gas, gemm: None, runqueue })
 }
 
 /// "warm-up 1/1", "rep 2/3": the progress label of a round.
@@ -337,6 +391,9 @@ pub const CALIBRATION_NTT_LOG: u32 = 18;
 /// log2 of the one-thread calibration MSM and NTT sizes.
 pub const CALIBRATION_SERIAL_MSM_LOG: u32 = 13;
 pub const CALIBRATION_SERIAL_NTT_LOG: u32 = 16;
+/// log2 of the short task's MSM size (scheduling jitter), and how many times it runs.
+pub const CALIBRATION_JITTER_MSM_LOG: u32 = 7;
+pub const CALIBRATION_JITTER_TASKS: usize = 50;
 /// Seed of the calibration inputs (fixed forever for `veriflop-bench/1`).
 pub const CALIBRATION_SEED: u64 = 0x7665_7269_666c_6f70; // "veriflop"
 
@@ -424,8 +481,10 @@ pub fn calibrate(backend_id: &str, rounds: u32, progress: &dyn Fn(&str)) -> Resu
     let mut msm = Vec::new();
     let mut ntt = Vec::new();
     let mut first: Option<ark_bn254::G1Projective> = None;
+    let mut runqueue = Some(RunQueue::default());
     for round in 0..=rounds {
         progress(&format!("calibration: round {round}/{rounds}"));
+        let rq = runqueue_now();
         let t = Instant::now();
         let r = backend.msm_g1(&bases, &scalars).map_err(|e| e.to_string())?;
         let msm_s = secs(t.elapsed());
@@ -441,6 +500,7 @@ pub fn calibrate(backend_id: &str, rounds: u32, progress: &dyn Fn(&str)) -> Resu
             return Err("calibration: the MSM is not deterministic".into());
         }
         if round > 0 {
+            add_runqueue(&mut runqueue, runqueue_since(rq));
             msm.push(msm_s);
             ntt.push(ntt_s);
         }
@@ -450,8 +510,10 @@ pub fn calibrate(backend_id: &str, rounds: u32, progress: &dyn Fn(&str)) -> Resu
     let cpu = veriflop_prover::CpuBackend::new();
     let (sn, sv) = (1usize << CALIBRATION_SERIAL_MSM_LOG, 1usize << CALIBRATION_SERIAL_NTT_LOG);
     let mut serial = Vec::new();
+    let mut serial_runqueue = Some(RunQueue::default());
     for round in 0..=rounds {
         progress(&format!("calibration: one-thread round {round}/{rounds}"));
+        let rq = runqueue_now();
         let secs_one = pool.install(|| -> Result<f64, String> {
             let mut v = values[..sv].to_vec();
             let t = Instant::now();
@@ -461,7 +523,22 @@ pub fn calibrate(backend_id: &str, rounds: u32, progress: &dyn Fn(&str)) -> Resu
             Ok(secs(t.elapsed()))
         })?;
         if round > 0 {
+            add_runqueue(&mut serial_runqueue, runqueue_since(rq));
             serial.push(secs_one);
+        }
+    }
+    // Scheduling jitter: a short one-thread task, many times (one warm-up).
+    progress("calibration: scheduling jitter");
+    let jn = 1usize << CALIBRATION_JITTER_MSM_LOG;
+    let mut jitter = Vec::with_capacity(CALIBRATION_JITTER_TASKS);
+    for task in 0..=CALIBRATION_JITTER_TASKS {
+        let s = pool.install(|| -> Result<f64, String> {
+            let t = Instant::now();
+            let _ = std::hint::black_box(cpu.msm_g1(&bases[..jn], &scalars[..jn]).map_err(|e| e.to_string())?);
+            Ok(secs(t.elapsed()))
+        })?;
+        if task > 0 {
+            jitter.push(s);
         }
     }
     let score: Vec<f64> = msm.iter().zip(&ntt).map(|(a, b)| a + b).collect();
@@ -478,6 +555,9 @@ pub fn calibrate(backend_id: &str, rounds: u32, progress: &dyn Fn(&str)) -> Resu
         ntt: Stat::from_samples(ntt),
         drift: 1.0,
         serial: Some(Stat::from_samples(serial)),
+        jitter: Some(Stat::from_samples(jitter)),
+        runqueue,
+        serial_runqueue,
     })
 }
 
@@ -495,6 +575,19 @@ pub fn merge_calibrations(start: Calibration, end: Option<Calibration>) -> Calib
             (Some(a), Some(b)) => Some(join(a, b)),
             (a, b) => a.clone().or(b.clone()),
         },
+        jitter: match (&start.jitter, &end.jitter) {
+            (Some(a), Some(b)) => Some(join(a, b)),
+            (a, b) => a.clone().or(b.clone()),
+        },
+        runqueue: sum_runqueue(start.runqueue, end.runqueue),
+        serial_runqueue: sum_runqueue(start.serial_runqueue, end.serial_runqueue),
         ..start
+    }
+}
+
+fn sum_runqueue(a: Option<RunQueue>, b: Option<RunQueue>) -> Option<RunQueue> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.plus(b)),
+        (a, b) => a.or(b),
     }
 }

@@ -1,29 +1,51 @@
-//! `veriflop-bench check`: does a reproduction match published results, figure by figure?
+//! `veriflop-bench check`: does a reproduction support the published claims?
 //!
 //! Every figure of the published file is looked up in the reproduction by key
-//! (`<case id> <figure>`), and compared by class:
+//! (`<case id> <figure>`). **Headline** figures decide the verdict: the setup,
+//! prove and verify medians, peak memory, the exact figures (constraint,
+//! variable and domain counts, proof, bundle and key sizes), gas, and the
+//! verifier-service throughput. **Phase** figures (the execute, commit,
+//! witness, NTT, MSM and other medians; the setup and prove memory peaks) are
+//! compared and reported with the same rules but never decide: they are
+//! sub-timings of a headline figure, short and noisy.
 //!
-//! - **exact** (constraint, variable and domain counts, proof, bundle and key
-//!   sizes): must be equal;
-//! - **time** (setup, every phase, prove, verify; medians): the reproduction's
-//!   time is first divided by a calibration ratio `mine / published`, then must
-//!   be within `tolerance` (relative) of the published time, or within
-//!   `time_floor_s` (absolute; tiny figures are noise). Figures that use every
-//!   core (setup, execute, NTT, MSM, other, prove) take the ratio of the
-//!   backend's calibration score; figures computed on one thread (witness
-//!   synthesis, commit, verify) take the ratio of the one-thread calibration;
-//! - **memory** (peak RSS): within `memory_tolerance`, not normalised;
-//! - **gas**: within `gas_tolerance`, not normalised (gas is machine-independent;
-//!   calldata zero bytes make it vary by a few dozen units between proofs).
+//! Rules, by class (each comparison records the rule and its numbers):
 //!
-//! A published figure missing from the reproduction does not reproduce (unless
-//! `allow_missing`); figures only in the reproduction are ignored (the check
-//! says which constructions the published file predates).
+//! - **exact**: must be equal (deterministic: same code, same shapes);
+//! - **gas**: must be equal, except the two transactions that carry the proof
+//!   in their calldata (`verify_tx`, `submit_tx`): a calldata byte costs 16
+//!   gas, a zero byte 4 (EIP-2028), and the proof's bytes are random (the
+//!   Groth16 r, s and the commitment-knowledge point; every halo2 proof byte),
+//!   so they may differ by whole zero bytes — a multiple of 12 gas, at most
+//!   [`gas_zero_byte_allowance`] bytes (4 + 6 standard deviations of the
+//!   difference of two Poisson counts of zero bytes among the random bytes);
+//! - **time** (seconds; service throughput as seconds per proof): where a
+//!   file recorded the kernel's run-queue accounting of the measurement
+//!   (Linux schedstat: time on a CPU and time runnable but waiting for one),
+//!   the time is first multiplied by the CPU share cpu ÷ (cpu + wait), which
+//!   removes what other processes took from it (an oversubscribed machine);
+//!   the calibration medians likewise. The reproduction's median is divided by
+//!   the calibration ratio (my score ÷ published score; the one-thread
+//!   calibration for one-thread figures), then
+//!   may exceed the published median by the relative *allowance*
+//!   `a = max(z·√(d_p² + d_m² + c_p² + c_m²), min) + machine·|log₂ ratio|
+//!   + wait·(ln(1/s_p) + ln(1/s_m))` (s: the CPU shares removed above)
+//!   plus an absolute slack `time_floor_s + max(D_p, D_m ÷ ratio)`, where d
+//!   are the figure's own relative dispersions in the two files (half the
+//!   min–max range over the median of its repetitions), c the relative
+//!   dispersion of the two calibrations (the machines' noise during each run),
+//!   D the scheduling delay each calibration measured on a short task (max −
+//!   median; large when the machine was oversubscribed), z = `noise_factor`.
+//!   Faster than published is never a difference: beyond the allowance it is
+//!   *better*;
+//! - **memory** (peak RSS, one measurement per case, not normalised): at most
+//!   `memory_tolerance` (relative) or `memory_floor_bytes` above published;
+//!   smaller is better.
 //!
-//! Verifier-service throughput (`extensions.service`) is checked as time per
-//! proof (1 / proofs per second): native on one thread against the one-thread
-//! calibration, native on every core and HTTP against the all-core one.
-//! Latency percentiles are reported, not checked.
+//! A published headline figure missing from the reproduction fails the check
+//! unless `allow_missing` (skipped and failed cases say why); figures only in
+//! the reproduction are ignored (the check says which constructions the
+//! published file lacks).
 //!
 //! A published file in the previous format (`veriflop-bench/1`, before the
 //! committed construction) is read upgraded: its `freivalds` cases are compared
@@ -38,6 +60,7 @@ use serde::Serialize;
 
 use crate::report::fmt_time;
 use crate::results::{CaseResult, Results};
+use crate::stats::Stat;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -63,11 +86,22 @@ impl Class {
 pub struct Figure {
     pub key: String,
     pub class: Class,
+    /// Decides the verdict (otherwise a phase figure: reported only).
+    pub headline: bool,
     /// For times: computed on one thread (normalised by the one-thread calibration).
     pub serial: bool,
     /// Backend that produced it (for calibration).
     pub backend: String,
     pub value: f64,
+    /// Times: relative dispersion of the repetitions, (max − min) / (2 · median);
+    /// 0 for a single measurement.
+    pub dispersion: f64,
+    /// Gas of a transaction whose calldata carries the proof: how many of its
+    /// bytes are random per proof (proof and commitment points).
+    pub random_calldata_bytes: Option<u64>,
+    /// Times: the share of its runnable time the process got on a CPU while the
+    /// figure was measured (kernel run-queue accounting; 1 when not recorded).
+    pub cpu_share: f64,
 }
 
 /// Calibration drift (end / start) beyond which a run's times are flagged as unreliable.
@@ -79,11 +113,33 @@ pub const DRIFT_OK: (f64, f64) = (0.87, 1.15);
 /// committed construction's Pedersen commitments use every core).
 pub const SERIAL_PHASES: [&str; 3] = ["witness", "commit", "verify"];
 
+/// Timed figures that decide the verdict; the other timings are phases.
+pub const HEADLINE_TIMES: [&str; 3] = ["setup", "prove (median)", "verify (median)"];
+
 /// Figures whose definition changed from `veriflop-bench/1` to `/2`.
 pub const CHANGED_SINCE_V1: [&str; 2] = ["commit (median)", "prove (median)"];
 
 /// Key of the service figure "native verification on one thread".
 pub const SERVICE_NATIVE_SERIAL: &str = "native 1 thread (s/proof)";
+
+/// Gas of one calldata byte minus that of a zero byte (EIP-2028: 16 − 4).
+pub const GAS_PER_ZERO_BYTE: i64 = 12;
+
+/// How many more or fewer zero bytes two proofs' calldata may have: 4 + 6σ of
+/// the difference of two Poisson(λ) counts, λ = random bytes / 256.
+pub fn gas_zero_byte_allowance(random_bytes: u64) -> i64 {
+    let lambda = random_bytes as f64 / 256.0;
+    (4.0 + 6.0 * (2.0 * lambda).sqrt()).ceil() as i64
+}
+
+/// Relative dispersion of a statistic: half its min–max range over its median.
+pub fn dispersion(s: &Stat) -> f64 {
+    if s.median > 0.0 && s.samples.len() > 1 {
+        (s.max - s.min) / (2.0 * s.median)
+    } else {
+        0.0
+    }
+}
 
 /// Every comparable figure of a results file, in a stable order.
 pub fn figures(r: &Results) -> Vec<Figure> {
@@ -98,9 +154,13 @@ pub fn figures(r: &Results) -> Vec<Figure> {
                 out.push(Figure {
                     key: format!("{} {name}", t.id),
                     class: Class::Time,
+                    headline: true,
                     serial,
                     backend: "cpu".into(),
                     value: 1.0 / run.per_s,
+                    dispersion: 0.0,
+                    random_calldata_bytes: None,
+                    cpu_share: run.runqueue.map_or(1.0, |q| q.share()),
                 })
             }
         };
@@ -120,11 +180,25 @@ pub fn figures(r: &Results) -> Vec<Figure> {
 
 fn case_figures(c: &CaseResult, out: &mut Vec<Figure>) {
     let poseidon_hashes = c.spec.construction != veriflop_circuits::CircuitKind::Committed;
-    let mut push = |name: &str, class: Class, value: f64| {
+    let share = |setup: bool| c.runqueue.map_or(1.0, |q| if setup { q.setup.share() } else { q.measured.share() });
+    let fig = |name: &str, class: Class, value: f64, dispersion: f64, headline: bool| {
         let serial = class == Class::Time
             && SERIAL_PHASES.iter().any(|p| name.starts_with(p))
             && (poseidon_hashes || !name.starts_with("commit"));
-        out.push(Figure { key: format!("{} {name}", c.id), class, serial, backend: c.spec.backend.clone(), value })
+        Figure {
+            key: format!("{} {name}", c.id),
+            class,
+            headline,
+            serial,
+            backend: c.spec.backend.clone(),
+            value,
+            dispersion,
+            random_calldata_bytes: None,
+            cpu_share: if class == Class::Time { share(name == "setup") } else { 1.0 },
+        }
+    };
+    let mut push = |name: &str, class: Class, value: f64, dispersion: f64, headline: bool| {
+        out.push(fig(name, class, value, dispersion, headline))
     };
     let e = &c.exact;
     for (name, v) in [
@@ -138,9 +212,9 @@ fn case_figures(c: &CaseResult, out: &mut Vec<Figure>) {
         ("vk_bytes", e.vk_bytes),
         ("pk_bytes", e.pk_bytes),
     ] {
-        push(name, Class::Exact, v as f64);
+        push(name, Class::Exact, v as f64, 0.0, true);
     }
-    push("setup", Class::Time, c.setup_s);
+    push("setup", Class::Time, c.setup_s, 0.0, true);
     let t = &c.timings;
     for (name, s) in [
         ("execute", &t.execute),
@@ -152,52 +226,74 @@ fn case_figures(c: &CaseResult, out: &mut Vec<Figure>) {
         ("prove", &t.prove),
         ("verify", &t.verify),
     ] {
-        push(&format!("{name} (median)"), Class::Time, s.median);
+        let name = format!("{name} (median)");
+        let headline = HEADLINE_TIMES.contains(&name.as_str());
+        push(&name, Class::Time, s.median, dispersion(s), headline);
     }
     let m = &c.memory;
-    for (name, v) in [
-        ("peak_rss", m.peak_rss_bytes),
-        ("peak_rss_setup", m.peak_rss_setup_bytes),
-        ("peak_rss_prove", m.peak_rss_prove_bytes),
+    for (name, v, headline) in [
+        ("peak_rss", m.peak_rss_bytes, true),
+        ("peak_rss_setup", m.peak_rss_setup_bytes, false),
+        ("peak_rss_prove", m.peak_rss_prove_bytes, false),
     ] {
         if let Some(v) = v {
-            push(name, Class::Memory, v as f64);
+            push(name, Class::Memory, v as f64, 0.0, headline);
         }
     }
     if let Some(g) = &c.gas {
-        for (name, v) in [
-            ("gas_verify_tx", g.verify_tx),
-            ("gas_verifier_call", g.verifier_call),
-            ("gas_submit_tx", g.submit_tx),
-            ("gas_post_job", g.post_job),
-            ("gas_lock", g.lock),
-            ("gas_deploy_verifier", g.deploy_verifier),
-            ("gas_deploy_escrow", g.deploy_escrow),
-            ("gas_register_verifier", g.register_verifier),
+        let random = e.proof_bytes + e.commitments_bytes;
+        for (name, v, carries_proof) in [
+            ("gas_verify_tx", g.verify_tx, true),
+            ("gas_verifier_call", g.verifier_call, false),
+            ("gas_submit_tx", g.submit_tx, true),
+            ("gas_post_job", g.post_job, false),
+            ("gas_lock", g.lock, false),
+            ("gas_deploy_verifier", g.deploy_verifier, false),
+            ("gas_deploy_escrow", g.deploy_escrow, false),
+            ("gas_register_verifier", g.register_verifier, false),
         ] {
-            push(name, Class::Gas, v as f64);
+            let mut f = fig(name, Class::Gas, v as f64, 0.0, true);
+            f.random_calldata_bytes = carries_proof.then_some(random);
+            out.push(f);
         }
     }
 }
 
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckOptions {
-    /// Relative tolerance for normalised times (0.25 = ±25 %).
-    pub tolerance: f64,
-    pub memory_tolerance: f64,
-    pub gas_tolerance: f64,
+    /// z: how many times the combined relative noise a slower time may show.
+    pub noise_factor: f64,
+    /// Smallest relative allowance for a slower time (when both runs measured
+    /// no dispersion).
+    pub min_tolerance: f64,
+    /// Added allowance per factor two between the machines' calibration scores:
+    /// the calibration reduces a machine to an all-core and a one-thread speed,
+    /// which phases that are partly parallel or memory-bound follow only roughly.
+    pub machine_tolerance: f64,
+    /// Added allowance per unit of ln(1 / CPU share) removed from each side: the
+    /// run-queue correction is exact for one thread and approximate for
+    /// parallel phases (a preempted thread also stalls the others), so the more
+    /// of a measurement other processes took, the looser the comparison.
+    pub wait_tolerance: f64,
     /// Times within this many seconds of the published one reproduce whatever the ratio.
     pub time_floor_s: f64,
+    /// Relative allowance for a larger peak memory.
+    pub memory_tolerance: f64,
+    /// Absolute allowance for a larger peak memory (allocator and runtime noise of small cases).
+    pub memory_floor_bytes: u64,
     pub allow_missing: bool,
 }
 
 impl Default for CheckOptions {
     fn default() -> Self {
         CheckOptions {
-            tolerance: 0.25,
-            memory_tolerance: 0.25,
-            gas_tolerance: 0.01,
+            noise_factor: 2.0,
+            min_tolerance: 0.05,
+            machine_tolerance: 0.10,
+            wait_tolerance: 0.15,
             time_floor_s: 0.002,
+            memory_tolerance: 0.25,
+            memory_floor_bytes: 8 << 20,
             allow_missing: false,
         }
     }
@@ -206,7 +302,12 @@ impl Default for CheckOptions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
+    /// Within the allowance of the published figure (or equal, for exact figures and gas).
     Reproduces,
+    /// Faster, smaller or more throughput than published beyond the allowance:
+    /// the claim holds ("reproduced or better").
+    Better,
+    /// Worse than published beyond the allowance (or unequal, for exact figures and gas).
     Differs,
     Missing,
     /// The two files define the figure differently (different schema versions):
@@ -215,18 +316,68 @@ pub enum Verdict {
     NotComparable,
 }
 
+impl Verdict {
+    /// Reproduced or better.
+    pub fn holds(self) -> bool {
+        matches!(self, Verdict::Reproduces | Verdict::Better)
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
     pub key: String,
     pub class: Class,
+    /// Decides the verdict; otherwise a phase figure, reported only.
+    pub headline: bool,
     pub verdict: Verdict,
     pub published: f64,
     pub mine: Option<f64>,
-    /// The reproduction's value after calibration (times only).
+    /// The reproduction's value after calibration (times only; run-queue wait
+    /// removed when recorded).
     pub normalised: Option<f64>,
+    /// Times: the published value with its run-queue wait removed (when recorded).
+    pub published_effective: Option<f64>,
+    /// Times: the CPU shares applied (published, mine).
+    pub cpu_share: Option<(f64, f64)>,
     /// normalised / published − 1 (or mine / published − 1 when not normalised).
     pub deviation: Option<f64>,
+    /// Times and memory: the relative excess over the published value that
+    /// still reproduces (the absolute floor aside).
+    pub allowance: Option<f64>,
+    /// The rule that decided, with its numbers.
+    pub rule: String,
     pub note: Option<String>,
+}
+
+/// Noise of one backend's calibrations in each file.
+#[derive(Clone, Debug, Serialize)]
+pub struct Noise {
+    /// Relative dispersion of the calibration score (see [`dispersion`]).
+    pub published: f64,
+    pub mine: f64,
+    /// The same for the one-thread calibration, when both files have it.
+    pub published_serial: Option<f64>,
+    pub mine_serial: Option<f64>,
+    /// Scheduling delay of a short task, seconds (max − median of the jitter
+    /// calibration; 0 when the file has none).
+    pub published_delay_s: f64,
+    pub mine_delay_s: f64,
+}
+
+/// max − median of the jitter calibration, seconds.
+fn delay(s: Option<&Stat>) -> f64 {
+    s.map(|s| (s.max - s.median).max(0.0)).unwrap_or(0.0)
+}
+
+/// Counts of one kind of figure (headline or phase).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Counts {
+    pub total: usize,
+    pub reproduces: usize,
+    pub better: usize,
+    pub differs: usize,
+    pub missing: usize,
+    pub not_comparable: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -236,11 +387,21 @@ pub struct CheckReport {
     pub calibration_ratio: BTreeMap<String, f64>,
     /// Per backend: the same for the one-thread calibration (when both files have it).
     pub serial_ratio: BTreeMap<String, f64>,
+    /// Per backend: the calibrations' relative dispersion in each file.
+    pub calibration_noise: BTreeMap<String, Noise>,
     pub warnings: Vec<String>,
     /// Constructions (and the service measurement) in the reproduction that the
     /// published file does not have: their figures are not checked.
     pub not_published: Vec<String>,
     pub comparisons: Vec<Comparison>,
+    /// Figures that decide the verdict.
+    pub headline: Counts,
+    /// Phase breakdowns: reported, never deciding.
+    pub phases: Counts,
+    /// True when every headline figure reproduces or is better (missing ones allowed if asked).
+    pub ok: bool,
+    /// The verdict line `check` prints last.
+    pub verdict: String,
 }
 
 impl CheckReport {
@@ -248,9 +409,67 @@ impl CheckReport {
         self.comparisons.iter().filter(|c| c.verdict == v).count()
     }
 
-    /// True when every published figure reproduces (missing ones allowed if asked).
+    /// Headline comparisons with this verdict.
+    pub fn headline_count(&self, v: Verdict) -> usize {
+        self.comparisons.iter().filter(|c| c.headline && c.verdict == v).count()
+    }
+
+    /// True when every headline figure reproduces or is better (missing ones allowed if asked).
     pub fn ok(&self) -> bool {
-        self.count(Verdict::Differs) == 0 && (self.options.allow_missing || self.count(Verdict::Missing) == 0)
+        self.ok
+    }
+}
+
+fn counts<'a>(cs: impl Iterator<Item = &'a Comparison>) -> Counts {
+    let mut n = Counts::default();
+    for c in cs {
+        n.total += 1;
+        match c.verdict {
+            Verdict::Reproduces => n.reproduces += 1,
+            Verdict::Better => n.better += 1,
+            Verdict::Differs => n.differs += 1,
+            Verdict::Missing => n.missing += 1,
+            Verdict::NotComparable => n.not_comparable += 1,
+        }
+    }
+    n
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    if b != 0.0 {
+        a / b - 1.0
+    } else if a == 0.0 {
+        0.0
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// What decided a time figure.
+struct TimeRule {
+    ratio: f64,
+    serial: bool,
+    dispersion: (f64, f64),
+    noise: (f64, f64),
+    /// CPU shares (published, mine).
+    shares: (f64, f64),
+}
+
+impl TimeRule {
+    /// (allowance, noise term before the minimum, machine term, run-queue term).
+    fn allowance(&self, o: &CheckOptions) -> (f64, f64, f64, f64) {
+        let (dp, dm) = self.dispersion;
+        let (cp, cm) = self.noise;
+        let combined = o.noise_factor * (dp * dp + dm * dm + cp * cp + cm * cm).sqrt();
+        let noise = combined.max(o.min_tolerance);
+        let machine = o.machine_tolerance * self.ratio.log2().abs();
+        let ln_inv = |s: f64| if s > 0.0 { (1.0 / s).ln().max(0.0) } else { 0.0 };
+        let wait = o.wait_tolerance * (ln_inv(self.shares.0) + ln_inv(self.shares.1));
+        (noise + machine + wait, combined, machine, wait)
     }
 }
 
@@ -307,99 +526,313 @@ pub fn check(published: &Results, mine: &Results, opts: &CheckOptions) -> CheckR
     }
     let mut ratio = BTreeMap::new();
     let mut serial_ratio = BTreeMap::new();
+    let mut noise = BTreeMap::new();
+    // Calibration medians with their run-queue wait removed (when recorded).
+    let eff = |s: &Stat, q: Option<crate::results::RunQueue>| s.median * q.map_or(1.0, |q| q.share());
     for p in &published.calibration {
         if let Some(m) = mine.calibration(&p.backend) {
             if p.score.median > 0.0 && m.score.median > 0.0 {
-                ratio.insert(p.backend.clone(), m.score.median / p.score.median);
+                ratio.insert(p.backend.clone(), eff(&m.score, m.runqueue) / eff(&p.score, p.runqueue));
             }
-            if let (Some(ps), Some(ms)) = (&p.serial, &m.serial) {
-                if ps.median > 0.0 && ms.median > 0.0 {
-                    serial_ratio.insert(p.backend.clone(), ms.median / ps.median);
+            let serial = match (&p.serial, &m.serial) {
+                (Some(ps), Some(ms)) if ps.median > 0.0 && ms.median > 0.0 => {
+                    serial_ratio.insert(p.backend.clone(), eff(ms, m.serial_runqueue) / eff(ps, p.serial_runqueue));
+                    (Some(dispersion(ps)), Some(dispersion(ms)))
                 }
-            }
+                _ => (None, None),
+            };
+            noise.insert(
+                p.backend.clone(),
+                Noise {
+                    published: dispersion(&p.score),
+                    mine: dispersion(&m.score),
+                    published_serial: serial.0,
+                    mine_serial: serial.1,
+                    published_delay_s: delay(p.jitter.as_ref()),
+                    mine_delay_s: delay(m.jitter.as_ref()),
+                },
+            );
         }
     }
     if serial_ratio.len() < ratio.len() {
         warnings.push("a file has no one-thread calibration: one-thread figures use the all-core ratio".into());
     }
+    let why_missing = |key: &str| -> String {
+        let case = key.split(' ').next().unwrap_or(key);
+        if let Some(s) = mine.skipped.iter().find(|s| s.id == case) {
+            format!("skipped in my run: {}", s.reason)
+        } else if let Some(f) = mine.failures.iter().find(|f| f.id == case) {
+            format!("failed in my run: {}", f.error)
+        } else {
+            "not in the reproduction".into()
+        }
+    };
     let mine_figs: BTreeMap<String, Figure> = figures(mine).into_iter().map(|f| (f.key.clone(), f)).collect();
     let mut comparisons = Vec::new();
     for p in figures(published) {
+        let base = Comparison {
+            key: p.key.clone(),
+            class: p.class,
+            headline: p.headline,
+            verdict: Verdict::Missing,
+            published: p.value,
+            mine: None,
+            normalised: None,
+            published_effective: None,
+            cpu_share: None,
+            deviation: None,
+            allowance: None,
+            rule: String::new(),
+            note: None,
+        };
         let Some(m) = mine_figs.get(&p.key) else {
             comparisons.push(Comparison {
-                key: p.key,
-                class: p.class,
-                verdict: Verdict::Missing,
-                published: p.value,
-                mine: None,
-                normalised: None,
-                deviation: None,
-                note: Some("not in the reproduction".into()),
+                rule: "missing: a published figure the reproduction lacks".into(),
+                note: Some(why_missing(&p.key)),
+                ..base
             });
             continue;
         };
-        let rel = |a: f64, b: f64| {
-            if b != 0.0 {
-                a / b - 1.0
-            } else if a == 0.0 {
-                0.0
-            } else {
-                f64::INFINITY
-            }
-        };
+        let base = Comparison { mine: Some(m.value), ..base };
         if published.upgraded_from.is_some() && CHANGED_SINCE_V1.iter().any(|f| p.key.ends_with(f)) {
             comparisons.push(Comparison {
-                key: p.key,
-                class: p.class,
                 verdict: Verdict::NotComparable,
-                published: p.value,
-                mine: Some(m.value),
-                normalised: None,
-                deviation: None,
-                note: Some("defined differently in veriflop-bench/1".into()),
+                rule: "not comparable: defined differently in veriflop-bench/1".into(),
+                ..base
             });
             continue;
         }
-        let (verdict, normalised, deviation, note) = match p.class {
+        let c = match p.class {
             Class::Exact => {
                 let ok = p.value == m.value;
-                (ok, None, Some(rel(m.value, p.value)), None)
-            }
-            Class::Time => match if p.serial {
-                serial_ratio.get(&p.backend).or(ratio.get(&p.backend))
-            } else {
-                ratio.get(&p.backend)
-            } {
-                Some(r) => {
-                    let n = m.value / r;
-                    let d = rel(n, p.value);
-                    let ok = d.abs() <= opts.tolerance || (n - p.value).abs() <= opts.time_floor_s;
-                    let note = (d.abs() > opts.tolerance && ok).then(|| "within the absolute noise floor".to_string());
-                    (ok, Some(n), Some(d), note)
+                Comparison {
+                    verdict: if ok { Verdict::Reproduces } else { Verdict::Differs },
+                    deviation: Some(rel(m.value, p.value)),
+                    rule: if ok {
+                        "exact: equal".into()
+                    } else {
+                        "exact: must be equal (deterministic for the same code and shape)".into()
+                    },
+                    ..base
                 }
-                None => (false, None, None, Some(format!("no calibration for backend {} in both files", p.backend))),
-            },
+            }
+            Class::Gas => gas_rule(&p, m, base),
             Class::Memory => {
                 let d = rel(m.value, p.value);
-                (d.abs() <= opts.memory_tolerance, None, Some(d), None)
+                let floor = opts.memory_floor_bytes as f64;
+                let limit = p.value * (1.0 + opts.memory_tolerance) + floor;
+                let better_below = p.value * (1.0 - opts.memory_tolerance) - floor;
+                let (verdict, what) = if m.value > limit {
+                    (Verdict::Differs, "larger than")
+                } else if m.value < better_below {
+                    (Verdict::Better, "smaller than published beyond")
+                } else {
+                    (Verdict::Reproduces, "within")
+                };
+                Comparison {
+                    verdict,
+                    deviation: Some(d),
+                    allowance: Some(opts.memory_tolerance),
+                    rule: format!(
+                        "memory: {what} published ± ({} + {}) = {}..{}",
+                        pct(opts.memory_tolerance),
+                        crate::report::fmt_bytes(opts.memory_floor_bytes),
+                        crate::report::fmt_bytes(better_below.max(0.0) as u64),
+                        crate::report::fmt_bytes(limit as u64)
+                    ),
+                    ..base
+                }
             }
-            Class::Gas => {
-                let d = rel(m.value, p.value);
-                (d.abs() <= opts.gas_tolerance, None, Some(d), None)
+            Class::Time => {
+                let r = if p.serial {
+                    serial_ratio.get(&p.backend).or(ratio.get(&p.backend))
+                } else {
+                    ratio.get(&p.backend)
+                };
+                let Some(&r) = r else {
+                    comparisons.push(Comparison {
+                        verdict: Verdict::Differs,
+                        rule: format!("time: no calibration for backend {} in both files", p.backend),
+                        ..base
+                    });
+                    continue;
+                };
+                let nz = noise.get(&p.backend);
+                let serial_noise = p.serial && serial_ratio.contains_key(&p.backend);
+                let cal = |n: &Noise| {
+                    if serial_noise {
+                        (n.published_serial.unwrap_or(n.published), n.mine_serial.unwrap_or(n.mine))
+                    } else {
+                        (n.published, n.mine)
+                    }
+                };
+                let rule = TimeRule {
+                    ratio: r,
+                    serial: serial_noise,
+                    dispersion: (p.dispersion, m.dispersion),
+                    noise: nz.map(cal).unwrap_or((0.0, 0.0)),
+                    shares: (p.cpu_share, m.cpu_share),
+                };
+                let (a, combined, machine, wait) = rule.allowance(opts);
+                let pe = p.value * p.cpu_share;
+                let n = m.value * m.cpu_share / r;
+                let d = rel(n, pe);
+                let delay = nz.map(|z| z.published_delay_s.max(z.mine_delay_s / r)).unwrap_or(0.0);
+                let slack = opts.time_floor_s + delay;
+                let limit = pe * (1.0 + a) + slack;
+                let better_below = pe * (1.0 - a) - slack;
+                let shares = if p.cpu_share < 1.0 || m.cpu_share < 1.0 {
+                    format!(
+                        " (run-queue wait removed: CPU share published {}, mine {})",
+                        pct(p.cpu_share),
+                        pct(m.cpu_share)
+                    )
+                } else {
+                    String::new()
+                };
+                let (verdict, what) = if n > limit {
+                    (Verdict::Differs, "slower than the limit")
+                } else if n < better_below {
+                    (Verdict::Better, "faster than published beyond the allowance")
+                } else {
+                    (Verdict::Reproduces, "within the allowance")
+                };
+                let clamp = if combined < opts.min_tolerance {
+                    format!(" (raised to the minimum {})", pct(opts.min_tolerance))
+                } else {
+                    String::new()
+                };
+                Comparison {
+                    verdict,
+                    normalised: Some(n),
+                    published_effective: Some(pe),
+                    cpu_share: Some((p.cpu_share, m.cpu_share)),
+                    deviation: Some(d),
+                    allowance: Some(a),
+                    rule: format!(
+                        "time{shares}: mine ÷ {r:.3} ({} calibration) = {}, {what}: published {} × (1 + {}) + {} = {} \
+                         (slack {} + scheduling delay {}); allowance {} = {} × √(dispersion published {}² + mine {}² \
+                         + calibration noise published {}² + mine {}²) = {}{clamp} + machine {} + run-queue {}",
+                        if rule.serial { "one-thread" } else { "all-core" },
+                        fmt_time(n),
+                        fmt_time(pe),
+                        pct(a),
+                        fmt_time(slack),
+                        fmt_time(limit),
+                        fmt_time(opts.time_floor_s),
+                        fmt_time(delay),
+                        pct(a),
+                        opts.noise_factor,
+                        pct(rule.dispersion.0),
+                        pct(rule.dispersion.1),
+                        pct(rule.noise.0),
+                        pct(rule.noise.1),
+                        pct(combined),
+                        pct(machine),
+                        pct(wait),
+                    ),
+                    ..base
+                }
             }
         };
-        comparisons.push(Comparison {
-            key: p.key,
-            class: p.class,
-            verdict: if verdict { Verdict::Reproduces } else { Verdict::Differs },
-            published: p.value,
-            mine: Some(m.value),
-            normalised,
-            deviation,
-            note,
-        });
+        comparisons.push(c);
     }
-    CheckReport { options: opts.clone(), calibration_ratio: ratio, serial_ratio, warnings, not_published, comparisons }
+    let headline = counts(comparisons.iter().filter(|c| c.headline));
+    let phases = counts(comparisons.iter().filter(|c| !c.headline));
+    let ok = headline.differs == 0 && (opts.allow_missing || headline.missing == 0);
+    let mut report = CheckReport {
+        options: opts.clone(),
+        calibration_ratio: ratio,
+        serial_ratio,
+        calibration_noise: noise,
+        warnings,
+        not_published,
+        comparisons,
+        headline,
+        phases,
+        ok,
+        verdict: String::new(),
+    };
+    report.verdict = verdict_line(&report);
+    report
+}
+
+/// Gas: equal, or (transactions carrying the proof) whole zero bytes apart.
+fn gas_rule(p: &Figure, m: &Figure, base: Comparison) -> Comparison {
+    let diff = (m.value - p.value) as i64;
+    let deviation = Some(rel(m.value, p.value));
+    if diff == 0 {
+        return Comparison { verdict: Verdict::Reproduces, deviation, rule: "gas: equal".into(), ..base };
+    }
+    match p.random_calldata_bytes {
+        Some(random) => {
+            let allowed = gas_zero_byte_allowance(random);
+            let whole = diff % GAS_PER_ZERO_BYTE == 0;
+            let bytes = diff / GAS_PER_ZERO_BYTE;
+            let ok = whole && bytes.abs() <= allowed;
+            Comparison {
+                verdict: if ok { Verdict::Reproduces } else { Verdict::Differs },
+                deviation,
+                rule: format!(
+                    "gas (calldata with a random proof): {diff:+} gas {}, allowed: a multiple of \
+                     {GAS_PER_ZERO_BYTE} (one zero byte more or less), at most {allowed} bytes for {random} random bytes",
+                    if whole { format!("= {bytes:+} zero bytes") } else { "is not a whole number of zero bytes".into() },
+                ),
+                ..base
+            }
+        }
+        None => Comparison {
+            verdict: Verdict::Differs,
+            deviation,
+            rule: format!("gas: must be equal (no random calldata in this transaction); differs by {diff:+}"),
+            ..base
+        },
+    }
+}
+
+fn verdict_line(r: &CheckReport) -> String {
+    let h = &r.headline;
+    let ph = &r.phases;
+    let counted = h.total - h.not_comparable;
+    let holds = h.reproduces + h.better;
+    let missing = match (h.missing, r.options.allow_missing) {
+        (0, _) => "0 missing".to_string(),
+        (k, true) => format!("{k} missing, allowed"),
+        (k, false) => format!("{k} missing"),
+    };
+    let nc = match h.not_comparable + ph.not_comparable {
+        0 => String::new(),
+        k => format!("; {k} not comparable, not counted"),
+    };
+    let phase_line = if ph.total > 0 {
+        format!(
+            ". Phase breakdown (reported, not judged): {} of {} within noise or better, {} slower, {} missing",
+            ph.reproduces + ph.better,
+            ph.total - ph.not_comparable,
+            ph.differs,
+            ph.missing
+        )
+    } else {
+        String::new()
+    };
+    let mut by_class = String::new();
+    for class in [Class::Exact, Class::Time, Class::Memory, Class::Gas] {
+        let of = |c: &&Comparison| c.headline && c.class == class && c.verdict != Verdict::NotComparable;
+        let total = r.comparisons.iter().filter(of).count();
+        if total > 0 {
+            let ok = r.comparisons.iter().filter(of).filter(|c| c.verdict.holds()).count();
+            let _ = write!(by_class, " {}: {ok}/{total};", class.name());
+        }
+    }
+    format!(
+        "{}: {holds} of {counted} headline figures reproduced or better ({} within noise, {} better), {} differ, \
+         {missing}{nc} —{}{phase_line}",
+        if r.ok { "REPRODUCED" } else { "NOT REPRODUCED" },
+        h.reproduces,
+        h.better,
+        h.differs,
+        by_class.trim_end_matches(';')
+    )
 }
 
 fn fmt_value(class: Class, v: f64) -> String {
@@ -407,6 +840,35 @@ fn fmt_value(class: Class, v: f64) -> String {
         Class::Time => fmt_time(v),
         Class::Memory => crate::report::fmt_bytes(v as u64),
         Class::Exact | Class::Gas => format!("{v:.0}"),
+    }
+}
+
+fn line(s: &mut String, c: &Comparison, with_rule: bool) {
+    let verdict = match c.verdict {
+        Verdict::Reproduces => "REPRODUCES",
+        Verdict::Better => "BETTER    ",
+        Verdict::Differs if c.headline => "DIFFERS   ",
+        Verdict::Differs => "SLOWER    ",
+        Verdict::Missing => "MISSING   ",
+        Verdict::NotComparable => "NOT COMPARABLE",
+    };
+    let mine = match (c.mine, c.normalised) {
+        (Some(m), Some(n)) => format!("{} → {} calibrated", fmt_value(c.class, m), fmt_value(c.class, n)),
+        (Some(m), None) => fmt_value(c.class, m),
+        (None, _) => "–".into(),
+    };
+    let dev = c.deviation.filter(|d| d.is_finite()).map(|d| format!(" ({:+.1}%)", d * 100.0)).unwrap_or_default();
+    let note = c.note.as_ref().map(|n| format!("  [{n}]")).unwrap_or_default();
+    let published = match c.published_effective {
+        Some(pe) if pe < c.published * 0.999 => {
+            format!("{} → {} without wait", fmt_value(c.class, c.published), fmt_value(c.class, pe))
+        }
+        _ => fmt_value(c.class, c.published),
+    };
+    let _ =
+        writeln!(s, "{verdict} {:<6} {:<48} published {published:>10}  mine {mine}{dev}{note}", c.class.name(), c.key,);
+    if with_rule && !c.rule.is_empty() {
+        let _ = writeln!(s, "           rule: {}", c.rule);
     }
 }
 
@@ -432,70 +894,65 @@ pub fn render(report: &CheckReport, published_name: &str, mine_name: &str, all: 
                 SERIAL_PHASES.join(", ")
             );
         }
+        if let Some(n) = report.calibration_noise.get(b) {
+            let serial = match (n.published_serial, n.mine_serial) {
+                (Some(p), Some(m)) => format!("; one thread: published ±{}, mine ±{}", pct(p), pct(m)),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "calibration noise [{b}] (half the range of the calibration rounds): published ±{}, mine ±{}{serial}; \
+                 scheduling delay of a short task: published {}, mine {}",
+                pct(n.published),
+                pct(n.mine),
+                fmt_time(n.published_delay_s),
+                fmt_time(n.mine_delay_s)
+            );
+        }
     }
     let _ = writeln!(
         s,
-        "tolerances: times ±{:.0}% after calibration (or within {}), memory ±{:.0}%, gas ±{:.1}%, exact figures equal\n",
-        o.tolerance * 100.0,
+        "rules: headline figures (setup, prove and verify medians, peak memory, sizes and counts, gas, service \
+         throughput) decide; phase breakdowns are reported only.\n  exact figures and gas: equal (gas of the \
+         transactions carrying a proof: whole zero bytes of its random bytes apart, 12 gas each);\n  times: \
+         calibrated, at most {} × the combined noise slower (each figure's dispersion and both calibrations', at \
+         least {}) + {} per factor two between the machines + {} per unit of ln(1/CPU share) removed, + {} + the \
+         scheduling delay of a short task; faster is better;\n  memory: at most {} or {} larger; smaller is \
+         better.\n",
+        o.noise_factor,
+        pct(o.min_tolerance),
+        pct(o.machine_tolerance),
+        pct(o.wait_tolerance),
         fmt_time(o.time_floor_s),
-        o.memory_tolerance * 100.0,
-        o.gas_tolerance * 100.0
+        pct(o.memory_tolerance),
+        crate::report::fmt_bytes(o.memory_floor_bytes),
     );
-    for c in &report.comparisons {
-        if !all && c.verdict == Verdict::Reproduces {
-            continue;
+    let headline_bad: Vec<&Comparison> =
+        report.comparisons.iter().filter(|c| c.headline && !c.verdict.holds()).collect();
+    if all {
+        for c in &report.comparisons {
+            line(&mut s, c, true);
         }
-        let verdict = match c.verdict {
-            Verdict::Reproduces => "REPRODUCES",
-            Verdict::Differs => "DIFFERS   ",
-            Verdict::Missing => "MISSING   ",
-            Verdict::NotComparable => "NOT COMPARABLE",
-        };
-        let mine = match (c.mine, c.normalised) {
-            (Some(m), Some(n)) => format!("{} → {} calibrated", fmt_value(c.class, m), fmt_value(c.class, n)),
-            (Some(m), None) => fmt_value(c.class, m),
-            (None, _) => "–".into(),
-        };
-        let dev = c.deviation.map(|d| format!(" ({:+.1}%)", d * 100.0)).unwrap_or_default();
-        let note = c.note.as_ref().map(|n| format!("  [{n}]")).unwrap_or_default();
+    } else {
+        for c in &headline_bad {
+            line(&mut s, c, true);
+        }
+        let phase_bad: Vec<&Comparison> =
+            report.comparisons.iter().filter(|c| !c.headline && !c.verdict.holds()).collect();
+        if !phase_bad.is_empty() {
+            let _ = writeln!(s, "\nphase breakdown, reported only (does not decide the verdict):");
+            for c in phase_bad {
+                line(&mut s, c, false);
+            }
+        }
         let _ = writeln!(
             s,
-            "{verdict} {:<6} {:<48} published {:>10}  mine {mine}{dev}{note}",
-            c.class.name(),
-            c.key,
-            fmt_value(c.class, c.published)
+            "({} headline figures reproduced or better, {} phase figures within noise or better, not listed; \
+             --all lists every figure with its rule)",
+            report.headline.reproduces + report.headline.better,
+            report.phases.reproduces + report.phases.better,
         );
     }
-    if !all {
-        let _ = writeln!(
-            s,
-            "({} reproducing figures not listed; --all lists every figure)",
-            report.count(Verdict::Reproduces)
-        );
-    }
-    let mut by_class = String::new();
-    for class in [Class::Exact, Class::Time, Class::Memory, Class::Gas] {
-        let total =
-            report.comparisons.iter().filter(|c| c.class == class && c.verdict != Verdict::NotComparable).count();
-        if total > 0 {
-            let ok = report.comparisons.iter().filter(|c| c.class == class && c.verdict == Verdict::Reproduces).count();
-            let _ = write!(by_class, " {}: {ok}/{total};", class.name());
-        }
-    }
-    let _ = writeln!(
-        s,
-        "\n{}: {} of {} published figures reproduce ({} differ, {} missing{}{}) —{}",
-        if report.ok() { "REPRODUCED" } else { "NOT REPRODUCED" },
-        report.count(Verdict::Reproduces),
-        report.comparisons.len() - report.count(Verdict::NotComparable),
-        report.count(Verdict::Differs),
-        report.count(Verdict::Missing),
-        if o.allow_missing && report.count(Verdict::Missing) > 0 { ", allowed" } else { "" },
-        match report.count(Verdict::NotComparable) {
-            0 => String::new(),
-            k => format!("; {k} not comparable, not counted"),
-        },
-        by_class.trim_end_matches(';')
-    );
+    let _ = writeln!(s, "\n{}", report.verdict);
     s
 }

@@ -110,6 +110,24 @@ pub fn settlement_gas(_vk: &ShapeKey, _job: &Job, _nonce: &Bytes32, _bundle: &Pr
     Err("built without the `gas` feature".into())
 }
 
+/// True when `spec` needs the Solidity compiler: a halo2 case measuring gas
+/// compiles its shape's generated verifier (Groth16 verifiers are precompiled).
+pub fn needs_solc(spec: &crate::results::CaseSpec) -> bool {
+    spec.gas && spec.system == veriflop_circuits::ProofSystem::Halo2KzgBn254
+}
+
+/// The pinned Solidity compiler as found (whatever the current directory), or
+/// why none is usable and how to install it.
+#[cfg(feature = "gas")]
+pub fn solc() -> Result<String, String> {
+    veriflop_contracts::solc::locate().map(|s| s.to_string()).map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "gas"))]
+pub fn solc() -> Result<String, String> {
+    veriflop_halo2::solc::locate().map(|s| s.to_string()).map_err(|e| e.to_string())
+}
+
 /// Why the run has (or has no) verifier-service figures.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServiceOutcome {

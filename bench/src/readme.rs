@@ -149,14 +149,19 @@ pub fn section(r: &Results, results_dir: &str) -> String {
         );
     }
     let _ = writeln!(s, "![prove time vs n]({results_dir}/plots/prove_time.svg)\n");
+    let solc = r.cases.iter().any(|c| c.spec.system == ProofSystem::Halo2KzgBn254 && c.gas.is_some());
     let _ = writeln!(
         s,
         "Full report: [{results_dir}/report.md]({results_dir}/report.md). Reproduce on your machine and compare \
-         (times are normalised by a calibration workload; see [docs/BENCHMARKS.md](docs/BENCHMARKS.md)):\n"
+         (times are normalised by a calibration workload; `check` judges the headline figures — setup, prove and \
+         verify times, peak memory, sizes, gas, service throughput — within each figure's measured noise, faster \
+         counts as reproduced, and prints the rule behind every verdict; see [docs/BENCHMARKS.md](docs/BENCHMARKS.md)){}:\n",
+        if solc { ". Needs Rust and, for the halo2 verifiers' gas, Node.js 18+ with npm" } else { "" }
     );
     let _ = writeln!(
         s,
-        "```sh\ncargo run --release -p veriflop-bench -- run --suite {} --out my-run\ncargo run --release -p veriflop-bench -- check {results_dir}/results.json my-run/results.json\n```",
+        "```sh\n{}cargo run --release -p veriflop-bench -- run --suite {} --out my-run\ncargo run --release -p veriflop-bench -- check {results_dir}/results.json my-run/results.json\n```",
+        if solc { "npm ci --prefix contracts      # the pinned solc 0.8.30 (halo2 verifiers are compiled per shape)\n" } else { "" },
         if r.suite == "full" { "full" } else { "quick" }
     );
     s

@@ -132,6 +132,54 @@ pub struct Calibration {
     /// then normalises one-thread figures by the all-core ratio (with a warning).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serial: Option<Stat>,
+    /// Seconds of a short one-thread task (G1 MSM of 2^7 points, about a
+    /// millisecond), repeated: its max − median is the delay the machine's
+    /// scheduling adds to a short figure (large on an oversubscribed machine),
+    /// which `check` allows on top of a time. Absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<Stat>,
+    /// CPU time and run-queue wait of the measured all-core rounds (`score`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runqueue: Option<RunQueue>,
+    /// The same for the one-thread rounds (`serial`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial_runqueue: Option<RunQueue>,
+}
+
+/// What the kernel accounted to a process's threads over a measured period
+/// (Linux `/proc/self/task/*/schedstat`): time running on a CPU and time
+/// runnable but waiting for one. `wait_s` is the interference of other
+/// processes (an oversubscribed machine); `check` multiplies the period's
+/// times by [`RunQueue::share`] to compare them without it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunQueue {
+    pub cpu_s: f64,
+    pub wait_s: f64,
+}
+
+impl RunQueue {
+    /// The fraction of its runnable time the process spent on a CPU (1 when nothing was recorded).
+    pub fn share(&self) -> f64 {
+        let total = self.cpu_s + self.wait_s;
+        if total > 0.0 {
+            (self.cpu_s / total).clamp(0.0, 1.0)
+        } else {
+            1.0
+        }
+    }
+
+    /// The sum of two periods.
+    pub fn plus(self, o: RunQueue) -> RunQueue {
+        RunQueue { cpu_s: self.cpu_s + o.cpu_s, wait_s: self.wait_s + o.wait_s }
+    }
+}
+
+/// Run-queue accounting of a case: key generation, and the measured rounds
+/// together (warm-up excluded).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CaseRunQueue {
+    pub setup: RunQueue,
+    pub measured: RunQueue,
 }
 
 /// What a case runs.
@@ -194,6 +242,10 @@ pub struct CaseResult {
     /// Where C = A·B ran ("cpu", "cuda"); absent in older files (cpu).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gemm: Option<String>,
+    /// Kernel run-queue accounting of the case's process (Linux); absent in
+    /// older files and elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runqueue: Option<CaseRunQueue>,
 }
 
 /// One MSM or NTT size through one backend: median of `time`, checked
@@ -347,6 +399,9 @@ pub struct ServiceRun {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// Run-queue accounting of the measurement's process (Linux); absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runqueue: Option<RunQueue>,
 }
 
 /// Version-1 documents, upgraded in memory to version 2: `freivalds` (the

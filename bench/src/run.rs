@@ -35,6 +35,9 @@ pub struct RunOptions {
     pub show_progress: bool,
     /// Measured calibration rounds at the start and again at the end.
     pub calibration_rounds: u32,
+    /// Record cases whose prerequisites are missing (e.g. solc for the halo2
+    /// cases' gas) as skipped, with the reason, instead of refusing to start.
+    pub skip_unavailable: bool,
 }
 
 /// What a run does: the suite name to record, the cases, the cases of the
@@ -47,6 +50,12 @@ pub struct RunPlan {
     pub service: Result<ServiceSpec, ServiceOutcome>,
     /// MSM/NTT sizes timed per backend (empty when the suite has none or a filter is set).
     pub primitives: suite::Primitives,
+    /// Cases whose prerequisites are missing on this machine, and why (with the
+    /// fix); [`run`] refuses to start while any is listed. With
+    /// `skip_unavailable` they are in `skipped` instead.
+    pub unavailable: Vec<Skipped>,
+    /// The tools the cases need, as found (e.g. the Solidity compiler).
+    pub tools: Vec<String>,
 }
 
 /// What `opts` selects on a machine with `memory_bytes` of memory.
@@ -76,6 +85,27 @@ pub fn plan(opts: &RunOptions, memory_bytes: Option<u64>) -> anyhow::Result<RunP
         c.reps = opts.reps.unwrap_or(c.reps).max(1);
         c.warmup = opts.warmup.unwrap_or(c.warmup);
     }
+    // Prerequisites beyond this binary, checked before anything runs.
+    let mut unavailable = Vec::new();
+    let mut tools = Vec::new();
+    if cases.iter().any(extensions::needs_solc) {
+        match extensions::solc() {
+            Ok(found) => tools.push(format!("Solidity compiler (halo2 verifiers, for gas): {found}")),
+            Err(e) => {
+                let (drop, keep): (Vec<CaseSpec>, Vec<CaseSpec>) = cases.into_iter().partition(extensions::needs_solc);
+                cases = keep;
+                unavailable.extend(drop.into_iter().map(|c| Skipped {
+                    id: c.id(),
+                    reason: format!(
+                        "its on-chain gas compiles the generated halo2 verifier with the pinned Solidity compiler: {e}"
+                    ),
+                }));
+            }
+        }
+    }
+    if opts.skip_unavailable {
+        skipped.append(&mut unavailable);
+    }
     let custom =
         opts.filter.is_some() || opts.reps.is_some() || opts.warmup.is_some() || opts.seed != suite::DEFAULT_SEED;
     let primitives = if opts.filter.is_some() { suite::Primitives::default() } else { suite::primitives(&opts.suite) };
@@ -85,7 +115,29 @@ pub fn plan(opts: &RunOptions, memory_bytes: Option<u64>) -> anyhow::Result<RunP
         skipped,
         service,
         primitives,
+        unavailable,
+        tools,
     })
+}
+
+/// The error `run` gives when cases cannot run here: each reason once, with
+/// its cases, and the ways forward.
+pub fn unavailable_error(suite: &str, unavailable: &[Skipped]) -> anyhow::Error {
+    let mut by_reason: Vec<(&str, Vec<&str>)> = Vec::new();
+    for u in unavailable {
+        match by_reason.iter_mut().find(|(r, _)| *r == u.reason) {
+            Some((_, ids)) => ids.push(&u.id),
+            None => by_reason.push((&u.reason, vec![&u.id])),
+        }
+    }
+    let mut msg =
+        format!("{} case(s) of suite {suite} cannot run on this machine, so nothing was run:\n", unavailable.len());
+    for (reason, ids) in by_reason {
+        msg += &format!("  {}: {reason}\n", ids.join(", "));
+    }
+    msg += "Fix that and run again; or add --skip-unavailable to run the other cases and record these as skipped \
+            (with the reason) in results.json and the report; or --no-gas to run them without on-chain gas.";
+    anyhow!(msg)
 }
 
 fn child(exe: &Path, task: &ChildTask, on_progress: &dyn Fn(&str)) -> anyhow::Result<ChildOutput> {
@@ -152,8 +204,18 @@ pub fn run(opts: &RunOptions) -> anyhow::Result<Results> {
             }
         })
         .collect();
-    let RunPlan { suite: suite_name, cases, skipped, service: service_plan, primitives: primitive_sizes } =
-        plan(opts, machine.memory_bytes)?;
+    let RunPlan {
+        suite: suite_name,
+        cases,
+        skipped,
+        service: service_plan,
+        primitives: primitive_sizes,
+        unavailable,
+        ..
+    } = plan(opts, machine.memory_bytes)?;
+    if !unavailable.is_empty() {
+        return Err(unavailable_error(&opts.suite, &unavailable));
+    }
 
     let calib_weight = 2_000_000u64;
     let total: u64 = cases.iter().map(suite::weight).sum::<u64>()

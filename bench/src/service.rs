@@ -37,6 +37,7 @@ use veriflop_verifier::client::{spawn_local, Client, Config, RegisterJob, Submit
 use veriflop_verifier::ledger::Ledger;
 use veriflop_verifier::{JobTerms, ProofBundle, Verifier};
 
+use crate::case::{runqueue_now, runqueue_since};
 use crate::results::{ServiceRun, ServiceThroughput};
 use crate::suite::ServiceSpec;
 
@@ -63,6 +64,7 @@ fn summary(concurrency: usize, wall: Duration, mut lat: Vec<Duration>) -> Servic
         p50_ms: percentile_ms(&lat, 0.50),
         p99_ms: percentile_ms(&lat, 0.99),
         max_ms: lat.last().map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0),
+        runqueue: None,
     }
 }
 
@@ -172,12 +174,14 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|x| x.to_string())?;
     // One unmeasured pass first (lazy initialisation, caches, thread start-up).
     pool.install(|| verify_all(false))?;
+    let rq = runqueue_now();
     let (wall, lat) = pool.install(|| verify_all(false))?;
-    let mut native = vec![summary(1, wall, lat)];
+    let mut native = vec![ServiceRun { runqueue: runqueue_since(rq), ..summary(1, wall, lat) }];
     progress(&format!("service: native verification, {cores} threads"));
     verify_all(true)?;
+    let rq = runqueue_now();
     let (wall, lat) = verify_all(true)?;
-    native.push(summary(rayon::current_num_threads(), wall, lat));
+    native.push(ServiceRun { runqueue: runqueue_since(rq), ..summary(rayon::current_num_threads(), wall, lat) });
 
     // ---- HTTP ----
     let mut http = Vec::new();
@@ -187,7 +191,7 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
         let batch_nonces = &nonces[set * jobs..(set + 1) * jobs];
         let ledger_url = ledgers[set].0.clone();
         progress(&format!("service: HTTP, {conc} connections"));
-        let (wall, lat) = rt.block_on(async {
+        let (wall, lat, rq) = rt.block_on(async {
             let config = Config {
                 key_dir: key_dir.path().to_path_buf(),
                 rate_limit_per_minute: 0,
@@ -230,6 +234,7 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
                     })
                 })
                 .collect();
+            let rq = runqueue_now();
             ready.wait().await;
             let t = Instant::now();
             let mut lat = Vec::with_capacity(jobs);
@@ -237,6 +242,7 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
                 lat.extend(w.await.map_err(|x| x.to_string())??);
             }
             let wall = t.elapsed();
+            let rq = runqueue_since(rq);
             if lat.len() != jobs {
                 return Err(format!("{} of {jobs} submissions answered", lat.len()));
             }
@@ -245,9 +251,9 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
                 return Err(format!("ledger audit: {}", problems.join("; ")));
             }
             handle.shutdown().await;
-            Ok::<_, String>((wall, lat))
+            Ok::<_, String>((wall, lat, rq))
         })?;
-        http.push(summary(conc, wall, lat));
+        http.push(ServiceRun { runqueue: rq, ..summary(conc, wall, lat) });
     }
 
     Ok(ServiceThroughput {

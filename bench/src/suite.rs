@@ -8,7 +8,7 @@
 //! | `quick` | committed int8 n = 16…256, poseidon int8 n = 16…64, naive int8 n = 8…32, committed int16/int32 n = 64, halo2 int8 n = 16…64; service 128 jobs | see docs/BENCHMARKS.md (< 15 min) |
 //! | `scaling` | the issue-#5 table alone: committed int8 n = 64…512 beside poseidon int8 n = 64…256 (512 when memory allows), halo2 n = 64, 128; no service | ~20 min |
 //! | `gpu`   | CPU beside GPU (`--backend cpu,icicle`): committed int8 n = 256, 512, 1024 end to end (C on cuBLAS for the GPU backend), G1 MSM 2^16…2^20 and NTT 2^18…2^22 | a few minutes on an H100 host; no service |
-//! | `full`  | the issue-#5 table: committed int8 n = 8…512 beside poseidon int8 n = 8…256 (512 when memory allows), naive int8 n = 8…128, halo2 n = 8…256, other dtypes; service 256 jobs | about 1.5 hours |
+//! | `full`  | the issue-#5 table: committed int8 n = 8…512 beside poseidon int8 n = 8…256 (512 when memory allows), naive int8 n = 8…128, halo2 n = 8…256, other dtypes; service 256 jobs | about 35–40 min (estimated, never run end to end; see docs/BENCHMARKS.md) |
 //!
 //! Durations and memory are documented in docs/BENCHMARKS.md.
 

@@ -7,14 +7,28 @@
 use std::path::Path;
 use std::process::Command;
 
-use veriflop_bench::check::{check, CheckOptions, Verdict};
+use veriflop_bench::check::{check, CheckOptions, Class, Verdict};
+use veriflop_bench::stats::Stat;
 use veriflop_bench::{readme, schema, Results, SCHEMA};
 use veriflop_circuits::{CircuitKind, ProofSystem};
 
 const EXE: &str = env!("CARGO_BIN_EXE_veriflop-bench");
 
 fn bench(args: &[&str]) -> (i32, String) {
-    let out = Command::new(EXE).args(args).output().expect("run veriflop-bench");
+    bench_in(None, &[], args)
+}
+
+/// Runs the binary from `dir` (else the test's directory) with extra environment.
+fn bench_in(dir: Option<&Path>, env: &[(&str, &str)], args: &[&str]) -> (i32, String) {
+    let mut cmd = Command::new(EXE);
+    cmd.args(args);
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run veriflop-bench");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), text)
 }
@@ -28,7 +42,10 @@ fn tiny_suite_runs_reports_and_checks() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let out_s = out.to_str().unwrap();
-    let (code, text) = bench(&["run", "--suite", "tiny", "--out", out_s, "--quiet", "--calibration-rounds", "1"]);
+    // Run from a directory outside the repository: the halo2 case compiles its
+    // verifier with the pinned solc wherever the binary is started (issue #15).
+    let tiny = ["run", "--suite", "tiny", "--out", out_s, "--quiet", "--calibration-rounds", "3"];
+    let (code, text) = bench_in(Some(tmp.path()), &[], &tiny);
     assert_eq!(code, 0, "{text}");
 
     // --- the JSON and its schema ---
@@ -63,9 +80,17 @@ fn tiny_suite_runs_reports_and_checks() {
     assert!(halo2.setup_s > 0.0, "keys from the SRS are timed");
     assert_eq!(r.calibration.len(), 1);
     assert_eq!(r.calibration[0].backend, "cpu");
-    assert_eq!(r.calibration[0].score.samples.len(), 2, "start and end calibration are pooled");
-    assert_eq!(r.calibration[0].serial.as_ref().map(|s| s.samples.len()), Some(2), "one-thread calibration");
+    assert_eq!(r.calibration[0].score.samples.len(), 6, "start and end calibration are pooled");
+    assert_eq!(r.calibration[0].serial.as_ref().map(|s| s.samples.len()), Some(6), "one-thread calibration");
     assert!(r.backends.iter().any(|b| b.id == "cpu" && b.used && b.available));
+    assert_eq!(r.calibration[0].jitter.as_ref().map(|j| j.samples.len()), Some(100), "scheduling jitter");
+    if cfg!(target_os = "linux") {
+        // The kernel's run-queue accounting of every measurement.
+        assert!(r.calibration[0].runqueue.is_some_and(|q| q.cpu_s > 0.0) && r.calibration[0].serial_runqueue.is_some());
+        assert!(r.cases.iter().all(|c| c.runqueue.is_some_and(|q| q.measured.cpu_s > 0.0)), "run-queue accounting");
+        let svc = r.extensions.service.as_ref().unwrap();
+        assert!(svc.native.iter().chain(&svc.http).all(|x| x.runqueue.is_some()));
+    }
     for c in &r.cases {
         let groth16 = c.spec.system == ProofSystem::Groth16Bn254;
         assert!(!groth16 || c.exact.proof_bytes == 256, "{}", c.id);
@@ -165,6 +190,173 @@ fn tiny_suite_runs_reports_and_checks() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("REPRODUCED"));
 
+    // --- check: an honest re-run of the same suite on the same machine reproduces ---
+    let out2 = tmp.path().join("run2");
+    let tiny2 = ["run", "--suite", "tiny", "--out", out2.to_str().unwrap(), "--quiet", "--calibration-rounds", "3"];
+    let (code, text) = bench_in(Some(tmp.path()), &[], &tiny2);
+    assert_eq!(code, 0, "{text}");
+    let json2 = out2.join("results.json");
+    let r2 = Results::read(&json2).unwrap();
+    let rerun = check(&r, &r2, &opts);
+    let (code, text) = bench(&["check", json_path.to_str().unwrap(), json2.to_str().unwrap()]);
+    println!("honest re-run of tiny: {}", rerun.verdict);
+    assert!(rerun.ok(), "{text}");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("\nREPRODUCED: ") && rerun.headline.missing == 0 && rerun.headline.differs == 0, "{text}");
+    // Deterministic figures are equal; gas too, or whole zero bytes of a random proof apart.
+    for c in rerun.comparisons.iter().filter(|c| matches!(c.class, Class::Exact | Class::Gas)) {
+        assert_eq!(c.verdict, Verdict::Reproduces, "{c:?}");
+        assert!(c.mine == Some(c.published) || c.rule.contains("zero bytes"), "{c:?}");
+    }
+    // The JSON says which rule decided each figure.
+    let (code, json) = bench(&["check", json_path.to_str().unwrap(), json2.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["ok"], true);
+    assert!(v["verdict"].as_str().unwrap().starts_with("REPRODUCED: "));
+    let comps = v["comparisons"].as_array().unwrap();
+    assert!(comps.iter().all(|c| c["rule"].as_str().is_some_and(|r| !r.is_empty()) && c["headline"].is_boolean()));
+    let prove_rule = comps.iter().find(|c| c["key"] == "committed/int8/n4/cpu prove (median)").unwrap();
+    assert!(prove_rule["rule"].as_str().unwrap().contains("calibration noise"), "{prove_rule}");
+    assert!(comps.iter().any(|c| c["key"] == "committed/int8/n4/cpu witness (median)" && c["headline"] == false));
+
+    // --- check: doctored figures still fail ---
+    // From here on, the run as if measured on a quiet machine (no spread, no
+    // scheduling delay), so that the rules are tested, not this machine's load.
+    let r = quiet(&r);
+    let quiet_path = tmp.path().join("quiet.json");
+    write(&quiet_path, &r);
+    // The slowest case, its prove time 2× worse (a headline figure)...
+    let slowest = r
+        .cases
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.timings.prove.median.total_cmp(&b.1.timings.prove.median))
+        .map(|(i, _)| i)
+        .unwrap();
+    let slowest_key = format!("{} prove (median)", r.cases[slowest].id);
+    let mut worse = r.clone();
+    worse.cases[slowest].timings.prove.median *= 2.0;
+    let rep = check(&r, &worse, &opts);
+    assert!(!rep.ok());
+    let differs: Vec<&str> =
+        rep.comparisons.iter().filter(|c| c.verdict == Verdict::Differs).map(|c| c.key.as_str()).collect();
+    assert_eq!(differs, vec![slowest_key.as_str()]);
+    println!("prove 2× worse: {}", rep.verdict);
+    // ...as a publication claiming it 2× faster than it is...
+    let mut claims = r.clone();
+    claims.cases[slowest].timings.prove.median /= 2.0;
+    assert!(!check(&claims, &r, &opts).ok());
+    // ...while my run 2× faster is better, not a difference.
+    let mut faster = r.clone();
+    faster.cases[slowest].timings.prove.median /= 2.0;
+    let rep = check(&r, &faster, &opts);
+    assert!(rep.ok(), "{}", rep.verdict);
+    assert!(rep.comparisons.iter().any(|c| c.key == slowest_key && c.verdict == Verdict::Better));
+    // A phase 3× slower is reported, not a failure.
+    let mut phase = r.clone();
+    phase.cases[slowest].timings.other.median = phase.cases[slowest].timings.other.median * 3.0 + 1.0;
+    let rep = check(&r, &phase, &opts);
+    assert!(rep.ok() && rep.phases.differs == 1 && rep.headline.differs == 0, "{}", rep.verdict);
+    // Gas: a deterministic figure changed by 1 gas fails; the settlement
+    // transaction 1% dearer fails; one zero byte more in the proof's calldata
+    // (12 gas) is a random proof, and 13 gas is not.
+    let gas_case = r.cases.iter().position(|c| c.gas.is_some()).expect("gas measured");
+    let gas_key = |f: &str| format!("{} {f}", r.cases[gas_case].id);
+    let with_gas = |f: &dyn Fn(&mut veriflop_bench::results::Gas)| {
+        let mut d = r.clone();
+        f(d.cases[gas_case].gas.as_mut().unwrap());
+        check(&r, &d, &opts)
+    };
+    let rep = with_gas(&|g| g.verifier_call += 1);
+    assert!(
+        !rep.ok()
+            && rep.comparisons.iter().any(|c| c.key == gas_key("gas_verifier_call") && c.verdict == Verdict::Differs)
+    );
+    let rep = with_gas(&|g| g.submit_tx = g.submit_tx * 101 / 100);
+    assert!(!rep.ok());
+    println!("gas changed: {}", rep.verdict);
+    let rep = with_gas(&|g| g.submit_tx -= 12);
+    assert!(rep.ok(), "{}", rep.verdict);
+    assert!(rep.comparisons.iter().any(|c| c.key == gas_key("gas_submit_tx") && c.rule.contains("-1 zero bytes")));
+    assert!(!with_gas(&|g| g.verify_tx += 13).ok());
+    // Noise widens the allowance: 1.5× slower fails against a quiet publication,
+    // reproduces against one whose calibration spread ±30% (2 × 30% = 60%).
+    let mut slower = r.clone();
+    slower.cases[slowest].timings.prove.median *= 1.5;
+    assert!(!check(&r, &slower, &opts).ok());
+    let mut noisy = r.clone();
+    for c in &mut noisy.calibration {
+        let m = c.score.median;
+        (c.score.min, c.score.max) = (0.7 * m, 1.3 * m);
+    }
+    assert!(check(&noisy, &slower, &opts).ok());
+    // A short figure delayed by what the calibration saw a short task delayed
+    // by (an oversubscribed machine) reproduces; without that delay it does not.
+    let verify_key = format!("{} verify (median)", r.cases[0].id);
+    let mut delayed = r.clone();
+    delayed.cases[0].timings.verify.median += 0.02;
+    let verdict = |rep: &veriflop_bench::check::CheckReport| {
+        rep.comparisons.iter().find(|c| c.key == verify_key).map(|c| c.verdict).unwrap()
+    };
+    assert_eq!(verdict(&check(&r, &delayed, &opts)), Verdict::Differs);
+    for c in &mut delayed.calibration {
+        let j = c.jitter.as_mut().expect("jitter calibration");
+        j.max = j.median + 0.025;
+    }
+    assert_eq!(verdict(&check(&r, &delayed, &opts)), Verdict::Reproduces);
+    // Other processes held the CPUs two thirds of the time my cases were
+    // runnable (run-queue wait twice the CPU time): every case time 3× longer,
+    // reproduced once the wait is removed; without that accounting it differs.
+    let mut loaded = r.clone();
+    let busy = veriflop_bench::results::RunQueue { cpu_s: 1.0, wait_s: 2.0 };
+    for c in &mut loaded.cases {
+        c.setup_s *= 3.0;
+        let t = &mut c.timings;
+        for s in [
+            &mut t.execute,
+            &mut t.commit,
+            &mut t.witness,
+            &mut t.ntt,
+            &mut t.msm,
+            &mut t.other,
+            &mut t.prove,
+            &mut t.verify,
+        ] {
+            s.median *= 3.0;
+        }
+        c.runqueue = Some(veriflop_bench::results::CaseRunQueue { setup: busy, measured: busy });
+    }
+    let rep = check(&r, &loaded, &opts);
+    assert!(rep.ok(), "{}", rep.verdict);
+    assert!(rep.comparisons.iter().any(|c| c.key == slowest_key && c.rule.contains("run-queue wait removed")));
+    for c in &mut loaded.cases {
+        c.runqueue = None;
+    }
+    assert!(!check(&r, &loaded, &opts).ok());
+    // The rule is said, in the report and in the JSON.
+    let doctored_path = tmp.path().join("worse.json");
+    write(&doctored_path, &worse);
+    let (code, text) = bench(&["check", quiet_path.to_str().unwrap(), doctored_path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("\nNOT REPRODUCED: ") && text.contains("DIFFERS") && text.contains("rule: time:"), "{text}");
+
+    // A case skipped in my run (e.g. no solc, --skip-unavailable): missing, with the reason.
+    let mut partial = r.clone();
+    partial.cases.retain(|c| c.id != "halo2/int8/n4/cpu");
+    partial
+        .skipped
+        .push(veriflop_bench::results::Skipped { id: "halo2/int8/n4/cpu".into(), reason: "no solc here".into() });
+    let rep = check(&r, &partial, &opts);
+    assert!(!rep.ok() && rep.headline.missing > 0 && rep.headline.differs == 0);
+    assert!(rep
+        .comparisons
+        .iter()
+        .filter(|c| c.verdict == Verdict::Missing)
+        .all(|c| c.note.as_deref() == Some("skipped in my run: no solc here")));
+    let allowed = check(&r, &partial, &CheckOptions { allow_missing: true, ..opts.clone() });
+    assert!(allowed.ok() && allowed.verdict.contains("missing, allowed"), "{}", allowed.verdict);
+
     // A machine twice as slow in everything (calibration included) reproduces.
     let mut slow = r.clone();
     for c in &mut slow.calibration {
@@ -241,7 +433,7 @@ fn tiny_suite_runs_reports_and_checks() {
     assert!(rep.count(Verdict::Missing) > 0);
     let doctored_path = tmp.path().join("doctored.json");
     write(&doctored_path, &doctored);
-    let (code, text) = bench(&["check", json_path.to_str().unwrap(), doctored_path.to_str().unwrap()]);
+    let (code, text) = bench(&["check", quiet_path.to_str().unwrap(), doctored_path.to_str().unwrap()]);
     assert_eq!(code, 1, "{text}");
     assert!(text.contains("NOT REPRODUCED") && text.contains("DIFFERS") && text.contains("MISSING"));
 
@@ -250,12 +442,18 @@ fn tiny_suite_runs_reports_and_checks() {
     v1["schema"] = serde_json::json!("veriflop-bench/1");
     v1.as_object_mut().unwrap().remove("skipped");
     v1.as_object_mut().unwrap().remove("primitives"); // v2 additions
+    for c in v1["calibration"].as_array_mut().unwrap() {
+        for f in ["jitter", "runqueue", "serial_runqueue"] {
+            c.as_object_mut().unwrap().remove(f);
+        }
+    }
     v1["extensions"]["service"] = serde_json::Value::Null;
     let cases = v1["cases"].as_array_mut().unwrap();
     cases.retain(|c| c["spec"]["construction"] != "committed" && c["spec"].get("system").is_none());
     for c in cases.iter_mut() {
         c["exact"].as_object_mut().unwrap().remove("commitments_bytes");
         c.as_object_mut().unwrap().remove("gemm");
+        c.as_object_mut().unwrap().remove("runqueue");
         if c["spec"]["construction"] == "poseidon" {
             c["spec"]["construction"] = serde_json::json!("freivalds");
             c["id"] = serde_json::json!(c["id"].as_str().unwrap().replace("poseidon/", "freivalds/"));
@@ -308,4 +506,97 @@ fn tiny_suite_runs_reports_and_checks() {
     let text = std::fs::read_to_string(&readme_path).unwrap();
     assert!(text.starts_with("# x\n") && text.ends_with("after\n") && !text.contains("stale"));
     assert!(text.contains("| 4 |") && text.contains("run/plots/prove_time.svg"));
+}
+
+/// `r` as if measured on a quiet machine: calibrations and figures without
+/// spread, no scheduling delay, no run-queue wait.
+fn quiet(r: &Results) -> Results {
+    let flat = |s: &mut Stat| {
+        let m = s.median;
+        s.samples = vec![m; s.samples.len()];
+        (s.min, s.max, s.p25, s.p75) = (m, m, m, m);
+    };
+    let mut q = r.clone();
+    for c in &mut q.calibration {
+        flat(&mut c.score);
+        c.serial.iter_mut().chain(c.jitter.iter_mut()).for_each(flat);
+        (c.runqueue, c.serial_runqueue) = (None, None);
+    }
+    for x in q.extensions.service.iter_mut().flat_map(|t| t.native.iter_mut().chain(t.http.iter_mut())) {
+        x.runqueue = None;
+    }
+    for c in &mut q.cases {
+        c.runqueue = None;
+        let t = &mut c.timings;
+        for s in [
+            &mut t.execute,
+            &mut t.commit,
+            &mut t.witness,
+            &mut t.ntt,
+            &mut t.msm,
+            &mut t.other,
+            &mut t.prove,
+            &mut t.verify,
+        ] {
+            flat(s);
+        }
+    }
+    q
+}
+
+/// A suite case whose prerequisite is missing (the halo2 case's gas needs the
+/// pinned solc) stops `run` before anything runs, with the fix; with
+/// `--skip-unavailable` it is recorded as skipped, with the reason.
+#[test]
+fn missing_solc_stops_the_run_or_is_recorded_as_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("no-solc-here");
+    let env = [("VERIFLOP_SOLC", bad.to_str().unwrap())];
+    let out = tmp.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let (code, text) = bench_in(Some(tmp.path()), &env, &["run", "--suite", "tiny", "--out", out_s, "--quiet"]);
+    assert_eq!(code, 2, "{text}");
+    for needle in [
+        "1 case(s) of suite tiny cannot run on this machine, so nothing was run",
+        "halo2/int8/n4/cpu: its on-chain gas compiles the generated halo2 verifier",
+        &format!("VERIFLOP_SOLC={}: no such file or directory", bad.display()),
+        "--skip-unavailable",
+        "--no-gas",
+    ] {
+        assert!(text.contains(needle), "{needle:?} not in {text}");
+    }
+    assert!(!text.to_lowercase().contains("broken pipe"), "{text}");
+    assert!(!out.exists(), "nothing was run");
+
+    // --list says what is missing without running anything; without gas nothing is.
+    let (code, text) = bench_in(Some(tmp.path()), &env, &["run", "--suite", "tiny", "--list"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("halo2/int8/n4/cpu") && text.contains("UNAVAILABLE"), "{text}");
+    let (code, text) = bench_in(Some(tmp.path()), &env, &["run", "--suite", "tiny", "--list", "--no-gas"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("UNAVAILABLE"), "{text}");
+
+    // --skip-unavailable: the rest runs (here: nothing else is selected), the case is skipped with the reason.
+    let args = [
+        "run",
+        "--suite",
+        "tiny",
+        "--filter",
+        "halo2",
+        "--skip-unavailable",
+        "--out",
+        out_s,
+        "--quiet",
+        "--calibration-rounds",
+        "1",
+    ];
+    let (code, text) = bench_in(Some(tmp.path()), &env, &args);
+    assert_eq!(code, 0, "{text}");
+    let r = Results::read(&out.join("results.json")).unwrap();
+    assert!(r.cases.is_empty() && r.failures.is_empty(), "{:?}", r.failures);
+    assert_eq!(r.skipped.len(), 1);
+    assert_eq!(r.skipped[0].id, "halo2/int8/n4/cpu");
+    assert!(r.skipped[0].reason.contains("VERIFLOP_SOLC="), "{}", r.skipped[0].reason);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("halo2/int8/n4/cpu") && md.contains("VERIFLOP_SOLC="), "{md}");
 }

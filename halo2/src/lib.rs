@@ -33,6 +33,7 @@ pub mod layout;
 pub mod poseidon;
 pub mod proof;
 mod ptau;
+pub mod solc;
 pub mod srs;
 
 pub use keycache::{KeyCache, KeyFileError, KeySource};

@@ -61,6 +61,16 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     if systems.is_empty() {
         return Err(CliError::new("usage", "--proof-system needs at least one of groth16, halo2"));
     }
+    // The halo2 settlement compiles the shape's generated verifier: find the
+    // pinned solc before any work, whatever the current directory.
+    if systems.contains(&ProofSystem::Halo2KzgBn254) {
+        veriflop_contracts::solc::locate().map_err(|e| {
+            CliError::new(
+                "solc_unavailable",
+                format!("the halo2 job settles through a generated verifier compiled with the pinned solc: {e}"),
+            )
+        })?;
+    }
     let circuit_of = |system: ProofSystem| match system {
         ProofSystem::Groth16Bn254 => args.circuit,
         ProofSystem::Halo2KzgBn254 => CircuitKind::Poseidon,
