@@ -206,7 +206,7 @@ fn tiny_suite_runs_reports_and_checks() {
     // Deterministic figures are equal; gas too, or whole zero bytes of a random proof apart.
     for c in rerun.comparisons.iter().filter(|c| matches!(c.class, Class::Exact | Class::Gas)) {
         assert_eq!(c.verdict, Verdict::Reproduces, "{c:?}");
-        assert!(c.mine == Some(c.published) || c.rule.contains("zero bytes"), "{c:?}");
+        assert!(c.mine == Some(c.published) || c.rule.contains("zero bytes") || c.rule.contains("random SRS"), "{c:?}");
     }
     // The JSON says which rule decided each figure.
     let (code, json) = bench(&["check", json_path.to_str().unwrap(), json2.to_str().unwrap(), "--json"]);

@@ -32,4 +32,7 @@ pub enum Error {
     Format(String),
     #[error("i/o: {0}")]
     Io(String),
+    /// Data that does not match what a job committed to (said as is).
+    #[error("{0}")]
+    Mismatch(String),
 }

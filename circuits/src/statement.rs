@@ -191,10 +191,14 @@ impl Job {
     pub fn check_data(&self, ck: Option<&CommitKey>, a: &InputMatrix, b: &InputMatrix) -> Result<(), Error> {
         let (cm_a, cm_b) = input_commitments(self.circuit, &self.shape, ck, a, b)?;
         if cm_a != self.cm_a {
-            return Err(Error::Format("A does not match the job's commitment cm_a".into()));
+            return Err(Error::Mismatch(
+                "A does not match the job's commitment cm_A: it is not the data the client posted".into(),
+            ));
         }
         if cm_b != self.cm_b {
-            return Err(Error::Format("B does not match the job's commitment cm_b".into()));
+            return Err(Error::Mismatch(
+                "B does not match the job's commitment cm_B: it is not the data the client posted".into(),
+            ));
         }
         Ok(())
     }

@@ -51,7 +51,7 @@ fn provider_flow_through_the_cli() {
     let out =
         bin(d, &["verify", "--bundle", "j/bundle.vfpb", "--provider", "0x2222222222222222222222222222222222222222"]);
     assert_eq!(out.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not the submitting provider"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the payee required here"));
 
     // Exit code 1 with a clear message: garbage bundle.
     std::fs::write(d.join("j/junk.vfpb"), b"VFPB\x01\x02garbage").unwrap();

@@ -41,7 +41,7 @@ pub enum VerifyError {
     CommitmentMismatch(&'static str),
     #[error("the commitment point of {0} does not hash to the statement's digest")]
     CommitmentDigest(&'static str),
-    #[error("the proof pays {got}, not the submitting provider {expected}")]
+    #[error("the proof pays {got}, not {expected}, the payee required here")]
     ProviderMismatch { expected: Address, got: Address },
     #[error("the proof does not verify for this statement")]
     InvalidProof,

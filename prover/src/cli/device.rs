@@ -26,7 +26,8 @@ pub struct DeviceArgs {
 /// Where C = A·B runs (also on its own, for `execute`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct GemmArgs {
-    /// Where C = A·B runs: auto uses cuBLAS on a CUDA GPU when usable.
+    /// Where C = A·B runs: auto uses cuBLAS on a CUDA GPU when usable, else the CPU; cpu always
+    /// computes it exactly on the CPU; cuda requires a usable GPU (an error otherwise).
     #[arg(long, value_enum, env = "VERIFLOP_GEMM", default_value_t = GemmChoice::Auto)]
     pub gemm: GemmChoice,
     /// CUDA device for the GEMM.

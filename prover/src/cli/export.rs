@@ -40,7 +40,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let d = args.out_dir.display();
     ctx.emit(
         format!(
-            "wrote {d}/verification_key.json, {d}/proof.json, {d}/public.json\ncheck with: snarkjs groth16 verify {d}/verification_key.json {d}/public.json {d}/proof.json{}",
+            "wrote {d}/verification_key.json, {d}/proof.json, {d}/public.json\ncheck with (after `npm ci --prefix tools` once): npx --prefix tools snarkjs groth16 verify {d}/verification_key.json {d}/public.json {d}/proof.json{}",
             if bundle.commitments.is_some() {
                 "\n(the Groth16 part of a committed proof: the commitments are folded into IC0; cm_C's proof of knowledge and the digests are checked by `veriflop-prover verify`)"
             } else {

@@ -19,8 +19,10 @@ pub struct Args {
     /// Job file.
     #[arg(long, default_value = "veriflop-data/job/job.json")]
     pub job: PathBuf,
+    /// Matrix A (m×k) the job committed to, .npy or .vfm.
     #[arg(long, default_value = "veriflop-data/job/a.npy")]
     pub a: PathBuf,
+    /// Matrix B (k×n) the job committed to, .npy or .vfm.
     #[arg(long, default_value = "veriflop-data/job/b.npy")]
     pub b: PathBuf,
     /// C from `execute`; computed here when omitted.
@@ -195,13 +197,43 @@ fn compute_c(
     devices: Devices,
 ) -> Result<(OutputMatrix, Option<(Duration, RanOn)>), CliError> {
     Ok(match c {
-        Some(c) => (c, None),
+        Some(c) => {
+            check_result(job, a, b, &c)?;
+            (c, None)
+        }
         None => {
             let t = Instant::now();
             let (c, ran) = devices.gemm.matmul(&job.shape, a, b)?;
             (c, Some((t.elapsed(), ran)))
         }
     })
+}
+
+/// A given C must be A·B: checked natively before any proving work, so a wrong
+/// result is reported as such (with where), not as an unsatisfied constraint.
+fn check_result(job: &Job, a: &InputMatrix, b: &InputMatrix, c: &OutputMatrix) -> Result<(), CliError> {
+    let want = veriflop_circuits::execute::matmul(&job.shape, a, b)?;
+    if (c.rows, c.cols) != (want.rows, want.cols) {
+        return Err(CliError::new(
+            "bad_input",
+            format!("C is {}×{}; the job's result is {}×{}", c.rows, c.cols, want.rows, want.cols),
+        ));
+    }
+    let wrong = c.data.iter().zip(&want.data).position(|(x, y)| x != y);
+    if let Some(i) = wrong {
+        let (r, col) = (i / want.cols, i % want.cols);
+        let count = c.data.iter().zip(&want.data).filter(|(x, y)| x != y).count();
+        return Err(CliError {
+            exit: super::common::EXIT_UNSATISFIED,
+            code: "unsatisfied",
+            message: format!(
+                "C ≠ A·B: {count} wrong entries, the first at row {r}, column {col} (C has {}, A·B is {}); nothing was proven",
+                c.get(r, col),
+                want.get(r, col)
+            ),
+        });
+    }
+    Ok(())
 }
 
 pub fn write_bundle(path: &Path, bundle: &ProofBundle) -> Result<(), CliError> {
