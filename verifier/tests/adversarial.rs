@@ -7,7 +7,13 @@
 //! - venues: a proof, a registration or a signed request is worth one payment
 //!   in one venue; job ids cannot be squatted;
 //! - money: unbacked, free and absurd prices, quotas, scheduled refunds, and
-//!   the ledger audit (balances = deposits − locks + payouts + refunds) after all of it.
+//!   the ledger audit (balances = deposits − locks + payouts + refunds) after all of it;
+//! - key work: halo2 registrations for shapes the operator did not allow buy no
+//!   key derivation (keys of allowed shapes are made once, at start-up).
+//!
+//! (The other findings of that review are tested where they live: the 32-byte
+//! development SRS seed in `halo2/tests/srs.rs`, the verifier-code check of
+//! every JobEscrow submit path in `contracts/tests/vanishing_verifier.rs`.)
 //!
 //! Every attack comes from 127.0.0.0/8 addresses of this machine only.
 
@@ -359,4 +365,54 @@ async fn escrow_locks_only_money_that_exists() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("less than"), "{out:?}");
     assert!(ledger_tool(&s.ledger, &["audit"]).contains("ledger consistent"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn halo2_key_work_cannot_be_bought_by_requests() {
+    // A key directory with an SRS; the operator allows one small halo2 shape.
+    let keys = tempfile::tempdir().unwrap();
+    veriflop_halo2::setup_srs(12, [5; 32])
+        .unwrap()
+        .write_file(&keys.path().join(veriflop_verifier::keys::SRS_FILE))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = sqlite(&dir, "l.db");
+    let keys_arg = keys.path().to_str().unwrap().to_string();
+    let proc = Proc::start(&ledger, &["--keys", &keys_arg, "--halo2-shapes", "3x4x2"], &[], None);
+    // The allowed shape's key was derived once, before the service listened.
+    assert_eq!(metric(&proc.url, "veriflop_halo2_key_derivations_total").await, 1);
+
+    // Signed registrations of halo2 jobs for shapes nobody allowed — one of
+    // them 48³, ~25 s of key derivation before the fix — are refused at once.
+    let client_key = Signer::random();
+    ledger_tool(&ledger, &["deposit", "--to", &client_key.address().to_string(), "--amount", "100000"]);
+    let c = Client::new(&proc.url, client_key.clone());
+    let venue = c.venue().await.unwrap().venue().unwrap();
+    let t = Instant::now();
+    for n in [48u32, 40, 33, 20, 9] {
+        let shape = veriflop_circuits::Shape::new(n, n, n, veriflop_circuits::Dtype::Int8).unwrap();
+        let a = veriflop_circuits::InputMatrix::random(n as usize, n as usize, shape.dtype, 1).unwrap();
+        let job = veriflop_circuits::Job::new(
+            veriflop_circuits::JobId::random(),
+            veriflop_circuits::CircuitKind::Poseidon,
+            shape,
+            None,
+            &a,
+            &a,
+        )
+        .unwrap()
+        .with_system(veriflop_circuits::ProofSystem::Halo2KzgBn254)
+        .unwrap();
+        let nonce = veriflop_circuits::Bytes32::random();
+        let job = veriflop_circuits::Job { job_id: venue.job_id(client_key.address(), &nonce), ..job };
+        let req = veriflop_verifier::client::RegisterJob::for_job(&job, nonce, 10, in_an_hour(), client_key.address());
+        let e = c.register_job(&req).await.unwrap_err();
+        assert_eq!(e.code(), Some("unknown_shape"), "{e}");
+    }
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(3), "five refusals took {took:?}");
+    assert_eq!(metric(&proc.url, "veriflop_halo2_key_derivations_total").await, 1);
+    assert_eq!(metric(&proc.url, "veriflop_halo2_keys_cached").await, 1);
+    // Nothing was locked for the refused jobs.
+    assert_eq!(c.account(client_key.address()).await.unwrap().balance, "100000");
 }

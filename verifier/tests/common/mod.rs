@@ -154,16 +154,16 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Starts `veriflop-verifier` with this test binary's key directory, no rate
-    /// limit, and `args` (which may override those); `nofile` caps its open files.
+    /// Starts `veriflop-verifier` with no rate limit, `args`, and this test
+    /// binary's key directory unless `args` names one; `nofile` caps its open files.
     pub fn start(ledger: &str, args: &[&str], env: &[(&str, String)], nofile: Option<u64>) -> Proc {
         use std::io::BufRead;
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_veriflop-verifier"));
-        cmd.args(["--listen", "127.0.0.1:0", "--rate-limit-per-minute", "0"])
-            .arg("--keys")
-            .arg(key_dir())
-            .args(["--ledger", ledger])
-            .args(args)
+        cmd.args(["--listen", "127.0.0.1:0", "--rate-limit-per-minute", "0", "--ledger", ledger]);
+        if !args.contains(&"--keys") {
+            cmd.arg("--keys").arg(key_dir());
+        }
+        cmd.args(args)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit());
