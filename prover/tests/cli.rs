@@ -70,6 +70,9 @@ fn provider_flow_through_the_cli() {
         &[&["prove"], &common[..], &["--c", "j/wrong.npy", "--provider", PROVIDER, "--out", "j/bad.vfpb"]].concat(),
     );
     assert_eq!(out.status.code(), Some(4), "{}", String::from_utf8_lossy(&out.stderr));
+    // Said as what it is, with where: not as an unsatisfied constraint number.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("C ≠ A·B: 1 wrong entries, the first at row 0, column 0"), "{err}");
     assert!(!d.join("j/bad.vfpb").exists());
 
     // Submitting signed by a key that is not the payee's is refused before sending.
