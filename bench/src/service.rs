@@ -197,6 +197,8 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
                 rate_limit_per_minute: 0,
                 verify_queue: Config::default().verify_queue.max(2 * conc),
                 ledger_url: Some(ledger_url),
+                // One client posts the whole set: the operator's quota must allow it.
+                max_open_jobs_per_client: jobs as u64,
                 ..Config::default()
             };
             let (_, handle) = spawn_local(config).await.map_err(|x| format!("starting the service: {x}"))?;
