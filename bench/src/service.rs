@@ -98,6 +98,8 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
     let a = InputMatrix::random(m, k, shape.dtype, spec.seed).map_err(|x| x.to_string())?;
     let b = InputMatrix::random(k, n, shape.dtype, spec.seed.wrapping_add(1)).map_err(|x| x.to_string())?;
     let c = matmul(&shape, &a, &b).map_err(|x| x.to_string())?;
+    let c_file = tempfile::Builder::new().suffix(".vfm").tempfile().map_err(|x| x.to_string())?.into_temp_path();
+    veriflop_circuits::matrix::write_matrix(&c_file, &c).map_err(|x| x.to_string())?;
     let base = Job::new(JobId(Fr::from(0u64)), kind, shape, ck.as_ref(), &a, &b).map_err(|x| x.to_string())?;
 
     // One set of `jobs` jobs per HTTP measurement (every request releases a
@@ -204,10 +206,15 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
             let (_, handle) = spawn_local(config).await.map_err(|x| format!("starting the service: {x}"))?;
             let url = handle.url();
             let reg = Client::new(&url, client_key.clone());
+            // Every job's C is stored before the clock starts (the escrow is
+            // released only for a delivered result): what is measured is the
+            // submission, verification and release.
+            let delivery = Client::new(&url, provider.clone());
             for ((job, _), nonce) in batch.iter().zip(batch_nonces) {
                 reg.register_job(&RegisterJob::for_job(job, *nonce, PRICE, unix_now() + 3600, client_key.address()))
                     .await
                     .map_err(|x| format!("registering a job: {x}"))?;
+                delivery.upload_result(&job.job_id, c_file.as_ref()).await.map_err(|x| format!("storing C: {x}"))?;
             }
             let queue = Arc::new(Mutex::new(batch.iter().map(|(j, b)| (j.job_id, b.clone())).collect::<Vec<_>>()));
             // Every worker opens its keep-alive connection (GET /healthz) before the clock starts.

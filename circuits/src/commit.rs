@@ -106,6 +106,42 @@ fn hash(elements: &[Fr]) -> Fr {
     sponge.squeeze_field_elements::<Fr>(1)[0]
 }
 
+/// A commitment computed over entries given a chunk at a time (the verifier
+/// service's uploads): equal to [`commit_input`] / [`commit_output`] over the
+/// concatenation. The caller checks shape and range, as for those.
+pub struct Absorber {
+    sponge: PoseidonSponge<Fr>,
+    w: u32,
+    per: usize,
+    pending: Vec<i128>,
+}
+
+impl Absorber {
+    pub fn new(shape: &Shape, role: Role) -> Self {
+        let (w, per) = layout(shape, role);
+        let mut sponge = PoseidonSponge::new(poseidon_config());
+        sponge.absorb(&header(shape, role).to_vec());
+        Absorber { sponge, w, per, pending: Vec::new() }
+    }
+
+    /// Absorbs the next entries in row-major order.
+    pub fn absorb(&mut self, values: &[i128]) {
+        self.pending.extend_from_slice(values);
+        let whole = self.pending.len() - self.pending.len() % self.per;
+        if whole > 0 {
+            self.sponge.absorb(&pack(&self.pending[..whole], self.w, self.per));
+            self.pending.drain(..whole);
+        }
+    }
+
+    pub fn finish(mut self) -> Fr {
+        if !self.pending.is_empty() {
+            self.sponge.absorb(&pack(&self.pending, self.w, self.per));
+        }
+        self.sponge.squeeze_field_elements::<Fr>(1)[0]
+    }
+}
+
 fn commit_values(shape: &Shape, role: Role, values: &[i128]) -> Fr {
     let (w, per) = layout(shape, role);
     let mut elements = header(shape, role).to_vec();

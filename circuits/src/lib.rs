@@ -11,6 +11,7 @@ pub mod field;
 pub mod matrix;
 pub mod shape;
 pub mod statement;
+pub mod stream;
 pub mod system;
 pub mod venue;
 

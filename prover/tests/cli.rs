@@ -148,27 +148,48 @@ fn provider_flow_through_the_cli() {
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("OK"), "{out:?}");
 }
 
+/// The verifier service binary, built beside this package's binary by
+/// `cargo test --workspace` (the demo starts it as its own process).
+fn verifier_bin() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_veriflop-prover")).with_file_name("veriflop-verifier");
+    assert!(p.is_file(), "{} is not built: run the tests with --workspace (scripts/test does)", p.display());
+    p
+}
+
 #[test]
-fn demo_runs_both_proof_systems_and_reports_json() {
+fn demo_runs_the_market_flow_in_separate_processes_and_reports_json() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = ok(tmp.path(), &["--json", "demo", "--shape", "4x3x2", "--out-dir", "demo"]);
+    let bin = verifier_bin();
+    let out = ok(
+        tmp.path(),
+        &["--json", "demo", "--shape", "4x3x2", "--out-dir", "demo", "--verifier-bin", bin.to_str().unwrap()],
+    );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let runs = v["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
     for (run, system) in runs.iter().zip(["groth16-bn254", "halo2-kzg-bn254"]) {
         assert_eq!(run["system"], system);
         assert_eq!(run["verified"], true);
+        assert_eq!(run["delivered"], true);
         assert_eq!(run["service"]["state"], "Released");
+        assert_eq!(run["service"]["payee"], v["provider"]);
+        assert!(run["provider_report"].as_str().unwrap().contains("Released"), "{run}");
         assert_eq!(run["chain"]["status_after"], "Paid");
         assert!(run["chain"]["submit_gas"].as_u64().unwrap() > 21_000);
     }
     assert_eq!(runs[0]["circuit"], "committed");
     assert_eq!(runs[0]["proof_bytes"], 256);
-    assert!(runs[0]["prove"]["constraints"].as_u64().unwrap() > 0);
+    assert!(runs[0]["chain"]["prove"]["constraints"].as_u64().unwrap() > 0);
     assert_eq!(runs[1]["circuit"], "poseidon");
-    assert!(runs[1]["prove"]["k"].as_u64().unwrap() > 0);
-    assert!(tmp.path().join("demo/groth16/bundle.json").exists());
-    assert!(tmp.path().join("demo/halo2/bundle.json").exists());
+    assert!(runs[1]["chain"]["prove"]["k"].as_u64().unwrap() > 0);
+    // Both prices reached the provider; the client holds what it checked.
+    assert_eq!(v["provider_balance"], "20000000000000000");
+    assert_eq!(v["client_balance"], "0");
+    for d in ["groth16", "halo2"] {
+        assert!(tmp.path().join(format!("demo/client/{d}/bundle.json")).exists());
+        assert!(tmp.path().join(format!("demo/client/{d}/c.npy")).exists());
+    }
+    assert!(tmp.path().join("demo/service/ledger.db").exists());
     assert!(tmp.path().join("keys/halo2.srs").exists());
 }
 

@@ -38,6 +38,10 @@ pub const HEADER_ADDRESS: &str = "x-veriflop-address";
 pub const HEADER_TIMESTAMP: &str = "x-veriflop-timestamp";
 pub const HEADER_NONCE: &str = "x-veriflop-nonce";
 pub const HEADER_SIGNATURE: &str = "x-veriflop-signature";
+/// Streamed uploads declare their body's keccak256 (0x-hex) in this header: it
+/// is the body line of the signed text, so the signature is checked before the
+/// body arrives, and the body is refused unless it hashes to the declared value.
+pub const HEADER_CONTENT_KECCAK: &str = "x-veriflop-content-keccak256";
 /// First line of every signed request text (domain separation and versioning).
 pub const DOMAIN: &str = "veriflop-request-v2";
 pub const MAX_NONCE_LEN: usize = 64;
@@ -98,11 +102,31 @@ pub fn canonical_message(
     nonce: &str,
     body: &[u8],
 ) -> String {
+    canonical_message_for_digest(venue, method, path_and_query, timestamp, nonce, &keccak256(body))
+}
+
+/// [`canonical_message`] given the body's keccak256 instead of the body.
+pub fn canonical_message_for_digest(
+    venue: &Bytes32,
+    method: &str,
+    path_and_query: &str,
+    timestamp: i64,
+    nonce: &str,
+    body_keccak: &[u8; 32],
+) -> String {
     format!(
         "{DOMAIN}\n{venue}\n{}\n{path_and_query}\n{timestamp}\n{nonce}\n0x{}",
         method.to_ascii_uppercase(),
-        hex::encode(keccak256(body))
+        hex::encode(body_keccak)
     )
+}
+
+/// Parses a 0x-hex keccak256 digest (the [`HEADER_CONTENT_KECCAK`] value).
+pub fn parse_digest(s: &str) -> Result<[u8; 32], AuthError> {
+    let bad = || AuthError::Malformed(HEADER_CONTENT_KECCAK, "expected 0x and 64 hex digits".into());
+    let h = s.trim().strip_prefix("0x").ok_or_else(bad)?;
+    let b = hex::decode(h).map_err(|_| bad())?;
+    b.try_into().map_err(|_| bad())
 }
 
 fn check_nonce(nonce: &str) -> Result<(), AuthError> {
@@ -210,10 +234,23 @@ impl AuthHeaders {
         now: i64,
         window_secs: u64,
     ) -> Result<Address, AuthError> {
+        self.verify_digest(venue, method, path_and_query, &keccak256(body), now, window_secs)
+    }
+
+    /// [`AuthHeaders::verify`] given the body's keccak256 (streamed uploads).
+    pub fn verify_digest(
+        &self,
+        venue: &Bytes32,
+        method: &str,
+        path_and_query: &str,
+        body_keccak: &[u8; 32],
+        now: i64,
+        window_secs: u64,
+    ) -> Result<Address, AuthError> {
         if self.timestamp.abs_diff(now) > window_secs {
             return Err(AuthError::Stale { ts: self.timestamp, now, window: window_secs });
         }
-        let msg = canonical_message(venue, method, path_and_query, self.timestamp, &self.nonce, body);
+        let msg = canonical_message_for_digest(venue, method, path_and_query, self.timestamp, &self.nonce, body_keccak);
         match recover_personal(msg.as_bytes(), &self.signature) {
             Some(a) if a == self.address => Ok(a),
             _ => Err(AuthError::BadSignature(self.address)),
@@ -294,7 +331,35 @@ impl Signer {
         timestamp: i64,
         nonce: &str,
     ) -> AuthHeaders {
-        let msg = canonical_message(venue, method, path_and_query, timestamp, nonce, body);
+        self.sign_digest_with_nonce(venue, method, path_and_query, &keccak256(body), timestamp, nonce)
+    }
+
+    /// Signs a request whose body is streamed: the caller sends `body_keccak`
+    /// in [`HEADER_CONTENT_KECCAK`] beside the returned headers.
+    pub fn sign_streamed_request(
+        &self,
+        venue: &Bytes32,
+        method: &str,
+        path_and_query: &str,
+        body_keccak: &[u8; 32],
+        timestamp: i64,
+    ) -> AuthHeaders {
+        use rand::RngCore;
+        let mut n = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut n);
+        self.sign_digest_with_nonce(venue, method, path_and_query, body_keccak, timestamp, &hex::encode(n))
+    }
+
+    fn sign_digest_with_nonce(
+        &self,
+        venue: &Bytes32,
+        method: &str,
+        path_and_query: &str,
+        body_keccak: &[u8; 32],
+        timestamp: i64,
+        nonce: &str,
+    ) -> AuthHeaders {
+        let msg = canonical_message_for_digest(venue, method, path_and_query, timestamp, nonce, body_keccak);
         AuthHeaders {
             address: self.address,
             timestamp,

@@ -15,15 +15,19 @@
 //! # Ok(()) }
 //! ```
 
+use std::path::Path;
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use veriflop_circuits::{Address, Bytes32, JobId, Venue};
 
 use crate::auth::{unix_now, Signer};
 use crate::bundle::ProofBundle;
+pub use crate::ledger::Input;
 pub use crate::service::api::{
-    AccountView, Health, JobView, RegisterJob, ShapeInfo, SubmitOutcome, SubmitResponse, VenueInfo,
+    AccountView, Health, JobView, Lease, OpenJob, OpenJobs, RegisterJob, ShapeInfo, StoredInput, StoredResultView,
+    SubmitOutcome, SubmitResponse, VenueInfo,
 };
 pub use crate::service::error::ErrorBody;
 pub use crate::service::{spawn_local, Config, ServiceError, ServiceHandle};
@@ -37,6 +41,8 @@ pub enum ClientError {
     Transport { url: String, msg: String },
     #[error("unexpected answer from the verifier: {0}")]
     Decode(String),
+    #[error("{0}")]
+    Io(String),
 }
 
 impl ClientError {
@@ -206,6 +212,186 @@ impl Client {
         let (s, b) = self.finish(self.http.get(format!("{}/healthz", self.base))).await?;
         Self::decode(s, &b)
     }
+
+    fn io(&self, what: &str, e: impl std::fmt::Display) -> ClientError {
+        ClientError::Io(format!("{what}: {e}"))
+    }
+
+    /// Sends a file as a streamed, signed body (its keccak256 declared and signed first).
+    async fn send_file(&self, method: &str, path: &str, file: &Path) -> Result<(StatusCode, Vec<u8>), ClientError> {
+        let (keccak, len) = hash_file(file).await.map_err(|e| self.io(&file.display().to_string(), e))?;
+        let venue = self.venue().await?.venue_id;
+        let auth = self.signer.sign_streamed_request(&venue, method, path, &keccak, unix_now());
+        let f = tokio::fs::File::open(file).await.map_err(|e| self.io(&file.display().to_string(), e))?;
+        let body = futures_util::stream::unfold(f, |mut f| async move {
+            let mut buf = vec![0u8; 1 << 20];
+            match f.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok::<_, std::io::Error>(bytes::Bytes::from(buf)), f))
+                }
+                Err(e) => Some((Err(e), f)),
+            }
+        });
+        let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .timeout(TRANSFER_TIMEOUT)
+            .header("content-type", "application/octet-stream")
+            .header("content-length", len)
+            .header(crate::auth::HEADER_CONTENT_KECCAK, format!("0x{}", hex::encode(keccak)))
+            .body(reqwest::Body::wrap_stream(body));
+        for (k, v) in auth.pairs() {
+            req = req.header(k, v);
+        }
+        self.finish(req).await
+    }
+
+    /// A signed request without a body, its answer streamed into `dest` (written
+    /// whole or not at all: a temporary file renamed at the end).
+    async fn download(&self, path: &str, dest: &Path) -> Result<Downloaded, ClientError> {
+        use futures_util::StreamExt;
+        use sha2::Digest;
+        let venue = self.venue().await?.venue_id;
+        let auth = self.signer.sign_request(&venue, "GET", path, &[], unix_now());
+        let mut req = self.http.get(format!("{}{path}", self.base)).timeout(TRANSFER_TIMEOUT);
+        for (k, v) in auth.pairs() {
+            req = req.header(k, v);
+        }
+        let transport = |e: reqwest::Error| ClientError::Transport { url: self.base.clone(), msg: e.to_string() };
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status();
+        if !status.is_success() {
+            let b = resp.bytes().await.map_err(transport)?;
+            return Err(Self::decode::<serde_json::Value>(status, &b)
+                .err()
+                .unwrap_or_else(|| ClientError::Decode(format!("HTTP {status} without an error body"))));
+        }
+        let claimed_sha = resp.headers().get("x-veriflop-sha256").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".download-")
+            .tempfile_in(dir)
+            .map_err(|e| self.io(&dir.display().to_string(), e))?;
+        let (f, tmp_path) = tmp.into_parts();
+        let mut f = tokio::fs::File::from_std(f);
+        let mut sha = sha2::Sha256::new();
+        let mut len = 0u64;
+        let mut stream = resp.bytes_stream();
+        while let Some(c) = stream.next().await {
+            let c = c.map_err(transport)?;
+            sha.update(&c);
+            len += c.len() as u64;
+            f.write_all(&c).await.map_err(|e| self.io("writing the download", e))?;
+        }
+        f.flush().await.map_err(|e| self.io("writing the download", e))?;
+        f.sync_all().await.map_err(|e| self.io("writing the download", e))?;
+        let sha256 = hex::encode(sha.finalize());
+        if claimed_sha.as_deref().is_some_and(|c| c != sha256) {
+            return Err(ClientError::Decode(format!("download of {path} was corrupted in transit (SHA-256 differs)")));
+        }
+        tmp_path.persist(dest).map_err(|e| self.io(&dest.display().to_string(), e))?;
+        Ok(Downloaded { bytes: len, sha256 })
+    }
+
+    /// Stores an input of a job this client registered (`.npy` or `.vfm`). The
+    /// service checks it against the job's commitment; both stored, the job is offered.
+    pub async fn upload_input(&self, job_id: &JobId, input: Input, file: &Path) -> Result<StoredInput, ClientError> {
+        let (s, b) = self.send_file("PUT", &format!("/v1/jobs/{job_id}/inputs/{}", input.as_str()), file).await?;
+        Self::decode(s, &b)
+    }
+
+    /// Downloads an input (as the job's client or its lease holder) into `dest`.
+    /// The caller checks it against the job's commitment before using it.
+    pub async fn download_input(&self, job_id: &JobId, input: Input, dest: &Path) -> Result<Downloaded, ClientError> {
+        self.download(&format!("/v1/jobs/{job_id}/inputs/{}", input.as_str()), dest).await
+    }
+
+    /// Claims an offered job: its lease, exclusive until `expires_at`.
+    pub async fn claim(&self, job_id: &JobId) -> Result<Lease, ClientError> {
+        let (s, b) =
+            self.send_signed("POST", &format!("/v1/jobs/{job_id}/claim"), Vec::new(), "application/json").await?;
+        Self::decode(s, &b)
+    }
+
+    /// Gives a lease back (the job is offered again at once).
+    pub async fn unclaim(&self, job_id: &JobId) -> Result<JobView, ClientError> {
+        let (s, b) =
+            self.send_signed("POST", &format!("/v1/jobs/{job_id}/unclaim"), Vec::new(), "application/json").await?;
+        Self::decode(s, &b)
+    }
+
+    /// Stores C (`.npy` or `.vfm`) for this provider's proof of the job.
+    pub async fn upload_result(&self, job_id: &JobId, file: &Path) -> Result<StoredResultView, ClientError> {
+        let (s, b) = self.send_file("PUT", &format!("/v1/jobs/{job_id}/result"), file).await?;
+        Self::decode(s, &b)
+    }
+
+    /// Uploads C, then the proof: the escrow is released only for a delivered result.
+    pub async fn deliver(
+        &self,
+        job_id: &JobId,
+        c_file: &Path,
+        bundle: &ProofBundle,
+    ) -> Result<SubmitResponse, ClientError> {
+        self.upload_result(job_id, c_file).await?;
+        self.submit_proof(job_id, bundle).await
+    }
+
+    /// Downloads the delivered C of a released job (as its client) into `dest`.
+    /// The caller checks it against the proven cm_C before trusting it.
+    pub async fn download_result(&self, job_id: &JobId, dest: &Path) -> Result<Downloaded, ClientError> {
+        self.download(&format!("/v1/jobs/{job_id}/result"), dest).await
+    }
+
+    /// The proof bundle accepted with a job's release (unsigned).
+    pub async fn delivered_proof(&self, job_id: &JobId) -> Result<ProofBundle, ClientError> {
+        let (s, b) = self.finish(self.http.get(format!("{}/v1/jobs/{job_id}/proof", self.base))).await?;
+        if !s.is_success() {
+            return Err(Self::decode::<serde_json::Value>(s, &b)
+                .err()
+                .unwrap_or_else(|| ClientError::Decode(format!("HTTP {s}"))));
+        }
+        ProofBundle::decode(&b).map_err(|e| ClientError::Decode(format!("the delivered proof: {e}")))
+    }
+
+    /// One page of offered jobs nobody holds (`query`: `system=…&circuit=…&shape=MxKxN&dtype=…&min_price=…&limit=…&after=…`).
+    pub async fn open_jobs(&self, query: &str) -> Result<OpenJobs, ClientError> {
+        let q = if query.is_empty() { String::new() } else { format!("?{query}") };
+        let (s, b) = self.finish(self.http.get(format!("{}/v1/market/jobs{q}", self.base))).await?;
+        Self::decode(s, &b)
+    }
+}
+
+/// Longest upload or download of one matrix.
+pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A finished download.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Downloaded {
+    pub bytes: u64,
+    /// SHA-256 (hex) of what was written.
+    pub sha256: String,
+}
+
+/// keccak256 and length of a file, read in 1 MiB chunks.
+async fn hash_file(path: &Path) -> std::io::Result<([u8; 32], u64)> {
+    use sha3::Digest;
+    let mut f = tokio::fs::File::open(path).await?;
+    let mut h = sha3::Keccak256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = f.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        len += n as u64;
+    }
+    Ok((h.finalize().into(), len))
 }
 
 /// Blocking wrappers for synchronous callers (a CLI): each call runs on a
@@ -254,6 +440,11 @@ pub mod blocking {
 
         pub fn account(&self, address: Address) -> Result<AccountView, ClientError> {
             self.rt.block_on(self.inner.account(address))
+        }
+
+        /// Runs any [`Client`] call to completion.
+        pub fn run<'a, T, F: std::future::Future<Output = T> + 'a>(&'a self, f: impl FnOnce(&'a Client) -> F) -> T {
+            self.rt.block_on(f(&self.inner))
         }
     }
 }

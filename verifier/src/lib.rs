@@ -3,6 +3,7 @@
 //! Groth16 verification of a bundle against its shape's key and a job's terms.
 
 pub mod auth;
+pub mod blobs;
 pub mod bundle;
 pub mod client;
 pub mod keys;

@@ -284,8 +284,9 @@ async fn a_proof_or_request_is_worth_one_payment_in_one_venue() {
     // The provider's proof for A's job releases A's escrow, and is worth
     // nothing at B: B's job has another id, so the statement is for another job.
     let p = provider_key.address();
+    let c_a = job_a.c_file();
     let proof_a = tokio::task::spawn_blocking(move || job_a.prove(p)).await.unwrap();
-    let out = a.client(&provider_key).submit_proof(&id_a, &proof_a).await.unwrap();
+    let out = a.client(&provider_key).deliver(&id_a, &c_a, &proof_a).await.unwrap();
     assert_eq!(out.outcome, SubmitOutcome::Released);
     let e = b.client(&provider_key).submit_proof(&id_b, &proof_a).await.unwrap_err();
     assert_eq!(e.code(), Some("wrong_job"), "{e}");

@@ -66,6 +66,10 @@ impl H2Job {
         RegisterJob::for_job(&self.job, self.nonce, 1000, in_an_hour(), client)
     }
 
+    fn c_file(&self) -> tempfile::TempPath {
+        common::write_c(&self.a, &self.b)
+    }
+
     fn prove(&self, provider: veriflop_circuits::Address) -> ProofBundle {
         let srs = veriflop_halo2::Srs::read_file(&key_dir().path().join(SRS_FILE)).unwrap();
         let c = matmul(&shape(), &self.a, &self.b).unwrap();
@@ -171,7 +175,10 @@ async fn halo2_jobs_are_verified_and_released() {
     assert_error(&signed(&url, &provider_key, "POST", &path, relabelled.to_bytes()).await, 400, "system_mismatch");
     assert_eq!(c.job(&tj.job.job_id).await.unwrap().events.len(), 1, "nothing but the registration");
 
-    // The honest proof releases the escrow, once.
+    // The honest proof, with its C delivered, releases the escrow, once.
+    let e = p.submit_proof(&tj.job.job_id, &good).await.unwrap_err();
+    assert_eq!(e.code(), Some("result_missing"), "{e}");
+    p.upload_result(&tj.job.job_id, &tj.c_file()).await.unwrap();
     let r = p.submit_proof(&tj.job.job_id, &good).await.unwrap();
     assert_eq!(r.outcome, SubmitOutcome::Released);
     assert_eq!(r.payee, provider);
@@ -184,7 +191,7 @@ async fn halo2_jobs_are_verified_and_released() {
     // A Groth16 job on the same service still works beside it.
     let gj = common::new_job(11).at(&h, client_key.address());
     c.register_job(&gj.register_request(client_key.address(), 5, in_an_hour())).await.unwrap();
-    let r = p.submit_proof(&gj.job.job_id, &gj.prove(provider)).await.unwrap();
+    let r = p.deliver(&gj.job.job_id, &gj.c_file(), &gj.prove(provider)).await.unwrap();
     assert_eq!(r.outcome, SubmitOutcome::Released);
     h.shutdown().await;
 }
@@ -370,14 +377,27 @@ fn the_binary_takes_a_halo2_allow_list() {
     let bin = env!("CARGO_BIN_EXE_veriflop-verifier");
     let ledger = format!("sqlite://{}", dir.path().join("ledger.db").display());
     let keys = dir.path().to_str().unwrap();
+    let blobs = dir.path().join("blobs");
+    let blobs = blobs.to_str().unwrap();
     let out = Command::new(bin)
-        .args(["--keys", keys, "--ledger", &ledger, "--listen", "127.0.0.1:0", "--halo2-shapes", "3x4"])
+        .args([
+            "--keys",
+            keys,
+            "--ledger",
+            &ledger,
+            "--blobs",
+            blobs,
+            "--listen",
+            "127.0.0.1:0",
+            "--halo2-shapes",
+            "3x4",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--halo2-shapes"), "{out:?}");
     let mut child = Command::new(bin)
-        .args(["--keys", keys, "--ledger", &ledger, "--listen", "127.0.0.1:0"])
+        .args(["--keys", keys, "--ledger", &ledger, "--blobs", blobs, "--listen", "127.0.0.1:0"])
         .env("VERIFLOP_HALO2_SHAPES", "3x4x2:int8")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

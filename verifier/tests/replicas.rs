@@ -61,8 +61,10 @@ async fn two_replicas_on_one_postgres_release_once() {
     assert_eq!(Client::new(b.url(), client_key.clone()).job(&id).await.unwrap(), view);
 
     let p = provider_key.address();
+    let c_file = tj.c_file();
     let bundle = tokio::task::spawn_blocking(move || tj.prove(p)).await.unwrap();
-    // The same proof to both replicas, 10 times each, all at once.
+    // C delivered once, then the same proof to both replicas, 10 times each, all at once.
+    Client::new(a.url(), provider_key.clone()).upload_result(&id, &c_file).await.unwrap();
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
     let tasks: Vec<_> = (0..20)
         .map(|i| {
@@ -136,11 +138,13 @@ async fn kill_mid_release(ledger_url: &str) {
     tj.job.job_id = veriflop_circuits::Venue::Service { service_id }.job_id(client_key.address(), &tj.nonce);
     let id = tj.job.job_id;
     let reg = tj.register_request(client_key.address(), 1234, in_an_hour());
+    let c_file = tj.c_file();
     let bundle = tokio::task::spawn_blocking(move || tj.prove(p)).await.unwrap();
 
     let mut proc = start_binary(ledger_url, 30_000);
     Client::new(&proc.url, client_key.clone()).register_job(&reg).await.unwrap();
     let c = Client::new(&proc.url, provider_key.clone());
+    c.upload_result(&id, &c_file).await.unwrap();
     let b2 = bundle.clone();
     let pending = tokio::spawn(async move { c.submit_proof(&id, &b2).await });
     // Wait until the proof verified and the release transaction is open.

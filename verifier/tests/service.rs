@@ -37,8 +37,9 @@ async fn happy_path_register_prove_release() {
     assert_eq!(view.events[0].actor, client_key.address());
 
     let p = provider_key.address();
+    let c_file = tj.c_file();
     let bundle = tokio::task::spawn_blocking(move || tj.prove(p)).await.unwrap();
-    let out = provider.submit_proof(&job_id, &bundle).await.unwrap();
+    let out = provider.deliver(&job_id, &c_file, &bundle).await.unwrap();
     assert_eq!(out.outcome, SubmitOutcome::Released);
     assert_eq!(out.payee, p);
     assert_eq!(out.amount, "1000000");
@@ -335,9 +336,11 @@ async fn fifty_concurrent_duplicate_submissions_release_once() {
     let id = tj.job.job_id;
     client(&url, &client_key).register_job(&tj.register_request(client_key.address(), 9, in_an_hour())).await.unwrap();
     let p = provider_key.address();
+    let c_file = tj.c_file();
     let bundle = tokio::task::spawn_blocking(move || tj.prove(p)).await.unwrap();
 
     let provider = client(&url, &provider_key);
+    provider.upload_result(&id, &c_file).await.unwrap();
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(50));
     let tasks: Vec<_> = (0..50)
         .map(|_| {
@@ -518,8 +521,8 @@ async fn ledger_refuses_to_rewrite_events() {
         nonce: tj.nonce,
     };
     use veriflop_verifier::ledger::Insert;
-    assert_eq!(ledger.insert_job(&rec, 10).await.unwrap(), Insert::Inserted);
-    assert_eq!(ledger.insert_job(&rec, 10).await.unwrap(), Insert::Exists);
+    assert_eq!(ledger.insert_job(&rec, 600, 10).await.unwrap(), Insert::Inserted);
+    assert_eq!(ledger.insert_job(&rec, 600, 10).await.unwrap(), Insert::Exists);
     assert!(ledger.audit().await.unwrap().is_empty());
     assert!(sqlx::query("UPDATE account_events SET amount = 1").execute(&pool_of(&url).await).await.is_err());
     assert!(sqlx::query("DELETE FROM account_events").execute(&pool_of(&url).await).await.is_err());

@@ -1,25 +1,32 @@
-//! The main job: the whole flow on generated data, with a summary of every phase.
-//! Client creates a job → verifier service (on loopback) locks its price from the
-//! client's deposit → provider executes and proves → native check → the service
-//! verifies and releases the escrow. A second job, posted to JobEscrow (in-process
-//! EVM), is proven for its own id and settled on-chain: a job id names its venue,
-//! so each proof pays once, in one place.
-//! By default it runs twice, once per proof system: a Groth16 job (commit-and-prove
-//! circuit) and a halo2 job (Poseidon commitments, universal SRS).
+//! The main job: the market flow as its users run it, in separate processes on
+//! loopback. The operator starts a verifier service (`veriflop-verifier`, SQLite
+//! ledger and a blob store in `--out-dir`) and credits the client's deposit; a
+//! provider agent (`veriflop-prover work`) watches the market; this process is
+//! the client: it posts a job with its data, waits while the agent claims it,
+//! checks the data, proves and delivers C with the proof, and the service
+//! releases the escrow; then it fetches C, checked against the proven cm_C. A
+//! second job, posted to JobEscrow (in-process EVM), is proven for its own id and
+//! settled on-chain: a job id names its venue, so each proof pays once.
+//! By default it runs once per proof system: Groth16 (commit-and-prove circuit)
+//! and halo2 (Poseidon commitments, universal SRS).
 
-use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use veriflop_circuits::matrix::write_matrix;
-use veriflop_circuits::{field, Bytes32, CircuitKind, InputMatrix, Job, ProofSystem, Shape};
+use veriflop_circuits::{field, Address, Bytes32, CircuitKind, InputMatrix, Job, ProofSystem, Shape};
 use veriflop_prover::KeyStore;
-use veriflop_verifier::auth::Signer;
+use veriflop_verifier::auth::{unix_now, Signer};
 use veriflop_verifier::client::blocking::BlockingClient;
-use veriflop_verifier::service::{api::RegisterJob, spawn_local, Config};
+use veriflop_verifier::ledger::EscrowState;
 use veriflop_verifier::{JobTerms, ProofBundle, Verifier};
 
-use super::common::{secs, write_file, CliError, Ctx, KeyArgs, ShapeArgs};
+use super::client::{fetch_checked, post_with_data, Terms};
+use super::common::{secs, CliError, Ctx, KeyArgs, ShapeArgs};
 use super::device::DeviceArgs;
 use super::prove::{prove_job, write_bundle, Devices};
 use super::submit::client_error;
@@ -42,13 +49,20 @@ pub struct Args {
     /// Seed for the generated matrices.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Where the demo writes the job, matrices, result and bundle.
+    /// Where the demo writes the service's ledger, blobs and log, the provider's
+    /// work directory and log, and the client's job files, matrices and result.
     #[arg(long, default_value = "veriflop-data/demo")]
     pub out_dir: PathBuf,
+    /// The verifier service binary (default: `veriflop-verifier` beside this one, else on PATH).
+    #[arg(long, env = "VERIFLOP_VERIFIER_BIN")]
+    pub verifier_bin: Option<PathBuf>,
 }
 
-/// Escrowed price of the demo job, in wei (0.01 ETH).
+/// Escrowed price of each demo job, in wei (0.01 ETH).
 const PRICE_WEI: u128 = 10_000_000_000_000_000;
+
+/// Longest wait for the agent to deliver one job.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(900);
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let shape = args.shape.shape()?;
@@ -61,6 +75,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     if systems.is_empty() {
         return Err(CliError::new("usage", "--proof-system needs at least one of groth16, halo2"));
     }
+    let verifier_bin = find_verifier_bin(args.verifier_bin.as_deref())?;
     // The halo2 settlement compiles the shape's generated verifier: find the
     // pinned solc before any work, whatever the current directory.
     if systems.contains(&ProofSystem::Halo2KzgBn254) {
@@ -83,8 +98,8 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         gemm.name()
     )];
 
-    // Keys first: the service loads verifying keys (and halo2 keys from the key
-    // cache) at start.
+    // Keys first (a development setup, shared by the three parties here): the
+    // service loads verifying keys at start, the agent proves with the proving keys.
     let mut setup_secs = serde_json::Map::new();
     for &system in &systems {
         let mut keys_line = None;
@@ -113,57 +128,75 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         lines.extend(keys_line);
     }
 
-    // Verifier service on loopback with a fresh SQLite ledger.
-    let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::new("io", e.to_string()))?;
-    let halo2_shapes = if systems.contains(&ProofSystem::Halo2KzgBn254) { vec![shape] } else { Vec::new() };
-    let (_, service) = rt
-        .block_on(spawn_local(Config { key_dir: store.dir.clone(), halo2_shapes, ..Config::default() }))
-        .map_err(|e| CliError::new("service", format!("could not start the local verifier service: {e}")))?;
-    let url = service.url();
-    let io = |e: std::io::Error| CliError::new("io", e.to_string());
-
-    // Identities: both sides sign their requests; the provider's address is also
-    // the payee bound into the proof.
+    // A fresh market each run: the service's ledger and blobs, the agent's work.
+    let out = &args.out_dir;
+    for d in ["service", "provider", "client"] {
+        let _ = std::fs::remove_dir_all(out.join(d));
+        std::fs::create_dir_all(out.join(d)).map_err(|e| CliError::new("io", format!("{}: {e}", out.display())))?;
+    }
     let client_id = Signer::random();
     let provider_id = Signer::random();
-    // The operator credits the client's deposit (escrow locks only money that exists).
+    let halo2_shapes = if systems.contains(&ProofSystem::Halo2KzgBn254) { shape_arg(&shape) } else { String::new() };
+    let service = Service::start(&verifier_bin, out, &store.dir, &halo2_shapes)?;
     let deposit = PRICE_WEI as u64 * systems.len() as u64;
-    rt.block_on(service.state.ledger.deposit(client_id.address(), deposit, "demo operator", Some("demo deposit"), 0))
-        .map_err(|e| CliError::new("service", format!("crediting the client's deposit: {e}")))?;
-    let parties = Parties {
-        client: BlockingClient::new(&url, client_id.clone()).map_err(io)?,
-        client_address: client_id.address(),
-        provider: BlockingClient::new(&url, provider_id.clone()).map_err(io)?,
-        provider_address: provider_id.address(),
-        url: url.clone(),
-    };
+    service.tool(&[
+        "deposit",
+        "--to",
+        &client_id.address().to_string(),
+        "--amount",
+        &deposit.to_string(),
+        "--actor",
+        "demo operator",
+        "--memo",
+        "demo deposit",
+    ])?;
+    lines.push(format!(
+        "  1 operator starts the verifier service at {} (pid {}; ledger, blobs and log in {}) and credits the client's deposit of {deposit} wei",
+        service.url,
+        service.child.id(),
+        out.join("service").display()
+    ));
+    let agent = Agent::start(&args, &store.dir, &service.url, &provider_id, systems.len(), &halo2_shapes)?;
+    lines.push(format!(
+        "  2 provider starts its agent (`veriflop-prover work`, pid {}; log in {}) for {}",
+        agent.child.id(),
+        out.join("provider/agent.log").display(),
+        provider_id.address()
+    ));
+    let client =
+        BlockingClient::new(&service.url, client_id.clone()).map_err(|e| CliError::new("io", e.to_string()))?;
+    let provider_view =
+        BlockingClient::new(&service.url, provider_id.clone()).map_err(|e| CliError::new("io", e.to_string()))?;
     let mut runs = Vec::new();
     for &system in &systems {
         let dir = match systems.len() {
-            1 => args.out_dir.clone(),
-            _ => args.out_dir.join(match system {
+            1 => out.join("client"),
+            _ => out.join("client").join(match system {
                 ProofSystem::Groth16Bn254 => "groth16",
                 ProofSystem::Halo2KzgBn254 => "halo2",
             }),
         };
         let flow = Flow { shape, system, circuit: circuit_of(system), dir, seed: args.seed };
-        let r = flow.run(&store, &devices, &parties, ctx);
-        let r = match r {
-            Ok(r) => r,
-            Err(e) => {
-                rt.block_on(service.shutdown());
-                return Err(e);
-            }
-        };
+        let r = flow.run(&store, &devices, &client, client_id.address(), &agent, &args.keys, ctx)?;
         lines.push(format!("{system} job ({} circuit):", flow.circuit));
         lines.extend(r.lines);
         runs.push(r.json);
     }
-    rt.block_on(service.shutdown());
+    let paid = provider_view.account(provider_id.address()).map_err(client_error)?;
+    let left = client.account(client_id.address()).map_err(client_error)?;
+    let audit = service.tool(&["audit"])?;
+    lines.push(format!(
+        "balances: provider {} wei, client {} wei; audit: {}",
+        paid.balance,
+        left.balance,
+        audit.lines().next().unwrap_or("").trim()
+    ));
     lines.push(
-        "result: VERIFIED; one job RELEASED by the verifier service, another SETTLED on-chain (each proof paid once)"
+        "result: VERIFIED and DELIVERED; each service job RELEASED once its C was stored, another SETTLED on-chain (each proof paid once)"
             .into(),
     );
+    drop(agent);
+    drop(service);
     ctx.emit(
         lines.join("\n"),
         json!({
@@ -171,7 +204,10 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             "shape": shape,
             "backend": backend.name(),
             "gemm": gemm.name(),
-            "provider": parties.provider_address,
+            "provider": provider_id.address(),
+            "client": client_id.address(),
+            "provider_balance": paid.balance,
+            "client_balance": left.balance,
             "setup_seconds": setup_secs,
             "runs": runs,
         }),
@@ -179,15 +215,180 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     Ok(())
 }
 
-struct Parties {
-    client: BlockingClient,
-    client_address: veriflop_circuits::Address,
-    provider: BlockingClient,
-    provider_address: veriflop_circuits::Address,
-    url: String,
+fn shape_arg(s: &Shape) -> String {
+    format!("{}x{}x{}:{}", s.m, s.k, s.n, s.dtype)
 }
 
-/// One job through the whole flow with one proof system.
+fn find_verifier_bin(given: Option<&Path>) -> Result<PathBuf, CliError> {
+    if let Some(p) = given {
+        return Ok(p.to_path_buf());
+    }
+    let beside = std::env::current_exe().ok().map(|e| e.with_file_name("veriflop-verifier"));
+    if let Some(p) = beside.filter(|p| p.is_file()) {
+        return Ok(p);
+    }
+    let on_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).map(|d| d.join("veriflop-verifier")).find(|p| p.is_file()));
+    on_path.flatten().ok_or_else(|| {
+        CliError::new(
+            "verifier_unavailable",
+            "the demo starts the verifier service as its own process: build it (`cargo build -p veriflop-verifier`; scripts/demo does) or pass --verifier-bin",
+        )
+    })
+}
+
+/// Sends SIGTERM (a graceful stop), then waits a little, then kills.
+fn stop(child: &mut Child) {
+    if let Ok(None) = child.try_wait() {
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// The verifier service, in its own process.
+struct Service {
+    child: Child,
+    url: String,
+    bin: PathBuf,
+    ledger: String,
+    blobs: String,
+}
+
+impl Service {
+    fn start(bin: &Path, out: &Path, keys: &Path, halo2_shapes: &str) -> Result<Service, CliError> {
+        let dir = std::path::absolute(out.join("service")).map_err(|e| CliError::new("io", e.to_string()))?;
+        let ledger = format!("sqlite://{}", dir.join("ledger.db").display());
+        let blobs = dir.join("blobs").display().to_string();
+        let log = std::fs::File::create(dir.join("service.log")).map_err(|e| CliError::new("io", e.to_string()))?;
+        let mut child = Command::new(bin)
+            .args(["--ledger", &ledger, "--blobs", &blobs, "--listen", "127.0.0.1:0", "--rate-limit-per-minute", "0"])
+            .arg("--keys")
+            .arg(keys)
+            .args(["--halo2-shapes", halo2_shapes])
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| CliError::new("verifier_unavailable", format!("starting {}: {e}", bin.display())))?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+            }
+        });
+        let mut svc = Service { child, url: String::new(), bin: bin.to_path_buf(), ledger, blobs };
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(url) => svc.url = url,
+            Err(_) => {
+                let log = std::fs::read_to_string(dir.join("service.log")).unwrap_or_default();
+                return Err(CliError::new("service", format!("the verifier service did not start:\n{log}")));
+            }
+        }
+        Ok(svc)
+    }
+
+    /// Runs one of the operator's ledger tools against this service's ledger.
+    fn tool(&self, args: &[&str]) -> Result<String, CliError> {
+        let out = Command::new(&self.bin)
+            .args(args)
+            .args(["--ledger", &self.ledger, "--blobs", &self.blobs])
+            .output()
+            .map_err(|e| CliError::new("io", e.to_string()))?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if !out.status.success() {
+            return Err(CliError::new(
+                "service",
+                format!("veriflop-verifier {}: {text}{}", args[0], String::from_utf8_lossy(&out.stderr)),
+            ));
+        }
+        Ok(text)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// The provider agent, in its own process; its lines (one per job) arrive on `lines`.
+struct Agent {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    log: PathBuf,
+}
+
+impl Agent {
+    fn start(
+        args: &Args,
+        keys: &Path,
+        url: &str,
+        provider: &Signer,
+        jobs: usize,
+        halo2_shapes: &str,
+    ) -> Result<Agent, CliError> {
+        let exe = std::env::current_exe().map_err(|e| CliError::new("io", e.to_string()))?;
+        let dir = args.out_dir.join("provider");
+        let log = dir.join("agent.log");
+        let log_file = std::fs::File::create(&log).map_err(|e| CliError::new("io", e.to_string()))?;
+        let mut shapes = shape_arg(&args.shape.shape()?);
+        if !halo2_shapes.is_empty() && halo2_shapes != shapes {
+            shapes += &format!(",{halo2_shapes}");
+        }
+        let mut child = Command::new(exe)
+            .args(["work", "--url", url, "--poll-secs", "0.2", "--max-jobs", &jobs.to_string(), "--shapes", &shapes])
+            .arg("--keys")
+            .arg(keys)
+            .arg("--work-dir")
+            .arg(dir.join("work"))
+            .args(args.device.to_args())
+            .env("VERIFLOP_PROVIDER_KEY", provider.secret_hex())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .map_err(|e| CliError::new("io", format!("starting the provider agent: {e}")))?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Ok(Agent { child, lines, log })
+    }
+
+    /// The agent's report of the job with this id, once it printed it.
+    fn report(&self, id: &str) -> Option<String> {
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(30) {
+            match self.lines.recv_timeout(Duration::from_millis(200)) {
+                Ok(l) if l.contains(&id[..8]) => return Some(l),
+                _ => {}
+            }
+        }
+        None
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
+/// One job through the market with one proof system.
 struct Flow {
     shape: Shape,
     system: ProofSystem,
@@ -202,13 +403,22 @@ struct FlowReport {
 }
 
 impl Flow {
-    fn run(&self, store: &KeyStore, devices: &Devices, p: &Parties, ctx: &Ctx) -> Result<FlowReport, CliError> {
+    #[allow(clippy::too_many_arguments)]
+    fn run(
+        &self,
+        store: &KeyStore,
+        devices: &Devices,
+        client: &BlockingClient,
+        me: Address,
+        agent: &Agent,
+        keys: &KeyArgs,
+        ctx: &Ctx,
+    ) -> Result<FlowReport, CliError> {
         let (shape, dir) = (self.shape, &self.dir);
         std::fs::create_dir_all(dir).map_err(|e| CliError::new("io", format!("{}: {e}", dir.display())))?;
         let mut lines = Vec::new();
-        let provider = p.provider_address;
 
-        // Client: data, job, escrow.
+        // Client: data, job, escrow, upload.
         let ck = match self.circuit {
             CircuitKind::Committed => Some(store.load_ck(&shape)?),
             _ => None,
@@ -218,70 +428,90 @@ impl Flow {
         // The job id is derived from the service's venue, the client and a nonce:
         // the proof for it is worth one payment, at this service only.
         let nonce = Bytes32::random();
-        let job_id = p.client.job_id_for(&nonce).map_err(client_error)?;
+        let job_id = client.job_id_for(&nonce).map_err(client_error)?;
         let job = Job::new(job_id, self.circuit, shape, ck.as_ref(), &a, &b)?.with_system(self.system)?;
         drop(ck);
-        write_matrix(&dir.join("a.npy"), &a)?;
-        write_matrix(&dir.join("b.npy"), &b)?;
-        write_file(&dir.join("job.json"), serde_json::to_string_pretty(&job).expect("json").as_bytes())?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        let posted = p
-            .client
-            .register_job(&RegisterJob::for_job(&job, nonce, PRICE_WEI, now + 3600, p.client_address))
-            .map_err(client_error)?;
+        let (pa, pb) = (dir.join("a.npy"), dir.join("b.npy"));
+        write_matrix(&pa, &a)?;
+        write_matrix(&pb, &b)?;
+        let t = Instant::now();
+        let terms = Terms { nonce, price: PRICE_WEI, deadline: unix_now() + 3600, lease_secs: Some(600) };
+        let (posted, uploads) = post_with_data(client, &job, &terms, me, [pa.as_path(), pb.as_path()], || Ok(()))?;
+        let up_bytes: u64 = uploads.iter().map(|u| u.bytes).sum();
         lines.push(format!(
-            "  1 client   posts job {} (cm_A {}…, cm_B {}…) at {}: escrow {:?}, {} wei",
+            "  3 client   posts job {} (cm_A {}…, cm_B {}…): {} wei locked in escrow; uploads A and B ({up_bytes} bytes in {}), checked by the service against cm_A and cm_B; the job is offered",
             job.job_id,
             short(&job.cm_a),
             short(&job.cm_b),
-            p.url,
-            posted.state,
-            posted.price
+            posted.price,
+            secs(t.elapsed())
         ));
 
-        // Provider: execute and prove.
+        // Provider (the agent process): claim, check, prove, deliver. The client waits.
         let t = Instant::now();
-        let (c, ran) = devices.gemm.matmul(&shape, &a, &b)?;
-        let execute = t.elapsed();
-        write_matrix(&dir.join(if shape.output_bits() <= 64 { "c.npy" } else { "c.vfm" }), &c)?;
-        lines.push(format!("  2 provider executes C = A·B in {} on {}", secs(execute), ran.as_str()));
-        let proven = prove_job(&job, a, b, Some(c), provider, store, *devices, ctx)?;
-        let s = &proven.stats;
-        lines.push(format!("  3 provider proves on {} in {} ({})", proven.backend, secs(s.total()), s.summary()));
-        let bundle = proven.bundle;
+        let released = loop {
+            let v = client.job(&job.job_id).map_err(client_error)?;
+            if v.state != EscrowState::Locked {
+                break v;
+            }
+            if t.elapsed() > DELIVERY_TIMEOUT {
+                return Err(CliError::new(
+                    "timeout",
+                    format!("no delivery within {} s; see {}", DELIVERY_TIMEOUT.as_secs(), agent.log.display()),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let waited = t.elapsed();
+        if released.state != EscrowState::Released {
+            return Err(CliError::new(
+                "not_released",
+                format!("job {} ended {:?}; see {}", job.job_id, released.state, agent.log.display()),
+            ));
+        }
+        let report = agent.report(&job.job_id.to_string()).unwrap_or_else(|| "(no report)".into());
+        lines.push(format!("  4 provider agent claims it, downloads and checks A and B, proves, uploads C and the proof:\n    {report}"));
+        let payee = released.payee.map(|p| p.to_string()).unwrap_or_default();
+        lines.push(format!(
+            "  5 service  verifies the proof, checks the stored C against its cm_C, releases {} wei to {payee} ({} ledger events; {} after posting)",
+            released.price,
+            released.events.len(),
+            secs(waited)
+        ));
+
+        // Client: the result, checked before it is written.
+        let t = Instant::now();
+        let out = dir.join(if shape.output_bits() <= 64 { "c.npy" } else { "c.vfm" });
+        let fetched = fetch_checked(client, job.job_id, keys, &out)?;
+        let fetch = t.elapsed();
+        let want = veriflop_circuits::execute::matmul(&shape, &a, &b)?;
+        if fetched.c != want {
+            return Err(CliError::new("wrong_result", "the delivered C is not A·B"));
+        }
+        let bundle = fetched.bundle;
         write_bundle(&dir.join("bundle.vfpb"), &bundle)?;
         write_bundle(&dir.join("bundle.json"), &bundle)?;
-        let wire = bundle.to_bytes().len();
-        let proof_bytes = bundle.proof.to_bytes().len();
         lines.push(format!(
-            "    proof {proof_bytes} bytes, bundle {wire} bytes → {}",
-            dir.join("bundle.vfpb").display()
+            "  6 client   fetches C in {} → {}: it matches the proven cm_C {}…{}",
+            secs(fetch),
+            out.display(),
+            short(&bundle.statement.cm_c),
+            if fetched.proof_checked { " (and the proof verifies here)" } else { "" }
         ));
 
-        // Verification: natively, then through the service, which releases the escrow.
+        // Anyone: the accepted proof verifies natively.
         let verifier = match self.system {
             ProofSystem::Groth16Bn254 => Verifier::new(store.load_vk(self.circuit, &shape)?),
             ProofSystem::Halo2KzgBn254 => Verifier::halo2(super::halo2::verifier_key(store, &shape, ctx)?.0),
         };
         let t = Instant::now();
-        verifier.verify_for_job(&bundle, &JobTerms { job: job.clone(), provider: Some(provider) })?;
+        verifier.verify_for_job(&bundle, &JobTerms { job: job.clone(), provider: Some(bundle.statement.provider) })?;
         let verify = t.elapsed();
+        let proof_bytes = bundle.proof.to_bytes().len();
         lines.push(format!(
-            "  4 anyone   verifies natively in {}: C = A·B for this job, payable to {provider}",
-            secs(verify)
-        ));
-        let t = Instant::now();
-        let submitted = p.provider.submit_proof(&job.job_id, &bundle).map_err(client_error)?;
-        let submit_time = t.elapsed();
-        let after = p.client.job(&job.job_id).map_err(client_error)?;
-        lines.push(format!(
-            "  5 service  {:?} in {}: escrow {:?}, {} wei to {} ({} ledger events)",
-            submitted.outcome,
-            secs(submit_time),
-            after.state,
-            submitted.amount,
-            submitted.payee,
-            after.events.len()
+            "  7 anyone   verifies the accepted proof natively in {} ({proof_bytes}-byte proof, {}-byte bundle)",
+            secs(verify),
+            bundle.to_bytes().len()
         ));
 
         // Chain: another job, posted to JobEscrow with its own nonce. Its id is
@@ -289,15 +519,16 @@ impl Flow {
         // there: the provider proves this job again, and the escrow pays it once.
         let chain_nonce = Bytes32::random();
         let chain_job = Job { job_id: veriflop_contracts::demo_job_id(&chain_nonce), ..job.clone() };
-        let a = veriflop_circuits::matrix::read_input(&dir.join("a.npy"), shape.dtype)?;
-        let b = veriflop_circuits::matrix::read_input(&dir.join("b.npy"), shape.dtype)?;
-        let chain_proof = prove_job(&chain_job, a, b, None, provider, store, *devices, ctx)?;
+        let chain_proof = prove_job(&chain_job, a, b, None, bundle.statement.provider, store, *devices, ctx)?;
         let chain = settle(&verifier, &chain_job, &chain_nonce, &chain_proof.bundle)?;
+        let s = &chain_proof.stats;
         lines.push(format!(
-            "  6 chain    job {} posted to JobEscrow at {}, proven in {}",
+            "  8 chain    job {} posted to JobEscrow at {}, proven on {} in {} ({})",
             chain_job.job_id,
             chain.venue,
-            secs(chain_proof.stats.total())
+            chain_proof.backend,
+            secs(s.total()),
+            s.summary()
         ));
         lines.push(format!(
             "    JobEscrow pays {} wei: {} {} gas (verifier {} gas), job {:?} → {:?}",
@@ -313,25 +544,28 @@ impl Flow {
             "system": self.system,
             "circuit": self.circuit,
             "job": job,
+            "provider_report": report,
             "seconds": {
-                "execute": execute.as_secs_f64(),
-                "prove": s.total().as_secs_f64(),
+                "delivery": waited.as_secs_f64(),
+                "fetch": fetch.as_secs_f64(),
                 "verify": verify.as_secs_f64(),
-                "service_submit": submit_time.as_secs_f64(),
             },
-            "prove": s,
+            "uploaded_bytes": up_bytes,
             "proof_bytes": proof_bytes,
-            "bundle_bytes": wire,
+            "bundle_bytes": bundle.to_bytes().len(),
             "cm_c": field::fr_to_hex(&bundle.statement.cm_c),
             "verified": true,
+            "delivered": true,
+            "result": out,
             "service": {
-                "outcome": format!("{:?}", submitted.outcome),
-                "state": format!("{:?}", after.state),
-                "events": after.events.len(),
+                "state": format!("{:?}", released.state),
+                "payee": released.payee,
+                "events": released.events.len(),
             },
             "chain": {
                 "venue": chain.venue.to_string(),
                 "job_id": chain_job.job_id,
+                "prove": s,
                 "submit_gas": chain.gas.submit_tx,
                 "verifier_gas": chain.gas.verifier_call,
                 "verify_tx_gas": chain.gas.verify_tx,

@@ -36,6 +36,26 @@ pub struct GemmArgs {
 }
 
 impl DeviceArgs {
+    /// These options as command-line arguments (for the agent the demo starts).
+    pub fn to_args(&self) -> Vec<String> {
+        use clap::ValueEnum;
+        let name = |v: Option<clap::builder::PossibleValue>| v.map(|v| v.get_name().to_string()).unwrap_or_default();
+        let mut a = vec![
+            "--backend".into(),
+            name(self.backend.to_possible_value()),
+            "--icicle-device".into(),
+            self.icicle_device.clone(),
+            "--gemm".into(),
+            name(self.gemm.gemm.to_possible_value()),
+            "--cuda-device".into(),
+            self.gemm.cuda_device.to_string(),
+        ];
+        if let Some(d) = &self.icicle_dir {
+            a.extend(["--icicle-dir".into(), d.display().to_string()]);
+        }
+        a
+    }
+
     pub fn icicle(&self) -> Result<IcicleConfig, CliError> {
         IcicleConfig { dir: self.icicle_dir.clone(), ..Default::default() }
             .with_device(&self.icicle_device)

@@ -2,6 +2,7 @@
 //! `run` that returns a [`CliError`] carrying a meaningful exit code.
 
 mod chain;
+mod client;
 mod common;
 mod demo;
 mod device;
@@ -14,6 +15,7 @@ mod prove;
 mod setup;
 mod submit;
 mod verify;
+mod work;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -60,8 +62,13 @@ enum Command {
     Verify(verify::Args),
     /// Export a bundle and its key as snarkjs JSON (verification_key, proof, public).
     Export(export::Args),
-    /// Submit a bundle to a verifier service (signed with the provider's key).
+    /// Deliver a result to a verifier service: upload C, then submit its proof bundle (signed with the provider's key).
     Submit(submit::Args),
+    /// Client commands against a verifier service: post a job with its data, status, fetch the checked result, refund.
+    #[command(subcommand_required = true)]
+    Client(client::Args),
+    /// Run the provider agent: find, claim, prove and deliver jobs from a verifier service, unattended.
+    Work(work::Args),
     /// Print the JobEscrow settlement calldata for a bundle.
     Calldata(chain::CalldataArgs),
     /// Generate the Solidity verifier (Groth16 or halo2) for a shape's key.
@@ -81,6 +88,8 @@ pub fn main() -> ExitCode {
         Command::Verify(a) => verify::run(a, &ctx),
         Command::Export(a) => export::run(a, &ctx),
         Command::Submit(a) => submit::run(a, &ctx),
+        Command::Client(a) => client::run(a, &ctx),
+        Command::Work(a) => work::run(a, &ctx),
         Command::Calldata(a) => chain::calldata(a, &ctx),
         Command::Solidity(a) => chain::solidity(a, &ctx),
     };

@@ -46,6 +46,8 @@ pub struct Args {
 
 pub struct Proven {
     pub bundle: ProofBundle,
+    /// The result proven (delivered with the proof).
+    pub c: OutputMatrix,
     pub stats: Stats,
     /// Time to compute C, and where it ran (None: C was given).
     pub execute: Option<(Duration, RanOn)>,
@@ -132,6 +134,7 @@ pub fn prove_job(
         let (c, execute) = compute_c(job, &a, &b, c, devices)?;
         let witness = Witness { job_id: job.job_id.0, provider, a, b, c };
         veriflop_prover::halo2::check_witness(&job.shape, &witness)?;
+        let c = witness.c.clone();
         if given {
             let expect = veriflop_circuits::execute::matmul(&job.shape, &witness.a, &witness.b)?;
             if let Some(i) = witness.c.data.iter().zip(&expect.data).position(|(x, y)| x != y) {
@@ -152,6 +155,7 @@ pub fn prove_job(
         };
         return Ok(Proven {
             bundle,
+            c,
             stats: Stats::Halo2(stats),
             execute,
             setup,
@@ -165,6 +169,7 @@ pub fn prove_job(
     let ck = if kind == CircuitKind::Committed { Some(pk.commit_key()?) } else { None };
     job.check_data(ck.as_ref(), &a, &b)?;
     drop(ck);
+    let proven_c = c.clone();
     let witness = Witness { job_id: job.job_id.0, provider, a, b, c };
     let pb = ctx.spinner(format!("proving {} on {}", job.shape, backend.name()));
     let (bundle, stats) = veriflop_prover::prove_bundle(
@@ -185,7 +190,15 @@ pub fn prove_job(
             ),
         )
     })?;
-    Ok(Proven { bundle, stats: Stats::Groth16(stats), execute, setup, backend: backend.name(), keys: None })
+    Ok(Proven {
+        bundle,
+        c: proven_c,
+        stats: Stats::Groth16(stats),
+        execute,
+        setup,
+        backend: backend.name(),
+        keys: None,
+    })
 }
 
 /// C as given, or computed on the GEMM device (with its time and device).

@@ -1,4 +1,6 @@
-//! `submit`: send a bundle to a verifier service, signed with the provider's key.
+//! `submit`: deliver a result to a verifier service — C, then its proof bundle —
+//! signed with the provider's key. The escrow is released only for a delivered
+//! C that matches the proof's cm_C.
 
 use std::path::PathBuf;
 
@@ -13,6 +15,9 @@ pub struct Args {
     /// Proof bundle (binary or JSON).
     #[arg(long, default_value = "veriflop-data/job/bundle.vfpb")]
     pub bundle: PathBuf,
+    /// The proven result C (.npy or .vfm), delivered to the client with the proof.
+    #[arg(long, default_value = "veriflop-data/job/c.npy")]
+    pub c: PathBuf,
     /// Verifier service base URL.
     #[arg(long, env = "VERIFLOP_VERIFIER_URL", default_value = "http://127.0.0.1:8645")]
     pub url: String,
@@ -45,7 +50,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         ));
     }
     let client = BlockingClient::new(&args.url, signer).map_err(|e| CliError::new("io", e.to_string()))?;
-    let r = client.submit_proof(&bundle.statement.job_id, &bundle).map_err(client_error)?;
+    let r = client.run(|c| c.deliver(&bundle.statement.job_id, &args.c, &bundle)).map_err(client_error)?;
     ctx.emit(
         format!("{:?}: job {} escrow {:?}, {} wei to {}", r.outcome, r.job_id, r.state, r.amount, r.payee),
         json!({"ok": true, "response": r}),

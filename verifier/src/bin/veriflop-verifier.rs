@@ -23,6 +23,10 @@ struct Cli {
     /// Escrow ledger: `sqlite://PATH` (created if missing) or `postgres://user@host:port/db` (shared by replicas).
     #[arg(long, env = "VERIFLOP_LEDGER", default_value = "sqlite://veriflop-data/ledger.db", global = true)]
     ledger: String,
+    /// Blob store of job data: a directory, `file:///dir`, or `s3://bucket[/prefix]`
+    /// (credentials and endpoint from the `AWS_*` variables; shared by replicas).
+    #[arg(long, env = "VERIFLOP_BLOBS", default_value = "veriflop-data/blobs", global = true)]
+    blobs: String,
     #[command(subcommand)]
     cmd: Option<Cmd>,
     #[command(flatten)]
@@ -42,7 +46,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Replay the ledger's event logs and check they explain every balance and escrow (exit 1 if not).
+    /// Replay the ledger's event logs and check they explain every balance and
+    /// escrow, and that every blob the ledger refers to is stored (exit 1 if not).
     Audit,
     /// Print this ledger's venue (what signed requests name and job ids derive from).
     Venue,
@@ -122,6 +127,15 @@ struct Args {
     /// halo2 key derivations running at once (at start-up).
     #[arg(long, env = "VERIFLOP_HALO2_DERIVE_CONCURRENCY", default_value_t = 1)]
     halo2_derive_concurrency: usize,
+    /// Where uploads wait while they are checked (default: `.spool` in a local blob store, else the temporary directory).
+    #[arg(long, env = "VERIFLOP_SPOOL_DIR")]
+    spool_dir: Option<PathBuf>,
+    /// Largest accepted matrix upload, bytes (each is also bounded by its job's shape).
+    #[arg(long, env = "VERIFLOP_MAX_UPLOAD_BYTES", default_value_t = Config::default().max_upload_bytes)]
+    max_upload_bytes: u64,
+    /// Lease window of jobs whose client sets none, seconds.
+    #[arg(long, env = "VERIFLOP_DEFAULT_LEASE_SECS", default_value_t = Config::default().default_lease_secs)]
+    default_lease_secs: u64,
     /// Fault injection for crash tests only: sleep inside each release transaction.
     #[arg(long, env = "VERIFLOP_FAULT_RELEASE_DELAY_MS", default_value_t = 0, hide = true)]
     fault_release_delay_ms: u64,
@@ -151,13 +165,13 @@ fn main() -> ExitCode {
         }
     };
     match cli.cmd {
-        Some(cmd) => rt.block_on(ledger_command(&ledger_url, cmd)),
-        None => serve(rt, ledger_url, cli.serve),
+        Some(cmd) => rt.block_on(ledger_command(&ledger_url, &cli.blobs, cmd)),
+        None => serve(rt, ledger_url, cli.blobs, cli.serve),
     }
 }
 
 /// The operator's ledger tools (exit 0 done, 1 refused or inconsistent, 2 ledger unavailable).
-async fn ledger_command(url: &str, cmd: Cmd) -> ExitCode {
+async fn ledger_command(url: &str, blobs: &str, cmd: Cmd) -> ExitCode {
     let ledger = match Ledger::connect(url).await {
         Ok(l) => l,
         Err(e) => {
@@ -194,9 +208,10 @@ async fn ledger_command(url: &str, cmd: Cmd) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Cmd::Audit => match ledger.audit().await {
+        Cmd::Audit => match audit(&ledger, blobs).await {
             Ok(p) if p.is_empty() => {
                 println!("ledger consistent: every balance and escrow is explained by its events");
+                println!("blob store consistent: every input and result the ledger refers to is stored");
                 ExitCode::SUCCESS
             }
             Ok(p) => {
@@ -225,6 +240,21 @@ venue id {}",
     code
 }
 
+/// The ledger's own audit, then its blob references against the store.
+async fn audit(ledger: &Ledger, blobs: &str) -> Result<Vec<String>, String> {
+    let mut problems = ledger.audit().await.map_err(|e| e.to_string())?;
+    let store = veriflop_verifier::blobs::BlobStore::open(blobs).map_err(|e| e.to_string())?;
+    let (missing, orphans) = veriflop_verifier::blobs::audit(ledger, &store).await.map_err(|e| e.to_string())?;
+    problems.extend(missing);
+    if !orphans.is_empty() {
+        println!(
+            "note: {} stored blobs are not referenced by the ledger (uploads interrupted before they were recorded, or refused); they can be deleted",
+            orphans.len()
+        );
+    }
+    Ok(problems)
+}
+
 fn transfer(r: Result<veriflop_verifier::ledger::Account, TransferError>, did: &str, t: &Transfer) -> ExitCode {
     match r {
         Ok(a) => {
@@ -242,7 +272,7 @@ fn transfer(r: Result<veriflop_verifier::ledger::Account, TransferError>, did: &
     }
 }
 
-fn serve(rt: tokio::runtime::Runtime, ledger_url: String, a: Args) -> ExitCode {
+fn serve(rt: tokio::runtime::Runtime, ledger_url: String, blobs: String, a: Args) -> ExitCode {
     let halo2_shapes = match service::keys::parse_halo2_shapes(&a.halo2_shapes) {
         Ok(s) => s,
         Err(e) => {
@@ -270,6 +300,10 @@ fn serve(rt: tokio::runtime::Runtime, ledger_url: String, a: Args) -> ExitCode {
         max_connections_per_ip: a.max_connections_per_ip,
         halo2_shapes,
         halo2_derive_concurrency: a.halo2_derive_concurrency,
+        blob_url: Some(blobs),
+        spool_dir: a.spool_dir,
+        max_upload_bytes: a.max_upload_bytes,
+        default_lease_secs: a.default_lease_secs,
         ..Config::default()
     };
     if let Some(n) = a.verify_concurrency {

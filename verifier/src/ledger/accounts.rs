@@ -233,7 +233,7 @@ impl Ledger {
         if amount == 0 || amount > MAX_AMOUNT {
             return Err(TransferError::BadAmount);
         }
-        let mut tx = self.pool.begin().await.map_err(LedgerError::from)?;
+        let mut tx = self.write_tx().await.map_err(LedgerError::from)?;
         let m = Movement {
             address,
             kind: "deposit",
@@ -260,7 +260,7 @@ impl Ledger {
         if amount == 0 || amount > MAX_AMOUNT {
             return Err(TransferError::BadAmount);
         }
-        let mut tx = self.pool.begin().await.map_err(LedgerError::from)?;
+        let mut tx = self.write_tx().await.map_err(LedgerError::from)?;
         let m = Movement {
             address,
             kind: "withdrawal",

@@ -23,10 +23,12 @@
 
 mod accounts;
 mod audit;
+mod market;
 mod schema;
 
 use accounts::Movement;
 pub use accounts::{Account, AccountEvent, TransferError, MAX_AMOUNT};
+pub use market::{Claim, Input, Market, OpenFilter, StoredResult};
 
 use std::str::FromStr;
 use std::sync::Once;
@@ -148,6 +150,13 @@ pub enum Release {
     NotLocked(JobRecord),
     /// The deadline passed before the release could commit.
     Expired(JobRecord),
+    /// Another provider holds a valid lease on the job.
+    ClaimedByOther {
+        by: Address,
+        until: i64,
+    },
+    /// The payee has no stored result with the proven cm_C (nothing to deliver).
+    NoResult,
     Unknown,
 }
 
@@ -215,10 +224,9 @@ impl Ledger {
         let opts = match backend {
             Backend::Sqlite => opts.max_connections(8).after_connect(|conn, _| {
                 Box::pin(async move {
-                    // WAL: readers never block the writer; FULL: a committed
-                    // release survives power loss, not only a killed process.
+                    // FULL: a committed release survives power loss, not only a
+                    // killed process.
                     conn.execute("PRAGMA busy_timeout = 30000").await?;
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA synchronous = FULL").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     Ok(())
@@ -227,6 +235,23 @@ impl Ledger {
             Backend::Postgres => opts.max_connections(16),
         };
         let pool = opts.connect(&url).await?;
+        if backend == Backend::Sqlite {
+            // WAL (readers never block the writer) is a property of the file: set
+            // it once here, not per connection, where switching modes can fail
+            // with "database is locked" while other connections write.
+            let mut tries = 0;
+            loop {
+                match sqlx::query_scalar::<_, String>("PRAGMA journal_mode = WAL").fetch_one(&pool).await {
+                    Ok(_) => break,
+                    Err(e) if tries < 100 => {
+                        tries += 1;
+                        tracing::debug!("setting WAL mode: {e}; retrying");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
         let mut ledger = Ledger { pool, backend, service_id: Bytes32::default(), fault_release_delay: Duration::ZERO };
         ledger.service_id = ledger.migrate().await?;
         Ok(ledger)
@@ -236,6 +261,28 @@ impl Ledger {
         self.backend
     }
 
+    /// Runs one writing statement in its own [`Ledger::write_tx`]; rows affected.
+    async fn write<'a>(
+        &self,
+        q: sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments<'a>>,
+    ) -> Result<u64, LedgerError> {
+        let mut tx = self.write_tx().await?;
+        let n = q.execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// A transaction that writes. On SQLite it takes the write lock at BEGIN
+    /// (`BEGIN IMMEDIATE`), so it waits its turn (busy timeout) instead of
+    /// failing when another writer commits between its first read and its
+    /// first write.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// See the field's documentation; for crash tests only.
     pub fn set_fault_release_delay(&mut self, d: Duration) {
         self.fault_release_delay = d;
@@ -243,7 +290,7 @@ impl Ledger {
 
     /// Creates the tables (idempotent) and returns the service id, made on first use.
     async fn migrate(&self) -> Result<Bytes32, LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         if self.backend == Backend::Postgres {
             // Serialise schema set-up between replicas starting at the same time.
             tx.execute("SELECT pg_advisory_xact_lock(7305813245)").await?;
@@ -269,7 +316,14 @@ impl Ledger {
         meta("service_id", Bytes32::random().to_string()).execute(&mut *tx).await?;
         let get =
             |key: &'static str| sqlx::query_scalar::<_, String>("SELECT value FROM meta WHERE key = $1").bind(key);
-        let version = get("schema").fetch_one(&mut *tx).await?;
+        let mut version = get("schema").fetch_one(&mut *tx).await?;
+        if schema::UPGRADABLE.contains(&version.as_str()) {
+            sqlx::query("UPDATE meta SET value = $1 WHERE key = 'schema'")
+                .bind(schema::SCHEMA_VERSION)
+                .execute(&mut *tx)
+                .await?;
+            version = schema::SCHEMA_VERSION.to_string();
+        }
         if version != schema::SCHEMA_VERSION {
             return Err(corrupt(format!("ledger schema {version:?}, this veriflop writes {}", schema::SCHEMA_VERSION)));
         }
@@ -301,9 +355,14 @@ impl Ledger {
     /// moving its price from the client's balance into escrow (`lock`). Nothing
     /// changes unless all of it does: the id is free, the balance covers the
     /// price, and the client has fewer than `max_open_jobs` jobs locked.
-    pub async fn insert_job(&self, rec: &JobRecord, max_open_jobs: u64) -> Result<Insert, LedgerError> {
+    pub async fn insert_job(
+        &self,
+        rec: &JobRecord,
+        lease_secs: i64,
+        max_open_jobs: u64,
+    ) -> Result<Insert, LedgerError> {
         let price = accounts::amount(rec.price)?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let s = rec.job.shape;
         let inserted = sqlx::query(
             "INSERT INTO jobs (job_id, circuit, m, k, n, dtype, cm_a, cm_b, client, price, deadline, state, payee, created_at, settled_at, version, proof_system, nonce)
@@ -346,6 +405,11 @@ impl Ledger {
         .bind(rec.price.to_string())
         .execute(&mut *tx)
         .await?;
+        sqlx::query("INSERT INTO job_market (job_id, lease_secs, claims) VALUES ($1, $2, 0)")
+            .bind(rec.job.job_id.to_string())
+            .bind(lease_secs)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Insert::Inserted)
     }
@@ -369,19 +433,26 @@ impl Ledger {
         rows.iter().map(event_from_row).collect()
     }
 
-    /// `locked → released` to `payee`, if the job is locked and `now` is before
-    /// its deadline. Exactly one concurrent caller (on any replica) wins.
+    /// `locked → released` to `payee`, if the job is locked, `now` is before its
+    /// deadline, no other provider holds a valid lease on it, and the payee's
+    /// uploaded result has the proven `cm_c`: that result (with the accepted
+    /// `bundle`) becomes the job's delivery in the same transaction. Exactly one concurrent caller (on any
+    /// replica) wins.
     pub async fn release(
         &self,
         id: &JobId,
         payee: Address,
         proof_digest: &str,
+        cm_c: &ark_bn254::Fr,
+        bundle: &[u8],
         now: i64,
     ) -> Result<Release, LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query(
             "UPDATE jobs SET state = 'released', payee = $2, settled_at = $3, version = version + 1
              WHERE job_id = $1 AND state = 'locked' AND deadline > $3
+             AND NOT EXISTS (SELECT 1 FROM job_market m WHERE m.job_id = jobs.job_id
+                             AND m.claimant <> $2 AND m.claim_expires > $3)
              RETURNING version, price, client",
         )
         .bind(id.to_string())
@@ -391,12 +462,35 @@ impl Ledger {
         .await?;
         let Some(row) = row else {
             tx.rollback().await?;
+            let market = self.market(id).await?;
             return Ok(match self.job(id).await? {
                 None => Release::Unknown,
-                Some(j) if j.state == EscrowState::Locked => Release::Expired(j),
+                Some(j) if j.state == EscrowState::Locked => match market.and_then(|m| {
+                    let until = m.claim_expires?;
+                    m.lease_holder(now).filter(|by| *by != payee).map(|by| (by, until))
+                }) {
+                    Some((by, until)) if j.deadline > now => Release::ClaimedByOther { by, until },
+                    _ => Release::Expired(j),
+                },
                 Some(j) => Release::NotLocked(j),
             });
         };
+        let delivered = sqlx::query(
+            "INSERT INTO deliveries (job_id, provider, blob, cm_c, at, bundle)
+             SELECT job_id, provider, blob, cm_c, $3, $5 FROM results WHERE job_id = $1 AND provider = $2 AND cm_c = $4",
+        )
+        .bind(id.to_string())
+        .bind(payee.to_string())
+        .bind(now)
+        .bind(fr_to_hex(cm_c))
+        .bind(hex::encode(bundle))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if delivered != 1 {
+            tx.rollback().await?;
+            return Ok(Release::NoResult);
+        }
         let seq: i64 = row.try_get(0)?;
         let price: String = row.try_get(1)?;
         let client: String = row.try_get(2)?;
@@ -425,7 +519,7 @@ impl Ledger {
     /// `locked → refunded` to the client, if `now` is at or after the deadline
     /// (`actor`: the client, or [`SERVICE_ACTOR`] for a scheduled refund).
     pub async fn refund(&self, id: &JobId, actor: Address, now: i64) -> Result<Refund, LedgerError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query(
             "UPDATE jobs SET state = 'refunded', payee = client, settled_at = $2, version = version + 1
              WHERE job_id = $1 AND state = 'locked' AND deadline <= $2
@@ -468,19 +562,17 @@ impl Ledger {
 
     /// Records a request nonce; false if `(address, nonce)` was already used.
     pub async fn use_nonce(&self, address: Address, nonce: &str, expires_at: i64) -> Result<bool, LedgerError> {
-        let n = sqlx::query("INSERT INTO nonces (address, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT (address, nonce) DO NOTHING")
+        let n = self.write(sqlx::query("INSERT INTO nonces (address, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT (address, nonce) DO NOTHING")
             .bind(address.to_string())
             .bind(nonce.to_string())
-            .bind(expires_at)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+            .bind(expires_at))
+            .await?;
         Ok(n == 1)
     }
 
     /// Forgets nonces whose request timestamps can no longer pass the window.
     pub async fn prune_nonces(&self, now: i64) -> Result<u64, LedgerError> {
-        Ok(sqlx::query("DELETE FROM nonces WHERE expires_at < $1").bind(now).execute(&self.pool).await?.rows_affected())
+        Ok(self.write(sqlx::query("DELETE FROM nonces WHERE expires_at < $1").bind(now)).await?)
     }
 
     /// Jobs still locked at or after their deadline (at most `limit`), oldest first:

@@ -63,6 +63,37 @@ pub(super) const COMMON: &[&str] = &[
         PRIMARY KEY (address, nonce)
     )",
     "CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at)",
+    // The market (schema 3): a job's data and lease, providers' results, and
+    // the result delivered with each release. Values are blob-store keys.
+    "CREATE TABLE IF NOT EXISTS job_market (
+        job_id TEXT PRIMARY KEY REFERENCES jobs (job_id),
+        lease_secs BIGINT NOT NULL CHECK (lease_secs > 0),
+        a_blob TEXT,
+        b_blob TEXT,
+        offered_at BIGINT,
+        claimant TEXT,
+        claim_expires BIGINT,
+        claims BIGINT NOT NULL,
+        CHECK ((offered_at IS NULL) OR (a_blob IS NOT NULL AND b_blob IS NOT NULL))
+    )",
+    "CREATE INDEX IF NOT EXISTS job_market_offered ON job_market (offered_at, job_id) WHERE offered_at IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS results (
+        job_id TEXT NOT NULL REFERENCES jobs (job_id),
+        provider TEXT NOT NULL,
+        blob TEXT NOT NULL,
+        bytes BIGINT NOT NULL,
+        cm_c TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        PRIMARY KEY (job_id, provider)
+    )",
+    "CREATE TABLE IF NOT EXISTS deliveries (
+        job_id TEXT PRIMARY KEY REFERENCES jobs (job_id),
+        provider TEXT NOT NULL,
+        blob TEXT NOT NULL,
+        cm_c TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        bundle TEXT NOT NULL
+    )",
 ];
 
 pub(super) const SQLITE: &[&str] = &[
@@ -89,4 +120,7 @@ pub(super) const POSTGRES: &[&str] = &[
 pub(super) const JOB_COLUMNS: &str = "job_id, circuit, m, k, n, dtype, cm_a, cm_b, client, price, deadline, state, payee, created_at, settled_at, version, proof_system, nonce";
 
 /// The schema generation this code writes (meta key `schema`).
-pub(super) const SCHEMA_VERSION: &str = "2";
+pub(super) const SCHEMA_VERSION: &str = "3";
+
+/// Schema generations this code upgrades in place (3 only added tables).
+pub(super) const UPGRADABLE: &[&str] = &["2"];

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use veriflop_circuits::field::serde_fr;
 use veriflop_circuits::{Address, Bytes32, CircuitKind, Job, JobId, ProofSystem, Shape, Venue};
 
-use crate::ledger::{AccountEvent, EscrowState, Event, JobRecord};
+use crate::ledger::{AccountEvent, EscrowState, Event, Input, JobRecord, Market};
 
 /// `POST /v1/jobs`: a client posts a job and locks its price in escrow.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +36,10 @@ pub struct RegisterJob {
     pub deadline: i64,
     /// The client's address; must be the address that signs the request.
     pub client: Address,
+    /// Seconds a provider's claim holds the job (default: the service's
+    /// `default_lease_secs`); at most the time to the deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_secs: Option<u64>,
 }
 
 impl RegisterJob {
@@ -52,6 +56,7 @@ impl RegisterJob {
             price: price.to_string(),
             deadline,
             client,
+            lease_secs: None,
         }
     }
 }
@@ -77,6 +82,117 @@ pub struct JobView {
     pub created_at: i64,
     pub settled_at: Option<i64>,
     pub events: Vec<Event>,
+    /// Data plane and lease (absent for jobs of ledgers older than the market).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<MarketView>,
+}
+
+/// A job's data, offer and lease, as anyone may read them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketView {
+    pub lease_secs: i64,
+    /// Whether A and B are stored.
+    pub a_stored: bool,
+    pub b_stored: bool,
+    /// When the job was offered (both inputs stored), unix seconds.
+    pub offered_at: Option<i64>,
+    /// The provider holding a valid lease now, and until when.
+    pub lease_holder: Option<Address>,
+    pub lease_expires: Option<i64>,
+    /// Claims made so far.
+    pub claims: i64,
+    /// Whether a result was delivered with the release (the client may fetch it).
+    pub delivered: bool,
+}
+
+impl MarketView {
+    pub fn new(m: &Market, now: i64) -> Self {
+        let holder = m.lease_holder(now);
+        MarketView {
+            lease_secs: m.lease_secs,
+            a_stored: m.a_blob.is_some(),
+            b_stored: m.b_blob.is_some(),
+            offered_at: m.offered_at,
+            lease_holder: holder,
+            lease_expires: holder.and(m.claim_expires),
+            claims: m.claims,
+            delivered: m.result_blob.is_some(),
+        }
+    }
+}
+
+/// `GET /v1/market/jobs`: offered jobs nobody holds, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenJobs {
+    pub jobs: Vec<OpenJob>,
+    /// Pass as `after` for the next page; absent on the last page.
+    pub next: Option<String>,
+}
+
+/// One offered job: its terms, price, deadline and lease window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenJob {
+    pub job_id: JobId,
+    pub system: ProofSystem,
+    pub circuit: CircuitKind,
+    pub shape: Shape,
+    #[serde(with = "serde_fr")]
+    pub cm_a: Fr,
+    #[serde(with = "serde_fr")]
+    pub cm_b: Fr,
+    pub client: Address,
+    pub price: String,
+    pub deadline: i64,
+    pub lease_secs: i64,
+    pub offered_at: i64,
+}
+
+impl OpenJob {
+    pub fn job(&self) -> Job {
+        Job {
+            job_id: self.job_id,
+            system: self.system,
+            circuit: self.circuit,
+            shape: self.shape,
+            cm_a: self.cm_a,
+            cm_b: self.cm_b,
+        }
+    }
+}
+
+/// `POST /v1/jobs/{job_id}/claim` answer: the caller's lease.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    pub job_id: JobId,
+    pub provider: Address,
+    /// Unix seconds; the lease is valid strictly before.
+    pub expires_at: i64,
+    /// False when the caller already held this lease (claiming again never extends it).
+    pub new: bool,
+}
+
+/// `PUT /v1/jobs/{job_id}/result` answer: the stored C and its commitment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResultView {
+    pub job_id: JobId,
+    pub provider: Address,
+    /// The commitment the job's circuit defines for C; the proof's cm_C must equal it.
+    #[serde(with = "serde_fr")]
+    pub cm_c: Fr,
+    pub bytes: u64,
+    /// SHA-256 (hex) of the stored file.
+    pub sha256: String,
+}
+
+/// `PUT /v1/jobs/{job_id}/inputs/{a|b}` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredInput {
+    pub job_id: JobId,
+    pub input: Input,
+    pub bytes: u64,
+    pub sha256: String,
+    /// Whether the job is offered now (both inputs stored).
+    pub offered: bool,
 }
 
 impl JobView {
@@ -97,6 +213,7 @@ impl JobView {
             created_at: r.created_at,
             settled_at: r.settled_at,
             events,
+            market: None,
         }
     }
 

@@ -11,7 +11,9 @@ use veriflop_circuits::{Address, CircuitKind, Job, JobId, ProofSystem, Shape};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::api::{AccountView, Health, JobView, RegisterJob, ShapeInfo, SubmitOutcome, SubmitResponse, VenueInfo};
+use super::api::{
+    AccountView, Health, JobView, MarketView, RegisterJob, ShapeInfo, SubmitOutcome, SubmitResponse, VenueInfo,
+};
 use super::error::{json_response, ApiError};
 use super::keys::KeyLoadError;
 use super::{RequestParts, State};
@@ -20,7 +22,7 @@ use crate::bundle::ProofBundle;
 use crate::ledger::{EscrowState, Insert, JobRecord, Refund, Release};
 use crate::verify::{JobTerms, Verifier, VerifyError};
 
-fn finish(state: &State, r: Result<Response, ApiError>) -> Response {
+pub(super) fn finish(state: &State, r: Result<Response, ApiError>) -> Response {
     match r {
         Ok(r) => r,
         Err(e) => {
@@ -35,17 +37,30 @@ fn finish(state: &State, r: Result<Response, ApiError>) -> Response {
     }
 }
 
-fn parse_job_id(s: &str) -> Result<JobId, ApiError> {
+pub(super) fn parse_job_id(s: &str) -> Result<JobId, ApiError> {
     JobId::from_str(s).map_err(|e| ApiError::bad_request("malformed_job_id", format!("job id {s:?}: {e}")))
 }
 
 /// Checks the signature, timestamp, rate limit and nonce; returns the signer.
 async fn authenticate(state: &State, req: &RequestParts, body: &[u8]) -> Result<Address, ApiError> {
-    let h = &req.headers;
+    authenticate_with(state, &req.headers, &req.method, &req.path_and_query, |a, venue, now, window| {
+        a.verify(venue, req.method.as_str(), &req.path_and_query, body, now, window)
+    })
+    .await
+}
+
+/// [`authenticate`] with the signature check given (`check(headers, venue, now, window)`).
+pub(super) async fn authenticate_with(
+    state: &State,
+    h: &warp::http::HeaderMap,
+    _method: &warp::http::Method,
+    _path: &str,
+    check: impl FnOnce(&AuthHeaders, &veriflop_circuits::Bytes32, i64, u64) -> Result<Address, crate::auth::AuthError>,
+) -> Result<Address, ApiError> {
     let auth = AuthHeaders::parse(|name| h.get(name).and_then(|v| v.to_str().ok()))?;
     let now = unix_now();
     let window = state.config.timestamp_window_secs;
-    let signer = auth.verify(&state.venue_id, req.method.as_str(), &req.path_and_query, body, now, window)?;
+    let signer = check(&auth, &state.venue_id, now, window)?;
     if !state.limiter.allow(signer) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -64,9 +79,20 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request("malformed_json", format!("request body: {e}")))
 }
 
-async fn view(state: &State, rec: &JobRecord) -> Result<JobView, ApiError> {
+pub(super) async fn view(state: &State, rec: &JobRecord) -> Result<JobView, ApiError> {
     let events = state.ledger.events(&rec.job.job_id).await?;
-    Ok(JobView::new(rec, events))
+    let mut v = JobView::new(rec, events);
+    v.market = state.ledger.market(&rec.job.job_id).await?.map(|m| MarketView::new(&m, unix_now()));
+    Ok(v)
+}
+
+/// Why a job takes no more work: settled, or past its deadline.
+pub(super) fn closed(rec: &JobRecord) -> ApiError {
+    if rec.state == EscrowState::Locked {
+        expired(rec)
+    } else {
+        settled(rec)
+    }
 }
 
 fn key_error(e: KeyLoadError) -> ApiError {
@@ -78,7 +104,7 @@ fn key_error(e: KeyLoadError) -> ApiError {
         | KeyLoadError::Unsupported { .. } => {
             ApiError::bad_request("unknown_shape", format!("this verifier has no key for that job: {e}"))
         }
-        KeyLoadError::Invalid { .. } | KeyLoadError::Config(_) => {
+        KeyLoadError::Invalid { .. } | KeyLoadError::Config(_) | KeyLoadError::MissingCommitKey { .. } => {
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "key_unavailable", e.to_string())
         }
     }
@@ -156,6 +182,14 @@ async fn register_inner(state: &State, req: RequestParts) -> Result<Response, Ap
             format!("deadline is more than {} s away", state.config.max_job_ttl_secs),
         ));
     }
+    let ttl = (r.deadline - now) as u64;
+    let lease_secs = r.lease_secs.unwrap_or(state.config.default_lease_secs.min(ttl));
+    if lease_secs == 0 || lease_secs > ttl {
+        return Err(ApiError::bad_request(
+            "invalid_job",
+            format!("lease_secs {lease_secs} must be from 1 to the {ttl} s left before the deadline"),
+        ));
+    }
     r.system.check_circuit(r.circuit).map_err(|e| ApiError::bad_request("invalid_job", e.to_string()))?;
     verifier_for(state, r.system, r.circuit, r.shape).await?;
     let job = Job { job_id, system: r.system, circuit: r.circuit, shape: r.shape, cm_a: r.cm_a, cm_b: r.cm_b };
@@ -171,7 +205,7 @@ async fn register_inner(state: &State, req: RequestParts) -> Result<Response, Ap
         version: 1,
         nonce: r.nonce,
     };
-    match state.ledger.insert_job(&rec, state.config.max_open_jobs_per_client).await? {
+    match state.ledger.insert_job(&rec, lease_secs as i64, state.config.max_open_jobs_per_client).await? {
         Insert::Inserted => {}
         Insert::Exists => {
             return Err(ApiError::new(
@@ -215,7 +249,7 @@ pub(super) async fn get_job(id: String, state: Arc<State>) -> Response {
     finish(&state, r)
 }
 
-fn unknown_job(id: &JobId) -> ApiError {
+pub(super) fn unknown_job(id: &JobId) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "unknown_job", format!("no job {id} is registered here"))
 }
 
@@ -288,6 +322,12 @@ async fn submit_inner(state: &State, id: String, req: RequestParts) -> Result<Re
     }
     // The payee is the authenticated submitter: a proof binding another
     // address is refused here, so nobody can be paid for someone else's proof.
+    // Another provider's valid lease excludes this one (checked again at release).
+    if let Some(by) = state.ledger.market(&id).await?.and_then(|m| m.lease_holder(unix_now())) {
+        if by != provider {
+            return Err(super::data::claimed_by_other(&id, by));
+        }
+    }
     let terms = JobTerms { job: rec.job.clone(), provider: Some(provider) };
     terms.check(&bundle)?;
     let verifier = verifier_for(state, rec.job.system, rec.job.circuit, rec.job.shape).await?;
@@ -328,8 +368,34 @@ async fn submit_inner(state: &State, id: String, req: RequestParts) -> Result<Re
     };
     result?;
 
-    let digest = hex::encode(sha2::Sha256::digest(bundle.to_bytes()));
-    match state.ledger.release(&id, provider, &digest, unix_now()).await? {
+    // Payment only for a delivered result: the provider's stored C must be the
+    // one the proof commits to (the release re-checks it in its transaction).
+    let cm_c = bundle.statement.cm_c;
+    match state.ledger.result(&id, provider).await? {
+        None => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "result_missing",
+                format!(
+                    "upload C first (PUT /v1/jobs/{id}/result): the escrow is released only for a delivered result"
+                ),
+            ))
+        }
+        Some(r) if r.cm_c != cm_c => {
+            return Err(ApiError::bad_request(
+                "result_mismatch",
+                format!(
+                    "the uploaded C commits to {}, the proof to {}: upload the C that was proven",
+                    veriflop_circuits::field::fr_to_hex(&r.cm_c),
+                    veriflop_circuits::field::fr_to_hex(&cm_c)
+                ),
+            ))
+        }
+        Some(_) => {}
+    }
+    let wire = bundle.to_bytes();
+    let digest = hex::encode(sha2::Sha256::digest(&wire));
+    match state.ledger.release(&id, provider, &digest, &cm_c, &wire, unix_now()).await? {
         Release::Released { seq, amount } => {
             state.metrics.releases.fetch_add(1, Ordering::Relaxed);
             tracing::info!("job {id}: escrow {amount} released to {provider} (event {seq})");
@@ -351,6 +417,12 @@ async fn submit_inner(state: &State, id: String, req: RequestParts) -> Result<Re
         }
         Release::NotLocked(rec) => Err(settled(&rec)),
         Release::Expired(rec) => Err(expired(&rec)),
+        Release::ClaimedByOther { by, .. } => Err(super::data::claimed_by_other(&id, by)),
+        Release::NoResult => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "result_missing",
+            format!("job {id}: the uploaded C changed during the release; upload the C that was proven"),
+        )),
         Release::Unknown => Err(unknown_job(&id)),
     }
 }
@@ -446,4 +518,26 @@ pub(super) async fn metrics(state: Arc<State>) -> Response {
     r.headers_mut()
         .insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("text/plain; version=0.0.4"));
     r
+}
+
+/// `GET /v1/jobs/{id}/proof`: the bundle accepted with the release (public, as
+/// it would be on-chain), so a client can verify it and check its C against cm_C.
+pub(super) async fn get_proof(id: String, state: Arc<State>) -> Response {
+    let r = async {
+        let id = parse_job_id(&id)?;
+        let rec = state.ledger.job(&id).await?.ok_or_else(|| unknown_job(&id))?;
+        let bundle = state.ledger.delivered_bundle(&id).await?.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "not_delivered",
+                format!("job {id} is {}: its proof is published with the release", rec.state.as_str()),
+            )
+        })?;
+        let mut r = Response::new(bundle.into());
+        r.headers_mut()
+            .insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("application/octet-stream"));
+        Ok(r)
+    }
+    .await;
+    finish(&state, r)
 }

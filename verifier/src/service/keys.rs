@@ -34,6 +34,8 @@ pub fn vk_file_name(kind: CircuitKind, shape: &Shape) -> String {
 pub enum KeyLoadError {
     #[error("no verifying key for {kind} {shape} (expected {path})")]
     Missing { kind: CircuitKind, shape: Shape, path: PathBuf },
+    #[error("no commitment key for committed {shape} (expected {path}, written by `veriflop-prover setup` beside the .vk): uploads of committed jobs are checked with it")]
+    MissingCommitKey { shape: Shape, path: PathBuf },
     #[error("{system} cannot prove {kind} jobs (it proves poseidon ones)")]
     Unsupported { system: ProofSystem, kind: CircuitKind },
     #[error("no halo2 SRS (expected {path})")]
@@ -151,6 +153,8 @@ struct Halo2Keys {
 pub struct KeyRegistry {
     dir: PathBuf,
     keys: RwLock<HashMap<KeyId, Arc<Verifier>>>,
+    /// Commitment keys of committed shapes, loaded on first upload.
+    commit_keys: Mutex<HashMap<Shape, Arc<veriflop_circuits::cp::CommitKey>>>,
     halo2: Halo2Keys,
 }
 
@@ -217,7 +221,12 @@ impl KeyRegistry {
             running: AtomicU64::new(0),
             peak: AtomicU64::new(0),
         };
-        let reg = KeyRegistry { dir: dir.clone(), keys: RwLock::new(HashMap::new()), halo2 };
+        let reg = KeyRegistry {
+            dir: dir.clone(),
+            keys: RwLock::new(HashMap::new()),
+            commit_keys: Mutex::new(HashMap::new()),
+            halo2,
+        };
         // Refuse a policy the SRS cannot serve now, not at the first job.
         for shape in &reg.halo2.policy.shapes {
             reg.halo2_precheck(shape)?;
@@ -289,6 +298,35 @@ impl KeyRegistry {
     /// The verifier if it is loaded already (never touches the disk).
     pub fn cached(&self, system: ProofSystem, kind: CircuitKind, shape: &Shape) -> Option<Arc<Verifier>> {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).get(&(system, kind, *shape)).cloned()
+    }
+
+    /// The committed circuit's commitment key of `shape` (`<stem>.ck` beside its
+    /// verifying key), with which the service recomputes uploads' commitments.
+    /// Blocks on first use (file read and point validation).
+    pub fn commit_key(&self, shape: &Shape) -> Result<Arc<veriflop_circuits::cp::CommitKey>, KeyLoadError> {
+        if let Some(ck) = self.commit_keys.lock().expect("commit keys").get(shape) {
+            return Ok(ck.clone());
+        }
+        let path = self.dir.join(format!("{}.ck", crate::keys::key_file_stem(CircuitKind::Committed, shape)));
+        if !path.is_file() {
+            return Err(KeyLoadError::MissingCommitKey { shape: *shape, path });
+        }
+        let invalid = |msg: String| KeyLoadError::Invalid { path: path.clone(), msg };
+        let len = std::fs::metadata(&path).map_err(|e| invalid(e.to_string()))?.len();
+        if len != crate::keys::ck_file_bytes(shape) as u64 {
+            return Err(invalid(format!(
+                "{len} bytes, a commitment key for {shape} has {}",
+                crate::keys::ck_file_bytes(shape)
+            )));
+        }
+        let bytes = std::fs::read(&path).map_err(|e| invalid(e.to_string()))?;
+        let ck = crate::keys::ck_from_bytes(&bytes).map_err(|e| invalid(e.to_string()))?;
+        if ck.shape != *shape {
+            return Err(invalid(format!("the file holds the key of {}", ck.shape)));
+        }
+        let ck = Arc::new(ck);
+        self.commit_keys.lock().expect("commit keys").insert(*shape, ck.clone());
+        Ok(ck)
     }
 
     pub fn dir(&self) -> &Path {

@@ -54,6 +54,11 @@ pub struct Metrics {
     pub connections_refused: AtomicU64,
     /// Failed `accept` calls (e.g. out of file descriptors).
     pub accept_errors: AtomicU64,
+    /// Bytes of uploads stored (inputs and results) and of downloads served.
+    pub uploaded_bytes: AtomicU64,
+    pub downloaded_bytes: AtomicU64,
+    /// Leases granted.
+    pub claims: AtomicU64,
     rejections: Mutex<BTreeMap<&'static str, u64>>,
     /// Time of the Groth16 check alone (on the blocking pool).
     pub verify_seconds: Histogram,
@@ -101,6 +106,9 @@ impl Metrics {
                 &self.connections_refused,
             ),
             ("veriflop_accept_errors_total", "Failed accepts (e.g. out of file descriptors).", &self.accept_errors),
+            ("veriflop_uploaded_bytes_total", "Bytes of matrices stored (inputs and results).", &self.uploaded_bytes),
+            ("veriflop_downloaded_bytes_total", "Bytes of matrices served.", &self.downloaded_bytes),
+            ("veriflop_claims_total", "Leases granted to providers.", &self.claims),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c(v));
         }

@@ -16,6 +16,7 @@
 //! Connections are served by [`server`], which bounds them (timeouts, caps).
 
 pub mod api;
+mod data;
 pub mod error;
 mod handlers;
 pub mod keys;
@@ -91,6 +92,16 @@ pub struct Config {
     pub halo2_shapes: Vec<veriflop_circuits::Shape>,
     /// halo2 key derivations running at once (at least 1).
     pub halo2_derive_concurrency: usize,
+    /// Blob store of job data: a directory, `file:///dir` or `s3://bucket[/prefix]`.
+    /// `None` with [`spawn_local`]: a temporary directory.
+    pub blob_url: Option<String>,
+    /// Where uploads are spooled before they are checked (default: `.spool` in
+    /// a local blob store's directory, else the system's temporary directory).
+    pub spool_dir: Option<PathBuf>,
+    /// Largest accepted upload (a matrix file), bytes.
+    pub max_upload_bytes: u64,
+    /// Lease window of jobs that do not set one, seconds.
+    pub default_lease_secs: u64,
 }
 
 impl Default for Config {
@@ -116,6 +127,11 @@ impl Default for Config {
             max_connections_per_ip: 64,
             halo2_shapes: Vec::new(),
             halo2_derive_concurrency: 1,
+            blob_url: None,
+            spool_dir: None,
+            // A 4096×4096 C of int128 entries in .vfm, with room for a header.
+            max_upload_bytes: 16 + 4096 * 4096 * 16 + 4096,
+            default_lease_secs: 600,
         }
     }
 }
@@ -143,6 +159,9 @@ impl Config {
 pub struct State {
     pub config: Config,
     pub ledger: Ledger,
+    pub blobs: crate::blobs::BlobStore,
+    /// Uploads wait here (temporary files) until they are checked.
+    pub spool_dir: PathBuf,
     /// This service as a venue (its id comes from the ledger, shared by replicas).
     pub venue: Venue,
     pub venue_id: Bytes32,
@@ -165,6 +184,21 @@ impl State {
             return Err(ServiceError::Config("timeouts must be at least 1 s".into()));
         }
         let url = config.ledger_url.clone().ok_or_else(|| ServiceError::Config("no ledger URL".into()))?;
+        let blob_url = config.blob_url.clone().ok_or_else(|| ServiceError::Config("no blob store URL".into()))?;
+        let blobs = crate::blobs::BlobStore::open(&blob_url).map_err(|e| ServiceError::Config(e.to_string()))?;
+        let spool_dir = match &config.spool_dir {
+            Some(d) => d.clone(),
+            None if !blob_url.starts_with("s3://") => {
+                PathBuf::from(blob_url.strip_prefix("file://").unwrap_or(&blob_url)).join(".spool")
+            }
+            None => std::env::temp_dir(),
+        };
+        std::fs::create_dir_all(&spool_dir)
+            .map_err(|e| ServiceError::Config(format!("spool directory {}: {e}", spool_dir.display())))?;
+        clean_spool(&spool_dir, Duration::from_secs(config.body_timeout_secs + 60));
+        if config.default_lease_secs == 0 {
+            return Err(ServiceError::Config("the default lease must be at least 1 s".into()));
+        }
         let keys = Arc::new(keys::open(config.key_dir.clone(), config.halo2_policy()).await?);
         let mut ledger = Ledger::connect(&url).await?;
         ledger.set_fault_release_delay(Duration::from_millis(config.fault_release_delay_ms));
@@ -178,9 +212,27 @@ impl State {
             metrics: Arc::new(Metrics::default()),
             config,
             ledger,
+            blobs,
+            spool_dir,
             keys,
         }))
     }
+
+    pub(crate) fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.config.body_timeout_secs)
+    }
+}
+
+/// A request's method, path and headers, its body left unread (streamed routes).
+fn head() -> impl Filter<Extract = (data::Head,), Error = std::convert::Infallible> + Clone {
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    warp::method().and(warp::path::full()).and(query).and(warp::header::headers_cloned()).map(
+        |method, full: warp::path::FullPath, query: String, headers: HeaderMap| {
+            let path_and_query =
+                if query.is_empty() { full.as_str().to_string() } else { format!("{}?{query}", full.as_str()) };
+            data::Head { method, path_and_query, headers }
+        },
+    )
 }
 
 /// What a route handler receives of the request.
@@ -310,8 +362,37 @@ pub fn routes(state: Arc<State>) -> impl Filter<Extract = (Response,), Error = s
     let shapes = warp::path!("v1" / "shapes").and(warp::get()).and(s()).then(handlers::shapes);
     let health = warp::path!("healthz").and(warp::get()).and(s()).then(handlers::health);
     let metrics = warp::path!("metrics").and(warp::get()).and(s()).then(handlers::metrics);
+    let put_input = warp::path!("v1" / "jobs" / String / "inputs" / String)
+        .and(warp::put())
+        .and(s())
+        .and(head())
+        .and(warp::body::stream())
+        .then(data::put_input);
+    let get_input = warp::path!("v1" / "jobs" / String / "inputs" / String)
+        .and(warp::get())
+        .and(s())
+        .and(head())
+        .then(data::get_input);
+    let claim = warp::path!("v1" / "jobs" / String / "claim").and(warp::post()).and(s()).and(head()).then(data::claim);
+    let unclaim =
+        warp::path!("v1" / "jobs" / String / "unclaim").and(warp::post()).and(s()).and(head()).then(data::unclaim);
+    let put_result = warp::path!("v1" / "jobs" / String / "result")
+        .and(warp::put())
+        .and(s())
+        .and(head())
+        .and(warp::body::stream())
+        .then(data::put_result);
+    let get_result =
+        warp::path!("v1" / "jobs" / String / "result").and(warp::get()).and(s()).and(head()).then(data::get_result);
+    let get_proof = warp::path!("v1" / "jobs" / String / "proof").and(warp::get()).and(s()).then(handlers::get_proof);
+    let open_jobs = warp::path!("v1" / "market" / "jobs")
+        .and(warp::get())
+        .and(s())
+        .and(warp::query::<std::collections::HashMap<String, String>>())
+        .then(data::open_jobs);
     let rejected_state = state.clone();
-    register
+    // Two boxed groups keep the filter types shallow (and compile times sane).
+    let jobs = register
         .or(get_job)
         .unify()
         .or(submit)
@@ -327,6 +408,25 @@ pub fn routes(state: Arc<State>) -> impl Filter<Extract = (Response,), Error = s
         .or(health)
         .unify()
         .or(metrics)
+        .unify()
+        .boxed();
+    let market = put_input
+        .or(get_input)
+        .unify()
+        .or(claim)
+        .unify()
+        .or(unclaim)
+        .unify()
+        .or(put_result)
+        .unify()
+        .or(get_result)
+        .unify()
+        .or(open_jobs)
+        .unify()
+        .or(get_proof)
+        .unify()
+        .boxed();
+    jobs.or(market)
         .unify()
         .recover(move |r: Rejection| {
             let st = rejected_state.clone();
@@ -423,6 +523,9 @@ async fn sweep(state: Arc<State>, mut stop: watch::Receiver<bool>) {
             _ = tokio::time::sleep(every) => {}
         }
         let now = crate::auth::unix_now();
+        // Uploads a crash left behind (never visible as blobs): spool files
+        // older than any upload may take.
+        clean_spool(&state.spool_dir, Duration::from_secs(state.config.body_timeout_secs + 60));
         if let Err(e) = state.ledger.prune_nonces(now).await {
             tracing::warn!("pruning nonces: {e}");
         }
@@ -446,18 +549,36 @@ async fn sweep(state: Arc<State>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Removes spooled uploads older than `age` (left by a crash mid-upload).
+fn clean_spool(dir: &std::path::Path, age: Duration) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let old =
+            e.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|t| t > age);
+        if old && e.file_name().to_string_lossy().starts_with("upload-") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Starts the service on 127.0.0.1 with an ephemeral port and, unless
-/// `config.ledger_url` is set, a fresh SQLite ledger in a temporary directory
-/// (removed when the handle is dropped). For demos and tests.
+/// `config.ledger_url` / `config.blob_url` are set, a fresh SQLite ledger and
+/// blob store in a temporary directory (removed when the handle is dropped).
+/// For demos and tests.
 pub async fn spawn_local(mut config: Config) -> Result<(SocketAddr, ServiceHandle), ServiceError> {
     config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     let mut dir = None;
-    if config.ledger_url.is_none() {
+    if config.ledger_url.is_none() || config.blob_url.is_none() {
         let d = tempfile::Builder::new()
             .prefix("veriflop-ledger")
             .tempdir()
             .map_err(|e| ServiceError::Config(format!("temporary ledger directory: {e}")))?;
-        config.ledger_url = Some(format!("sqlite://{}", d.path().join("ledger.db").display()));
+        if config.ledger_url.is_none() {
+            config.ledger_url = Some(format!("sqlite://{}", d.path().join("ledger.db").display()));
+        }
+        if config.blob_url.is_none() {
+            config.blob_url = Some(d.path().join("blobs").display().to_string());
+        }
         dir = Some(d);
     }
     let h = spawn_with(config, dir).await?;

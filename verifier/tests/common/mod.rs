@@ -36,6 +36,9 @@ pub fn keys() -> &'static Keys {
         let dir = tempfile::tempdir().unwrap();
         let name = veriflop_verifier::service::keys::vk_file_name(KIND, &shape());
         std::fs::write(dir.path().join(name), vk.to_bytes()).unwrap();
+        // The commitment key beside it: the service checks uploads with it.
+        let stem = veriflop_verifier::keys::key_file_stem(KIND, &shape());
+        std::fs::write(dir.path().join(format!("{stem}.ck")), veriflop_verifier::keys::ck_to_bytes(&ck)).unwrap();
         Keys { pk, vk, ck, dir }
     })
 }
@@ -78,6 +81,28 @@ impl TestJob {
     pub fn register_request(&self, client: Address, price: u128, deadline: i64) -> RegisterJob {
         RegisterJob::for_job(&self.job, self.nonce, price, deadline, client)
     }
+
+    /// C = A·B in a temporary `.vfm` file (what a provider delivers).
+    pub fn c_file(&self) -> tempfile::TempPath {
+        write_c(&self.a, &self.b)
+    }
+
+    /// A and B in temporary `.npy` files (what a client uploads).
+    pub fn input_files(&self) -> (tempfile::TempPath, tempfile::TempPath) {
+        (write_matrix_file(&self.a, "npy"), write_matrix_file(&self.b, "npy"))
+    }
+}
+
+/// A·B in a temporary `.vfm` file.
+pub fn write_c(a: &InputMatrix, b: &InputMatrix) -> tempfile::TempPath {
+    write_matrix_file(&veriflop_circuits::execute::matmul_naive(a, b), "vfm")
+}
+
+/// A matrix in a temporary file of the given extension.
+pub fn write_matrix_file<T: Copy + Into<i128>>(m: &veriflop_circuits::Matrix<T>, ext: &str) -> tempfile::TempPath {
+    let p = tempfile::Builder::new().suffix(&format!(".{ext}")).tempfile().unwrap().into_temp_path();
+    veriflop_circuits::matrix::write_matrix(&p, m).unwrap();
+    p
 }
 
 pub fn test_config() -> Config {
@@ -163,6 +188,9 @@ impl Proc {
         if !args.contains(&"--keys") {
             cmd.arg("--keys").arg(key_dir());
         }
+        if !args.contains(&"--blobs") {
+            cmd.arg("--blobs").arg(blobs_for(ledger));
+        }
         cmd.args(args)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::piped())
@@ -206,11 +234,21 @@ impl Drop for Proc {
     }
 }
 
+/// The blob store the binary uses with `ledger` in these tests: one per ledger,
+/// kept across restarts, in the temporary directory (never the working one).
+pub fn blobs_for(ledger: &str) -> PathBuf {
+    use sha2::Digest;
+    let h = hex::encode(&sha2::Sha256::digest(ledger.as_bytes())[..8]);
+    std::env::temp_dir().join(format!("veriflop-test-blobs-{h}"))
+}
+
 /// Runs an operator ledger subcommand of the service binary; returns its stdout.
 pub fn ledger_tool(ledger: &str, args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_veriflop-verifier"))
         .args(args)
         .args(["--ledger", ledger])
+        .arg("--blobs")
+        .arg(blobs_for(ledger))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
