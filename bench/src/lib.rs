@@ -12,13 +12,16 @@
 //! - [`backends`]: the backend axis (CPU now; a GPU backend registers here);
 //! - [`extensions`]: figures that come from other crates (on-chain gas,
 //!   verifier-service throughput);
-//! - [`service`]: verifier-service throughput (native and HTTP).
+//! - [`service`]: verifier-service throughput (native and HTTP);
+//! - [`market`]: the market flow through separate processes (jobs/s with 1, 2,
+//!   4 provider agents; upload and download MB/s; the service's RSS on upload).
 
 pub mod backends;
 pub mod case;
 pub mod check;
 pub mod extensions;
 pub mod machine;
+pub mod market;
 pub mod plot;
 pub mod readme;
 pub mod report;

@@ -139,6 +139,28 @@ enum Cmd {
         #[arg(long)]
         check: bool,
     },
+    /// Measure the market flow through separate processes: jobs/s with 1, 2 and 4
+    /// provider agents, upload and download MB/s of a 64 MiB matrix, and the
+    /// service's peak RSS while it receives it. Writes market.json and market.md
+    /// under --out. Needs the release binaries: `cargo build --release -p
+    /// veriflop-prover -p veriflop-verifier`.
+    Market {
+        /// Output directory (publish: bench/results/ref-2core, beside the quick suite's results).
+        #[arg(long, default_value = "veriflop-bench-out/market")]
+        out: PathBuf,
+        /// n of the n×n×n committed int8 jobs.
+        #[arg(long, default_value_t = 64)]
+        n: u32,
+        /// Jobs per measurement.
+        #[arg(long, default_value_t = 8)]
+        jobs: u32,
+        /// Provider agents, one measurement each.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        agents: Vec<u32>,
+        /// Side of the int32 matrix uploaded and downloaded.
+        #[arg(long, default_value_t = 4096)]
+        big: u32,
+    },
     /// Internal: one case or calibration, in a child process.
     #[command(name = CHILD_SUBCOMMAND, hide = true)]
     Child { task: String },
@@ -350,6 +372,17 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 }
                 Ok(ExitCode::from(1))
             }
+        }
+        Cmd::Market { out, n, jobs, agents, big } => {
+            let spec = veriflop_bench::market::Spec { n, jobs, agents, big };
+            let m = veriflop_bench::market::run(&spec, &|p: &str| eprintln!("{p}"))?;
+            std::fs::create_dir_all(&out)?;
+            std::fs::write(out.join(veriflop_bench::market::FILE), serde_json::to_string_pretty(&m)? + "\n")?;
+            let md = veriflop_bench::market::markdown(&m);
+            std::fs::write(out.join("market.md"), format!("# veriflop market flow\n\n{md}"))?;
+            println!("{md}");
+            println!("wrote {}", out.join(veriflop_bench::market::FILE).display());
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Readme { results, readme: readme_path, check } => {
             let root = workspace_root();

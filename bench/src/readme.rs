@@ -225,7 +225,24 @@ pub fn update(
 ) -> anyhow::Result<bool> {
     let r = Results::read(results)?;
     let text = std::fs::read_to_string(readme_path).with_context(|| format!("reading {}", readme_path.display()))?;
-    let new = splice(&text, &section(&r, results_dir))?;
+    let mut body = section(&r, results_dir);
+    // The market measurement, when published beside the results.
+    let market = results.with_file_name(crate::market::FILE);
+    if market.is_file() {
+        let m: crate::market::MarketResults = serde_json::from_slice(&std::fs::read(&market)?)
+            .with_context(|| format!("reading {}", market.display()))?;
+        body.push_str(&format!(
+            "### Market flow
+
+From {results_dir}/{} (`veriflop-bench market`).
+
+{}
+",
+            crate::market::FILE,
+            crate::market::markdown(&m)
+        ));
+    }
+    let new = splice(&text, &body)?;
     if new == text {
         return Ok(true);
     }

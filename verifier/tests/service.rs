@@ -403,7 +403,9 @@ async fn openapi_documents_exactly_the_real_routes() {
     let documented = documented_routes();
     assert!(documented.len() >= 7, "{documented:?}");
     let concrete = |p: &str| {
-        p.replace("{job_id}", &JobId::random().to_string()).replace("{address}", &Address([3; 20]).to_string())
+        p.replace("{job_id}", &JobId::random().to_string())
+            .replace("{address}", &Address([3; 20]).to_string())
+            .replace("{input}", "a")
     };
     let paths: BTreeSet<String> = documented.iter().map(|(_, p)| p.clone()).collect();
     let is_no_route = |r: &(u16, serde_json::Value)| r.1["code"] == "no_route" || r.1["code"] == "method_not_allowed";
@@ -462,6 +464,19 @@ async fn openapi_documents_exactly_the_real_routes() {
         "no_route",
         "method_not_allowed",
         "internal",
+        "body_digest_mismatch",
+        "malformed_matrix",
+        "invalid_matrix",
+        "bad_query",
+        "not_lease_holder",
+        "input_missing",
+        "not_offered",
+        "claimed",
+        "claimed_by_other",
+        "not_delivered",
+        "result_missing",
+        "result_mismatch",
+        "blob_store_unavailable",
     ] {
         assert!(doc.contains(code), "error code {code} is not documented in openapi.yaml");
     }

@@ -185,7 +185,7 @@ pub struct StoredResultView {
 }
 
 /// `PUT /v1/jobs/{job_id}/inputs/{a|b}` answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredInput {
     pub job_id: JobId,
     pub input: Input,
@@ -193,6 +193,11 @@ pub struct StoredInput {
     pub sha256: String,
     /// Whether the job is offered now (both inputs stored).
     pub offered: bool,
+    /// Seconds spent receiving the body (to the spool), checking it (parse,
+    /// ranges, commitment) and storing it in the blob store.
+    pub receive_s: f64,
+    pub check_s: f64,
+    pub store_s: f64,
 }
 
 impl JobView {

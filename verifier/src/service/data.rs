@@ -227,7 +227,10 @@ where
             Input::B => (s.k, s.n),
         };
         let limit = max_file_bytes(rows as u64 * cols as u64, 8).min(state.config.max_upload_bytes);
+        let t = std::time::Instant::now();
         let sp = spool(&head.headers, body, limit, state.body_timeout(), &state.spool_dir, declared).await?;
+        let receive_s = t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
         let role = match input {
             Input::A => Role::A,
             Input::B => Role::B,
@@ -247,7 +250,10 @@ where
                 ),
             ));
         }
+        let check_s = t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
         let key = store(&state, &sp).await?;
+        let store_s = t.elapsed().as_secs_f64();
         if !state.ledger.set_input(&id, input, &key, unix_now()).await? {
             let rec = job_or_404(&state, &id).await?;
             if rec.state != EscrowState::Locked {
@@ -266,6 +272,9 @@ where
                 bytes: sp.len,
                 sha256: sp.sha256.clone(),
                 offered: m.and_then(|m| m.offered_at).is_some(),
+                receive_s,
+                check_s,
+                store_s,
             },
         ))
     }
