@@ -90,8 +90,8 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
         CircuitKind::Poseidon | CircuitKind::Naive => None,
     };
     let key_dir = tempfile::Builder::new().prefix("veriflop-bench-keys").tempdir().map_err(|x| x.to_string())?;
-    std::fs::write(key_dir.path().join(veriflop_verifier::service::keys::vk_file_name(kind, &shape)), vk.to_bytes())
-        .map_err(|x| e("writing the verifying key")(x.to_string()))?;
+    // The verifying key, and the commitment key the service checks uploaded C with.
+    veriflop_prover::KeyStore::new(key_dir.path()).save(&pk, &vk).map_err(|x| e("writing the keys")(x.to_string()))?;
     let provider = Signer::random();
     let client_key = Signer::random();
     let (m, k, n) = (shape.m as usize, shape.k as usize, shape.n as usize);

@@ -358,3 +358,65 @@ fn the_service_killed_mid_upload_leaves_ledger_and_blobs_in_agreement() {
 fn walk(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default()
 }
+
+fn signal(child: &Child, sig: libc::c_int) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, sig);
+    }
+}
+
+fn wait_for_lease(m: &Market, url: &str, job: &Path, holder: &str) {
+    let t = Instant::now();
+    while m.job_view(url, job)["market"]["lease_holder"] != holder {
+        assert!(t.elapsed() < Duration::from_secs(60), "the agent never claimed the job");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigterm_finishes_the_job_in_hand_and_a_second_signal_gives_the_lease_back() {
+    let m = Market::new(None);
+    let svc = m.start_service();
+    let client = secret();
+    m.tool(&["deposit", "--to", &address_of(&client), "--amount", &(2 * PRICE).to_string()]);
+    let provider = secret();
+
+    // One signal: the agent delivers the job it holds, then exits.
+    let (job, want) = m.post(&svc.url, &client, 31, 60);
+    let a = m
+        .agent(&svc.url, &provider, "term", &[])
+        .env("VERIFLOP_FAULT_PROVE_DELAY_MS", "1500")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_lease(&m, &svc.url, &job, &address_of(&provider));
+    signal(&a, libc::SIGTERM);
+    let out = a.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Released"), "{out:?}");
+    assert_eq!(m.job_view(&svc.url, &job)["state"], "released");
+    assert_eq!(m.fetch(&svc.url, &client, &job), want);
+
+    // Two signals: the lease is given back at once and the job is offered again.
+    let (job, _) = m.post(&svc.url, &client, 32, 60);
+    let a = m
+        .agent(&svc.url, &provider, "term2", &[])
+        .env("VERIFLOP_FAULT_PROVE_DELAY_MS", "60000")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_lease(&m, &svc.url, &job, &address_of(&provider));
+    signal(&a, libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&a, libc::SIGTERM);
+    let out = a.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 leases given back"), "{out:?}");
+    let v = m.job_view(&svc.url, &job);
+    assert_eq!(v["state"], "locked");
+    assert!(v["market"]["lease_holder"].is_null(), "{v}");
+    assert_eq!(v["market"]["claims"], 1);
+}

@@ -244,7 +244,10 @@ async fn every_rejection_is_a_json_error_with_a_stable_code() {
     pairs[3].1 = "0x1234".into();
     assert_error(&raw(&url, "POST", &path, &pairs, body.clone()).await, 401, "malformed_auth");
 
-    // The valid submission, then the very same signed request replayed.
+    // The valid submission (once its C is delivered), then the very same signed request replayed.
+    let e = client(&url, &p1).submit_proof(&ida, &proof_a).await.unwrap_err();
+    assert_eq!(e.code(), Some("result_missing"), "{e}");
+    client(&url, &p1).upload_result(&ida, &job_a.c_file()).await.unwrap();
     let auth = p1.sign_request(&h.state.venue_id, "POST", &path, &body, unix_now());
     let pairs: Vec<_> = auth.pairs().into_iter().collect();
     let ok = raw(&url, "POST", &path, &pairs, body.clone()).await;
