@@ -10,6 +10,8 @@
 //! that checks is put, and `object_store` makes a blob visible only once it is
 //! whole (a local put writes a staging file and renames it; S3 completes a
 //! multipart upload atomically), so a crash never leaves half a blob behind.
+//! A local blob is fsynced (file and directory) before it is recorded, so a
+//! release the ledger committed never refers to data lost with the power.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -38,6 +40,8 @@ const PART_BYTES: usize = 8 << 20;
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     url: String,
+    /// The directory of a local store (its blobs are fsynced once put).
+    local: Option<std::path::PathBuf>,
 }
 
 /// The key of a blob with this SHA-256 (lower-case hex).
@@ -50,6 +54,7 @@ impl BlobStore {
     /// (created if missing).
     pub fn open(url: &str) -> Result<BlobStore, BlobError> {
         let err = |msg: String| BlobError::Open { url: url.to_string(), msg };
+        let mut local = None;
         let store: Arc<dyn ObjectStore> = if url.starts_with("s3://") {
             let s3 =
                 object_store::aws::AmazonS3Builder::from_env().with_url(url).build().map_err(|e| err(e.to_string()))?;
@@ -66,9 +71,10 @@ impl BlobStore {
                 return Err(err("expected s3://bucket[/prefix], file:///dir or a directory".into()));
             }
             std::fs::create_dir_all(dir).map_err(|e| err(e.to_string()))?;
+            local = Some(std::path::PathBuf::from(dir));
             Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir).map_err(|e| err(e.to_string()))?)
         };
-        Ok(BlobStore { store, url: url.to_string() })
+        Ok(BlobStore { store, url: url.to_string(), local })
     }
 
     pub fn url(&self) -> &str {
@@ -89,7 +95,7 @@ impl BlobStore {
     pub async fn put_file(&self, key: &str, file: &Path, len: u64) -> Result<(), BlobError> {
         let io = |e: &dyn std::fmt::Display| BlobError::Io { key: key.into(), msg: e.to_string() };
         if self.size(key).await? == Some(len) {
-            return Ok(());
+            return self.sync(key).await.map_err(|e| io(&e));
         }
         let mut f = tokio::fs::File::open(file).await.map_err(|e| io(&e))?;
         let upload = self.store.put_multipart(&ObjectPath::from(key)).await.map_err(|e| io(&e))?;
@@ -105,7 +111,24 @@ impl BlobStore {
             w.write(&buf[..n]);
         }
         w.finish().await.map_err(|e| io(&e))?;
-        Ok(())
+        self.sync(key).await.map_err(|e| io(&e))
+    }
+
+    /// A local blob and its directory reach the disk before the ledger refers to
+    /// it (the local store renames a staging file but does not fsync; S3 answers
+    /// a completed upload only once it is durable).
+    async fn sync(&self, key: &str) -> std::io::Result<()> {
+        let Some(dir) = &self.local else { return Ok(()) };
+        let path = dir.join(key);
+        tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&path)?.sync_all()?;
+            if let Some(parent) = path.parent() {
+                std::fs::File::open(parent)?.sync_all()?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(std::io::Error::other)?
     }
 
     /// The blob's size and its bytes as a stream.
