@@ -174,6 +174,7 @@ fn demo_runs_the_market_flow_in_separate_processes_and_reports_json() {
         assert_eq!(run["service"]["state"], "Released");
         assert_eq!(run["service"]["payee"], v["provider"]);
         assert!(run["provider_report"].as_str().unwrap().contains("Released"), "{run}");
+        assert_eq!(run["proof_checked_by_client"], true, "the client verifies the accepted proof itself");
         assert_eq!(run["chain"]["status_after"], "Paid");
         assert!(run["chain"]["submit_gas"].as_u64().unwrap() > 21_000);
     }

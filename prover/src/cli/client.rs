@@ -222,7 +222,13 @@ pub struct Fetched {
 /// Fetches the accepted proof of job `id` and its delivered C; checks the proof
 /// is for the job's terms (and verifies it when `keys` holds the verifying key),
 /// then C against the proof's cm_C. Writes C to `out` only if all of it holds.
-pub fn fetch_checked(client: &BlockingClient, id: JobId, keys: &KeyArgs, out: &Path) -> Result<Fetched, CliError> {
+pub fn fetch_checked(
+    client: &BlockingClient,
+    id: JobId,
+    keys: &KeyArgs,
+    out: &Path,
+    ctx: &Ctx,
+) -> Result<Fetched, CliError> {
     let view = client.job(&id).map_err(client_error)?;
     let job = view.job();
     let bundle = client.run(|c| c.delivered_proof(&id)).map_err(client_error)?;
@@ -233,10 +239,21 @@ pub fn fetch_checked(client: &BlockingClient, id: JobId, keys: &KeyArgs, out: &P
             format!("the service's proof for job {id} is not for this job's terms"),
         ));
     }
+    // The accepted proof, verified here when the key is at hand: the shape's
+    // Groth16 verifying key, or the halo2 SRS (the key is derived once and cached).
     let store = KeyStore::new(&keys.keys);
-    let proof_checked = job.system == ProofSystem::Groth16Bn254 && store.vk_path(job.circuit, &job.shape).is_file();
-    if proof_checked {
-        Verifier::new(store.load_vk(job.circuit, &job.shape)?).verify(&bundle)?;
+    let verifier = match job.system {
+        ProofSystem::Groth16Bn254 if store.vk_path(job.circuit, &job.shape).is_file() => {
+            Some(Verifier::new(store.load_vk(job.circuit, &job.shape)?))
+        }
+        ProofSystem::Halo2KzgBn254 if store.srs_path().is_file() => {
+            Some(Verifier::halo2(super::halo2::verifier_key(&store, &job.shape, ctx)?.0))
+        }
+        _ => None,
+    };
+    let proof_checked = verifier.is_some();
+    if let Some(v) = verifier {
+        v.verify(&bundle)?;
     }
     let ck = commit_key_for(job.circuit, &job.shape, keys)?;
     let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
@@ -309,7 +326,7 @@ fn refund(args: StatusArgs, ctx: &Ctx) -> Result<(), CliError> {
 fn fetch(args: FetchArgs, ctx: &Ctx) -> Result<(), CliError> {
     let id = job_id(&args.job)?;
     let client = args.conn.client()?;
-    let f = fetch_checked(&client, id, &args.keys, &args.out)?;
+    let f = fetch_checked(&client, id, &args.keys, &args.out, ctx)?;
     let st = &f.bundle.statement;
     ctx.emit(
         format!(

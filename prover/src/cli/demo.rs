@@ -482,7 +482,7 @@ impl Flow {
         // Client: the result, checked before it is written.
         let t = Instant::now();
         let out = dir.join(if shape.output_bits() <= 64 { "c.npy" } else { "c.vfm" });
-        let fetched = fetch_checked(client, job.job_id, keys, &out)?;
+        let fetched = fetch_checked(client, job.job_id, keys, &out, ctx)?;
         let fetch = t.elapsed();
         let want = veriflop_circuits::execute::matmul(&shape, &a, &b)?;
         if fetched.c != want {
@@ -556,6 +556,7 @@ impl Flow {
             "cm_c": field::fr_to_hex(&bundle.statement.cm_c),
             "verified": true,
             "delivered": true,
+            "proof_checked_by_client": fetched.proof_checked,
             "result": out,
             "service": {
                 "state": format!("{:?}", released.state),
