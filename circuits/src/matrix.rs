@@ -164,7 +164,11 @@ pub fn read_matrix(path: &Path) -> Result<Matrix<i128>, Error> {
 
 /// Reads an input matrix and checks it fits `dtype`.
 pub fn read_input(path: &Path, dtype: Dtype) -> Result<InputMatrix, Error> {
-    let m = read_matrix(path)?;
+    narrow_input(read_matrix(path)?, dtype, path)
+}
+
+/// The matrix read from `path` as an input matrix: every entry must fit `dtype`.
+pub fn narrow_input(m: Matrix<i128>, dtype: Dtype, path: &Path) -> Result<InputMatrix, Error> {
     let data = m
         .data
         .iter()

@@ -185,20 +185,7 @@ pub fn read_file(path: &std::path::Path) -> Result<Matrix<i128>, Error> {
 
 /// [`read_file`] for an input matrix whose entries must fit `dtype`.
 pub fn read_input_file(path: &std::path::Path, dtype: crate::Dtype) -> Result<InputMatrix, Error> {
-    let m = read_file(path)?;
-    let data = m
-        .data
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| {
-            if v < dtype.min() as i128 || v > dtype.max() as i128 {
-                Err(Error::Range(format!("{}: entry {i} = {v} does not fit {dtype}", path.display())))
-            } else {
-                Ok(v as i32)
-            }
-        })
-        .collect::<Result<_, _>>()?;
-    Matrix::new(m.rows, m.cols, data)
+    crate::matrix::narrow_input(read_file(path)?, dtype, path)
 }
 
 /// Accumulates a commitment over entries given in order.

@@ -316,10 +316,7 @@ impl Signer {
         body: &[u8],
         timestamp: i64,
     ) -> AuthHeaders {
-        use rand::RngCore;
-        let mut n = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut n);
-        self.sign_request_with_nonce(venue, method, path_and_query, body, timestamp, &hex::encode(n))
+        self.sign_request_with_nonce(venue, method, path_and_query, body, timestamp, &random_nonce())
     }
 
     pub fn sign_request_with_nonce(
@@ -344,10 +341,7 @@ impl Signer {
         body_keccak: &[u8; 32],
         timestamp: i64,
     ) -> AuthHeaders {
-        use rand::RngCore;
-        let mut n = [0u8; 16];
-        rand::rngs::OsRng.fill_bytes(&mut n);
-        self.sign_digest_with_nonce(venue, method, path_and_query, body_keccak, timestamp, &hex::encode(n))
+        self.sign_digest_with_nonce(venue, method, path_and_query, body_keccak, timestamp, &random_nonce())
     }
 
     fn sign_digest_with_nonce(
@@ -367,6 +361,14 @@ impl Signer {
             signature: self.sign_personal(msg.as_bytes()),
         }
     }
+}
+
+/// A fresh request nonce: 16 random bytes as hex.
+fn random_nonce() -> String {
+    use rand::RngCore;
+    let mut n = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut n);
+    hex::encode(n)
 }
 
 /// Current unix time in seconds.

@@ -59,6 +59,9 @@ async fn market_checks(cfg: Config) {
     // Not offered before its data is stored: not listed, not claimable.
     assert!(c.open_jobs("").await.unwrap().jobs.is_empty());
     assert_eq!(c1.claim(&id).await.unwrap_err().code(), Some("not_offered"));
+    let early = tempfile::tempdir().unwrap();
+    let e = c.download_input(&id, Input::A, &early.path().join("a")).await.unwrap_err();
+    assert_eq!(e.code(), Some("input_missing"), "{e}");
 
     // Inputs that do not match the commitments are refused, nothing stored.
     let other = common::write_matrix_file(&InputMatrix::random(4, 4, tj.job.shape.dtype, 999).unwrap(), "npy");
