@@ -104,12 +104,14 @@ async fn two_replicas_on_one_postgres_release_once() {
     // A refund race between replicas on an expired job: one refund event.
     let tj = new_job(101).at(&b, client_key.address());
     let id2 = tj.job.job_id;
-    let deadline = veriflop_verifier::auth::unix_now() + 1;
+    let deadline = veriflop_verifier::auth::unix_now() + 4;
     Client::new(a.url(), client_key.clone())
         .register_job(&tj.register_request(client_key.address(), 5, deadline))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    while veriflop_verifier::auth::unix_now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (ca, cb) = (Client::new(a.url(), client_key.clone()), Client::new(b.url(), client_key.clone()));
     let (ra, rb) = tokio::join!(ca.refund(&id2), cb.refund(&id2));
     assert_eq!(ra.unwrap().state, EscrowState::Refunded);

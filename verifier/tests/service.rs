@@ -260,12 +260,12 @@ async fn every_rejection_is_a_json_error_with_a_stable_code() {
     // expired job: no proof after the deadline; the client gets its refund.
     let job_c = new_job(40).at(&h, client_key.address());
     let idc = job_c.job.job_id;
-    let deadline = unix_now() + 2;
+    let deadline = unix_now() + 4;
     client(&url, &client_key).register_job(&job_c.register_request(client_key.address(), 77, deadline)).await.unwrap();
-    let a1 = p1.address();
-    let proof_c = tokio::task::spawn_blocking(move || job_c.prove(a1)).await.unwrap();
     let e = client(&url, &client_key).refund(&idc).await.unwrap_err();
     assert_eq!(e.code(), Some("deadline_not_reached"));
+    let a1 = p1.address();
+    let proof_c = tokio::task::spawn_blocking(move || job_c.prove(a1)).await.unwrap();
     while unix_now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
