@@ -4,7 +4,7 @@
 # tests read:
 #
 #   eval "$(scripts/pg-test-server.sh)"      # start; exports VERIFLOP_TEST_PG_URL
-#   cargo test -p veriflop-verifier
+#   cargo test -p veriflop-service
 #   scripts/pg-test-server.sh stop           # stop it and delete its directory
 #
 # Needs the Debian package `postgresql` (apt-get install -y postgresql), or any

@@ -8,7 +8,7 @@
 //!
 //! **Verifier-service throughput**: [`crate::service`] measures verified
 //! proofs per second natively and through the HTTP verifier service
-//! (`veriflop_verifier::client::spawn_local`) in a child process;
+//! (`veriflop_service::client::spawn_local`) in a child process;
 //! [`service_status`] says what the run did (`extensions.service_throughput`),
 //! the figures go to `extensions.service`.
 
@@ -144,7 +144,7 @@ pub fn service_status(outcome: &ServiceOutcome) -> ExtensionStatus {
         ServiceOutcome::Measured => (
             "measured",
             "bench/src/service.rs: native Verifier::verify_for_job (1 thread, all cores) and HTTP submissions \
-             through veriflop_verifier::client::spawn_local with concurrent connections"
+             through veriflop_service::client::spawn_local with concurrent connections"
                 .to_string(),
         ),
         ServiceOutcome::Disabled => ("skipped", "disabled with --no-service".to_string()),

@@ -143,7 +143,7 @@ enum Cmd {
     /// provider agents, upload and download MB/s of a 64 MiB matrix, and the
     /// service's peak RSS while it receives it. Writes market.json and market.md
     /// under --out. Needs the release binaries: `cargo build --release -p
-    /// veriflop-prover -p veriflop-verifier`.
+    /// veriflop-prover -p veriflop-service`.
     Market {
         /// Output directory (publish: bench/results/ref-2core, beside the quick suite's results).
         #[arg(long, default_value = "veriflop-bench-out/market")]

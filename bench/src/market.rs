@@ -23,9 +23,9 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use veriflop_circuits::{Bytes32, CircuitKind, Dtype, InputMatrix, Job, JobId, Shape};
 use veriflop_prover::KeyStore;
+use veriflop_service::client::{Client, Input, RegisterJob};
+use veriflop_service::ledger::EscrowState;
 use veriflop_verifier::auth::{unix_now, Signer};
-use veriflop_verifier::client::{Client, Input, RegisterJob};
-use veriflop_verifier::ledger::EscrowState;
 
 use crate::results::{Machine, Software};
 
@@ -96,7 +96,7 @@ fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let p = std::env::current_exe()?.with_file_name(name);
     if !p.is_file() {
         bail!(
-            "{} is missing: the market measurement runs the release binaries beside veriflop-bench; build them with `cargo build --release -p veriflop-prover -p veriflop-verifier`",
+            "{} is missing: the market measurement runs the release binaries beside veriflop-bench; build them with `cargo build --release -p veriflop-prover -p veriflop-service`",
             p.display()
         );
     }

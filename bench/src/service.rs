@@ -13,7 +13,7 @@
 //!    one-thread pool and then on every core (rayon), with the latency of each
 //!    verification (each after one unmeasured pass);
 //! 2. HTTP, once per concurrency level C: a fresh service on loopback
-//!    (`veriflop_verifier::client::spawn_local`, temporary SQLite ledger, no
+//!    (`veriflop_service::client::spawn_local`, temporary SQLite ledger, no
 //!    rate limit), the level's `jobs` jobs registered through the API (signed,
 //!    not timed), C keep-alive connections opened (not timed), then the C
 //!    connections submit the `jobs` signed bundles concurrently; every request verifies a distinct proof and releases a
@@ -32,9 +32,9 @@ use rayon::prelude::*;
 use veriflop_circuits::execute::matmul;
 use veriflop_circuits::{Bytes32, CircuitKind, InputMatrix, Job, JobId, Shape, Venue, Witness};
 use veriflop_prover::{prove_bundle, CpuBackend, ProveOptions};
+use veriflop_service::client::{spawn_local, Client, Config, RegisterJob, SubmitOutcome};
+use veriflop_service::ledger::Ledger;
 use veriflop_verifier::auth::{unix_now, Signer};
-use veriflop_verifier::client::{spawn_local, Client, Config, RegisterJob, SubmitOutcome};
-use veriflop_verifier::ledger::Ledger;
 use veriflop_verifier::{JobTerms, ProofBundle, Verifier};
 
 use crate::case::{runqueue_now, runqueue_since};

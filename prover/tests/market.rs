@@ -309,7 +309,7 @@ fn the_service_killed_mid_upload_leaves_ledger_and_blobs_in_agreement() {
     let body = vec![1u8; 4000]; // within the 4×4 C's upload limit
     let k = veriflop_verifier::auth::keccak256(&body);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let venue: veriflop_verifier::client::VenueInfo = rt.block_on(async {
+    let venue: veriflop_service::client::VenueInfo = rt.block_on(async {
         serde_json::from_slice(&reqwest::get(format!("{}/v1/venue", svc.url)).await.unwrap().bytes().await.unwrap())
             .unwrap()
     });

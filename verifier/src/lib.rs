@@ -1,14 +1,12 @@
 //! What the verifier accepts: proof bundles and verifying-key files (decoded
-//! from untrusted bytes with bounded sizes and full validation), and native
-//! Groth16 verification of a bundle against its shape's key and a job's terms.
+//! from untrusted bytes with bounded sizes and full validation), signed
+//! requests, and native verification of a bundle against its shape's key and a
+//! job's terms. No async runtime and no database: the service that serves this
+//! over HTTP is `veriflop-service`.
 
 pub mod auth;
-pub mod blobs;
 pub mod bundle;
-pub mod client;
 pub mod keys;
-pub mod ledger;
-pub mod service;
 pub mod verify;
 
 pub use bundle::{Groth16Proof, Halo2Proof, Proof, ProofBundle};

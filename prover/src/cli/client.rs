@@ -9,8 +9,8 @@ use veriflop_circuits::commit::Role;
 use veriflop_circuits::stream::{commit_stream, read_file, MatrixReader};
 use veriflop_circuits::{field, Bytes32, CircuitKind, Dtype, Job, JobId, ProofSystem, Shape};
 use veriflop_prover::KeyStore;
+use veriflop_service::client::{blocking::BlockingClient, Input, JobView, RegisterJob, StoredInput};
 use veriflop_verifier::auth::Signer;
-use veriflop_verifier::client::{blocking::BlockingClient, Input, JobView, RegisterJob, StoredInput};
 use veriflop_verifier::Verifier;
 
 use super::common::{commit_key_for, read_small, write_file, CliError, Ctx, KeyArgs};
@@ -297,9 +297,7 @@ fn describe(v: &JobView) -> String {
         s += &format!(", {data}");
         match (m.lease_holder, m.lease_expires) {
             (Some(h), Some(t)) => s += &format!(", leased to {h} until {t}"),
-            _ if m.offered_at.is_some() && v.state == veriflop_verifier::ledger::EscrowState::Locked => {
-                s += ", offered"
-            }
+            _ if m.offered_at.is_some() && v.state == veriflop_service::ledger::EscrowState::Locked => s += ", offered",
             _ => {}
         }
         if m.delivered {

@@ -20,9 +20,9 @@ use serde_json::json;
 use veriflop_circuits::matrix::write_matrix;
 use veriflop_circuits::{field, Address, Bytes32, CircuitKind, InputMatrix, Job, ProofSystem, Shape};
 use veriflop_prover::KeyStore;
+use veriflop_service::client::blocking::BlockingClient;
+use veriflop_service::ledger::EscrowState;
 use veriflop_verifier::auth::{unix_now, Signer};
-use veriflop_verifier::client::blocking::BlockingClient;
-use veriflop_verifier::ledger::EscrowState;
 use veriflop_verifier::{JobTerms, ProofBundle, Verifier};
 
 use super::client::{fetch_checked, post_with_data, Terms};
@@ -232,7 +232,7 @@ fn find_verifier_bin(given: Option<&Path>) -> Result<PathBuf, CliError> {
     on_path.flatten().ok_or_else(|| {
         CliError::new(
             "verifier_unavailable",
-            "the demo starts the verifier service as its own process: build it (`cargo build -p veriflop-verifier`; scripts/demo does) or pass --verifier-bin",
+            "the demo starts the verifier service as its own process: build it (`cargo build -p veriflop-service`; scripts/demo does) or pass --verifier-bin",
         )
     })
 }

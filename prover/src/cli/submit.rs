@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use serde_json::json;
+use veriflop_service::client::{blocking::BlockingClient, ClientError};
 use veriflop_verifier::auth::Signer;
-use veriflop_verifier::client::{blocking::BlockingClient, ClientError};
 
 use super::common::{read_bundle, CliError, Ctx};
 

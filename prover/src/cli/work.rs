@@ -20,8 +20,8 @@ use serde_json::json;
 use veriflop_circuits::{CircuitKind, JobId, ProofSystem, Shape};
 use veriflop_prover::gemm::Gemm;
 use veriflop_prover::{Backend, CpuBackend, KeyStore};
+use veriflop_service::client::{blocking::BlockingClient, ClientError, Input, OpenJob};
 use veriflop_verifier::auth::Signer;
-use veriflop_verifier::client::{blocking::BlockingClient, ClientError, Input, OpenJob};
 
 use super::common::{commit_key_for, secs, CliError, Ctx, KeyArgs};
 use super::device::DeviceArgs;
@@ -96,7 +96,7 @@ struct Agent {
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let signer = Signer::from_hex(&args.key).map_err(|e| CliError::new("bad_key", e.to_string()))?;
-    let shapes = veriflop_verifier::service::keys::parse_halo2_shapes(&args.shapes)
+    let shapes = veriflop_service::keys::parse_halo2_shapes(&args.shapes)
         .map_err(|e| CliError::new("bad_input", format!("--shapes: {e}")))?;
     if args.concurrency == 0 {
         return Err(CliError::new("bad_input", "--concurrency must be at least 1"));

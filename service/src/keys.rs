@@ -22,12 +22,12 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use veriflop_circuits::{CircuitKind, Dtype, ProofSystem, Shape};
 use veriflop_halo2::{KeyCache, KeySource, Srs, SrsFingerprint};
 
-use crate::keys::{ShapeKey, SRS_FILE};
-use crate::verify::Verifier;
+use veriflop_verifier::keys::{ShapeKey, SRS_FILE};
+use veriflop_verifier::verify::Verifier;
 
 /// File name of a verifying key in a key directory (same as the prover's KeyStore).
 pub fn vk_file_name(kind: CircuitKind, shape: &Shape) -> String {
-    format!("{}.vk", crate::keys::key_file_stem(kind, shape))
+    format!("{}.vk", veriflop_verifier::keys::key_file_stem(kind, shape))
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -161,7 +161,7 @@ pub struct KeyRegistry {
 fn read_key(path: &Path) -> Result<ShapeKey, KeyLoadError> {
     let invalid = |msg: String| KeyLoadError::Invalid { path: path.to_path_buf(), msg };
     let meta = std::fs::metadata(path).map_err(|e| invalid(e.to_string()))?;
-    if meta.len() > crate::keys::MAX_VK_BYTES as u64 {
+    if meta.len() > veriflop_verifier::keys::MAX_VK_BYTES as u64 {
         return Err(invalid(format!("{} bytes is too large for a verifying key", meta.len())));
     }
     let bytes = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
@@ -307,20 +307,21 @@ impl KeyRegistry {
         if let Some(ck) = self.commit_keys.lock().expect("commit keys").get(shape) {
             return Ok(ck.clone());
         }
-        let path = self.dir.join(format!("{}.ck", crate::keys::key_file_stem(CircuitKind::Committed, shape)));
+        let path =
+            self.dir.join(format!("{}.ck", veriflop_verifier::keys::key_file_stem(CircuitKind::Committed, shape)));
         if !path.is_file() {
             return Err(KeyLoadError::MissingCommitKey { shape: *shape, path });
         }
         let invalid = |msg: String| KeyLoadError::Invalid { path: path.clone(), msg };
         let len = std::fs::metadata(&path).map_err(|e| invalid(e.to_string()))?.len();
-        if len != crate::keys::ck_file_bytes(shape) as u64 {
+        if len != veriflop_verifier::keys::ck_file_bytes(shape) as u64 {
             return Err(invalid(format!(
                 "{len} bytes, a commitment key for {shape} has {}",
-                crate::keys::ck_file_bytes(shape)
+                veriflop_verifier::keys::ck_file_bytes(shape)
             )));
         }
         let bytes = std::fs::read(&path).map_err(|e| invalid(e.to_string()))?;
-        let ck = crate::keys::ck_from_bytes(&bytes).map_err(|e| invalid(e.to_string()))?;
+        let ck = veriflop_verifier::keys::ck_from_bytes(&bytes).map_err(|e| invalid(e.to_string()))?;
         if ck.shape != *shape {
             return Err(invalid(format!("the file holds the key of {}", ck.shape)));
         }

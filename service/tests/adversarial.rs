@@ -1,6 +1,6 @@
 //! The standing adversarial suite: attacks on a real `veriflop-verifier`
 //! process over loopback, each expected to fail. Run it alone with
-//! `cargo test -p veriflop-verifier --test adversarial` (CI runs it with the rest).
+//! `cargo test -p veriflop-service --test adversarial` (CI runs it with the rest).
 //!
 //! - connections: slowloris floods from one address and from many, half-open
 //!   and idle connections, slow bodies, file-descriptor exhaustion;
@@ -26,9 +26,9 @@ use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use veriflop_circuits::Venue;
+use veriflop_service::client::{Client, SubmitOutcome, VenueInfo};
+use veriflop_service::ledger::EscrowState;
 use veriflop_verifier::auth::{unix_now, Signer};
-use veriflop_verifier::client::{Client, SubmitOutcome, VenueInfo};
-use veriflop_verifier::ledger::EscrowState;
 
 fn sqlite(dir: &tempfile::TempDir, name: &str) -> String {
     format!("sqlite://{}", dir.path().join(name).display())
@@ -343,7 +343,7 @@ async fn escrow_locks_only_money_that_exists() {
     loop {
         let v = c.job(&j1.job_id).await.unwrap();
         if v.state == EscrowState::Refunded {
-            assert_eq!(v.events.last().unwrap().actor, veriflop_verifier::ledger::SERVICE_ACTOR);
+            assert_eq!(v.events.last().unwrap().actor, veriflop_service::ledger::SERVICE_ACTOR);
             break;
         }
         assert!(t.elapsed() < Duration::from_secs(15), "the expired job was never refunded");
@@ -406,7 +406,7 @@ async fn halo2_key_work_cannot_be_bought_by_requests() {
         .unwrap();
         let nonce = veriflop_circuits::Bytes32::random();
         let job = veriflop_circuits::Job { job_id: venue.job_id(client_key.address(), &nonce), ..job };
-        let req = veriflop_verifier::client::RegisterJob::for_job(&job, nonce, 10, in_an_hour(), client_key.address());
+        let req = veriflop_service::client::RegisterJob::for_job(&job, nonce, 10, in_an_hour(), client_key.address());
         let e = c.register_job(&req).await.unwrap_err();
         assert_eq!(e.code(), Some("unknown_shape"), "{e}");
     }

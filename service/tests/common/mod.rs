@@ -10,8 +10,8 @@ use veriflop_circuits::cp::CommitKey;
 use veriflop_circuits::execute::matmul;
 use veriflop_circuits::{Address, Bytes32, CircuitKind, Dtype, InputMatrix, Job, JobId, Shape, Witness};
 use veriflop_prover::{prove_bundle, CpuBackend, ProveOptions, ProverKey};
+use veriflop_service::client::{Client, Config, RegisterJob, ServiceHandle};
 use veriflop_verifier::auth::{unix_now, Signer};
-use veriflop_verifier::client::{Client, Config, RegisterJob, ServiceHandle};
 use veriflop_verifier::{ProofBundle, ShapeKey};
 
 pub const KIND: CircuitKind = CircuitKind::Committed;
@@ -34,7 +34,7 @@ pub fn keys() -> &'static Keys {
         let (pk, vk) = veriflop_prover::setup::generate(KIND, shape(), &mut OsRng).unwrap();
         let ck = pk.commit_key().unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let name = veriflop_verifier::service::keys::vk_file_name(KIND, &shape());
+        let name = veriflop_service::keys::vk_file_name(KIND, &shape());
         std::fs::write(dir.path().join(name), vk.to_bytes()).unwrap();
         // The commitment key beside it: the service checks uploads with it.
         let stem = veriflop_verifier::keys::key_file_stem(KIND, &shape());
@@ -111,7 +111,7 @@ pub fn test_config() -> Config {
 
 /// A local service on a temporary SQLite ledger.
 pub async fn local() -> (ServiceHandle, String) {
-    let (_, h) = veriflop_verifier::client::spawn_local(test_config()).await.unwrap();
+    let (_, h) = veriflop_service::client::spawn_local(test_config()).await.unwrap();
     let url = h.url();
     (h, url)
 }
@@ -149,7 +149,7 @@ pub async fn fund(h: &ServiceHandle, address: Address) {
 /// The venue id of the service at `url` (what requests are signed for).
 pub async fn venue_id(url: &str) -> Bytes32 {
     let bytes = reqwest::get(format!("{url}/v1/venue")).await.unwrap().bytes().await.unwrap();
-    let v: veriflop_verifier::client::VenueInfo = serde_json::from_slice(&bytes).unwrap();
+    let v: veriflop_service::client::VenueInfo = serde_json::from_slice(&bytes).unwrap();
     v.venue_id
 }
 

@@ -5,10 +5,10 @@ use serde::{Deserialize, Serialize};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use crate::auth::AuthError;
-use crate::bundle::BundleError;
 use crate::ledger::LedgerError;
-use crate::verify::VerifyError;
+use veriflop_verifier::auth::AuthError;
+use veriflop_verifier::bundle::BundleError;
+use veriflop_verifier::verify::VerifyError;
 
 /// The JSON body of every error response.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use common::*;
 use veriflop_circuits::{Address, JobId};
+use veriflop_service::client::{spawn_local, Config, SubmitOutcome};
+use veriflop_service::ledger::{EscrowState, Ledger};
 use veriflop_verifier::auth::{unix_now, Signer};
-use veriflop_verifier::client::{spawn_local, Config, SubmitOutcome};
-use veriflop_verifier::ledger::{EscrowState, Ledger};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn happy_path_register_prove_release() {
@@ -526,7 +526,7 @@ async fn ledger_refuses_to_rewrite_events() {
     let mut tj = new_job(70);
     tj.job.job_id = veriflop_circuits::Venue::Service { service_id: ledger.service_id() }.job_id(client, &tj.nonce);
     ledger.deposit(client, 10, "test", None, unix_now()).await.unwrap();
-    let rec = veriflop_verifier::ledger::JobRecord {
+    let rec = veriflop_service::ledger::JobRecord {
         job: tj.job.clone(),
         client,
         price: 3,
@@ -538,7 +538,7 @@ async fn ledger_refuses_to_rewrite_events() {
         version: 1,
         nonce: tj.nonce,
     };
-    use veriflop_verifier::ledger::Insert;
+    use veriflop_service::ledger::Insert;
     assert_eq!(ledger.insert_job(&rec, 600, 10).await.unwrap(), Insert::Inserted);
     assert_eq!(ledger.insert_job(&rec, 600, 10).await.unwrap(), Insert::Exists);
     assert!(ledger.audit().await.unwrap().is_empty());

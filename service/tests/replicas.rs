@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use sqlx::Executor;
+use veriflop_service::client::{spawn_local, Client, Config, SubmitOutcome};
+use veriflop_service::ledger::{EscrowState, Ledger};
 use veriflop_verifier::auth::Signer;
-use veriflop_verifier::client::{spawn_local, Client, Config, SubmitOutcome};
-use veriflop_verifier::ledger::{EscrowState, Ledger};
 
 /// A fresh database on the test server, or None when PostgreSQL tests are skipped.
 async fn pg_database() -> Option<String> {
@@ -208,6 +208,6 @@ async fn sigkill_mid_release_postgres() {
 async fn spawn_local_uses_a_temporary_sqlite_ledger() {
     let (addr, h) = spawn_local(test_config()).await.unwrap();
     assert!(addr.ip().is_loopback() && addr.port() != 0);
-    assert_eq!(h.state.ledger.backend(), veriflop_verifier::ledger::Backend::Sqlite);
+    assert_eq!(h.state.ledger.backend(), veriflop_service::ledger::Backend::Sqlite);
     h.shutdown().await;
 }

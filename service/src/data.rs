@@ -29,9 +29,9 @@ use super::api::{Lease, OpenJob, OpenJobs, StoredInput, StoredResultView};
 use super::error::{json_response, ApiError};
 use super::handlers::{authenticate_with, closed, finish, parse_job_id, unknown_job, view};
 use super::State;
-use crate::auth::{unix_now, HEADER_CONTENT_KECCAK};
 use crate::blobs::key_of;
 use crate::ledger::{Claim, EscrowState, Input, JobRecord, OpenFilter, StoredResult};
+use veriflop_verifier::auth::{unix_now, HEADER_CONTENT_KECCAK};
 
 /// The largest file a matrix of `entries` entries can take in any accepted
 /// encoding (`.npy` headers are padded to 64 bytes, often 128; int64 entries).
@@ -139,10 +139,10 @@ async fn authenticate_streamed(state: &State, head: &Head) -> Result<(Address, [
     let declared = head
         .headers
         .get(HEADER_CONTENT_KECCAK)
-        .ok_or(crate::auth::AuthError::Missing(HEADER_CONTENT_KECCAK))?
+        .ok_or(veriflop_verifier::auth::AuthError::Missing(HEADER_CONTENT_KECCAK))?
         .to_str()
-        .map_err(|_| crate::auth::AuthError::Malformed(HEADER_CONTENT_KECCAK, "not text".into()))
-        .and_then(crate::auth::parse_digest)?;
+        .map_err(|_| veriflop_verifier::auth::AuthError::Malformed(HEADER_CONTENT_KECCAK, "not text".into()))
+        .and_then(veriflop_verifier::auth::parse_digest)?;
     let signer = authenticate_with(state, &head.headers, &head.method, &head.path_and_query, |a, venue, now, w| {
         a.verify_digest(venue, head.method.as_str(), &head.path_and_query, &declared, now, w)
     })

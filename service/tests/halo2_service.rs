@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use common::{assert_error, client, fund, in_an_hour, signed};
 use veriflop_circuits::execute::matmul;
 use veriflop_circuits::{Bytes32, CircuitKind, Dtype, InputMatrix, Job, JobId, ProofSystem, Shape, Witness};
+use veriflop_service::client::{spawn_local, Config, RegisterJob, ServiceHandle, SubmitOutcome};
+use veriflop_service::keys::{parse_halo2_shapes, Halo2Policy, KeyRegistry};
 use veriflop_verifier::auth::Signer;
-use veriflop_verifier::client::{spawn_local, Config, RegisterJob, ServiceHandle, SubmitOutcome};
 use veriflop_verifier::keys::SRS_FILE;
-use veriflop_verifier::service::keys::{parse_halo2_shapes, Halo2Policy, KeyRegistry};
 use veriflop_verifier::{Halo2Proof, Proof, ProofBundle};
 
 fn shape() -> Shape {
@@ -218,11 +218,11 @@ fn a_corrupt_srs_stops_the_service_at_start() {
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(dir.path().join(SRS_FILE), &bytes).unwrap();
-    let err = veriflop_verifier::service::keys::KeyRegistry::load(dir.path()).err().expect("refused");
+    let err = veriflop_service::keys::KeyRegistry::load(dir.path()).err().expect("refused");
     assert!(err.to_string().contains(SRS_FILE), "{err}");
     // Truncated.
     std::fs::write(dir.path().join(SRS_FILE), &bytes[..bytes.len() / 2]).unwrap();
-    assert!(veriflop_verifier::service::keys::KeyRegistry::load(dir.path()).is_err());
+    assert!(veriflop_service::keys::KeyRegistry::load(dir.path()).is_err());
 }
 
 #[test]

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use common::*;
 use veriflop_circuits::{InputMatrix, Matrix};
+use veriflop_service::client::{spawn_local, Config, Input, ServiceHandle};
+use veriflop_service::ledger::EscrowState;
 use veriflop_verifier::auth::Signer;
-use veriflop_verifier::client::{spawn_local, Config, Input, ServiceHandle};
-use veriflop_verifier::ledger::EscrowState;
 
 async fn pg_database() -> Option<String> {
     let Ok(url) = std::env::var("VERIFLOP_TEST_PG_URL") else {
@@ -180,7 +180,7 @@ async fn market_checks(cfg: Config) {
     assert_eq!(c.account(p2.address()).await.unwrap().balance, "700");
     assert_eq!(c.account(p1.address()).await.unwrap().balance, "0");
     assert!(h.state.ledger.audit().await.unwrap().is_empty());
-    let (missing, _) = veriflop_verifier::blobs::audit(&h.state.ledger, &h.state.blobs).await.unwrap();
+    let (missing, _) = veriflop_service::blobs::audit(&h.state.ledger, &h.state.blobs).await.unwrap();
     assert!(missing.is_empty(), "{missing:?}");
     h.shutdown().await;
 }
@@ -208,7 +208,7 @@ async fn uploads_over_the_limit_get_413_and_store_nothing() {
     // A 4×4 int8 .npy is 144 bytes: over the 100-byte limit (by Content-Length).
     let (fa, _) = tj.input_files();
     let e = c.upload_input(&tj.job.job_id, Input::A, &fa).await.unwrap_err();
-    assert!(matches!(e, veriflop_verifier::client::ClientError::Api { status: 413, .. }), "{e}");
+    assert!(matches!(e, veriflop_service::client::ClientError::Api { status: 413, .. }), "{e}");
     // Chunked (no Content-Length): cut off while streaming, 413 as well.
     let venue = venue_id(&url).await;
     let path = format!("/v1/jobs/{}/inputs/a", tj.job.job_id);

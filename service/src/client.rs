@@ -3,8 +3,8 @@
 //! starts a service on loopback for demos and tests.
 //!
 //! ```no_run
-//! # async fn demo(bundle: veriflop_verifier::ProofBundle, reg: veriflop_verifier::service::api::RegisterJob) -> Result<(), Box<dyn std::error::Error>> {
-//! use veriflop_verifier::client::{spawn_local, Client, Config};
+//! # async fn demo(bundle: veriflop_verifier::ProofBundle, reg: veriflop_service::api::RegisterJob) -> Result<(), Box<dyn std::error::Error>> {
+//! use veriflop_service::client::{spawn_local, Client, Config};
 //! use veriflop_verifier::auth::Signer;
 //! let (addr, handle) = spawn_local(Config { key_dir: "veriflop-data/keys".into(), ..Config::default() }).await?;
 //! let client = Client::new(format!("http://{addr}"), Signer::random());
@@ -22,15 +22,15 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use veriflop_circuits::{Address, Bytes32, JobId, Venue};
 
-use crate::auth::{unix_now, Signer};
-use crate::bundle::ProofBundle;
-pub use crate::ledger::Input;
-pub use crate::service::api::{
+pub use crate::api::{
     AccountView, Health, JobView, Lease, OpenJob, OpenJobs, RegisterJob, ShapeInfo, StoredInput, StoredResultView,
     SubmitOutcome, SubmitResponse, VenueInfo,
 };
-pub use crate::service::error::ErrorBody;
-pub use crate::service::{spawn_local, Config, ServiceError, ServiceHandle};
+pub use crate::error::ErrorBody;
+pub use crate::ledger::Input;
+pub use crate::{spawn_local, Config, ServiceError, ServiceHandle};
+use veriflop_verifier::auth::{unix_now, Signer};
+use veriflop_verifier::bundle::ProofBundle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -241,7 +241,7 @@ impl Client {
             .timeout(TRANSFER_TIMEOUT)
             .header("content-type", "application/octet-stream")
             .header("content-length", len)
-            .header(crate::auth::HEADER_CONTENT_KECCAK, format!("0x{}", hex::encode(keccak)))
+            .header(veriflop_verifier::auth::HEADER_CONTENT_KECCAK, format!("0x{}", hex::encode(keccak)))
             .body(reqwest::Body::wrap_stream(body));
         for (k, v) in auth.pairs() {
             req = req.header(k, v);

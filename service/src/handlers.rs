@@ -17,10 +17,10 @@ use super::api::{
 use super::error::{json_response, ApiError};
 use super::keys::KeyLoadError;
 use super::{RequestParts, State};
-use crate::auth::{unix_now, AuthHeaders};
-use crate::bundle::ProofBundle;
 use crate::ledger::{EscrowState, Insert, JobRecord, Refund, Release};
-use crate::verify::{JobTerms, Verifier, VerifyError};
+use veriflop_verifier::auth::{unix_now, AuthHeaders};
+use veriflop_verifier::bundle::ProofBundle;
+use veriflop_verifier::verify::{JobTerms, Verifier, VerifyError};
 
 pub(super) fn finish(state: &State, r: Result<Response, ApiError>) -> Response {
     match r {
@@ -55,7 +55,12 @@ pub(super) async fn authenticate_with(
     h: &warp::http::HeaderMap,
     _method: &warp::http::Method,
     _path: &str,
-    check: impl FnOnce(&AuthHeaders, &veriflop_circuits::Bytes32, i64, u64) -> Result<Address, crate::auth::AuthError>,
+    check: impl FnOnce(
+        &AuthHeaders,
+        &veriflop_circuits::Bytes32,
+        i64,
+        u64,
+    ) -> Result<Address, veriflop_verifier::auth::AuthError>,
 ) -> Result<Address, ApiError> {
     let auth = AuthHeaders::parse(|name| h.get(name).and_then(|v| v.to_str().ok()))?;
     let now = unix_now();
@@ -70,7 +75,7 @@ pub(super) async fn authenticate_with(
     }
     let expires = auth.timestamp.saturating_add(window as i64);
     if !state.ledger.use_nonce(signer, &auth.nonce, expires).await? {
-        return Err(crate::auth::AuthError::Replay(auth.nonce).into());
+        return Err(veriflop_verifier::auth::AuthError::Replay(auth.nonce).into());
     }
     Ok(signer)
 }

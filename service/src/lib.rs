@@ -1,5 +1,15 @@
-//! The verifier service: an HTTP API (warp on tokio) in front of native Groth16
-//! verification and the escrow ledger. See docs/VERIFIER.md and verifier/openapi.yaml.
+//! The verifier service: an HTTP API (warp on tokio) in front of native
+//! verification (`veriflop-verifier`), the escrow ledger and the data plane.
+//! See docs/VERIFIER.md and service/openapi.yaml.
+//!
+//! The parts:
+//! - [`server`], `handlers`: connections (bounded: timeouts, caps) and the
+//!   job/proof/refund/account routes;
+//! - `data`, [`blobs`]: the data plane (inputs and results streamed into a
+//!   content-addressed blob store, claims and leases);
+//! - [`ledger`]: escrow, accounts and the market tables, SQLite or PostgreSQL;
+//! - [`client`]: the typed client the prover CLI (client commands and provider
+//!   agent) talks to the service with.
 //!
 //! Routes:
 //! - `POST /v1/jobs` (signed by the client): register a job, escrow `locked`;
@@ -8,18 +18,21 @@
 //!   bundle; if it checks, `locked → released` to the provider, exactly once;
 //! - `POST /v1/jobs/{job_id}/refund` (signed by the client): after the deadline,
 //!   `locked → refunded`;
+//! - `PUT|GET /v1/jobs/{job_id}/inputs/{a|b}`, `POST …/claim|unclaim`,
+//!   `PUT|GET …/result`, `GET …/proof`, `GET /v1/market/jobs`: the data plane;
 //! - `GET /v1/venue`: the venue id signed requests name and job ids derive from;
 //! - `GET /v1/accounts/{address}`: a balance (credited by the operator's
 //!   deposits) and its history;
 //! - `GET /v1/shapes`, `GET /healthz`, `GET /metrics`.
-//!
-//! Connections are served by [`server`], which bounds them (timeouts, caps).
 
 pub mod api;
+pub mod blobs;
+pub mod client;
 mod data;
 pub mod error;
 mod handlers;
 pub mod keys;
+pub mod ledger;
 pub mod metrics;
 pub mod ratelimit;
 pub mod server;
@@ -56,7 +69,7 @@ pub struct Config {
     /// [`spawn_local`]: a fresh SQLite file in a temporary directory.
     pub ledger_url: Option<String>,
     /// Largest accepted proof submission body (bundles are bounded at
-    /// [`crate::bundle::MAX_BUNDLE_BYTES`] whatever this says).
+    /// [`veriflop_verifier::bundle::MAX_BUNDLE_BYTES`] whatever this says).
     pub max_body_bytes: usize,
     /// Signed requests per minute per address (0: unlimited).
     pub rate_limit_per_minute: u32,
@@ -110,7 +123,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8645)),
             key_dir: PathBuf::from("veriflop-data/keys"),
             ledger_url: None,
-            max_body_bytes: crate::bundle::MAX_BUNDLE_BYTES,
+            max_body_bytes: veriflop_verifier::bundle::MAX_BUNDLE_BYTES,
             rate_limit_per_minute: 600,
             verify_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             verify_queue: 1024,
@@ -338,7 +351,7 @@ fn with_state(state: Arc<State>) -> impl Filter<Extract = (Arc<State>,), Error =
 
 /// All routes, with rejections turned into JSON errors.
 pub fn routes(state: Arc<State>) -> impl Filter<Extract = (Response,), Error = std::convert::Infallible> + Clone {
-    let proof_limit = state.config.max_body_bytes.min(crate::bundle::MAX_BUNDLE_BYTES);
+    let proof_limit = state.config.max_body_bytes.min(veriflop_verifier::bundle::MAX_BUNDLE_BYTES);
     let t = Duration::from_secs(state.config.body_timeout_secs);
     let s = || with_state(state.clone());
     let register = warp::path!("v1" / "jobs")
@@ -522,7 +535,7 @@ async fn sweep(state: Arc<State>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        let now = crate::auth::unix_now();
+        let now = veriflop_verifier::auth::unix_now();
         // Uploads a crash left behind (never visible as blobs): spool files
         // older than any upload may take.
         clean_spool(&state.spool_dir, Duration::from_secs(state.config.body_timeout_secs + 60));

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use veriflop_circuits::Address;
-use veriflop_verifier::ledger::{Ledger, TransferError};
-use veriflop_verifier::service::{self, Config};
+use veriflop_service::ledger::{Ledger, TransferError};
+use veriflop_service::{self as service, Config};
 
 /// Verifies veriflop proof bundles over HTTP and settles escrow exactly once.
 ///
@@ -243,8 +243,8 @@ venue id {}",
 /// The ledger's own audit, then its blob references against the store.
 async fn audit(ledger: &Ledger, blobs: &str) -> Result<Vec<String>, String> {
     let mut problems = ledger.audit().await.map_err(|e| e.to_string())?;
-    let store = veriflop_verifier::blobs::BlobStore::open(blobs).map_err(|e| e.to_string())?;
-    let (missing, orphans) = veriflop_verifier::blobs::audit(ledger, &store).await.map_err(|e| e.to_string())?;
+    let store = veriflop_service::blobs::BlobStore::open(blobs).map_err(|e| e.to_string())?;
+    let (missing, orphans) = veriflop_service::blobs::audit(ledger, &store).await.map_err(|e| e.to_string())?;
     problems.extend(missing);
     if !orphans.is_empty() {
         println!(
@@ -255,7 +255,7 @@ async fn audit(ledger: &Ledger, blobs: &str) -> Result<Vec<String>, String> {
     Ok(problems)
 }
 
-fn transfer(r: Result<veriflop_verifier::ledger::Account, TransferError>, did: &str, t: &Transfer) -> ExitCode {
+fn transfer(r: Result<veriflop_service::ledger::Account, TransferError>, did: &str, t: &Transfer) -> ExitCode {
     match r {
         Ok(a) => {
             println!("{did} {} for {}: balance {}", t.amount, a.address, a.balance);
