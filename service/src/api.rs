@@ -40,6 +40,13 @@ pub struct RegisterJob {
     /// `default_lease_secs`); at most the time to the deadline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_secs: Option<u64>,
+    /// What a claim costs the provider (decimal string, default "0": none),
+    /// taken from its balance when it claims. Returned with the price when it
+    /// delivers within its lease; the client's when the lease ends without a
+    /// result (expiry, giving the lease back, or a late delivery): JobEscrow's
+    /// lock stake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_stake: Option<String>,
 }
 
 impl RegisterJob {
@@ -57,6 +64,7 @@ impl RegisterJob {
             deadline,
             client,
             lease_secs: None,
+            lease_stake: None,
         }
     }
 }
@@ -91,6 +99,11 @@ pub struct JobView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MarketView {
     pub lease_secs: i64,
+    /// What a claim costs (decimal string; "0": none).
+    pub lease_stake: String,
+    /// The stake held from the last claimant now (decimal string; "0" once
+    /// returned or forfeited).
+    pub stake_held: String,
     /// Whether A and B are stored.
     pub a_stored: bool,
     pub b_stored: bool,
@@ -110,6 +123,8 @@ impl MarketView {
         let holder = m.lease_holder(now);
         MarketView {
             lease_secs: m.lease_secs,
+            lease_stake: m.lease_stake.to_string(),
+            stake_held: m.stake_held.to_string(),
             a_stored: m.a_blob.is_some(),
             b_stored: m.b_blob.is_some(),
             offered_at: m.offered_at,
@@ -144,6 +159,8 @@ pub struct OpenJob {
     pub price: String,
     pub deadline: i64,
     pub lease_secs: i64,
+    /// What claiming it costs (decimal string; "0": none).
+    pub lease_stake: String,
     pub offered_at: i64,
 }
 

@@ -368,6 +368,11 @@ pub(super) async fn claim(id: String, state: Arc<State>, head: Head) -> Response
                 "not_offered",
                 format!("job {id} is not offered: its client has not stored both inputs"),
             )),
+            Claim::InsufficientStake { stake, balance } => Err(ApiError::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "insufficient_funds",
+                format!("claiming job {id} takes a stake of {stake}; {provider} has {balance}; deposit first"),
+            )),
             Claim::Closed(rec) => Err(closed(&rec)),
             Claim::Unknown => Err(unknown_job(&id)),
         }
@@ -376,7 +381,8 @@ pub(super) async fn claim(id: String, state: Arc<State>, head: Head) -> Response
     finish(&state, r)
 }
 
-/// `POST /v1/jobs/{id}/unclaim` (signed by the lease holder): gives the lease back.
+/// `POST /v1/jobs/{id}/unclaim` (signed by the lease holder): gives the lease
+/// back; a stake it put down goes to the client (the lease ends without a result).
 pub(super) async fn unclaim(id: String, state: Arc<State>, head: Head) -> Response {
     let r = async {
         let id = parse_job_id(&id)?;
@@ -519,6 +525,7 @@ pub(super) async fn open_jobs(state: Arc<State>, query: std::collections::HashMa
                 price: j.price.to_string(),
                 deadline: j.deadline,
                 lease_secs: m.lease_secs,
+                lease_stake: m.lease_stake.to_string(),
                 offered_at: m.offered_at.unwrap_or(0),
             })
             .collect();

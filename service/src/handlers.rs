@@ -164,6 +164,19 @@ async fn register_inner(state: &State, req: RequestParts) -> Result<Response, Ap
                 format!("price {:?} is not an integer from 1 to {max_price}", r.price),
             )
         })?;
+    let lease_stake = match r.lease_stake.as_deref() {
+        None => 0,
+        Some(x) => (!x.is_empty() && x.len() <= 20 && x.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| x.parse::<u64>().ok())
+            .flatten()
+            .filter(|s| *s <= max_price)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_price",
+                    format!("lease_stake {x:?} is not an integer from 0 to {max_price}"),
+                )
+            })?,
+    };
     let job_id = state.venue.job_id(signer, &r.nonce);
     if r.job_id.is_some_and(|id| id != job_id) {
         return Err(ApiError::bad_request(
@@ -210,7 +223,11 @@ async fn register_inner(state: &State, req: RequestParts) -> Result<Response, Ap
         version: 1,
         nonce: r.nonce,
     };
-    match state.ledger.insert_job(&rec, lease_secs as i64, state.config.max_open_jobs_per_client).await? {
+    match state
+        .ledger
+        .insert_job(&rec, lease_secs as i64, lease_stake as i64, state.config.max_open_jobs_per_client)
+        .await?
+    {
         Insert::Inserted => {}
         Insert::Exists => {
             return Err(ApiError::new(

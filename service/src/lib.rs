@@ -525,7 +525,8 @@ async fn spawn_with(config: Config, ledger_dir: Option<tempfile::TempDir>) -> Re
     Ok(ServiceHandle { addr, state, shutdown: Some(tx), task: Some(task), _ledger_dir: ledger_dir })
 }
 
-/// Every `sweep_interval_secs`: refunds jobs still locked past their deadline
+/// Every `sweep_interval_secs`: refunds jobs still locked past their deadline,
+/// forfeits the stakes of leases that ended without a result
 /// (actor [`crate::ledger::SERVICE_ACTOR`]), so no escrow stays stuck and the
 /// client's quota frees up, and forgets nonces whose timestamps are out of the window.
 async fn sweep(state: Arc<State>, mut stop: watch::Receiver<bool>) {
@@ -558,6 +559,22 @@ async fn sweep(state: Arc<State>, mut stop: watch::Receiver<bool>) {
                 Ok(_) => {} // settled meanwhile (another replica, or the client)
                 Err(e) => tracing::warn!("refunding expired job {id}: {e}"),
             }
+        }
+        // Stakes of leases that ended without a result go to their clients now,
+        // not only when the job is next claimed or settled.
+        match state.ledger.ended_stakes(now, 500).await {
+            Ok(ids) => {
+                for id in ids {
+                    match state.ledger.forfeit_ended_stake(&id, now).await {
+                        Ok(true) => {
+                            tracing::info!("job {id}: lease ended without a result, stake forfeited to the client")
+                        }
+                        Ok(false) => {}
+                        Err(e) => tracing::warn!("forfeiting job {id}'s stake: {e}"),
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("listing ended stakes: {e}"),
         }
     }
 }

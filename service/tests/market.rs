@@ -11,7 +11,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use veriflop_circuits::{InputMatrix, Matrix};
+use veriflop_circuits::{Address, InputMatrix, Matrix};
 use veriflop_service::client::{spawn_local, Config, Input, ServiceHandle};
 use veriflop_service::ledger::EscrowState;
 use veriflop_verifier::auth::Signer;
@@ -194,6 +194,191 @@ async fn market_on_sqlite() {
 async fn market_on_postgres() {
     let Some(db) = pg_database().await else { return };
     market_checks(Config { ledger_url: Some(db), ..test_config() }).await;
+}
+
+/// A job asking a lease stake: the claim takes it from the provider's balance;
+/// it comes back with the price for a delivery within the lease, and goes to the
+/// client when the lease ends without one (given back, expired and claimed by
+/// another, or delivered late). The audit explains every movement and catches a
+/// stake that disappears.
+async fn stake_checks(cfg: Config) {
+    let ledger_url = cfg.ledger_url.clone().unwrap();
+    let (_, h) = spawn_local(cfg).await.unwrap();
+    let url = h.url();
+    let (client_key, p1, p2) = (Signer::random(), Signer::random(), Signer::random());
+    fund(&h, client_key.address()).await;
+    let deposit = |who: &Signer, amount: u64| {
+        let (ledger, a) = (h.state.ledger.clone(), who.address());
+        async move { ledger.deposit(a, amount, "test", None, veriflop_verifier::auth::unix_now()).await.unwrap() }
+    };
+    let (c, c1, c2) = (client(&url, &client_key), client(&url, &p1), client(&url, &p2));
+    let balance = |who: Address| {
+        let c = client(&url, &client_key);
+        async move { c.account(who).await.unwrap().balance.parse::<u64>().unwrap() }
+    };
+    let post = |seed: u64, price: u128, lease: u64, stake: &str| {
+        let tj = new_job(seed).at(&h, client_key.address());
+        let mut reg = tj.register_request(client_key.address(), price, in_an_hour());
+        reg.lease_secs = Some(lease);
+        reg.lease_stake = Some(stake.to_string());
+        (tj, reg)
+    };
+    let offer = |tj: &TestJob| {
+        let (c, id, (fa, fb)) = (client(&url, &client_key), tj.job.job_id, tj.input_files());
+        async move {
+            c.upload_input(&id, Input::A, &fa).await.unwrap();
+            c.upload_input(&id, Input::B, &fb).await.unwrap();
+        }
+    };
+    let c0 = balance(client_key.address()).await;
+
+    // Malformed stakes are refused at registration.
+    for bad in ["abc", "-1", "99999999999999999999999"] {
+        let (_, reg) = post(400, 700, 60, bad);
+        assert_eq!(c.register_job(&reg).await.unwrap_err().code(), Some("invalid_price"), "{bad}");
+    }
+
+    // Job 1: a claim without the stake's cover is refused and changes nothing.
+    let (tj, reg) = post(401, 700, 60, "100");
+    c.register_job(&reg).await.unwrap();
+    offer(&tj).await;
+    let id = tj.job.job_id;
+    assert_eq!(c.open_jobs("").await.unwrap().jobs[0].lease_stake, "100");
+    assert_eq!(c1.claim(&id).await.unwrap_err().code(), Some("insufficient_funds"));
+    assert_eq!(c.open_jobs("").await.unwrap().jobs.len(), 1);
+    // Covered: the stake moves into the job; giving the lease back forfeits it.
+    deposit(&p1, 100).await;
+    c1.claim(&id).await.unwrap();
+    assert_eq!(balance(p1.address()).await, 0);
+    assert_eq!(c.job(&id).await.unwrap().market.unwrap().stake_held, "100");
+    c1.unclaim(&id).await.unwrap();
+    assert_eq!(c.job(&id).await.unwrap().market.unwrap().stake_held, "0");
+    assert_eq!(balance(client_key.address()).await, c0 - 700 + 100);
+    // p2 delivers within its lease: price and stake back.
+    deposit(&p2, 100).await;
+    c2.claim(&id).await.unwrap();
+    assert_eq!(balance(p2.address()).await, 0);
+    let (b2, cf) = (tj.prove(p2.address()), tj.c_file());
+    c2.deliver(&id, &cf, &b2).await.unwrap();
+    assert_eq!(balance(p2.address()).await, 800);
+    assert_eq!(c.job(&id).await.unwrap().market.unwrap().stake_held, "0");
+
+    // Job 2: p1's lease expires; p2's claim forfeits p1's stake; p2's own lease
+    // expires too, and its late delivery is paid but its stake is the client's.
+    let (tj, reg) = post(402, 300, 2, "50");
+    c.register_job(&reg).await.unwrap();
+    offer(&tj).await;
+    let id = tj.job.job_id;
+    deposit(&p1, 50).await;
+    let lease = c1.claim(&id).await.unwrap();
+    let (b2, cf) = (tj.prove(p2.address()), tj.c_file());
+    let wait_past = |t: i64| async move {
+        while veriflop_verifier::auth::unix_now() < t {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    wait_past(lease.expires_at).await;
+    let lease = c2.claim(&id).await.unwrap();
+    assert_eq!(balance(p2.address()).await, 750);
+    assert_eq!(balance(client_key.address()).await, c0 - 1000 + 100 + 50);
+    wait_past(lease.expires_at).await;
+    c2.deliver(&id, &cf, &b2).await.unwrap();
+    assert_eq!(balance(p2.address()).await, 750 + 300);
+    assert_eq!(balance(client_key.address()).await, c0 - 1000 + 100 + 50 + 50);
+
+    // Job 3: a stake still held at the end; the audit counts it.
+    let (tj, reg) = post(403, 10, 60, "20");
+    c.register_job(&reg).await.unwrap();
+    offer(&tj).await;
+    c2.claim(&tj.job.job_id).await.unwrap();
+    let events = c.account(p2.address()).await.unwrap().events;
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["deposit", "stake", "payout", "unstake", "stake", "payout", "stake"]);
+    assert_eq!(h.state.ledger.audit().await.unwrap(), Vec::<String>::new());
+    // A stake that disappears from the job is caught.
+    use sqlx::Executor;
+    sqlx::any::install_default_drivers();
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(&ledger_url).await.unwrap();
+    db.execute(format!("UPDATE job_market SET stake_held = 0 WHERE job_id = '{}'", tj.job.job_id).as_str())
+        .await
+        .unwrap();
+    let problems = h.state.ledger.audit().await.unwrap();
+    assert!(problems.iter().any(|p| p.contains("1 held") || p.contains("stakes put down")), "{problems:?}");
+    assert!(problems.iter().any(|p| p.contains("not conserved")), "{problems:?}");
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stakes_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = format!("sqlite://{}", dir.path().join("ledger.db").display());
+    stake_checks(Config { ledger_url: Some(ledger), ..test_config() }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stakes_on_postgres() {
+    let Some(db) = pg_database().await else { return };
+    stake_checks(Config { ledger_url: Some(db), ..test_config() }).await;
+}
+
+/// A ledger made before the market (schema 2) is upgraded in place: its
+/// account log keeps its rows, takes the stake kinds, allows a stake per claim,
+/// and stays append-only.
+async fn upgrade_checks(url: &str) {
+    use sqlx::Executor;
+    sqlx::any::install_default_drivers();
+    let a = Address([7; 20]).to_string();
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(url).await.unwrap();
+    let v2 = [
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)".to_string(),
+        format!("INSERT INTO meta (key, value) VALUES ('schema', '2'), ('service_id', '0x{}')", "11".repeat(32)),
+        "CREATE TABLE accounts (address TEXT PRIMARY KEY, balance BIGINT NOT NULL CHECK (balance >= 0),
+         open_jobs BIGINT NOT NULL CHECK (open_jobs >= 0), version BIGINT NOT NULL)"
+            .to_string(),
+        "CREATE TABLE account_events (address TEXT NOT NULL REFERENCES accounts (address), seq BIGINT NOT NULL,
+         kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'lock', 'payout', 'refund')),
+         amount BIGINT NOT NULL CHECK (amount > 0), balance_after BIGINT NOT NULL CHECK (balance_after >= 0),
+         job_id TEXT, at BIGINT NOT NULL, actor TEXT NOT NULL, memo TEXT, PRIMARY KEY (address, seq))"
+            .to_string(),
+        "CREATE UNIQUE INDEX account_events_one_per_job ON account_events (job_id, kind) WHERE job_id IS NOT NULL"
+            .to_string(),
+        format!("INSERT INTO accounts VALUES ('{a}', 5, 0, 1)"),
+        format!("INSERT INTO account_events VALUES ('{a}', 1, 'deposit', 5, 5, NULL, 0, 'op', NULL)"),
+    ];
+    for stmt in v2 {
+        db.execute(stmt.as_str()).await.unwrap();
+    }
+    let stake =
+        |seq: u32| format!("INSERT INTO account_events VALUES ('{a}', {seq}, 'stake', 1, 4, 'j', 0, 'x', NULL)");
+    assert!(db.execute(stake(2).as_str()).await.is_err(), "schema 2 knows no stakes");
+    drop(db);
+
+    let ledger = veriflop_service::ledger::Ledger::connect(url).await.unwrap();
+    assert_eq!(ledger.audit().await.unwrap(), Vec::<String>::new());
+    ledger.deposit(Address([7; 20]), 3, "test", None, 1).await.unwrap();
+    let events = ledger.account_events(Address([7; 20])).await.unwrap();
+    assert_eq!(events.iter().map(|e| (e.seq, e.balance_after)).collect::<Vec<_>>(), [(1, 5), (2, 8)]);
+    let mut db = <sqlx::AnyConnection as sqlx::Connection>::connect(url).await.unwrap();
+    let schema: String =
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'schema'").fetch_one(&mut db).await.unwrap();
+    assert_eq!(schema, "3");
+    // Two stakes for one job (two claims) are allowed; the log stays append-only.
+    db.execute(stake(3).as_str()).await.unwrap();
+    db.execute(stake(4).as_str()).await.unwrap();
+    assert!(db.execute("UPDATE account_events SET amount = 2").await.is_err());
+    assert!(db.execute("DELETE FROM account_events").await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_2_ledger_is_upgraded_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    upgrade_checks(&format!("sqlite://{}?mode=rwc", dir.path().join("ledger.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_2_ledger_is_upgraded_on_postgres() {
+    let Some(db) = pg_database().await else { return };
+    upgrade_checks(&db).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -539,8 +539,8 @@ async fn ledger_refuses_to_rewrite_events() {
         nonce: tj.nonce,
     };
     use veriflop_service::ledger::Insert;
-    assert_eq!(ledger.insert_job(&rec, 600, 10).await.unwrap(), Insert::Inserted);
-    assert_eq!(ledger.insert_job(&rec, 600, 10).await.unwrap(), Insert::Exists);
+    assert_eq!(ledger.insert_job(&rec, 600, 0, 10).await.unwrap(), Insert::Inserted);
+    assert_eq!(ledger.insert_job(&rec, 600, 0, 10).await.unwrap(), Insert::Exists);
     assert!(ledger.audit().await.unwrap().is_empty());
     assert!(sqlx::query("UPDATE account_events SET amount = 1").execute(&pool_of(&url).await).await.is_err());
     assert!(sqlx::query("DELETE FROM account_events").execute(&pool_of(&url).await).await.is_err());

@@ -82,6 +82,11 @@ pub struct PostArgs {
     /// Seconds a provider's claim holds the job (default: the service's).
     #[arg(long)]
     lease_secs: Option<u64>,
+    /// Stake a provider puts down to claim the job (from its balance; default
+    /// none): returned when it delivers within its lease, yours when the lease
+    /// ends without a result.
+    #[arg(long)]
+    lease_stake: Option<u64>,
     #[command(flatten)]
     keys: KeyArgs,
     /// Where to write the job file (its terms and nonce).
@@ -154,7 +159,13 @@ fn post(args: PostArgs, ctx: &Ctx) -> Result<(), CliError> {
     drop((a, b, ck));
     let deadline = veriflop_verifier::auth::unix_now() + args.ttl_secs as i64;
     let record = json!({"job": job, "nonce": nonce, "url": args.conn.url, "client": me, "price": args.price.to_string(), "deadline": deadline});
-    let terms = Terms { nonce, price: args.price as u128, deadline, lease_secs: args.lease_secs };
+    let terms = Terms {
+        nonce,
+        price: args.price as u128,
+        deadline,
+        lease_secs: args.lease_secs,
+        lease_stake: args.lease_stake,
+    };
     // The job file is written once the escrow is locked: with it, the client can always refund.
     let (_, uploads) = post_with_data(&client, &job, &terms, me, [&args.a, &args.b], || {
         write_file(&args.out, serde_json::to_string_pretty(&record).expect("json").as_bytes())
@@ -186,6 +197,7 @@ pub struct Terms {
     pub price: u128,
     pub deadline: i64,
     pub lease_secs: Option<u64>,
+    pub lease_stake: Option<u64>,
 }
 
 /// Registers `job` (its price locked in escrow), runs `after_lock`, then uploads
@@ -200,6 +212,7 @@ pub fn post_with_data(
 ) -> Result<(JobView, Vec<StoredInput>), CliError> {
     let mut reg = RegisterJob::for_job(job, t.nonce, t.price, t.deadline, me);
     reg.lease_secs = t.lease_secs;
+    reg.lease_stake = t.lease_stake.map(|s| s.to_string());
     client.register_job(&reg).map_err(client_error)?;
     after_lock()?;
     let mut uploads = Vec::new();

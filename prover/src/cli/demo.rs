@@ -435,7 +435,8 @@ impl Flow {
         write_matrix(&pa, &a)?;
         write_matrix(&pb, &b)?;
         let t = Instant::now();
-        let terms = Terms { nonce, price: PRICE_WEI, deadline: unix_now() + 3600, lease_secs: Some(600) };
+        let terms =
+            Terms { nonce, price: PRICE_WEI, deadline: unix_now() + 3600, lease_secs: Some(600), lease_stake: None };
         let (posted, uploads) = post_with_data(client, &job, &terms, me, [pa.as_path(), pb.as_path()], || Ok(()))?;
         let up_bytes: u64 = uploads.iter().map(|u| u.bytes).sum();
         lines.push(format!(

@@ -49,6 +49,11 @@ pub struct Args {
     /// Only jobs paying at least this much.
     #[arg(long, default_value_t = 1)]
     pub min_price: u64,
+    /// Largest lease stake we put down to claim a job (from our balance at the
+    /// service; forfeited to the client if our lease ends without a result).
+    /// Jobs asking more are skipped; the default, 0, takes only jobs without one.
+    #[arg(long, default_value_t = 0)]
+    pub max_stake: u64,
     /// Jobs worked on at once.
     #[arg(long, default_value_t = 1)]
     pub concurrency: usize,
@@ -235,12 +240,16 @@ impl Agent {
         n
     }
 
-    /// Whether we can prove the job with what is in the key directory (never a fresh setup).
+    /// Whether we take the job: its stake is within ours, and we can prove it
+    /// with what is in the key directory (never a fresh setup).
     fn can_prove(&self, j: &OpenJob) -> bool {
         if !self.shapes.is_empty() && !self.shapes.contains(&j.shape) {
             return false;
         }
         if self.args.proof_system.is_some_and(|s| s != j.system) {
+            return false;
+        }
+        if j.lease_stake.parse::<u64>().map_or(true, |s| s > self.args.max_stake) {
             return false;
         }
         match j.system {
@@ -330,6 +339,11 @@ impl Agent {
                     }
                     // Another provider was faster, or the job closed meanwhile: next one.
                     Err(ClientError::Api { status: 409 | 410, .. }) => continue,
+                    // Our balance does not cover its stake.
+                    Err(e @ ClientError::Api { status: 402, .. }) => {
+                        eprintln!("skipping job {}: {e}", j.job_id);
+                        continue;
+                    }
                     Err(e) => return Err(e),
                 }
             }

@@ -39,7 +39,9 @@ pub struct Account {
 pub struct AccountEvent {
     pub seq: i64,
     /// `deposit`, `withdrawal` (operator), `lock` (job registered), `payout`
-    /// (job released to this payee), `refund` (job refunded to this client).
+    /// (job released to this payee), `refund` (job refunded to this client),
+    /// `stake` (put down to claim a job), `unstake` (returned with the
+    /// release), `forfeit` (a lease's stake, paid to this client).
     pub kind: String,
     pub amount: u64,
     pub balance_after: u64,
@@ -62,6 +64,18 @@ pub(super) struct Movement<'a> {
 }
 
 impl<'a> Movement<'a> {
+    /// A movement for a job, caused by `actor`.
+    pub(super) fn for_job(
+        kind: &'static str,
+        address: Address,
+        amount: i64,
+        job: &'a JobId,
+        at: i64,
+        actor: Address,
+    ) -> Self {
+        Movement { address, kind, amount, job_id: Some(job), at, actor: actor.to_string(), memo: None }
+    }
+
     pub(super) fn lock(client: Address, amount: i64, job: &'a JobId, at: i64) -> Self {
         Movement { address: client, kind: "lock", amount, job_id: Some(job), at, actor: client.to_string(), memo: None }
     }
@@ -131,7 +145,7 @@ pub(super) async fn credit(tx: &mut Transaction<'_, Any>, m: &Movement<'_>) -> R
 }
 
 /// Takes `m.amount` from the balance if it covers it; else the balance.
-async fn debit(tx: &mut Transaction<'_, Any>, m: &Movement<'_>) -> Result<Result<(), u64>, LedgerError> {
+pub(super) async fn debit(tx: &mut Transaction<'_, Any>, m: &Movement<'_>) -> Result<Result<(), u64>, LedgerError> {
     let row = sqlx::query(
         "UPDATE accounts SET balance = balance - $2, version = version + 1
          WHERE address = $1 AND balance >= $2 RETURNING version, balance",

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use sqlx::Row;
 use veriflop_circuits::{Address, Venue};
 
 use super::schema::JOB_COLUMNS;
@@ -19,7 +20,10 @@ impl Ledger {
     /// - every account's events replay to its balance (seq 1..version, each
     ///   `balance_after` the previous one ± the amount), and its open jobs are
     ///   its jobs still locked;
-    /// - money is conserved: balances + escrow held = deposits − withdrawals.
+    /// - every job's stakes pair up: each `stake` (of the job's lease stake) is
+    ///   matched by one `unstake` to the paid provider or one `forfeit` to the
+    ///   client, except the one the job still holds;
+    /// - money is conserved: balances + escrow + stakes held = deposits − withdrawals.
     pub async fn audit(&self) -> Result<Vec<String>, LedgerError> {
         let mut problems = Vec::new();
         let venue = Venue::Service { service_id: self.service_id };
@@ -69,6 +73,8 @@ impl Ledger {
             }
         }
 
+        // Stake movements per job: (kind, address, amount).
+        let mut stakes: BTreeMap<String, Vec<(String, Address, u128)>> = BTreeMap::new();
         let (mut deposits, mut withdrawals, mut balances): (u128, u128, u128) = (0, 0, 0);
         for acct in self.accounts().await? {
             let a = acct.address;
@@ -89,8 +95,8 @@ impl Ledger {
                         withdrawals += e.amount as u128;
                         -amt
                     }
-                    "lock" => -amt,
-                    "payout" | "refund" => amt,
+                    "lock" | "stake" => -amt,
+                    "payout" | "refund" | "unstake" | "forfeit" => amt,
                     k => {
                         problems.push(format!("account {a}: unknown event kind {k:?}"));
                         0
@@ -99,6 +105,15 @@ impl Ledger {
                 if bal != e.balance_after as i128 {
                     problems
                         .push(format!("account {a}: event {} says {} but replay gives {bal}", e.seq, e.balance_after));
+                }
+                if matches!(e.kind.as_str(), "stake" | "unstake" | "forfeit") {
+                    match e.job_id {
+                        Some(job) => {
+                            stakes.entry(job.to_string()).or_default().push((e.kind.clone(), a, e.amount as u128))
+                        }
+                        None => problems.push(format!("account {a}: {} event {} names no job", e.kind, e.seq)),
+                    }
+                    continue;
                 }
                 let kind: &'static str = match e.kind.as_str() {
                     "lock" => "lock",
@@ -138,11 +153,76 @@ impl Ledger {
         for (a, n) in open {
             problems.push(format!("{a} has {n} locked jobs but no account"));
         }
-        if balances + escrow + withdrawals != deposits {
+        let held = self.audit_stakes(stakes, &mut problems).await?;
+        if balances + escrow + held + withdrawals != deposits {
             problems.push(format!(
-                "money is not conserved: balances {balances} + escrow {escrow} + withdrawals {withdrawals} != deposits {deposits}"
+                "money is not conserved: balances {balances} + escrow {escrow} + stakes {held} + withdrawals {withdrawals} != deposits {deposits}"
             ));
         }
         Ok(problems)
+    }
+
+    /// Pairs each job's stake movements against its market record; returns the
+    /// total still held.
+    async fn audit_stakes(
+        &self,
+        mut moves: BTreeMap<String, Vec<(String, Address, u128)>>,
+        problems: &mut Vec<String>,
+    ) -> Result<u128, LedgerError> {
+        let rows = sqlx::query(
+            "SELECT m.job_id, m.lease_stake, m.stake_held, m.claimant, j.client, j.payee, j.state
+             FROM job_market m JOIN jobs j ON j.job_id = m.job_id ORDER BY m.job_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut total = 0u128;
+        for r in &rows {
+            let id: String = r.try_get(0)?;
+            let (stake, held): (i64, i64) = (r.try_get(1)?, r.try_get(2)?);
+            let claimant: Option<String> = r.try_get(3)?;
+            let client: String = r.try_get(4)?;
+            let payee: Option<String> = r.try_get(5)?;
+            let state: String = r.try_get(6)?;
+            let log = moves.remove(&id).unwrap_or_default();
+            total += held.max(0) as u128;
+            if held != 0 && (held != stake || state != "locked") {
+                problems.push(format!("{id}: holds a stake of {held} ({state}, lease stake {stake})"));
+            }
+            let count = |k: &str| log.iter().filter(|(kind, _, _)| kind == k).count();
+            for (kind, who, amount) in &log {
+                let who = who.to_string();
+                if *amount != stake as u128 {
+                    problems.push(format!("{id}: {kind} of {amount} but the lease stake is {stake}"));
+                }
+                match kind.as_str() {
+                    "unstake" if payee.as_deref() != Some(&who) || state != "released" => {
+                        problems.push(format!("{id}: stake returned to {who}, who was not paid for it"))
+                    }
+                    "forfeit" if who != client => {
+                        problems.push(format!("{id}: stake forfeited to {who}, not the client"))
+                    }
+                    _ => {}
+                }
+            }
+            let stakers: Vec<String> =
+                log.iter().filter(|(k, _, _)| k == "stake").map(|(_, a, _)| a.to_string()).collect();
+            if held > 0 && !claimant.as_ref().is_some_and(|c| stakers.contains(c)) {
+                problems.push(format!("{id}: holds a stake its claimant never put down"));
+            }
+            let ended = count("unstake") + count("forfeit") + (held > 0) as usize;
+            if count("stake") != ended || count("unstake") > 1 {
+                problems.push(format!(
+                    "{id}: {} stakes put down, {} returned, {} forfeited, {} held",
+                    count("stake"),
+                    count("unstake"),
+                    count("forfeit"),
+                    (held > 0) as usize
+                ));
+            }
+        }
+        for (id, log) in moves {
+            problems.push(format!("job {id}: stake movements {log:?} for a job with no market record"));
+        }
+        Ok(total)
     }
 }

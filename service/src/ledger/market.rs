@@ -7,6 +7,13 @@
 //! provider's uploaded C is kept per (job, provider) in `results`; the release
 //! copies the payee's into `deliveries` in the same transaction that pays, so a
 //! released job always has the result its client downloads.
+//!
+//! Stakes mirror JobEscrow's lock stake: a job may ask `lease_stake` of each
+//! claim. Claiming takes it from the provider's balance (`stake`) into
+//! `stake_held`; it comes back with the price when that provider's release
+//! lands within its lease (`unstake`), and goes to the client whenever the
+//! lease ends without one (`forfeit`): expiry (settled by the next claim, the
+//! sweep, the refund or a late release), or giving the lease back.
 
 use std::str::FromStr;
 
@@ -16,6 +23,7 @@ use sqlx::Row;
 use veriflop_circuits::field::{fr_from_hex, fr_to_hex};
 use veriflop_circuits::{Address, CircuitKind, Dtype, JobId, ProofSystem};
 
+use super::accounts::{self, Movement};
 use super::schema::JOB_COLUMNS;
 use super::{addr, corrupt, job_from_row, JobRecord, Ledger, LedgerError};
 
@@ -62,6 +70,10 @@ pub struct Market {
     pub claim_expires: Option<i64>,
     /// Claims made so far.
     pub claims: i64,
+    /// What a claim costs (0: no stake), and what the last claimant's stake
+    /// still held is (0 once returned or forfeited).
+    pub lease_stake: i64,
+    pub stake_held: i64,
     /// The delivered result's blob key (released jobs).
     pub result_blob: Option<String>,
 }
@@ -97,6 +109,11 @@ pub enum Claim {
         by: Address,
         until: i64,
     },
+    /// The job asks a stake the provider's balance does not cover (nothing changed).
+    InsufficientStake {
+        stake: u64,
+        balance: u64,
+    },
     /// Inputs not stored yet.
     NotOffered,
     /// Settled, or at or past its deadline.
@@ -122,7 +139,7 @@ impl Ledger {
     /// The job's market record (`None` for an unknown job).
     pub async fn market(&self, id: &JobId) -> Result<Option<Market>, LedgerError> {
         let row = sqlx::query(
-            "SELECT m.lease_secs, m.a_blob, m.b_blob, m.offered_at, m.claimant, m.claim_expires, m.claims, d.blob
+            "SELECT m.lease_secs, m.a_blob, m.b_blob, m.offered_at, m.claimant, m.claim_expires, m.claims, m.lease_stake, m.stake_held, d.blob
              FROM job_market m LEFT JOIN deliveries d ON d.job_id = m.job_id WHERE m.job_id = $1",
         )
         .bind(id.to_string())
@@ -186,36 +203,76 @@ impl Ledger {
             });
         }
         let expires = (now + m.lease_secs).min(job.deadline);
-        let n = self
-            .write(
-                sqlx::query(
-                    "UPDATE job_market SET claimant = $2, claim_expires = $3, claims = claims + 1
+        let mut tx = self.write_tx().await?;
+        // The last claimant's lease has ended without a result: its stake is the client's.
+        end_stake(&mut tx, id, now, None, true).await?;
+        let n = sqlx::query(
+            "UPDATE job_market SET claimant = $2, claim_expires = $3, claims = claims + 1, stake_held = lease_stake
              WHERE job_id = $1 AND offered_at IS NOT NULL AND (claim_expires IS NULL OR claim_expires <= $4)
              AND EXISTS (SELECT 1 FROM jobs WHERE jobs.job_id = $1 AND state = 'locked' AND deadline > $4)",
-                )
-                .bind(id.to_string())
-                .bind(provider.to_string())
-                .bind(expires)
-                .bind(now),
-            )
-            .await?;
+        )
+        .bind(id.to_string())
+        .bind(provider.to_string())
+        .bind(expires)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if n == 1 {
+            if m.lease_stake > 0 {
+                let stake = Movement::for_job("stake", provider, m.lease_stake, id, now, provider);
+                if let Err(balance) = accounts::debit(&mut tx, &stake).await? {
+                    tx.rollback().await?;
+                    return Ok(Claim::InsufficientStake { stake: m.lease_stake as u64, balance });
+                }
+            }
+            tx.commit().await?;
             return Ok(Claim::Granted { expires, renewed: true });
         }
+        tx.rollback().await?;
         // Lost a race: say who won.
         Box::pin(self.claim(id, provider, now)).await
     }
 
-    /// Ends `provider`'s valid lease now (the job is offered again); false if it held none.
+    /// Ends `provider`'s valid lease now (the job is offered again; a stake it
+    /// put down goes to the client); false if it held none.
     pub async fn unclaim(&self, id: &JobId, provider: Address, now: i64) -> Result<bool, LedgerError> {
-        let n = self.write(sqlx::query(
+        let mut tx = self.write_tx().await?;
+        let n = sqlx::query(
             "UPDATE job_market SET claim_expires = $3 WHERE job_id = $1 AND claimant = $2 AND claim_expires > $3",
         )
         .bind(id.to_string())
         .bind(provider.to_string())
-        .bind(now))
-            .await?;
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            end_stake(&mut tx, id, now, None, true).await?;
+        }
+        tx.commit().await?;
         Ok(n == 1)
+    }
+
+    /// Jobs whose last lease has ended with its stake still held (at most `limit`):
+    /// the sweep forfeits them to their clients.
+    pub async fn ended_stakes(&self, now: i64, limit: i64) -> Result<Vec<JobId>, LedgerError> {
+        let rows = sqlx::query_scalar::<_, String>(
+            "SELECT job_id FROM job_market WHERE stake_held > 0 AND claim_expires <= $1 ORDER BY claim_expires LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|id| JobId::from_str(id).map_err(corrupt)).collect()
+    }
+
+    /// Forfeits the job's stake to its client if the lease holding it has ended; whether it did.
+    pub async fn forfeit_ended_stake(&self, id: &JobId, now: i64) -> Result<bool, LedgerError> {
+        let mut tx = self.write_tx().await?;
+        let done = end_stake(&mut tx, id, now, None, true).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Records (or replaces) `provider`'s uploaded result for a locked job.
@@ -269,7 +326,7 @@ impl Ledger {
         let cols: String = JOB_COLUMNS.split(", ").map(|c| format!("j.{c}")).collect::<Vec<_>>().join(", ");
         let mut sql = format!(
             "SELECT {cols}, m.lease_secs, m.a_blob, m.b_blob, m.offered_at, m.claimant, m.claim_expires, m.claims,
-                    CAST(NULL AS TEXT)
+                    m.lease_stake, m.stake_held, CAST(NULL AS TEXT)
              FROM jobs j JOIN job_market m ON m.job_id = j.job_id
              WHERE j.state = 'locked' AND j.deadline > $1 AND m.offered_at IS NOT NULL
              AND (m.claim_expires IS NULL OR m.claim_expires <= $1)"
@@ -353,6 +410,40 @@ fn market_from_row(r: &AnyRow, at: usize) -> Result<Market, LedgerError> {
         claimant: claimant.as_deref().map(addr).transpose()?,
         claim_expires: r.try_get(at + 5)?,
         claims: r.try_get(at + 6)?,
-        result_blob: r.try_get(at + 7)?,
+        lease_stake: r.try_get(at + 7)?,
+        stake_held: r.try_get(at + 8)?,
+        result_blob: r.try_get(at + 9)?,
     })
+}
+
+/// Settles the stake the job holds, if any (and, with `ended_only`, only if its
+/// lease has ended by `now`): back to `winner` when it is the claimant and its
+/// lease is still valid (its release), else to the client. Whether a stake moved.
+pub(super) async fn end_stake(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &JobId,
+    now: i64,
+    winner: Option<Address>,
+    ended_only: bool,
+) -> Result<bool, LedgerError> {
+    let row = sqlx::query(
+        "UPDATE job_market SET stake_held = 0 WHERE job_id = $1 AND stake_held > 0 AND claim_expires <= $2
+         RETURNING lease_stake, claimant, claim_expires, (SELECT client FROM jobs WHERE jobs.job_id = $1)",
+    )
+    .bind(id.to_string())
+    .bind(if ended_only { now } else { i64::MAX })
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(r) = row else { return Ok(false) };
+    let stake: i64 = r.try_get(0)?;
+    let claimant = addr(&r.try_get::<String, _>(1)?)?;
+    let expires: i64 = r.try_get(2)?;
+    let client = addr(&r.try_get::<String, _>(3)?)?;
+    let m = if winner == Some(claimant) && now < expires {
+        Movement::for_job("unstake", claimant, stake, id, now, claimant)
+    } else {
+        Movement::for_job("forfeit", client, stake, id, now, claimant)
+    };
+    accounts::credit(tx, &m).await?;
+    Ok(true)
 }

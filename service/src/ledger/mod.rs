@@ -17,8 +17,8 @@
 //! conditional `UPDATE … WHERE state = 'locked'` that bumps the job's `version`,
 //! an event row keyed `(job_id, seq = version)`, and the balance change with its
 //! account event keyed `(address, seq)`. A partial unique index allows at most
-//! one settlement event per job, another at most one account event of each kind
-//! per job, so even a logic error could not pay twice; triggers refuse `UPDATE`
+//! one settlement event per job, another at most one lock, payout and refund
+//! per job, so even a logic error could not pay twice (stakes: see `market`); triggers refuse `UPDATE`
 //! and `DELETE` on both event logs. [`Ledger::audit`] replays everything.
 
 mod accounts;
@@ -304,6 +304,20 @@ impl Ledger {
         if !had_meta && self.table_exists(&mut tx, "jobs").await? {
             return Err(LedgerError::Legacy);
         }
+        if had_meta {
+            let v = sqlx::query_scalar::<_, String>("SELECT value FROM meta WHERE key = 'schema'")
+                .fetch_optional(&mut *tx)
+                .await?;
+            if v.as_deref() == Some("2") {
+                let upgrade = match self.backend {
+                    Backend::Sqlite => schema::UPGRADE_2_SQLITE,
+                    Backend::Postgres => schema::UPGRADE_2_POSTGRES,
+                };
+                for stmt in upgrade {
+                    tx.execute(*stmt).await?;
+                }
+            }
+        }
         for stmt in schema::COMMON.iter().chain(extra) {
             tx.execute(*stmt).await?;
         }
@@ -359,6 +373,7 @@ impl Ledger {
         &self,
         rec: &JobRecord,
         lease_secs: i64,
+        lease_stake: i64,
         max_open_jobs: u64,
     ) -> Result<Insert, LedgerError> {
         let price = accounts::amount(rec.price)?;
@@ -405,9 +420,10 @@ impl Ledger {
         .bind(rec.price.to_string())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("INSERT INTO job_market (job_id, lease_secs, claims) VALUES ($1, $2, 0)")
+        sqlx::query("INSERT INTO job_market (job_id, lease_secs, claims, lease_stake) VALUES ($1, $2, 0, $3)")
             .bind(rec.job.job_id.to_string())
             .bind(lease_secs)
+            .bind(accounts::amount(lease_stake)?)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -497,6 +513,7 @@ impl Ledger {
         let amount = price.parse::<u128>().map_err(|_| corrupt(format!("price {price:?}")))?;
         accounts::close_job(&mut tx, &addr(&client)?).await?;
         accounts::credit(&mut tx, &Movement::payout(payee, accounts::amount(amount)?, id, now)).await?;
+        market::end_stake(&mut tx, id, now, Some(payee), false).await?;
         sqlx::query(
             "INSERT INTO events (job_id, seq, kind, at, actor, payee, amount, proof_digest)
              VALUES ($1, $2, 'released', $3, $4, $4, $5, $6)",
@@ -544,6 +561,7 @@ impl Ledger {
         let to = addr(&client)?;
         accounts::close_job(&mut tx, &to).await?;
         accounts::credit(&mut tx, &Movement::refund(to, accounts::amount(amount)?, id, now, actor)).await?;
+        market::end_stake(&mut tx, id, now, None, false).await?;
         sqlx::query(
             "INSERT INTO events (job_id, seq, kind, at, actor, payee, amount, proof_digest)
              VALUES ($1, $2, 'refunded', $3, $4, $5, $6, NULL)",

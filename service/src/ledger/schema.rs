@@ -43,19 +43,11 @@ pub(super) const COMMON: &[&str] = &[
         open_jobs BIGINT NOT NULL CHECK (open_jobs >= 0),
         version BIGINT NOT NULL
     )",
-    "CREATE TABLE IF NOT EXISTS account_events (
-        address TEXT NOT NULL REFERENCES accounts (address),
-        seq BIGINT NOT NULL,
-        kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'lock', 'payout', 'refund')),
-        amount BIGINT NOT NULL CHECK (amount > 0),
-        balance_after BIGINT NOT NULL CHECK (balance_after >= 0),
-        job_id TEXT,
-        at BIGINT NOT NULL,
-        actor TEXT NOT NULL,
-        memo TEXT,
-        PRIMARY KEY (address, seq)
-    )",
-    "CREATE UNIQUE INDEX IF NOT EXISTS account_events_one_per_job ON account_events (job_id, kind) WHERE job_id IS NOT NULL",
+    ACCOUNT_EVENTS,
+    // Once per job: its lock, and its payout or refund. Stakes come and go with
+    // each claim; the audit pairs them (see audit.rs).
+    "CREATE UNIQUE INDEX IF NOT EXISTS account_events_once_per_job ON account_events (job_id, kind)
+     WHERE job_id IS NOT NULL AND kind IN ('lock', 'payout', 'refund')",
     "CREATE TABLE IF NOT EXISTS nonces (
         address TEXT NOT NULL,
         nonce TEXT NOT NULL,
@@ -63,8 +55,9 @@ pub(super) const COMMON: &[&str] = &[
         PRIMARY KEY (address, nonce)
     )",
     "CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at)",
-    // The market (schema 3): a job's data and lease, providers' results, and
-    // the result delivered with each release. Values are blob-store keys.
+    // The market (schema 3): a job's data, lease and the stake its claimant put
+    // down, providers' results, and the result delivered with each release.
+    // Blob columns hold blob-store keys.
     "CREATE TABLE IF NOT EXISTS job_market (
         job_id TEXT PRIMARY KEY REFERENCES jobs (job_id),
         lease_secs BIGINT NOT NULL CHECK (lease_secs > 0),
@@ -74,6 +67,8 @@ pub(super) const COMMON: &[&str] = &[
         claimant TEXT,
         claim_expires BIGINT,
         claims BIGINT NOT NULL,
+        lease_stake BIGINT NOT NULL DEFAULT 0 CHECK (lease_stake >= 0),
+        stake_held BIGINT NOT NULL DEFAULT 0 CHECK (stake_held >= 0),
         CHECK ((offered_at IS NULL) OR (a_blob IS NOT NULL AND b_blob IS NOT NULL))
     )",
     "CREATE INDEX IF NOT EXISTS job_market_offered ON job_market (offered_at, job_id) WHERE offered_at IS NOT NULL",
@@ -94,6 +89,41 @@ pub(super) const COMMON: &[&str] = &[
         at BIGINT NOT NULL,
         bundle TEXT NOT NULL
     )",
+];
+
+/// Account log; kinds: `deposit`, `withdrawal` (operator), `lock`, `payout`,
+/// `refund` (a job's escrow), `stake` (a claim's stake put down), `unstake`
+/// (returned with the release), `forfeit` (a lease ended without a result: the
+/// stake goes to the client).
+const ACCOUNT_EVENTS: &str = "CREATE TABLE IF NOT EXISTS account_events (
+        address TEXT NOT NULL REFERENCES accounts (address),
+        seq BIGINT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('deposit', 'withdrawal', 'lock', 'payout', 'refund', 'stake', 'unstake', 'forfeit')),
+        amount BIGINT NOT NULL CHECK (amount > 0),
+        balance_after BIGINT NOT NULL CHECK (balance_after >= 0),
+        job_id TEXT,
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        memo TEXT,
+        PRIMARY KEY (address, seq)
+    )";
+
+/// Upgrades a schema-2 ledger before the statements above run: the account
+/// log takes the stake kinds, and its once-per-job index leaves stakes out.
+/// SQLite cannot alter a CHECK, so the table is copied (its triggers and index
+/// are made again by [`COMMON`] and [`SQLITE`]).
+pub(super) const UPGRADE_2_SQLITE: &[&str] = &[
+    "ALTER TABLE account_events RENAME TO account_events_v2",
+    ACCOUNT_EVENTS,
+    "INSERT INTO account_events SELECT address, seq, kind, amount, balance_after, job_id, at, actor, memo FROM account_events_v2",
+    "DROP TABLE account_events_v2",
+];
+
+pub(super) const UPGRADE_2_POSTGRES: &[&str] = &[
+    "ALTER TABLE account_events DROP CONSTRAINT IF EXISTS account_events_kind_check",
+    "ALTER TABLE account_events ADD CONSTRAINT account_events_kind_check
+     CHECK (kind IN ('deposit', 'withdrawal', 'lock', 'payout', 'refund', 'stake', 'unstake', 'forfeit'))",
+    "DROP INDEX IF EXISTS account_events_one_per_job",
 ];
 
 pub(super) const SQLITE: &[&str] = &[
@@ -122,5 +152,5 @@ pub(super) const JOB_COLUMNS: &str = "job_id, circuit, m, k, n, dtype, cm_a, cm_
 /// The schema generation this code writes (meta key `schema`).
 pub(super) const SCHEMA_VERSION: &str = "3";
 
-/// Schema generations this code upgrades in place (3 only added tables).
+/// Schema generations this code upgrades in place (see [`UPGRADE_2_SQLITE`]).
 pub(super) const UPGRADABLE: &[&str] = &["2"];
