@@ -102,6 +102,18 @@ impl Market {
 
     /// A client posts a job from fresh matrices; returns (job file, A·B).
     fn post(&self, url: &str, key: &str, seed: u64, lease_secs: u64) -> (PathBuf, veriflop_circuits::OutputMatrix) {
+        self.post_with(url, key, seed, lease_secs, &[])
+    }
+
+    /// [`Market::post`] with more `client post` arguments.
+    fn post_with(
+        &self,
+        url: &str,
+        key: &str,
+        seed: u64,
+        lease_secs: u64,
+        extra: &[&str],
+    ) -> (PathBuf, veriflop_circuits::OutputMatrix) {
         let d = self.path(&format!("client/{seed}"));
         std::fs::create_dir_all(&d).unwrap();
         let a = InputMatrix::random(4, 4, Dtype::Int8, seed).unwrap();
@@ -112,6 +124,7 @@ impl Market {
         run(Command::new(prover())
             .args(["--quiet", "client", "post", "--url", url, "--price", &PRICE.to_string()])
             .args(["--lease-secs", &lease_secs.to_string()])
+            .args(extra)
             .arg("--a")
             .arg(d.join("a.npy"))
             .arg("--b")
@@ -254,6 +267,29 @@ fn three_agents_race_for_ten_jobs_on_sqlite() {
 fn three_agents_race_for_ten_jobs_on_postgres() {
     let Some(db) = pg_database() else { return };
     three_agents_race_for_ten_jobs(Some(db));
+}
+
+#[test]
+fn an_agent_puts_down_a_lease_stake_only_within_its_limit_and_gets_it_back() {
+    let m = Market::new(None);
+    let svc = m.start_service();
+    let (client, provider) = (secret(), secret());
+    m.tool(&["deposit", "--to", &address_of(&client), "--amount", &PRICE.to_string()]);
+    m.tool(&["deposit", "--to", &address_of(&provider), "--amount", "40"]);
+    let (job, want) = m.post_with(&svc.url, &client, 41, 60, &["--lease-stake", "40"]);
+    // By default an agent takes no job that asks a stake.
+    let out = run(&mut m.agent(&svc.url, &provider, "p", &["--exit-when-idle"]));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Released"));
+    assert_eq!(m.job_view(&svc.url, &job)["market"]["claims"], 0);
+    // Within --max-stake it claims (40 from its balance), delivers, and is paid price + stake.
+    let out = run(&mut m.agent(&svc.url, &provider, "p", &["--max-stake", "40", "--max-jobs", "1"]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Released"));
+    let bal: serde_json::Value = serde_json::from_str(&m.tool(&["balance", &address_of(&provider), "--json"])).unwrap();
+    assert_eq!(bal["balance"], (PRICE + 40).to_string());
+    let kinds: Vec<&str> = bal["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["deposit", "stake", "payout", "unstake"]);
+    assert_eq!(m.fetch(&svc.url, &client, &job), want);
+    assert!(m.tool(&["audit"]).contains("ledger consistent"));
 }
 
 #[test]
