@@ -57,6 +57,10 @@ fn address_of(secret: &str) -> String {
 struct Market {
     dir: tempfile::TempDir,
     ledger: String,
+    /// The blob store's URL (a local directory unless [`Market::on_s3`]) and
+    /// the environment the service needs for it.
+    blobs: String,
+    blob_env: Vec<(&'static str, String)>,
 }
 
 impl Market {
@@ -66,7 +70,31 @@ impl Market {
         run(Command::new(prover())
             .args(["--quiet", "setup", "--shape", "4x4x4", "--dtype", "int8", "--keys"])
             .arg(dir.path().join("keys")));
-        Market { dir, ledger }
+        let blobs = dir.path().join("blobs").display().to_string();
+        Market { dir, ledger, blobs, blob_env: Vec::new() }
+    }
+
+    /// The blob store on the S3-compatible server of `scripts/s3-test-server.sh`,
+    /// under a prefix of its own; `None` (skipped) with VERIFLOP_SKIP_S3=1.
+    fn on_s3(mut self) -> Option<Market> {
+        let (Ok(url), Ok(endpoint)) =
+            (std::env::var("VERIFLOP_TEST_S3_URL"), std::env::var("VERIFLOP_TEST_S3_ENDPOINT"))
+        else {
+            if std::env::var("VERIFLOP_SKIP_S3").as_deref() == Ok("1") {
+                eprintln!("SKIPPED: S3 test (VERIFLOP_SKIP_S3=1)");
+                return None;
+            }
+            panic!("VERIFLOP_TEST_S3_URL is not set: eval \"$(scripts/s3-test-server.sh)\", or VERIFLOP_SKIP_S3=1");
+        };
+        self.blobs = format!("{url}/{}", hex::encode(rand::random::<[u8; 6]>()));
+        self.blob_env = vec![
+            ("AWS_ENDPOINT", endpoint),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ];
+        Some(self)
     }
 
     fn path(&self, p: &str) -> PathBuf {
@@ -76,18 +104,16 @@ impl Market {
     fn tool(&self, args: &[&str]) -> String {
         let out = run(Command::new(verifier())
             .args(args)
-            .args(["--ledger", &self.ledger])
-            .arg("--blobs")
-            .arg(self.path("blobs")));
+            .args(["--ledger", &self.ledger, "--blobs", &self.blobs])
+            .envs(self.blob_env.iter().map(|(k, v)| (k, v))));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn start_service(&self) -> Service {
         let mut child = Command::new(verifier())
             .args(["--listen", "127.0.0.1:0", "--rate-limit-per-minute", "0", "--ledger", &self.ledger])
-            .args(["--sweep-interval-secs", "1"])
-            .arg("--blobs")
-            .arg(self.path("blobs"))
+            .args(["--sweep-interval-secs", "1", "--blobs", &self.blobs])
+            .envs(self.blob_env.iter().map(|(k, v)| (k, v)))
             .arg("--keys")
             .arg(self.path("keys"))
             .env("RUST_LOG", std::env::var("VERIFLOP_TEST_SERVICE_LOG").unwrap_or_else(|_| "warn".into()))
@@ -267,6 +293,24 @@ fn three_agents_race_for_ten_jobs_on_sqlite() {
 fn three_agents_race_for_ten_jobs_on_postgres() {
     let Some(db) = pg_database() else { return };
     three_agents_race_for_ten_jobs(Some(db));
+}
+
+#[test]
+fn the_market_runs_on_s3_blob_storage() {
+    let Some(m) = Market::new(None).on_s3() else { return };
+    let svc = m.start_service();
+    let (client, provider) = (secret(), secret());
+    m.tool(&["deposit", "--to", &address_of(&client), "--amount", &(2 * PRICE).to_string()]);
+    let jobs: Vec<_> = (0..2).map(|i| m.post(&svc.url, &client, 50 + i, 60)).collect();
+    let out = run(&mut m.agent(&svc.url, &provider, "p", &["--max-jobs", "2"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).matches("Released").count(), 2);
+    for (job, want) in &jobs {
+        assert_eq!(&m.fetch(&svc.url, &client, job), want);
+    }
+    // Inputs and results are in the bucket, and every ledger reference resolves there.
+    let audit = m.tool(&["audit"]);
+    assert!(audit.contains("ledger consistent"), "{audit}");
+    assert!(audit.contains("blob store consistent"), "{audit}");
 }
 
 #[test]

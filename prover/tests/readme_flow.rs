@@ -56,3 +56,54 @@ fn readme_by_hand_session_runs_from_any_directory() {
         assert!(tmp.path().join("veriflop-data").join(f).is_file(), "{f} was not written");
     }
 }
+
+#[test]
+fn readme_market_by_hand_runs_from_any_directory() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let block = block_after(&readme, "The market by hand");
+    assert!(block.contains("vp work") && block.contains("vp client fetch"), "unexpected README block");
+    let service = Path::new(env!("CARGO_BIN_EXE_veriflop-prover")).with_file_name("veriflop-verifier");
+    assert!(service.is_file(), "{} is not built: run the tests with --workspace", service.display());
+
+    // The installed binaries on PATH, as a user has them; the service on a
+    // free port rather than 8645, which something else may hold.
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_veriflop-prover"), bin.path().join("veriflop-prover")).unwrap();
+    std::os::unix::fs::symlink(&service, bin.path().join("veriflop-verifier")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let script = block.replace("127.0.0.1:8645", &format!("127.0.0.1:{port}"));
+    let script = format!(
+        "set -euo pipefail\nshopt -s expand_aliases\ntrap 'kill $SERVICE 2>/dev/null || true' EXIT\n{script}\n"
+    );
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("PATH", path)
+        .env("VERIFLOP_LISTEN", format!("127.0.0.1:{port}"))
+        .env("VERIFLOP_VERIFIER_URL", format!("http://127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .env_remove("VERIFLOP_KEYS")
+        .env_remove("VERIFLOP_CLIENT_KEY")
+        .env_remove("VERIFLOP_PROVIDER_KEY")
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the README market session failed:\n{script}\n---\n{text}");
+    for want in ["Released", "ledger consistent", "blob store consistent"] {
+        assert!(text.contains(want), "no {want:?} in:\n{text}");
+    }
+    // C, as fetched and checked, is A·B.
+    let dir = tmp.path().join("veriflop-data/market");
+    let input =
+        |f: &str| veriflop_circuits::stream::read_input_file(&dir.join(f), veriflop_circuits::Dtype::Int8).unwrap();
+    let c = veriflop_circuits::stream::read_file(&dir.join("c.npy")).unwrap();
+    let want = veriflop_circuits::execute::matmul_naive(&input("a.npy"), &input("b.npy"));
+    assert_eq!(c.data, want.data.iter().map(|&x| x as i128).collect::<Vec<_>>());
+    let left: Vec<String> =
+        std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(left, ["veriflop-data"], "the session left files outside veriflop-data/");
+}

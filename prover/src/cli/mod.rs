@@ -11,6 +11,7 @@ mod export;
 mod gen;
 mod halo2;
 mod job;
+mod key;
 mod prove;
 mod setup;
 mod submit;
@@ -69,6 +70,9 @@ enum Command {
     Client(client::Args),
     /// Run the provider agent: find, claim, prove and deliver jobs from a verifier service, unattended.
     Work(work::Args),
+    /// Make a signing key, or print a key's address (clients and providers sign with these).
+    #[command(subcommand_required = true)]
+    Key(key::Args),
     /// Print the JobEscrow settlement calldata for a bundle.
     Calldata(chain::CalldataArgs),
     /// Generate the Solidity verifier (Groth16 or halo2) for a shape's key.
@@ -90,6 +94,7 @@ pub fn main() -> ExitCode {
         Command::Submit(a) => submit::run(a, &ctx),
         Command::Client(a) => client::run(a, &ctx),
         Command::Work(a) => work::run(a, &ctx),
+        Command::Key(a) => key::run(a, &ctx),
         Command::Calldata(a) => chain::calldata(a, &ctx),
         Command::Solidity(a) => chain::solidity(a, &ctx),
     };
