@@ -34,7 +34,8 @@
 //!   + wait·(ln(1/s_p) + ln(1/s_m))` (s: the CPU shares removed above)
 //!   plus an absolute slack `time_floor_s + max(D_p, D_m ÷ ratio)`, where d
 //!   are the figure's own relative dispersions in the two files (half the
-//!   min–max range over the median of its repetitions), c the relative
+//!   min–max range over the median of its repetitions; for a service
+//!   throughput, the spread of its requests' latencies), c the relative
 //!   dispersion of the two calibrations (the machines' noise during each run),
 //!   D the scheduling delay each calibration measured on a short task (max −
 //!   median; large when the machine was oversubscribed), z = `noise_factor`.
@@ -152,6 +153,18 @@ pub fn dispersion(s: &Stat) -> f64 {
     }
 }
 
+/// Relative dispersion of a service throughput: the spread of its requests'
+/// latencies, (p99 − p50) / (2 · p50). A throughput is one measurement, but
+/// each of its requests is a sample; a stall during the run (an fsync, a
+/// preempted thread) shows up here as it does in the throughput.
+pub fn latency_dispersion(run: &crate::results::ServiceRun) -> f64 {
+    if run.p50_ms > 0.0 && run.p99_ms >= run.p50_ms {
+        (run.p99_ms - run.p50_ms) / (2.0 * run.p50_ms)
+    } else {
+        0.0
+    }
+}
+
 /// Every comparable figure of a results file, in a stable order.
 pub fn figures(r: &Results) -> Vec<Figure> {
     let mut out = Vec::new();
@@ -169,7 +182,7 @@ pub fn figures(r: &Results) -> Vec<Figure> {
                     serial,
                     backend: "cpu".into(),
                     value: 1.0 / run.per_s,
-                    dispersion: 0.0,
+                    dispersion: latency_dispersion(run),
                     random_calldata_bytes: None,
                     srs_dependent: false,
                     cpu_share: run.runqueue.map_or(1.0, |q| q.share()),
