@@ -311,6 +311,12 @@ fn the_market_runs_on_s3_blob_storage() {
     let audit = m.tool(&["audit"]);
     assert!(audit.contains("ledger consistent"), "{audit}");
     assert!(audit.contains("blob store consistent"), "{audit}");
+    // The bucket itself holds them, content-addressed: 2 × (A, B, C).
+    let (bucket, prefix) = m.blobs.trim_start_matches("s3://").split_once('/').unwrap();
+    let endpoint = &m.blob_env[0].1;
+    let list = run(Command::new("curl").args(["-sf", &format!("{endpoint}/{bucket}?prefix={prefix}/sha256/")]));
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert_eq!(list.matches("<Key>").count(), 6, "{list}");
 }
 
 #[test]
