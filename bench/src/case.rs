@@ -152,9 +152,8 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
     let rq_setup = runqueue_since(rq);
     let peak_setup = peak_rss();
     let memory_reset = memory_reset && reset_peak_rss();
-    // As in the key file (header excluded): the Groth16 key, then the committed circuit's σ-bases.
-    let pk_bytes = (pk.groth16.uncompressed_size()
-        + if kind == CircuitKind::Committed { pk.pok_bases.uncompressed_size() } else { 0 }) as u64;
+    // As in the key file (header excluded).
+    let pk_bytes = pk.encoded_len() as u64;
     let vk_bytes = vk.to_bytes().len() as u64;
 
     // The client posts the job (not timed): the committed construction commits

@@ -102,44 +102,73 @@ fn widen(v: &[i32]) -> Vec<i128> {
     v.iter().map(|&x| x as i128).collect()
 }
 
-/// Σ v_i·P_i for small signed integers (|v| < 2^127), by buckets over 8-bit
-/// windows of |v| (a negative value adds −P_i). Cost ≈ one mixed addition per
-/// entry and window: an int8 matrix of 2^20 entries commits in a fraction of a second.
+/// Σ v_i·P_i for small signed integers (|v| < 2^127), by buckets over w-bit
+/// windows of |v| (a negative value adds −P_i), w chosen for the values' size and
+/// count. Cost ≈ one mixed addition per entry and window: an int8 matrix of 2^20
+/// entries commits in a fraction of a second.
 pub fn small_msm(bases: &[G1Affine], values: &[i128]) -> G1Affine {
     assert_eq!(bases.len(), values.len(), "one base per value");
-    let bits = values.iter().map(|v| 128 - v.unsigned_abs().leading_zeros()).max().unwrap_or(0) as usize;
-    let windows = bits.div_ceil(8);
+    let bits = bits(values);
     let chunk = (values.len() / (4 * rayon::current_num_threads()).max(1)).max(1024);
     let sum: G1Projective = bases
         .par_chunks(chunk)
         .zip(values.par_chunks(chunk))
-        .map(|(bases, values)| {
-            let mut acc = G1Projective::zero();
-            for w in (0..windows).rev() {
-                for _ in 0..8 {
-                    acc.double_in_place();
-                }
-                let mut buckets = vec![G1Projective::zero(); 255];
-                for (p, v) in bases.iter().zip(values) {
-                    let digit = ((v.unsigned_abs() >> (8 * w)) & 0xff) as usize;
-                    if digit != 0 {
-                        if *v < 0 {
-                            buckets[digit - 1] -= p;
-                        } else {
-                            buckets[digit - 1] += p;
-                        }
-                    }
-                }
-                let mut running = G1Projective::zero();
-                for b in buckets.into_iter().rev() {
-                    running += b;
-                    acc += running;
-                }
-            }
-            acc
-        })
+        .map(|(bases, values)| bucket_sum(bases, values, bits))
         .sum();
     sum.into_affine()
+}
+
+/// [`small_msm`] of each run of `group` consecutive bases and values, in parallel
+/// over the groups.
+pub fn small_msm_groups(bases: &[G1Affine], values: &[i128], group: usize) -> Vec<G1Projective> {
+    assert_eq!(bases.len(), values.len(), "one base per value");
+    assert!(group > 0 && values.len() % group == 0, "whole groups");
+    bases
+        .par_chunks(group)
+        .zip(values.par_chunks(group))
+        .map(|(bases, values)| bucket_sum(bases, values, bits(values)))
+        .collect()
+}
+
+/// Bits of the largest |v|.
+fn bits(values: &[i128]) -> usize {
+    values.iter().map(|v| 128 - v.unsigned_abs().leading_zeros()).max().unwrap_or(0) as usize
+}
+
+/// The window that minimises additions: per window, one per value and two per bucket.
+fn window(bits: usize, len: usize) -> usize {
+    (4..=16).min_by_key(|w| bits.div_ceil(*w) * (len + (2 << w))).expect("nonempty range")
+}
+
+fn bucket_sum(bases: &[G1Affine], values: &[i128], bits: usize) -> G1Projective {
+    let w = window(bits, values.len());
+    let mask = (1u128 << w) - 1;
+    let mut acc = G1Projective::zero();
+    let mut buckets = vec![G1Projective::zero(); (1 << w) - 1];
+    for win in (0..bits.div_ceil(w)).rev() {
+        for _ in 0..w {
+            acc.double_in_place();
+        }
+        buckets.iter_mut().for_each(|b| *b = G1Projective::zero());
+        let mut top = 0;
+        for (p, v) in bases.iter().zip(values) {
+            let digit = ((v.unsigned_abs() >> (w * win)) & mask) as usize;
+            if digit != 0 {
+                top = top.max(digit);
+                if *v < 0 {
+                    buckets[digit - 1] -= p;
+                } else {
+                    buckets[digit - 1] += p;
+                }
+            }
+        }
+        let mut running = G1Projective::zero();
+        for b in buckets[..top].iter().rev() {
+            running += b;
+            acc += running;
+        }
+    }
+    acc
 }
 
 fn be32(x: &Fr) -> [u8; 32] {

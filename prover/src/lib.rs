@@ -3,6 +3,7 @@
 //! pieces of the `veriflop-prover` CLI.
 
 pub mod backend;
+pub mod committed;
 pub mod gemm;
 pub mod halo2;
 pub mod prove;
@@ -13,4 +14,4 @@ pub mod snarkjs;
 pub use backend::{Backend, BackendChoice, CpuBackend, IcicleBackend, IcicleConfig};
 pub use prove::{prove, prove_bundle, ProveError, ProveOptions, ProveStats};
 pub use setup::KeyStore;
-pub use setup::ProverKey;
+pub use setup::{KeyBody, ProverKey};

@@ -20,8 +20,9 @@ use veriflop_verifier::bundle::{CommitmentProof, EvmG1};
 use veriflop_verifier::ProofBundle;
 
 use crate::backend::{Backend, BackendError};
+use crate::committed;
 use crate::qap;
-use crate::setup::ProverKey;
+use crate::setup::{KeyBody, ProverKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProveError {
@@ -96,11 +97,13 @@ pub fn prove_bundle<R: RngCore + CryptoRng>(
     let (statement, cps, challenge) = match kind {
         CircuitKind::Committed => {
             let ck = key.commit_key().map_err(|e| ProveError::KeyMismatch(e.to_string()))?;
-            if key.pok_bases.len() != w.c.data.len() {
+            if key.pok_bases().len() != w.c.data.len() {
                 return Err(ProveError::KeyMismatch("σ-bases do not fit the shape".into()));
             }
-            let (cm_a, cm_b, cm_c) = (ck.commit_a(&w.a), ck.commit_b(&w.b), ck.commit_c(&w.c));
-            let pok = cp::small_msm(&key.pok_bases, &w.c.data);
+            let widen = |v: &[i32]| v.iter().map(|&x| x as i128).collect::<Vec<_>>();
+            let msm = |bases, values: &[i128]| backend.msm_g1_small(bases, values).map(|p| p.into_affine());
+            let (cm_a, cm_b) = (msm(&ck.a, &widen(&w.a.data))?, msm(&ck.b, &widen(&w.b.data))?);
+            let (cm_c, pok) = (msm(&ck.c, &w.c.data)?, msm(key.pok_bases(), &w.c.data)?);
             let st = Statement {
                 job_id: JobId(w.job_id),
                 provider: w.provider,
@@ -127,8 +130,15 @@ pub fn prove_bundle<R: RngCore + CryptoRng>(
         }
     };
     let commit_time = t.elapsed();
-    let circuit = MatmulCircuit::prove(kind, shape, witness, challenge);
-    let (proof, mut stats) = prove(&key.groth16, circuit, backend, rng, options, progress)?;
+    let (proof, mut stats) = match (&key.body, challenge) {
+        (KeyBody::Committed(pk), Some(r)) => {
+            committed::prove(pk, &shape, &witness, r, backend, rng, options, progress)?
+        }
+        (KeyBody::Generic(pk), None) => {
+            prove(pk, MatmulCircuit::prove(kind, shape, witness, None), backend, rng, options, progress)?
+        }
+        _ => return Err(ProveError::KeyMismatch(format!("not a {kind} key"))),
+    };
     stats.commit = commit_time;
     stats.total += commit_time;
     Ok((ProofBundle::new(kind, statement, proof, cps), stats))

@@ -39,14 +39,6 @@ pub fn witness_map(m: &ConstraintMatrices<Fr>, z: &[Fr], backend: &dyn Backend) 
     let domain = Radix2EvaluationDomain::<Fr>::new(nc + ni)
         .ok_or_else(|| BackendError::Unsupported(format!("{} rows exceed the largest NTT domain", nc + ni)))?;
     let size = domain.size();
-    let mut ntt_time = Duration::ZERO;
-    let mut ntt = |v: &mut Vec<Fr>, kind| -> Result<(), BackendError> {
-        let t = Instant::now();
-        let r = backend.ntt(v, kind);
-        ntt_time += t.elapsed();
-        r
-    };
-
     let mut a = vec![Fr::zero(); size];
     let mut b = vec![Fr::zero(); size];
     let mut c = vec![Fr::zero(); size];
@@ -56,14 +48,43 @@ pub fn witness_map(m: &ConstraintMatrices<Fr>, z: &[Fr], backend: &dyn Backend) 
     a[nc..nc + ni].copy_from_slice(&z[..ni]);
     let first_unsatisfied = (0..nc).into_par_iter().find_first(|&i| a[i] * b[i] != c[i]);
 
+    let (h, ntt_time) = quotient(a, b, c, backend)?;
+    Ok(QapWitness { h, first_unsatisfied, ntt_time })
+}
+
+/// h's coefficients from A, B, C's evaluations on H (each of length |H|): three
+/// inverse NTTs, three on the coset, the division by Z_H there, one back.
+pub fn quotient(
+    a: Vec<Fr>,
+    b: Vec<Fr>,
+    c: Vec<Fr>,
+    backend: &dyn Backend,
+) -> Result<(Vec<Fr>, Duration), BackendError> {
+    let (mut h, mut ntt_time) = quotient_on_coset(a, b, c, backend)?;
+    let t = Instant::now();
+    backend.ntt(&mut h, Ntt::CosetInverse)?;
+    ntt_time += t.elapsed();
+    Ok((h, ntt_time))
+}
+
+/// h's evaluations on the coset g·H (what a key with the h-query in the coset's
+/// Lagrange basis needs; one NTT fewer than [`quotient`]).
+pub fn quotient_on_coset(
+    mut a: Vec<Fr>,
+    mut b: Vec<Fr>,
+    mut c: Vec<Fr>,
+    backend: &dyn Backend,
+) -> Result<(Vec<Fr>, Duration), BackendError> {
+    let size = a.len();
+    let mut ntt_time = Duration::ZERO;
     for v in [&mut a, &mut b, &mut c] {
-        ntt(v, Ntt::Inverse)?;
-        ntt(v, Ntt::CosetForward)?;
+        let t = Instant::now();
+        backend.ntt(v, Ntt::Inverse)?;
+        backend.ntt(v, Ntt::CosetForward)?;
+        ntt_time += t.elapsed();
     }
     // Z_H(X) = X^size − 1 is the constant g^size − 1 on the whole coset.
     let z_inv = (Fr::GENERATOR.pow([size as u64]) - Fr::ONE).inverse().expect("g is not in H");
     a.par_iter_mut().zip(&b).zip(&c).for_each(|((a, b), c)| *a = (*a * b - c) * z_inv);
-    drop((b, c));
-    ntt(&mut a, Ntt::CosetInverse)?;
-    Ok(QapWitness { h: a, first_unsatisfied, ntt_time })
+    Ok((a, ntt_time))
 }

@@ -1,9 +1,10 @@
 //! Per-shape Groth16 keys: generation and files.
 //!
-//! **Development setup.** [`generate`] runs ark-groth16's generator with fresh
-//! randomness on this machine: whoever runs it knows the toxic waste and could
-//! forge proofs for that shape. It is fine for a provider testing locally and for
-//! CI; a marketplace must use keys from a multi-party phase-2 ceremony (see
+//! **Development setup.** [`generate`] makes keys with fresh randomness on this
+//! machine (ark-groth16's generator; for the committed circuit its own,
+//! [`crate::committed`]): whoever runs it knows the toxic waste and could forge
+//! proofs for that shape. It is fine for a provider testing locally and for CI;
+//! a marketplace must use keys from a multi-party phase-2 ceremony (see
 //! docs/PROTOCOL.md, "Trusted setup").
 //!
 //! The committed circuit's setup adds one more secret, σ: the proving key gets
@@ -11,8 +12,8 @@
 //! the verifying key [σδ]₂. σ is toxic waste like τ, α, β, γ, δ.
 //!
 //! Files (in a key directory): `<circuit>-<MxKxN>-<dtype>.pk` and `.vk`, each a
-//! 20-byte [`KeyHeader`] followed by the arkworks uncompressed key (for the
-//! committed circuit, the proving key is followed by the σ-bases), and for the
+//! 20-byte [`KeyHeader`] followed by the key: ark-groth16's uncompressed proving
+//! key, or for the committed circuit its [`CommittedKey`] encoding; and for the
 //! committed circuit `.ck`, the commitment key clients commit with. Writes go to
 //! a temporary file that is renamed into place, so a crash never leaves half a key.
 
@@ -20,16 +21,15 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ark_bn254::{Bn254, Fr, G1Affine, G1Projective};
-use ark_ec::CurveGroup;
-use ark_ff::{UniformRand, Zero};
-use ark_groth16::{Groth16, ProvingKey};
+use ark_bn254::{Bn254, G1Affine};
+use ark_groth16::{Groth16, ProvingKey, VerifyingKey};
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use rand::{CryptoRng, RngCore};
-use rayon::prelude::*;
-use veriflop_circuits::cp::{ic_ranges, CommitKey};
+use veriflop_circuits::cp::CommitKey;
 use veriflop_circuits::{CircuitKind, MatmulCircuit, Shape};
 use veriflop_verifier::keys::{ck_from_bytes, ck_to_bytes, key_file_stem, KeyHeader, ShapeKey, HEADER_BYTES, PK_MAGIC};
+
+use crate::committed::{self, CommittedKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
@@ -45,17 +45,38 @@ pub enum KeyFileError {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProverKey {
     pub header: KeyHeader,
-    /// The Groth16 key; for the committed circuit its `vk.gamma_abc_g1` holds
+    pub body: KeyBody,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeyBody {
+    /// Poseidon and naive circuits: ark-groth16's key (libsnark reduction).
+    Generic(ProvingKey<Bn254>),
+    /// The committed circuit: its structured key, whose `vk.gamma_abc_g1` holds
     /// every input point, so the commitment key too.
-    pub groth16: ProvingKey<Bn254>,
-    /// σ·IC_{C,i} (committed circuit only).
-    pub pok_bases: Vec<G1Affine>,
+    Committed(CommittedKey),
 }
 
 impl ProverKey {
+    /// The full verifying key (for the committed circuit, with every input point).
+    pub fn vk(&self) -> &VerifyingKey<Bn254> {
+        match &self.body {
+            KeyBody::Generic(pk) => &pk.vk,
+            KeyBody::Committed(pk) => &pk.vk,
+        }
+    }
+
+    /// σ·IC_{C,i}, the bases of cm_C's proof of knowledge (empty but for the committed circuit).
+    pub fn pok_bases(&self) -> &[G1Affine] {
+        match &self.body {
+            KeyBody::Generic(_) => &[],
+            KeyBody::Committed(pk) => &pk.pok,
+        }
+    }
+
     /// Whether `vk` is this key's verifying key (same setup, circuit and shape).
     pub fn matches(&self, vk: &ShapeKey) -> bool {
-        let (p, v) = (&self.groth16.vk, &vk.vk);
+        let (p, v) = (self.vk(), &vk.vk);
         vk.header == self.header
             && (p.alpha_g1, p.beta_g2, p.gamma_g2, p.delta_g2) == (v.alpha_g1, v.beta_g2, v.gamma_g2, v.delta_g2)
             && p.gamma_abc_g1.get(..v.gamma_abc_g1.len()) == Some(&v.gamma_abc_g1[..])
@@ -63,7 +84,27 @@ impl ProverKey {
 
     /// The commitment key inside a committed circuit's proving key.
     pub fn commit_key(&self) -> Result<CommitKey, veriflop_circuits::Error> {
-        CommitKey::from_ic(self.header.shape, &self.groth16.vk.gamma_abc_g1)
+        CommitKey::from_ic(self.header.shape, &self.vk().gamma_abc_g1)
+    }
+
+    /// The key file's body (after the header).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match &self.body {
+            KeyBody::Generic(pk) => {
+                let mut out = Vec::with_capacity(pk.uncompressed_size());
+                pk.serialize_uncompressed(&mut out).expect("writing to a Vec cannot fail");
+                out
+            }
+            KeyBody::Committed(pk) => pk.to_bytes(),
+        }
+    }
+
+    /// Size of the key file's body in bytes.
+    pub fn encoded_len(&self) -> usize {
+        match &self.body {
+            KeyBody::Generic(pk) => pk.uncompressed_size(),
+            KeyBody::Committed(pk) => pk.encoded_len(),
+        }
     }
 }
 
@@ -73,27 +114,18 @@ pub fn generate<R: RngCore + CryptoRng>(
     shape: Shape,
     rng: &mut R,
 ) -> Result<(ProverKey, ShapeKey), KeyFileError> {
+    let header = KeyHeader { kind, shape };
+    if kind == CircuitKind::Committed {
+        let (pk, pok_g2) = committed::generate(&shape, rng).map_err(KeyFileError::Setup)?;
+        let mut vk = pk.vk.clone();
+        vk.gamma_abc_g1.truncate(kind.num_ic());
+        let key = ShapeKey { header, vk, pok_g2: Some(pok_g2) };
+        return Ok((ProverKey { header, body: KeyBody::Committed(pk) }, key));
+    }
     let pk = Groth16::<Bn254>::generate_random_parameters_with_reduction(MatmulCircuit::setup(kind, shape), rng)
         .map_err(|e| KeyFileError::Setup(e.to_string()))?;
-    let header = KeyHeader { kind, shape };
-    if kind != CircuitKind::Committed {
-        let vk = ShapeKey { header, vk: pk.vk.clone(), pok_g2: None };
-        return Ok((ProverKey { header, groth16: pk, pok_bases: Vec::new() }, vk));
-    }
-    let sigma = loop {
-        let s = Fr::rand(rng);
-        if !s.is_zero() {
-            break s;
-        }
-    };
-    let [_, _, rc] = ic_ranges(&shape);
-    let ic_c = pk.vk.gamma_abc_g1.get(rc).ok_or_else(|| KeyFileError::Setup("key lacks C's input points".into()))?;
-    let scaled: Vec<G1Projective> = ic_c.par_iter().map(|p| *p * sigma).collect();
-    let pok_bases = G1Projective::normalize_batch(&scaled);
-    let mut vk = pk.vk.clone();
-    vk.gamma_abc_g1.truncate(kind.num_ic());
-    let pok_g2 = Some((pk.vk.delta_g2 * sigma).into_affine());
-    Ok((ProverKey { header, groth16: pk, pok_bases }, ShapeKey { header, vk, pok_g2 }))
+    let vk = ShapeKey { header, vk: pk.vk.clone(), pok_g2: None };
+    Ok((ProverKey { header, body: KeyBody::Generic(pk) }, vk))
 }
 
 /// A directory of keys, one pair per (circuit, shape).
@@ -132,9 +164,8 @@ impl KeyStore {
         let h = vk.header;
         fs::create_dir_all(&self.dir).map_err(|e| io_err(&self.dir, e))?;
         let mut bytes = h.encode(PK_MAGIC).to_vec();
-        pk.groth16.serialize_uncompressed(&mut bytes).map_err(|e| KeyFileError::Setup(e.to_string()))?;
+        bytes.extend_from_slice(&pk.to_bytes());
         if h.kind == CircuitKind::Committed {
-            pk.pok_bases.serialize_uncompressed(&mut bytes).map_err(|e| KeyFileError::Setup(e.to_string()))?;
             let ck = pk.commit_key().map_err(|e| KeyFileError::Setup(e.to_string()))?;
             write_atomic(&self.ck_path(&h.shape), &ck_to_bytes(&ck))?;
         }
@@ -234,10 +265,10 @@ pub fn read_vk(path: &Path) -> Result<ShapeKey, KeyFileError> {
 const G1: usize = 64;
 const G2: usize = 128;
 
-/// Walks the uncompressed proving-key layout checking every length prefix
-/// against the bytes present, so a corrupted file gives an error instead of a
-/// huge allocation inside the deserializer.
-fn check_pk_layout(body: &[u8], committed: bool) -> Result<(), String> {
+/// Walks the uncompressed ark-groth16 proving-key layout checking every length
+/// prefix against the bytes present, so a corrupted file gives an error instead
+/// of a huge allocation inside the deserializer.
+fn check_pk_layout(body: &[u8]) -> Result<(), String> {
     let mut off = 0usize;
     let fixed = |n: usize, off: &mut usize| -> Result<(), String> {
         *off = off.checked_add(n).filter(|&o| o <= body.len()).ok_or("truncated")?;
@@ -258,9 +289,6 @@ fn check_pk_layout(body: &[u8], committed: bool) -> Result<(), String> {
     vec(G2, &mut off)?; // b_g2_query
     vec(G1, &mut off)?; // h_query
     vec(G1, &mut off)?; // l_query
-    if committed {
-        vec(G1, &mut off)?; // σ-bases
-    }
     if off != body.len() {
         return Err(format!("{} trailing bytes", body.len() - off));
     }
@@ -273,24 +301,16 @@ fn check_pk_layout(body: &[u8], committed: bool) -> Result<(), String> {
 pub fn read_pk(path: &Path) -> Result<ProverKey, KeyFileError> {
     let bytes = fs::read(path).map_err(|e| io_err(path, e))?;
     let header = KeyHeader::decode(&bytes, PK_MAGIC, "proving").map_err(|e| invalid(path, e.to_string()))?;
-    let committed = header.kind == CircuitKind::Committed;
     let mut body = &bytes[HEADER_BYTES..];
-    check_pk_layout(body, committed).map_err(|e| invalid(path, format!("not a valid proving key: {e}")))?;
-    let bad = |e: ark_serialize::SerializationError| invalid(path, format!("not a valid proving key: {e}"));
-    let groth16 = ProvingKey::<Bn254>::deserialize_uncompressed_unchecked(&mut body).map_err(bad)?;
-    let pok_bases = if committed {
-        Vec::<G1Affine>::deserialize_uncompressed_unchecked(&mut body).map_err(bad)?
-    } else {
-        Vec::new()
-    };
-    let [_, _, rc] = ic_ranges(&header.shape);
-    let fits = if committed {
-        groth16.vk.gamma_abc_g1.len() == rc.end && pok_bases.len() == rc.len()
-    } else {
-        groth16.vk.gamma_abc_g1.len() == header.kind.num_ic()
-    };
-    if !fits {
+    let bad = |e: String| invalid(path, format!("not a valid proving key: {e}"));
+    if header.kind == CircuitKind::Committed {
+        let pk = CommittedKey::from_bytes(&header.shape, body).map_err(bad)?;
+        return Ok(ProverKey { header, body: KeyBody::Committed(pk) });
+    }
+    check_pk_layout(body).map_err(bad)?;
+    let groth16 = ProvingKey::<Bn254>::deserialize_uncompressed_unchecked(&mut body).map_err(|e| bad(e.to_string()))?;
+    if groth16.vk.gamma_abc_g1.len() != header.kind.num_ic() {
         return Err(invalid(path, format!("input points do not fit a {} key for {}", header.kind, header.shape)));
     }
-    Ok(ProverKey { header, groth16, pok_bases })
+    Ok(ProverKey { header, body: KeyBody::Generic(groth16) })
 }

@@ -46,7 +46,7 @@ fn honest_proofs_verify_for_shapes_dtypes_and_circuits() {
         v.verify_for_job(&bundle, &terms).unwrap_or_else(|e| panic!("{kind} {shape}: {e}"));
         // Differential: ark-groth16's own verifier accepts our prover's proof
         // (for the committed circuit, with every entry as a public input).
-        let pvk = ark_groth16::prepare_verifying_key(&f.pk.groth16.vk);
+        let pvk = ark_groth16::prepare_verifying_key(f.pk.vk());
         let inputs = match kind {
             CircuitKind::Committed => committed_inputs(&f, &bundle),
             _ => bundle.statement.public_inputs().to_vec(),

@@ -1,9 +1,12 @@
 //! Key files.
 //!
 //! Every key file starts with a 20-byte header: 4 magic bytes (`VFVK` verifying,
-//! `VFPK` proving, `VFCK` commitment), format version 1, circuit code, dtype
-//! code, a zero byte, then m, k, n as u32 little-endian. Arkworks uncompressed
-//! encodings follow:
+//! `VFPK` proving, `VFCK` commitment), format version, circuit code, dtype
+//! code, a zero byte, then m, k, n as u32 little-endian. The version is 1 for
+//! the Poseidon and naive circuits and 2 for the committed one (version 2 keys
+//! come from its own QAP reduction, without input rows for the matrix entries;
+//! version 1 committed keys are refused with a message to run setup again).
+//! Arkworks uncompressed encodings follow:
 //! - verifying key: the Groth16 key; for the committed circuit, its input points
 //!   are only IC0..IC3 (constant, job_id, provider, r) and [σδ]₂ follows;
 //! - commitment key (committed circuit only): the bases of A, B and C, three
@@ -67,11 +70,19 @@ pub struct KeyHeader {
     pub shape: Shape,
 }
 
+/// The key format version a circuit's keys carry.
+pub fn key_version(kind: CircuitKind) -> u8 {
+    match kind {
+        CircuitKind::Committed => 2,
+        CircuitKind::Poseidon | CircuitKind::Naive => 1,
+    }
+}
+
 impl KeyHeader {
     pub fn encode(&self, magic: &[u8; 4]) -> [u8; HEADER_BYTES] {
         let mut h = [0u8; HEADER_BYTES];
         h[..4].copy_from_slice(magic);
-        h[4] = 1;
+        h[4] = key_version(self.kind);
         h[5] = self.kind.code();
         h[6] = self.shape.dtype.code();
         h[8..12].copy_from_slice(&self.shape.m.to_le_bytes());
@@ -81,10 +92,17 @@ impl KeyHeader {
     }
 
     pub fn decode(bytes: &[u8], magic: &[u8; 4], what: &'static str) -> Result<Self, KeyError> {
-        if bytes.len() < HEADER_BYTES || &bytes[..4] != magic || bytes[4] != 1 || bytes[7] != 0 {
+        if bytes.len() < HEADER_BYTES || &bytes[..4] != magic || !(1..=2).contains(&bytes[4]) || bytes[7] != 0 {
             return Err(KeyError::BadHeader(what));
         }
         let kind = CircuitKind::from_code(bytes[5]).map_err(|e| KeyError::Malformed(e.to_string()))?;
+        if bytes[4] != key_version(kind) {
+            return Err(KeyError::Malformed(format!(
+                "a version {} {kind} {what} key; this release reads version {} (run `veriflop-prover setup` again)",
+                bytes[4],
+                key_version(kind)
+            )));
+        }
         let dtype = Dtype::from_code(bytes[6]).map_err(|e| KeyError::Malformed(e.to_string()))?;
         let u = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
         let shape = Shape::new(u(8), u(12), u(16), dtype).map_err(|e| KeyError::Malformed(e.to_string()))?;

@@ -66,8 +66,6 @@ fn dot(cs: &ConstraintSystemRef<Fr>, row: &[Val], weights: &[Val]) -> Result<Val
 }
 
 /// Enforces sᵀ(A·B − C)r = 0 with r = (1, r, …, r^{n−1}) and s = (1, s, …, s^{m−1}).
-/// Without a second challenge, s = r^n: then the check is one univariate
-/// polynomial Σ_ij D_ij·r^{n·i+j} of degree < mn, still negligible error.
 pub(crate) fn enforce(
     cs: &ConstraintSystemRef<Fr>,
     shape: &Shape,
@@ -75,15 +73,11 @@ pub(crate) fn enforce(
     b: &[Val],
     c: &[Val],
     r: &Val,
-    s: Option<&Val>,
+    s: &Val,
 ) -> Result<(), SynthesisError> {
     let (m, k, n) = (shape.m as usize, shape.k as usize, shape.n as usize);
     let rp = powers(cs, r, n)?;
-    let s = match s {
-        Some(s) => s.clone(),
-        None => mul(cs, rp.last().expect("n ≥ 1"), r)?,
-    };
-    let sp = powers(cs, &s, m)?;
+    let sp = powers(cs, s, m)?;
     // y = B·r, each y_l used m times: materialise.
     let y = b.chunks(n).map(|row| materialize(cs, &dot(cs, row, &rp)?)).collect::<Result<Vec<_>, _>>()?;
     // d_i = (A·y)_i − (C·r)_i

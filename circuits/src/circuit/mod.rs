@@ -18,7 +18,7 @@
 //! where a combination is reused many times are materialised on purpose.
 
 mod binding;
-mod committed;
+pub mod committed;
 mod freivalds;
 mod naive;
 
@@ -174,7 +174,7 @@ impl ConstraintSynthesizer<Fr> for MatmulCircuit {
                 binding::bind_output(&cs, &shape, &c, &cm_c)?;
                 let transcript = freivalds::Transcript { job_id, provider, cm: [cm_a, cm_b, cm_c] };
                 let (r, s) = freivalds::poseidon_challenges(&cs, &shape, &transcript)?;
-                freivalds::enforce(&cs, &shape, &a, &b, &c, &r, Some(&s))
+                freivalds::enforce(&cs, &shape, &a, &b, &c, &r, &s)
             }
             CircuitKind::Naive => {
                 let c = naive::product(&cs, &shape, &a, &b)?;

@@ -130,3 +130,71 @@ fn committed_circuit_checks_the_product_with_quadratic_cost() {
     );
     assert!(c.generate_constraints(cs).is_err(), "short C refused");
 }
+
+fn eval(terms: &[(Fr, usize)], z: &[Fr]) -> Fr {
+    terms.iter().map(|(c, v)| *c * z[*v]).sum()
+}
+
+#[test]
+fn layout_is_the_synthesized_r1cs_and_puts_products_in_c_only() {
+    use committed::{Layout, SCALAR_VARS};
+    for (m, k, n) in [(1, 1, 1), (2, 3, 4), (3, 1, 2), (1, 4, 1), (4, 4, 4), (5, 2, 3)] {
+        let shape = Shape::new(m, k, n, Dtype::Int8).unwrap();
+        let layout = Layout::new(&shape);
+        let rows = layout.rows();
+        assert_eq!(rows.len(), layout.num_rows(), "{shape}");
+        let (m, k, n) = (m as usize, k as usize, n as usize);
+        assert_eq!(layout.num_constraints(), m * k + k * n + m * n + (n - 1).max(1), "{shape}");
+        assert_eq!(layout.num_inputs(), SCALAR_VARS + m * k + k * n + m * n);
+
+        // The arkworks synthesis of the same circuit has the same rows, term for term.
+        let w = witness_for(&shape, 5);
+        let r = Fr::from(11u64);
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        MatmulCircuit::prove(CircuitKind::Committed, shape, w.clone(), Some(r))
+            .generate_constraints(cs.clone())
+            .unwrap();
+        cs.finalize();
+        assert!(cs.is_satisfied().unwrap(), "{shape}");
+        let mats = cs.to_matrices().unwrap();
+        assert_eq!(mats.num_instance_variables, layout.num_inputs());
+        assert_eq!(mats.num_instance_variables + mats.num_witness_variables, layout.num_variables());
+        let sorted = |t: &[(Fr, usize)]| {
+            let mut t: Vec<(Fr, usize)> = t.to_vec();
+            t.sort_by_key(|x| x.1);
+            t
+        };
+        for (i, row) in rows.iter().take(layout.num_constraints()).enumerate() {
+            assert_eq!(sorted(&mats.a[i]), sorted(&row.a), "{shape} row {i} A");
+            assert_eq!(sorted(&mats.b[i]), sorted(&row.b), "{shape} row {i} B");
+            assert_eq!(sorted(&mats.c[i]), sorted(&row.c), "{shape} row {i} C");
+        }
+
+        // The honest assignment satisfies every row; a wrong C breaks only Horner's first row.
+        let z = layout.assignment(&w, r);
+        assert!(rows.iter().all(|row| eval(&row.a, &z) * eval(&row.b, &z) == eval(&row.c, &z)));
+        let mut bad = w.clone();
+        bad.c.data[m * n - 1] += 1;
+        let z = layout.assignment(&bad, r);
+        let broken: Vec<usize> =
+            (0..rows.len()).filter(|&i| eval(&rows[i].a, &z) * eval(&rows[i].b, &z) != eval(&rows[i].c, &z)).collect();
+        assert_eq!(broken, vec![layout.horner_row(0)], "{shape}");
+
+        // Products only in C; entries never in B; each input alone among inputs on some side of some row.
+        let products = layout.scalar_witnesses().end..layout.num_variables();
+        let entries = SCALAR_VARS..layout.num_inputs();
+        let mut home = vec![false; layout.num_inputs()];
+        for row in &rows {
+            assert!(row.a.iter().chain(&row.b).all(|(_, v)| !products.contains(v)), "{shape}: product in A or B");
+            assert!(row.b.iter().all(|(_, v)| !entries.contains(v)), "{shape}: entry in B");
+            for terms in [&row.a, &row.b, &row.c] {
+                let inputs: Vec<usize> = terms.iter().map(|t| t.1).filter(|&v| v < layout.num_inputs()).collect();
+                if let [only] = inputs[..] {
+                    home[only] = true;
+                }
+            }
+        }
+        // So the inputs' QAP polynomials β·u + α·v + w are linearly independent.
+        assert!(home.iter().all(|&h| h), "{shape}: an input shares every (row, side) with another");
+    }
+}

@@ -5,6 +5,7 @@
 
 mod cpu;
 pub mod icicle;
+mod ntt;
 mod select;
 
 pub use cpu::CpuBackend;
@@ -48,6 +49,18 @@ pub trait Backend: Send + Sync {
     fn msm_g2(&self, bases: &[G2Affine], scalars: &[Fr]) -> Result<G2Projective, BackendError>;
     /// In-place transform; `values.len()` must be a power of two.
     fn ntt(&self, values: &mut Vec<Fr>, kind: Ntt) -> Result<(), BackendError>;
+    /// Σ values_i · bases_i for small signed integers (matrix entries): the data
+    /// commitments, cm_C's proof of knowledge, the committed prover's entry terms.
+    fn msm_g1_small(&self, bases: &[G1Affine], values: &[i128]) -> Result<G1Projective, BackendError>;
+    /// [`Backend::msm_g1_small`] of each run of `group` consecutive pairs (a batch
+    /// of equal-size MSMs): the committed prover's product terms, one sum per
+    /// column of a matrix.
+    fn msm_g1_small_groups(
+        &self,
+        bases: &[G1Affine],
+        values: &[i128],
+        group: usize,
+    ) -> Result<Vec<G1Projective>, BackendError>;
 }
 
 #[cfg(test)]
@@ -87,7 +100,8 @@ mod tests {
     fn cpu_msm_matches_naive_sum() {
         let mut rng = rand::thread_rng();
         let b = CpuBackend::new();
-        for n in [1usize, 2, 7, 33] {
+        // 1500 pairs take the halo2curves path for G1.
+        for n in [1usize, 2, 7, 33, 1500] {
             // Zero, one and small negative scalars, and identity bases, take the shortcuts.
             let g1: Vec<G1Affine> = (0..n)
                 .map(|i| if i == 2 { G1Affine::identity() } else { G1Projective::rand(&mut rng).into_affine() })
@@ -106,8 +120,20 @@ mod tests {
                 .collect();
             let want1: G1Projective = g1.iter().zip(&s).map(|(p, s)| *p * s).sum();
             let want2: G2Projective = g2.iter().zip(&s).map(|(p, s)| *p * s).sum();
-            assert_eq!(b.msm_g1(&g1, &s).unwrap(), want1);
-            assert_eq!(b.msm_g2(&g2, &s).unwrap(), want2);
+            assert_eq!(b.msm_g1(&g1, &s).unwrap(), want1, "n={n}");
+            assert_eq!(b.msm_g2(&g2, &s).unwrap(), want2, "n={n}");
+            // Small-scalar MSMs, whole and in groups.
+            let v: Vec<i128> =
+                (0..n as i128).map(|i| (i * 37 % 301) - 150 + if i == 3 { 1 << 40 } else { 0 }).collect();
+            let fr: Vec<Fr> = v.iter().map(|&x| veriflop_circuits::circuit::fr_from_i128(x)).collect();
+            assert_eq!(b.msm_g1_small(&g1, &v).unwrap(), b.msm_g1(&g1, &fr).unwrap(), "n={n}");
+            let group = if n % 3 == 0 { 3 } else { 1 };
+            let sums = b.msm_g1_small_groups(&g1, &v, group).unwrap();
+            for (g, sum) in sums.iter().enumerate() {
+                let r = g * group..(g + 1) * group;
+                assert_eq!(*sum, b.msm_g1(&g1[r.clone()], &fr[r]).unwrap(), "n={n} group {g}");
+            }
+            assert!(b.msm_g1_small(&g1, &v[1..]).is_err(), "one value per base");
         }
         let _ = G1Projective::generator();
     }

@@ -367,6 +367,26 @@ impl Backend for IcicleBackend {
         g2_from_icicle(&out)
     }
 
+    /// On the device as a full-width MSM (its bucket method does not gain from
+    /// small scalars as the CPU's does, but the transfer dominates anyway).
+    fn msm_g1_small(&self, bases: &[G1Affine], values: &[i128]) -> Result<G1Projective, BackendError> {
+        super::cpu::check_pairs(bases.len(), values.len(), 1)?;
+        let scalars: Vec<Fr> = values.par_iter().map(|&v| veriflop_circuits::circuit::fr_from_i128(v)).collect();
+        self.msm_g1(bases, &scalars)
+    }
+
+    /// On the CPU: thousands of MSMs of a few thousand points each (about 3% of
+    /// a committed proof at n = 1024) would cost more in launches than they save;
+    /// a batched device MSM is the way to move them (docs/PROTOCOL.md §14).
+    fn msm_g1_small_groups(
+        &self,
+        bases: &[G1Affine],
+        values: &[i128],
+        group: usize,
+    ) -> Result<Vec<G1Projective>, BackendError> {
+        super::CpuBackend::new().msm_g1_small_groups(bases, values, group)
+    }
+
     fn ntt(&self, values: &mut Vec<Fr>, kind: Ntt) -> Result<(), BackendError> {
         let n = values.len();
         if !n.is_power_of_two() {
