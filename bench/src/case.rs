@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use ark_bn254::{Fr, G1Projective};
 use ark_ec::CurveGroup;
 use ark_ff::UniformRand;
-use ark_serialize::CanonicalSerialize;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};

@@ -144,6 +144,20 @@ impl Backend for CpuBackend {
         Ok(cp::small_msm_groups(bases, values, group))
     }
 
+    /// Fused: no bit-reversal permutations (`ntt::to_coset`).
+    fn to_coset(&self, vectors: &mut [&mut Vec<Fr>]) -> Result<(), BackendError> {
+        if let Some(v) =
+            vectors.iter().find(|v| !v.len().is_power_of_two() || Fr::get_root_of_unity(v.len() as u64).is_none())
+        {
+            return Err(BackendError::Unsupported(format!("NTT size {} is not a supported power of two", v.len())));
+        }
+        if vectors.windows(2).any(|w| w[0].len() != w[1].len()) {
+            return Err(BackendError::Unsupported("vectors of different sizes".into()));
+        }
+        super::ntt::to_coset(vectors);
+        Ok(())
+    }
+
     fn ntt(&self, values: &mut Vec<Fr>, kind: Ntt) -> Result<(), BackendError> {
         let n = values.len();
         if !n.is_power_of_two() || Fr::get_root_of_unity(n as u64).is_none() {

@@ -49,6 +49,16 @@ pub trait Backend: Send + Sync {
     fn msm_g2(&self, bases: &[G2Affine], scalars: &[Fr]) -> Result<G2Projective, BackendError>;
     /// In-place transform; `values.len()` must be a power of two.
     fn ntt(&self, values: &mut Vec<Fr>, kind: Ntt) -> Result<(), BackendError>;
+    /// Evaluations on H → evaluations on the coset g·H, for vectors of one size
+    /// (the QAP's A, B and C); an inverse and a coset-forward transform each,
+    /// which a backend may fuse.
+    fn to_coset(&self, vectors: &mut [&mut Vec<Fr>]) -> Result<(), BackendError> {
+        for v in vectors.iter_mut() {
+            self.ntt(v, Ntt::Inverse)?;
+            self.ntt(v, Ntt::CosetForward)?;
+        }
+        Ok(())
+    }
     /// Σ values_i · bases_i for small signed integers (matrix entries): the data
     /// commitments, cm_C's proof of knowledge, the committed prover's entry terms.
     fn msm_g1_small(&self, bases: &[G1Affine], values: &[i128]) -> Result<G1Projective, BackendError>;

@@ -105,6 +105,70 @@ fn dif(x: &mut [Fr], omega: Fr) {
     });
 }
 
+/// Decimation in time with root ω of order n = x.len(): bit-reversed order in,
+/// natural out (the inverse order of [`dif`], so the pair needs no permutation).
+fn dit(x: &mut [Fr], omega: Fr) {
+    let n = x.len();
+    if n < 2 {
+        return;
+    }
+    let top = n.min(BLOCK);
+    let local = twiddles(omega.pow([(n / top) as u64]), top);
+    x.par_chunks_mut(top).for_each(|block| {
+        let mut len = 2;
+        while len <= top {
+            let (half, stride) = (len / 2, top / len);
+            for sub in block.chunks_mut(len) {
+                let (lo, hi) = sub.split_at_mut(half);
+                for (j, (u, v)) in lo.iter_mut().zip(hi.iter_mut()).enumerate() {
+                    let (a, b) = (*u, *v * local[j * stride]);
+                    *u = a + b;
+                    *v = a - b;
+                }
+            }
+            len *= 2;
+        }
+    });
+    let mut len = top * 2;
+    while len <= n {
+        let tw = twiddles(omega.pow([(n / len) as u64]), len);
+        let half = len / 2;
+        let butterfly = |lo: &mut [Fr], hi: &mut [Fr], j0: usize| {
+            for ((u, v), w) in lo.iter_mut().zip(hi.iter_mut()).zip(&tw[j0..]) {
+                let (a, b) = (*u, *v * w);
+                *u = a + b;
+                *v = a - b;
+            }
+        };
+        for block in x.chunks_mut(len) {
+            let (lo, hi) = block.split_at_mut(half);
+            lo.par_chunks_mut(TASK)
+                .zip(hi.par_chunks_mut(TASK))
+                .enumerate()
+                .for_each(|(c, (lo, hi))| butterfly(lo, hi, c * TASK));
+        }
+        len *= 2;
+    }
+}
+
+/// Evaluations on H → evaluations on the coset g·H, for each vector: an inverse
+/// transform left in bit-reversed order, the coefficients scaled by g^i/n in
+/// that order, a forward transform from it (no permutation at all).
+pub fn to_coset(vectors: &mut [&mut Vec<Fr>]) {
+    let Some(n) = vectors.first().map(|v| v.len()) else { return };
+    let omega = Fr::get_root_of_unity(n as u64).expect("a supported power of two");
+    let mut scale = vec![Fr::one(); n];
+    scale_by_powers(&mut scale, Fr::from(n as u64).inverse().expect("n < r"), Fr::GENERATOR);
+    bit_reverse(&mut scale);
+    let omega_inv = omega.inverse().expect("nonzero");
+    for v in vectors.iter_mut() {
+        assert_eq!(v.len(), n, "vectors of one size");
+        dif(v, omega_inv);
+        v.par_iter_mut().zip(&scale).for_each(|(x, s)| *x *= s);
+        dit(v, omega);
+    }
+}
+
 fn bit_reverse(x: &mut [Fr]) {
     let n = x.len();
     if n < 2 {
@@ -160,6 +224,11 @@ mod tests {
             let v: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();
             let d = Radix2EvaluationDomain::<Fr>::new(n).unwrap();
             let coset = d.get_coset(Fr::GENERATOR).unwrap();
+            let mut evals = [d.fft(&v), d.fft(&v)];
+            let [x, y] = &mut evals;
+            to_coset(&mut [x, y]);
+            assert_eq!(evals[0], coset.fft(&v), "to_coset at 2^{log}");
+            assert_eq!(evals[1], evals[0]);
             for (kind, want) in [
                 (Ntt::Forward, d.fft(&v)),
                 (Ntt::Inverse, d.ifft(&v)),
