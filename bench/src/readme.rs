@@ -204,6 +204,43 @@ fn halo2_paragraph(r: &Results, b: &str, s: &mut String) {
     s.push('\n');
 }
 
+/// The committed circuit at large n (the `gpu` suite on the CPU): each phase's
+/// median and the share of the proof a GPU backend takes over (NTTs and MSMs).
+fn big_section(r: &Results, dir: &str) -> String {
+    let mut s = format!(
+        "### Big jobs\n\nFrom {dir}/results.json (suite `{}`, commit `{}`, {}): committed int8, each phase's median; \"MSM + NTT\" is the share of the proof a GPU backend takes over (ICICLE leaves the per-column product MSMs, a few per cent, on the CPU; docs/BENCHMARKS.md).\n\n",
+        r.suite,
+        r.software.git_commit.as_deref().map(|c| &c[..c.len().min(10)]).unwrap_or("unknown"),
+        &r.created_utc[..r.created_utc.len().min(10)],
+    );
+    s.push_str(
+        "| n | backend | prove | commit | witness | NTT | MSM | other | MSM + NTT | setup | peak RSS | proving key |\n",
+    );
+    s.push_str("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for c in r.cases.iter().filter(|c| c.spec.is_groth16(CircuitKind::Committed)) {
+        let t = &c.timings;
+        let share = (t.ntt.median + t.msm.median) / t.prove.median.max(f64::MIN_POSITIVE);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} % | {} | {} | {} |",
+            c.spec.n,
+            c.spec.backend,
+            fmt_time(t.prove.median),
+            fmt_time(t.commit.median),
+            fmt_time(t.witness.median),
+            fmt_time(t.ntt.median),
+            fmt_time(t.msm.median),
+            fmt_time(t.other.median),
+            100.0 * share,
+            fmt_time(c.setup_s),
+            c.memory.peak_rss_bytes.map(fmt_bytes).unwrap_or_else(|| "–".into()),
+            fmt_bytes(c.exact.pk_bytes),
+        );
+    }
+    s.push('\n');
+    s
+}
+
 /// `readme` with its section replaced by `body`.
 pub fn splice(readme: &str, body: &str) -> anyhow::Result<String> {
     let (Some(a), Some(b)) = (readme.find(START), readme.find(END)) else {
@@ -241,6 +278,13 @@ From {results_dir}/{} (`veriflop-bench market`).
             crate::market::FILE,
             crate::market::markdown(&m)
         ));
+    }
+    // Big committed jobs, when published in the sibling `<dir>-big`.
+    let big = results
+        .parent()
+        .map(|d| d.with_file_name(format!("{}-big", d.file_name().unwrap_or_default().to_string_lossy())));
+    if let Some(big_results) = big.map(|d| d.join("results.json")).filter(|p| p.is_file()) {
+        body.push_str(&big_section(&Results::read(&big_results)?, &format!("{results_dir}-big")));
     }
     let new = splice(&text, &body)?;
     if new == text {

@@ -112,3 +112,25 @@ pub fn generate<R: RngCore + CryptoRng>(shape: &Shape, rng: &mut R) -> Result<(C
     debug_assert!(key.fits(shape));
     Ok((key, (g2 * (sigma * delta)).into_affine()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ark_ec::AffineRepr;
+    use std::collections::HashSet;
+    use veriflop_circuits::Dtype;
+
+    /// Binding needs every commitment base distinct and not the identity (the
+    /// layout's independence argument, checked on real keys).
+    #[test]
+    fn commitment_bases_are_distinct_and_not_the_identity() {
+        let shape = Shape::new(3, 4, 5, Dtype::Int8).unwrap();
+        let (key, _) = generate(&shape, &mut rand::thread_rng()).unwrap();
+        assert!(key.fits(&shape));
+        let ic = &key.vk.gamma_abc_g1;
+        let points: HashSet<_> = ic.iter().map(|p| p.xy()).collect();
+        assert_eq!(points.len(), ic.len(), "two input points coincide");
+        assert!(ic.iter().all(|p| !p.is_zero()), "an input point is the identity");
+        assert!(key.pok.iter().all(|p| !p.is_zero()));
+    }
+}
