@@ -75,7 +75,7 @@ fn commit_pedersen(c: &mut Criterion) {
             bench.iter(|| cp::commit_entries(&g, &a.data))
         });
         group.bench_with_input(BenchmarkId::new("output", n), &n, |bench, _| {
-            bench.iter(|| cp::small_msm(&g, &out.data))
+            bench.iter(|| veriflop_circuits::msm::small_msm(&g, &out.data))
         });
     }
     group.finish();

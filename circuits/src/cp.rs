@@ -24,13 +24,13 @@
 
 use std::ops::Range;
 
-use ark_bn254::{Fq, Fr, G1Affine, G1Projective, G2Affine};
-use ark_ec::{AdditiveGroup, AffineRepr, CurveGroup};
-use ark_ff::{BigInteger, PrimeField, Zero};
-use rayon::prelude::*;
+use ark_bn254::{Fq, Fr, G1Affine, G2Affine};
+use ark_ec::{AffineRepr, CurveGroup};
+use ark_ff::{BigInteger, PrimeField};
 use sha3::{Digest, Keccak256};
 
 use crate::matrix::{InputMatrix, OutputMatrix};
+use crate::msm::small_msm;
 use crate::shape::Shape;
 use crate::statement::Address;
 use crate::Error;
@@ -75,15 +75,15 @@ impl CommitKey {
     }
 
     pub fn commit_a(&self, a: &InputMatrix) -> G1Affine {
-        small_msm(&self.a, &widen(&a.data))
+        small_msm(&self.a, &widen(&a.data)).into_affine()
     }
 
     pub fn commit_b(&self, b: &InputMatrix) -> G1Affine {
-        small_msm(&self.b, &widen(&b.data))
+        small_msm(&self.b, &widen(&b.data)).into_affine()
     }
 
     pub fn commit_c(&self, c: &OutputMatrix) -> G1Affine {
-        small_msm(&self.c, &c.data)
+        small_msm(&self.c, &c.data).into_affine()
     }
 
     /// The job's input commitments (points) after checking A and B fit the shape.
@@ -95,80 +95,11 @@ impl CommitKey {
 
 /// Commits to input entries under bases (the key's IC points for A or B).
 pub fn commit_entries(bases: &[G1Affine], values: &[i32]) -> G1Affine {
-    small_msm(bases, &widen(values))
+    small_msm(bases, &widen(values)).into_affine()
 }
 
 fn widen(v: &[i32]) -> Vec<i128> {
     v.iter().map(|&x| x as i128).collect()
-}
-
-/// Σ v_i·P_i for small signed integers (|v| < 2^127), by buckets over w-bit
-/// windows of |v| (a negative value adds −P_i), w chosen for the values' size and
-/// count. Cost ≈ one mixed addition per entry and window: an int8 matrix of 2^20
-/// entries commits in a fraction of a second.
-pub fn small_msm(bases: &[G1Affine], values: &[i128]) -> G1Affine {
-    assert_eq!(bases.len(), values.len(), "one base per value");
-    let bits = bits(values);
-    let chunk = (values.len() / (4 * rayon::current_num_threads()).max(1)).max(1024);
-    let sum: G1Projective = bases
-        .par_chunks(chunk)
-        .zip(values.par_chunks(chunk))
-        .map(|(bases, values)| bucket_sum(bases, values, bits))
-        .sum();
-    sum.into_affine()
-}
-
-/// [`small_msm`] of each run of `group` consecutive bases and values, in parallel
-/// over the groups.
-pub fn small_msm_groups(bases: &[G1Affine], values: &[i128], group: usize) -> Vec<G1Projective> {
-    assert_eq!(bases.len(), values.len(), "one base per value");
-    assert!(group > 0 && values.len() % group == 0, "whole groups");
-    bases
-        .par_chunks(group)
-        .zip(values.par_chunks(group))
-        .map(|(bases, values)| bucket_sum(bases, values, bits(values)))
-        .collect()
-}
-
-/// Bits of the largest |v|.
-fn bits(values: &[i128]) -> usize {
-    values.iter().map(|v| 128 - v.unsigned_abs().leading_zeros()).max().unwrap_or(0) as usize
-}
-
-/// The window that minimises additions: per window, one per value and two per bucket.
-fn window(bits: usize, len: usize) -> usize {
-    (4..=16).min_by_key(|w| bits.div_ceil(*w) * (len + (2 << w))).expect("nonempty range")
-}
-
-fn bucket_sum(bases: &[G1Affine], values: &[i128], bits: usize) -> G1Projective {
-    let w = window(bits, values.len());
-    let mask = (1u128 << w) - 1;
-    let mut acc = G1Projective::zero();
-    let mut buckets = vec![G1Projective::zero(); (1 << w) - 1];
-    for win in (0..bits.div_ceil(w)).rev() {
-        for _ in 0..w {
-            acc.double_in_place();
-        }
-        buckets.iter_mut().for_each(|b| *b = G1Projective::zero());
-        let mut top = 0;
-        for (p, v) in bases.iter().zip(values) {
-            let digit = ((v.unsigned_abs() >> (w * win)) & mask) as usize;
-            if digit != 0 {
-                top = top.max(digit);
-                if *v < 0 {
-                    buckets[digit - 1] -= p;
-                } else {
-                    buckets[digit - 1] += p;
-                }
-            }
-        }
-        let mut running = G1Projective::zero();
-        for b in buckets[..top].iter().rev() {
-            running += b;
-            acc += running;
-        }
-    }
-    acc
 }
 
 fn be32(x: &Fr) -> [u8; 32] {
@@ -263,28 +194,8 @@ pub fn fold_challenge(seed: &[u8; 32], a: &G1Affine, b: &G2Affine, c: &G1Affine,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ark_ec::VariableBaseMSM;
+    use ark_bn254::G1Projective;
     use ark_ff::UniformRand;
-
-    #[test]
-    fn small_msm_matches_generic_msm() {
-        let mut rng = rand::thread_rng();
-        for (n, bits) in [(1usize, 8u32), (5, 8), (3000, 8), (700, 23), (50, 76), (10, 1)] {
-            let bases: Vec<G1Affine> = (0..n).map(|_| G1Projective::rand(&mut rng).into_affine()).collect();
-            let lim = 1i128 << (bits - 1);
-            let values: Vec<i128> = (0..n)
-                .map(|i| match i % 5 {
-                    0 => 0,
-                    1 => -lim,
-                    2 => lim - 1,
-                    _ => rand::Rng::gen_range(&mut rng, -lim..lim),
-                })
-                .collect();
-            let scalars: Vec<Fr> = values.iter().map(|&v| crate::circuit::fr_from_i128(v)).collect();
-            let want = G1Projective::msm(&bases, &scalars).unwrap().into_affine();
-            assert_eq!(small_msm(&bases, &values), want, "n={n} bits={bits}");
-        }
-    }
 
     #[test]
     fn challenges_depend_on_every_input() {

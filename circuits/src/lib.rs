@@ -9,6 +9,7 @@ pub mod cp;
 pub mod execute;
 pub mod field;
 pub mod matrix;
+pub mod msm;
 pub mod shape;
 pub mod statement;
 pub mod stream;

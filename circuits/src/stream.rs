@@ -254,7 +254,7 @@ pub fn commit_stream<R: Read + Send + 'static>(
         }
         match &mut acc {
             Acc::Poseidon(a) => a.absorb(&chunk),
-            Acc::Pedersen { bases, sum } => *sum += G1Projective::from(cp::small_msm(&bases[at..at + n], &chunk)),
+            Acc::Pedersen { bases, sum } => *sum += crate::msm::small_msm(&bases[at..at + n], &chunk),
         }
         at += n;
     }

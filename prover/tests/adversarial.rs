@@ -126,7 +126,7 @@ fn committed_points_and_pok_are_checked() {
     let ck = f.ck.as_ref().unwrap();
     let other = with(&|c| {
         c.cm_c = EvmG1(ck.commit_c(&c2));
-        c.pok = EvmG1(cp::small_msm(f.pk.pok_bases(), &c2.data));
+        c.pok = EvmG1(veriflop_circuits::msm::small_msm(f.pk.pok_bases(), &c2.data).into_affine());
     });
     assert_eq!(v.verify(&other), Err(VerifyError::InvalidProof));
     // A valid pok attached to a cm_C shifted by A's bases (not in C's span).
