@@ -119,6 +119,21 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// Verifications timed per round. One takes milliseconds, so a single sample is
+/// as much scheduling noise as work; the round's figure is their median.
+pub const VERIFY_SAMPLES: usize = 5;
+
+/// The median time of [`VERIFY_SAMPLES`] runs of `verify`, which must succeed.
+fn time_verify<E: std::fmt::Display>(mut verify: impl FnMut() -> Result<(), E>) -> Result<f64, String> {
+    let mut samples = Vec::with_capacity(VERIFY_SAMPLES);
+    for _ in 0..VERIFY_SAMPLES {
+        let t = Instant::now();
+        verify().map_err(|e| format!("the proof does not verify: {e}"))?;
+        samples.push(secs(t.elapsed()));
+    }
+    Ok(Stat::from_samples(samples).median)
+}
+
 /// Runs one case in this process: key generation, `warmup` + `reps` rounds of
 /// execute → prove (data commitments and challenge, witness, NTT, MSM, other)
 /// → verify, and (optionally) an on-chain settlement.
@@ -187,9 +202,7 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
             .map_err(|e| format!("proving failed: {e}"))?;
 
         progress(&format!("{label}: verify"));
-        let t = Instant::now();
-        verifier.verify_for_job(&bundle, &terms).map_err(|e| format!("the proof does not verify: {e}"))?;
-        let verify_s = secs(t.elapsed());
+        let verify_s = time_verify(|| verifier.verify_for_job(&bundle, &terms))?;
         if round >= spec.warmup {
             add_runqueue(&mut rq_measured, runqueue_since(rq));
             rows.push([
@@ -313,9 +326,7 @@ fn run_halo2_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult
         let witness = Witness { job_id: job.job_id.0, provider: PROVIDER, a: a.clone(), b: b.clone(), c };
         let (bundle, stats) = prove_halo2_with_key(&pk, &witness).map_err(|e| format!("proving failed: {e}"))?;
         progress(&format!("{label}: verify"));
-        let t = Instant::now();
-        verifier.verify_for_job(&bundle, &terms).map_err(|e| format!("the proof does not verify: {e}"))?;
-        let verify_s = secs(t.elapsed());
+        let verify_s = time_verify(|| verifier.verify_for_job(&bundle, &terms))?;
         if round >= spec.warmup {
             add_runqueue(&mut rq_measured, runqueue_since(rq));
             rows.push([execute_s, secs(stats.commit), secs(stats.total), verify_s]);

@@ -299,7 +299,8 @@ pub struct Timings {
     /// The rest of proving (QAP evaluation outside NTTs, group arithmetic).
     pub other: Stat,
     pub prove: Stat,
-    /// Native verification of the bundle against the job and payee.
+    /// Native verification of the bundle against the job and payee; each
+    /// repetition's sample is the median of `case::VERIFY_SAMPLES` verifications.
     pub verify: Stat,
 }
 
