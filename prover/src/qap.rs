@@ -69,6 +69,11 @@ pub fn quotient(
 
 /// h's evaluations on the coset g·H (what a key with the h-query in the coset's
 /// Lagrange basis needs; one NTT fewer than [`quotient`]).
+///
+/// `b` may be shorter than `a` and `c`: its length P divides |H| and b[i mod P]
+/// is B at ω^i, i.e. B(X) = B'(X^(|H|/P)). Then B on g·H repeats B' on the coset
+/// g^(|H|/P)·⟨ω^(|H|/P)⟩, which an NTT of P points gives (on the CPU: it is
+/// small), and the backend transforms only A and C.
 pub fn quotient_on_coset(
     mut a: Vec<Fr>,
     mut b: Vec<Fr>,
@@ -76,11 +81,49 @@ pub fn quotient_on_coset(
     backend: &dyn Backend,
 ) -> Result<(Vec<Fr>, Duration), BackendError> {
     let size = a.len();
+    let period = b.len();
+    if c.len() != size || period == 0 || !size.is_multiple_of(period) || !period.is_power_of_two() {
+        return Err(BackendError::Unsupported(format!("evaluations of sizes {size}, {period}, {}", c.len())));
+    }
     let t = Instant::now();
-    backend.to_coset(&mut [&mut a, &mut b, &mut c])?;
+    if period == size {
+        backend.to_coset(&mut [&mut a, &mut b, &mut c])?;
+    } else {
+        backend.to_coset(&mut [&mut a, &mut c])?;
+        let small = Radix2EvaluationDomain::<Fr>::new(period).expect("a power of two below |H|");
+        let shift = Fr::GENERATOR.pow([(size / period) as u64]);
+        small.ifft_in_place(&mut b);
+        small.get_coset(shift).expect("g^T is not in the small subgroup").fft_in_place(&mut b);
+    }
     let ntt_time = t.elapsed();
     // Z_H(X) = X^size − 1 is the constant g^size − 1 on the whole coset.
     let z_inv = (Fr::GENERATOR.pow([size as u64]) - Fr::ONE).inverse().expect("g is not in H");
-    a.par_iter_mut().zip(&b).zip(&c).for_each(|((a, b), c)| *a = (*a * b - c) * z_inv);
+    a.par_iter_mut().zip(&c).enumerate().for_each(|(i, (a, c))| *a = (*a * b[i & (period - 1)] - c) * z_inv);
     Ok((a, ntt_time))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CpuBackend;
+    use ark_ff::UniformRand;
+
+    /// B given by its period (B a polynomial in X^T) gives the same h as B given
+    /// in full, for every T; sizes that do not divide are refused.
+    #[test]
+    fn periodic_b_matches_full_b() {
+        let mut rng = rand::thread_rng();
+        let n = 1 << 10;
+        let a: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();
+        let c: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();
+        for t in [1usize, 2, 8, 1 << 10] {
+            let period: Vec<Fr> = (0..n / t).map(|_| Fr::rand(&mut rng)).collect();
+            let full: Vec<Fr> = (0..n).map(|i| period[i % period.len()]).collect();
+            let want = quotient_on_coset(a.clone(), full, c.clone(), &CpuBackend::new()).unwrap().0;
+            let got = quotient_on_coset(a.clone(), period, c.clone(), &CpuBackend::new()).unwrap().0;
+            assert_eq!(got, want, "T = {t}");
+        }
+        let bad = quotient_on_coset(a.clone(), vec![Fr::ONE; 3], c.clone(), &CpuBackend::new());
+        assert!(matches!(bad, Err(BackendError::Unsupported(_))));
+    }
 }

@@ -182,21 +182,24 @@ fn huge_length_prefix_in_key_is_an_error() {
 fn committed_keys_of_the_old_format_are_refused_with_a_clear_message() {
     let s = setup();
     // Version 1 committed keys came from the libsnark reduction (an input row per
-    // entry); their points do not fit this prover, so the header refuses them.
-    for (bytes, what) in [(&s.vk, "verifying"), (&s.ck_file, "commitment"), (&s.pk_file, "proving")] {
-        let mut old = bytes.clone();
-        old[4] = 1;
-        let err = match what {
-            "verifying" => ShapeKey::from_bytes(&old).unwrap_err().to_string(),
-            "commitment" => veriflop_verifier::keys::ck_from_bytes(&old).unwrap_err().to_string(),
-            _ => {
-                let dir = tempfile::tempdir().unwrap();
-                let p = dir.path().join("k.pk");
-                std::fs::write(&p, old).unwrap();
-                veriflop_prover::setup::read_pk(&p).unwrap_err().to_string()
-            }
-        };
-        assert!(err.contains("version 1") && err.contains("setup` again"), "{what}: {err}");
+    // entry), version 2 ones put rows on H in order rather than in blocks; their
+    // points do not fit this prover, so the header refuses them.
+    for version in [1u8, 2] {
+        for (bytes, what) in [(&s.vk, "verifying"), (&s.ck_file, "commitment"), (&s.pk_file, "proving")] {
+            let mut old = bytes.clone();
+            old[4] = version;
+            let err = match what {
+                "verifying" => ShapeKey::from_bytes(&old).unwrap_err().to_string(),
+                "commitment" => veriflop_verifier::keys::ck_from_bytes(&old).unwrap_err().to_string(),
+                _ => {
+                    let dir = tempfile::tempdir().unwrap();
+                    let p = dir.path().join("k.pk");
+                    std::fs::write(&p, old).unwrap();
+                    veriflop_prover::setup::read_pk(&p).unwrap_err().to_string()
+                }
+            };
+            assert!(err.contains(&format!("version {version}")) && err.contains("setup` again"), "{what}: {err}");
+        }
     }
 }
 

@@ -16,8 +16,10 @@
 //!   for each column l of A, p_il = A_il·y_l (i < m); for each j in 1..n, first
 //!   q_lj = B_lj·r^j (l < k), then q'_ij = C_ij·r^j (i < m).
 //!
-//! Rows, in order (mk + kn + mn + max(n − 1, 1) of them):
-//! - powers: r^j = r^(j−1)·r for 2 ≤ j < n, and s = r^(n−1)·r;
+//! Rows, in order (mk + kn + mn + max(n − 1, 1) of them, plus fewer than
+//! [`Layout::block`] padding rows):
+//! - powers: r^j = r^(j−1)·r for 2 ≤ j < n, and s = r^(n−1)·r; then padding
+//!   rows 0·r = 0 up to a multiple of the block;
 //! - y: 0·0 = B_l0 + Σ_(j≥1) q_lj − y_l (linear);
 //! - products: A_il·y_l = p_il, B_lj·r^j = q_lj, C_ij·r^j = q'_ij;
 //! - Horner, for i < m: acc_(i+1)·s = acc_i − d_i with d_i = Σ_l p_il − C_i0 − Σ_(j≥1) q'_ij,
@@ -31,6 +33,15 @@
 //! row), so the entries' QAP polynomials are independent without the extra rows
 //! the libsnark reduction adds for inputs; those rows are kept only for the four
 //! scalar inputs (docs/PROTOCOL.md §12.1).
+//!
+//! **Blocks.** Every row's B combination is one variable (r, y_l, r^j, s) or
+//! nothing, and it is the same across runs of rows whose lengths are multiples
+//! of m and k: the powers (padded), the y rows, each column of p, each column j
+//! of q and q', Horner's rows. With T = [`Layout::block`] (a power of two that
+//! divides m and k), B's evaluation is constant on every aligned block of T rows.
+//! [`Layout::qap_index`] puts block β on the coset ω^β·⟨ω^(N/T)⟩ of H, so B(X)
+//! is a polynomial in X^T and its evaluations on the coset g·H follow from an NTT
+//! of N/T points instead of two of N (the prover's `qap::quotient_on_coset`).
 
 use ark_bn254::Fr;
 use ark_ff::{One, Zero};
@@ -55,7 +66,12 @@ pub struct Layout {
     pub m: usize,
     pub k: usize,
     pub n: usize,
+    /// Rows per block on which B is constant (see the module doc).
+    pub block: usize,
 }
+
+/// The largest NTT domain: 2^28 points (BN254's Fr has two-adicity 28).
+const MAX_DOMAIN: usize = 1 << 28;
 
 /// Index of the variable r (the Freivalds challenge).
 pub const R: usize = 3;
@@ -64,7 +80,28 @@ pub const SCALAR_VARS: usize = 1 + SCALAR_INPUTS;
 
 impl Layout {
     pub fn new(shape: &Shape) -> Self {
-        Layout { m: shape.m as usize, k: shape.k as usize, n: shape.n as usize }
+        let (m, k, n) = (shape.m as usize, shape.k as usize, shape.n as usize);
+        // The largest power of two dividing m and k whose padding keeps the
+        // domain the size the unpadded rows need.
+        let unpadded = Layout { m, k, n, block: 1 };
+        let size = unpadded.num_rows().next_power_of_two();
+        let mut block = 1usize << (m.trailing_zeros().min(k.trailing_zeros()));
+        while block > 1 && (Layout { m, k, n, block }).num_rows() > size {
+            block /= 2;
+        }
+        Layout { m, k, n, block }
+    }
+
+    /// |H|: the QAP domain's size, the smallest power of two that holds the
+    /// rows; None beyond the largest NTT domain.
+    pub fn domain_size(&self) -> Option<usize> {
+        Some(self.num_rows().next_power_of_two()).filter(|&s| s <= MAX_DOMAIN)
+    }
+
+    /// Index in H (ω^index) of row `row`, for |H| = `size`: row β·T + u goes to
+    /// β + u·(size/T), so the rows of block β are the coset ω^β·⟨ω^(size/T)⟩.
+    pub fn qap_index(&self, row: usize, size: usize) -> usize {
+        (row / self.block) + (row % self.block) * (size / self.block)
     }
 
     // Inputs.
@@ -138,20 +175,24 @@ impl Layout {
     pub fn num_power_rows(&self) -> usize {
         self.num_powers() + 1
     }
+    /// The power rows and their padding: a whole number of blocks.
+    fn power_block_rows(&self) -> usize {
+        self.num_power_rows().next_multiple_of(self.block)
+    }
     pub fn y_row(&self, l: usize) -> usize {
-        self.num_power_rows() + l
+        self.power_block_rows() + l
     }
     pub fn p_row(&self, i: usize, l: usize) -> usize {
-        self.num_power_rows() + self.k + l * self.m + i
+        self.power_block_rows() + self.k + l * self.m + i
     }
     pub fn q_row(&self, l: usize, j: usize) -> usize {
-        self.num_power_rows() + self.k + self.m * self.k + (j - 1) * (self.k + self.m) + l
+        self.power_block_rows() + self.k + self.m * self.k + (j - 1) * (self.k + self.m) + l
     }
     pub fn q_c_row(&self, i: usize, j: usize) -> usize {
         self.q_row(0, j) + self.k + i
     }
     pub fn horner_row(&self, i: usize) -> usize {
-        self.num_power_rows() + self.k + self.num_products() + i
+        self.power_block_rows() + self.k + self.num_products() + i
     }
     pub fn num_constraints(&self) -> usize {
         self.horner_row(self.m)
@@ -177,6 +218,9 @@ impl Layout {
             f(Row { a: t(self.power(j - 1)), b: t(R), c: t(self.power(j)) });
         }
         f(Row { a: t(self.power(n - 1)), b: t(R), c: t(self.s()) });
+        for _ in self.num_power_rows()..self.power_block_rows() {
+            f(Row { a: vec![], b: t(R), c: vec![] });
+        }
         for l in 0..k {
             let mut c = t(self.b_entry(l, 0));
             c.extend((1..n).map(|j| (one, self.q(l, j))));

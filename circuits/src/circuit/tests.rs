@@ -138,13 +138,14 @@ fn eval(terms: &[(Fr, usize)], z: &[Fr]) -> Fr {
 #[test]
 fn layout_is_the_synthesized_r1cs_and_puts_products_in_c_only() {
     use committed::{Layout, SCALAR_VARS};
-    for (m, k, n) in [(1, 1, 1), (2, 3, 4), (3, 1, 2), (1, 4, 1), (4, 4, 4), (5, 2, 3)] {
+    for (m, k, n) in [(1, 1, 1), (2, 3, 4), (3, 1, 2), (1, 4, 1), (4, 4, 4), (5, 2, 3), (8, 4, 6)] {
         let shape = Shape::new(m, k, n, Dtype::Int8).unwrap();
         let layout = Layout::new(&shape);
         let rows = layout.rows();
         assert_eq!(rows.len(), layout.num_rows(), "{shape}");
         let (m, k, n) = (m as usize, k as usize, n as usize);
-        assert_eq!(layout.num_constraints(), m * k + k * n + m * n + (n - 1).max(1), "{shape}");
+        let padding = (n - 1).max(1).next_multiple_of(layout.block) - (n - 1).max(1);
+        assert_eq!(layout.num_constraints(), m * k + k * n + m * n + (n - 1).max(1) + padding, "{shape}");
         assert_eq!(layout.num_inputs(), SCALAR_VARS + m * k + k * n + m * n);
 
         // The arkworks synthesis of the same circuit has the same rows, term for term.
@@ -196,5 +197,39 @@ fn layout_is_the_synthesized_r1cs_and_puts_products_in_c_only() {
         }
         // So the inputs' QAP polynomials β·u + α·v + w are linearly independent.
         assert!(home.iter().all(|&h| h), "{shape}: an input shares every (row, side) with another");
+    }
+}
+
+/// B is the same combination on every row of an aligned block, so B's QAP
+/// evaluation is a polynomial in X^T (the prover's NTT saving relies on it); the
+/// blocks map to the cosets of the order-|H|/T subgroup, bijectively.
+#[test]
+fn committed_rows_have_constant_b_on_blocks() {
+    use committed::Layout;
+    for (m, k, n) in [(1, 1, 1), (4, 4, 4), (8, 4, 6), (16, 16, 16), (32, 8, 33), (12, 20, 7), (64, 64, 64)] {
+        let shape = Shape::new(m, k, n, Dtype::Int8).unwrap();
+        let layout = Layout::new(&shape);
+        let t = layout.block;
+        assert!(t.is_power_of_two() && m as usize % t == 0 && k as usize % t == 0, "{shape}: block {t}");
+        let size = layout.domain_size().unwrap();
+        let unpadded = Layout { block: 1, ..layout };
+        assert_eq!(size, unpadded.domain_size().unwrap(), "{shape}: padding grew the domain");
+        let mut rows = layout.rows();
+        rows.resize(size, Default::default());
+        for (beta, block) in rows.chunks(t).enumerate() {
+            assert!(block.iter().all(|r| r.b == block[0].b), "{shape}: B varies in block {beta}");
+        }
+        let mut seen = vec![false; size];
+        for row in 0..size {
+            let i = layout.qap_index(row, size);
+            assert!(!seen[i], "{shape}: two rows at ω^{i}");
+            seen[i] = true;
+            assert_eq!(i % (size / t), row / t, "{shape}: row {row} outside its block's coset");
+        }
+    }
+    // The headline shapes get the block their NTT saving needs.
+    for n in [256u32, 1024] {
+        let layout = Layout::new(&Shape::new(n, n, n, Dtype::Int8).unwrap());
+        assert_eq!(layout.block, n as usize);
     }
 }

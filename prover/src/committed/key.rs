@@ -2,12 +2,9 @@
 
 use ark_bn254::{Bn254, G1Affine, G2Affine};
 use ark_groth16::VerifyingKey;
-use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use veriflop_circuits::circuit::committed::{Layout, SCALAR_VARS};
 use veriflop_circuits::Shape;
-
-use ark_bn254::Fr;
 
 /// Groth16 proving key of the committed circuit for one shape. Points a query
 /// holds only as the identity (products in A and B, entries in B) are left out.
@@ -41,7 +38,7 @@ pub struct CommittedKey {
 pub fn lengths(shape: &Shape) -> Option<[usize; 9]> {
     let l = Layout::new(shape);
     let scalars = SCALAR_VARS + l.scalar_witnesses().len();
-    let domain = Radix2EvaluationDomain::<Fr>::new(l.num_rows())?.size();
+    let domain = l.domain_size()?;
     Some([
         l.num_inputs(),
         scalars,

@@ -7,7 +7,6 @@ use ark_bn254::{Bn254, Fr, G1Projective};
 use ark_ec::CurveGroup;
 use ark_ff::{One, UniformRand, Zero};
 use ark_groth16::Proof;
-use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
 use veriflop_circuits::circuit::committed::Layout;
@@ -32,6 +31,26 @@ fn fill(a: &mut [Fr], b: &mut [Fr], c: &mut [Fr], group: usize, row: impl Fn(usi
             }
         },
     );
+}
+
+/// The row-order vector `rows` in H's order: row β·T + u at ω^(β + u·|H|/T)
+/// (`Layout::qap_index`), a transpose of |H|/T × T, eight columns per task.
+fn to_h_order(rows: Vec<Fr>, block: usize) -> Vec<Fr> {
+    if block == 1 {
+        return rows.to_vec();
+    }
+    let blocks = rows.len() / block;
+    let cols = block.min(8);
+    let mut out = vec![Fr::zero(); rows.len()];
+    out.par_chunks_mut(cols * blocks).enumerate().for_each(|(t, out)| {
+        for beta in 0..blocks {
+            let src = &rows[beta * block + t * cols..][..cols];
+            for (du, x) in src.iter().enumerate() {
+                out[du * blocks + beta] = *x;
+            }
+        }
+    });
+    out
 }
 
 /// A Groth16 proof that `w` satisfies the committed circuit for challenge `r`.
@@ -74,9 +93,9 @@ pub fn prove<R: RngCore + CryptoRng>(
 
     // QAP evaluations, row by row in the layout's order.
     let nc = layout.num_constraints();
-    let domain = Radix2EvaluationDomain::<Fr>::new(layout.num_rows())
+    let size = layout
+        .domain_size()
         .ok_or_else(|| ProveError::KeyMismatch(format!("{shape} exceeds the largest NTT domain")))?;
-    let size = domain.size();
     let (mut a, mut b, mut c) = (vec![Fr::zero(); size], vec![Fr::zero(); size], vec![Fr::zero(); size]);
     let powers = layout.num_power_rows();
     for row in 0..powers {
@@ -84,6 +103,7 @@ pub fn prove<R: RngCore + CryptoRng>(
         let prev = if row + 1 == powers { rp[n - 1] } else { rp[j - 1] };
         (a[row], b[row], c[row]) = (prev, r, prev * r);
     }
+    b[powers..layout.y_row(0)].fill(r); // padding rows 0·r = 0
     let p0 = layout.p_row(0, 0);
     let h0 = layout.horner_row(0);
     {
@@ -118,6 +138,10 @@ pub fn prove<R: RngCore + CryptoRng>(
     };
 
     progress("qap");
+    // B is constant on blocks of T rows: its value per block is its period in H.
+    debug_assert!(b.chunks(layout.block).all(|blk| blk.iter().all(|x| *x == blk[0])));
+    let b: Vec<Fr> = b.into_iter().step_by(layout.block).collect();
+    let (a, c) = (to_h_order(a, layout.block), to_h_order(c, layout.block));
     let (h, ntt_time) = qap::quotient_on_coset(a, b, c, backend)?;
     stats.ntt = ntt_time;
 

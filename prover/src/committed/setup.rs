@@ -1,8 +1,8 @@
 //! Development setup for the committed circuit, straight from its layout.
 //!
 //! With toxic waste τ, α, β, γ, δ, σ, every variable's QAP polynomials are
-//! evaluated at τ as Σ over its terms of coefficient·L_row(τ) (one pass over the
-//! rows, no constraint system), and each query is a batch of fixed-base scalar
+//! evaluated at τ as Σ over its terms of coefficient·L_i(τ), i the row's point
+//! in H (`Layout::qap_index`; one pass over the rows, no constraint system), and each query is a batch of fixed-base scalar
 //! multiplications of the generator, in parallel. The keys are those
 //! ark-groth16's generator would make for the same QAP (with the curve
 //! generators), minus the identity points the prover never reads.
@@ -33,8 +33,11 @@ fn nonzero<R: RngCore + CryptoRng>(rng: &mut R) -> Fr {
 /// The committed circuit's proving key and [σδ]₂ for `shape`.
 pub fn generate<R: RngCore + CryptoRng>(shape: &Shape, rng: &mut R) -> Result<(CommittedKey, G2Affine), String> {
     let layout = Layout::new(shape);
-    let domain = Radix2EvaluationDomain::<Fr>::new(layout.num_rows())
+    let domain = layout
+        .domain_size()
+        .and_then(Radix2EvaluationDomain::<Fr>::new)
         .ok_or_else(|| format!("{shape} needs {} QAP rows, more than the largest NTT domain", layout.num_rows()))?;
+    let size = domain.size();
     let [alpha, beta, gamma, delta, sigma] = [(); 5].map(|_| nonzero(rng));
     let tau = loop {
         let t = nonzero(rng);
@@ -49,7 +52,7 @@ pub fn generate<R: RngCore + CryptoRng>(shape: &Shape, rng: &mut R) -> Result<(C
     let (mut u, mut v, mut w) = (vec![Fr::zero(); vars], vec![Fr::zero(); vars], vec![Fr::zero(); vars]);
     let mut row = 0usize;
     layout.for_each_row(|r| {
-        let l = lagrange[row];
+        let l = lagrange[layout.qap_index(row, size)];
         for (terms, out) in [(&r.a, &mut u), (&r.b, &mut v), (&r.c, &mut w)] {
             for (coeff, var) in terms {
                 out[*var] += *coeff * l;
