@@ -99,7 +99,7 @@ impl KeyHeader {
         let kind = CircuitKind::from_code(bytes[5]).map_err(|e| KeyError::Malformed(e.to_string()))?;
         if bytes[4] != key_version(kind) {
             return Err(KeyError::Malformed(format!(
-                "a version {} {kind} {what} key; this release reads version {} (run `veriflop-prover setup` again)",
+                "a version {} {kind} {what} key; this release reads version {} (run `veriflop-prover setup --force` again)",
                 bytes[4],
                 key_version(kind)
             )));
