@@ -208,10 +208,11 @@ fn halo2_paragraph(r: &Results, b: &str, s: &mut String) {
 /// median and the share of the proof a GPU backend takes over (NTTs and MSMs).
 fn big_section(r: &Results, dir: &str) -> String {
     let mut s = format!(
-        "### Big jobs\n\nFrom {dir}/results.json (suite `{}`, commit `{}`, {}): committed int8, each phase's median; \"MSM + NTT\" is the share of the proof a GPU backend takes over (ICICLE leaves the per-column product MSMs, a few per cent, on the CPU; docs/BENCHMARKS.md).\n\n",
+        "### Big jobs\n\nFrom {dir}/results.json (suite `{}`, commit `{}`, {}): committed int8, each phase's median; \"MSM + NTT\" is the share of the proof a GPU backend takes over (ICICLE leaves the per-column product MSMs, a few per cent, on the CPU; docs/BENCHMARKS.md). The host's calibration round took {} that run: this shared machine's speed varies from day to day, and `veriflop-bench check` divides by it to compare runs.\n\n",
         r.suite,
         r.software.git_commit.as_deref().map(|c| &c[..c.len().min(10)]).unwrap_or("unknown"),
         &r.created_utc[..r.created_utc.len().min(10)],
+        r.calibration.first().map(|c| fmt_time(c.score.median)).unwrap_or_else(|| "(not measured)".into()),
     );
     s.push_str(
         "| n | backend | prove | commit | witness | NTT | MSM | other | MSM + NTT | setup | peak RSS | proving key |\n",

@@ -198,7 +198,10 @@ fn committed_keys_of_the_old_format_are_refused_with_a_clear_message() {
                     veriflop_prover::setup::read_pk(&p).unwrap_err().to_string()
                 }
             };
-            assert!(err.contains(&format!("version {version}")) && err.contains("setup --force` again"), "{what}: {err}");
+            assert!(
+                err.contains(&format!("version {version}")) && err.contains("setup --force` again"),
+                "{what}: {err}"
+            );
         }
     }
 }
