@@ -37,7 +37,7 @@ fn fill(a: &mut [Fr], b: &mut [Fr], c: &mut [Fr], group: usize, row: impl Fn(usi
 /// (`Layout::qap_index`), a transpose of |H|/T × T, eight columns per task.
 fn to_h_order(rows: Vec<Fr>, block: usize) -> Vec<Fr> {
     if block == 1 {
-        return rows.to_vec();
+        return rows;
     }
     let blocks = rows.len() / block;
     let cols = block.min(8);
@@ -187,4 +187,24 @@ pub fn prove<R: RngCore + CryptoRng>(
     stats.total = start.elapsed();
     stats.other = stats.total.saturating_sub(stats.synthesis + stats.ntt + stats.msm);
     Ok((proof, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The transpose puts every row where the setup's `Layout::qap_index` does.
+    #[test]
+    fn h_order_is_the_layouts_point_assignment() {
+        use veriflop_circuits::Dtype;
+        for (m, k, n) in [(1, 1, 1), (4, 4, 4), (16, 16, 16), (32, 8, 33)] {
+            let layout = Layout::new(&Shape::new(m, k, n, Dtype::Int8).unwrap());
+            let size = layout.domain_size().unwrap();
+            let rows: Vec<Fr> = (0..size as u64).map(Fr::from).collect();
+            let h = to_h_order(rows, layout.block);
+            for row in 0..size {
+                assert_eq!(h[layout.qap_index(row, size)], Fr::from(row as u64), "{m}x{k}x{n} row {row}");
+            }
+        }
+    }
 }

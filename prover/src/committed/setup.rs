@@ -2,8 +2,9 @@
 //!
 //! With toxic waste τ, α, β, γ, δ, σ, every variable's QAP polynomials are
 //! evaluated at τ as Σ over its terms of coefficient·L_i(τ), i the row's point
-//! in H (`Layout::qap_index`; one pass over the rows, no constraint system), and each query is a batch of fixed-base scalar
-//! multiplications of the generator, in parallel. The keys are those
+//! in H (`Layout::qap_index`; one pass over the rows, no constraint system),
+//! and each query is a batch of fixed-base scalar multiplications of the
+//! generator, in parallel. The keys are those
 //! ark-groth16's generator would make for the same QAP (with the curve
 //! generators), minus the identity points the prover never reads.
 
