@@ -3,18 +3,18 @@
 //! The same reduction as arkworks' `LibsnarkReduction`, so keys made by
 //! ark-groth16's generator work with our prover: the domain H covers the
 //! constraints plus one row per public input (A-row i = x_i, which makes every
-//! public input bind the proof), and the division happens on the coset g·H.
+//! public input bind the proof), and the division happens on the coset g·H (g = ω_2|H|, `coset_shift`).
 //! All seven transforms go through the [`Backend`].
 
 use std::time::{Duration, Instant};
 
 use ark_bn254::Fr;
-use ark_ff::{FftField, Field, Zero};
+use ark_ff::{Field, Zero};
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use ark_relations::r1cs::ConstraintMatrices;
 use rayon::prelude::*;
 
-use crate::backend::{Backend, BackendError, Ntt};
+use crate::backend::{coset_shift, Backend, BackendError, Ntt};
 
 /// h's coefficients, and the first violated constraint if the witness is wrong.
 pub struct QapWitness {
@@ -91,13 +91,14 @@ pub fn quotient_on_coset(
     } else {
         backend.to_coset(&mut [&mut a, &mut c])?;
         let small = Radix2EvaluationDomain::<Fr>::new(period).expect("a power of two below |H|");
-        let shift = Fr::GENERATOR.pow([(size / period) as u64]);
+        let g = coset_shift(size).expect("to_coset accepted the size");
+        let shift = g.pow([(size / period) as u64]);
         small.ifft_in_place(&mut b);
         small.get_coset(shift).expect("g^T is not in the small subgroup").fft_in_place(&mut b);
     }
     let ntt_time = t.elapsed();
-    // Z_H(X) = X^size − 1 is the constant g^size − 1 on the whole coset.
-    let z_inv = (Fr::GENERATOR.pow([size as u64]) - Fr::ONE).inverse().expect("g is not in H");
+    // Z_H(X) = X^size − 1 is the constant g^size − 1 = −2 on the whole coset.
+    let z_inv = (-Fr::from(2u64)).inverse().expect("2 < r");
     a.par_iter_mut().zip(&c).enumerate().for_each(|(i, (a, c))| *a = (*a * b[i & (period - 1)] - c) * z_inv);
     Ok((a, ntt_time))
 }

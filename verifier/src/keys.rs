@@ -3,10 +3,11 @@
 //! Every key file starts with a 20-byte header: 4 magic bytes (`VFVK` verifying,
 //! `VFPK` proving, `VFCK` commitment), format version, circuit code, dtype
 //! code, a zero byte, then m, k, n as u32 little-endian. The version is 1 for
-//! the Poseidon and naive circuits and 3 for the committed one (version 2 keys
+//! the Poseidon and naive circuits and 4 for the committed one (version 2 keys
 //! came from its own QAP reduction, without input rows for the matrix entries;
 //! version 3 also puts its rows on H in blocks, so B is a polynomial in X^T;
-//! older committed keys are refused with a message to run setup again).
+//! version 4 takes h on the coset ω_2|H|·H, where a powers of tau gives the
+//! h-query; older committed keys are refused with a message to run setup again).
 //! Arkworks uncompressed encodings follow:
 //! - verifying key: the Groth16 key; for the committed circuit, its input points
 //!   are only IC0..IC3 (constant, job_id, provider, r) and [σδ]₂ follows;
@@ -74,7 +75,7 @@ pub struct KeyHeader {
 /// The key format version a circuit's keys carry.
 pub fn key_version(kind: CircuitKind) -> u8 {
     match kind {
-        CircuitKind::Committed => 3,
+        CircuitKind::Committed => 4,
         CircuitKind::Poseidon | CircuitKind::Naive => 1,
     }
 }
@@ -93,7 +94,7 @@ impl KeyHeader {
     }
 
     pub fn decode(bytes: &[u8], magic: &[u8; 4], what: &'static str) -> Result<Self, KeyError> {
-        if bytes.len() < HEADER_BYTES || &bytes[..4] != magic || !(1..=3).contains(&bytes[4]) || bytes[7] != 0 {
+        if bytes.len() < HEADER_BYTES || &bytes[..4] != magic || !(1..=4).contains(&bytes[4]) || bytes[7] != 0 {
             return Err(KeyError::BadHeader(what));
         }
         let kind = CircuitKind::from_code(bytes[5]).map_err(|e| KeyError::Malformed(e.to_string()))?;

@@ -2,7 +2,7 @@
 
 use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::{AffineRepr, VariableBaseMSM};
-use ark_ff::{BigInteger, FftField, One, PrimeField, Zero};
+use ark_ff::{BigInteger, One, PrimeField, Zero};
 use rayon::prelude::*;
 
 /// Circuit witnesses are full of 0s and 1s (bits, unused wires) and small signed
@@ -99,9 +99,7 @@ impl Backend for CpuBackend {
 
     /// Fused: no bit-reversal permutations (`ntt::to_coset`).
     fn to_coset(&self, vectors: &mut [&mut Vec<Fr>]) -> Result<(), BackendError> {
-        if let Some(v) =
-            vectors.iter().find(|v| !v.len().is_power_of_two() || Fr::get_root_of_unity(v.len() as u64).is_none())
-        {
+        if let Some(v) = vectors.iter().find(|v| !v.len().is_power_of_two() || super::coset_shift(v.len()).is_none()) {
             return Err(BackendError::Unsupported(format!("NTT size {} is not a supported power of two", v.len())));
         }
         if vectors.windows(2).any(|w| w[0].len() != w[1].len()) {
@@ -113,7 +111,7 @@ impl Backend for CpuBackend {
 
     fn ntt(&self, values: &mut Vec<Fr>, kind: Ntt) -> Result<(), BackendError> {
         let n = values.len();
-        if !n.is_power_of_two() || Fr::get_root_of_unity(n as u64).is_none() {
+        if !n.is_power_of_two() || super::coset_shift(n).is_none() {
             return Err(BackendError::Unsupported(format!("NTT size {n} is not a supported power of two")));
         }
         super::ntt::ntt(values, kind);

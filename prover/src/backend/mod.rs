@@ -15,8 +15,8 @@ pub use select::{select, BackendChoice, Selected};
 use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 
 /// The four radix-2 transforms the QAP reduction needs, over the multiplicative
-/// subgroup H of order `values.len()` (a power of two) and its coset g·H with
-/// g = `Fr::GENERATOR` (5 for BN254), as in arkworks' `Radix2EvaluationDomain`.
+/// subgroup H of order `values.len()` (a power of two, with arkworks' roots of
+/// unity) and its coset g·H, g = [`coset_shift`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ntt {
     /// coefficients → evaluations on H
@@ -38,6 +38,16 @@ pub enum BackendError {
     Unavailable(String),
     #[error("backend failure: {0}")]
     Device(String),
+}
+
+/// The coset shift g for transforms of size n: ω_2n, a primitive 2n-th root of
+/// unity. Then g·H is the odd half of the domain of size 2n, where Z_H = −2, and
+/// the committed key's h-query is −2·L_(2i+1) of that domain: a prepared powers
+/// of tau holds those points (snarkjs makes the same choice; docs/PROTOCOL.md
+/// §6). None when 2n exceeds BN254's 2^28 roots.
+pub fn coset_shift(n: usize) -> Option<Fr> {
+    use ark_ff::FftField;
+    Fr::get_root_of_unity(2 * n as u64)
 }
 
 pub trait Backend: Send + Sync {
@@ -89,7 +99,7 @@ mod tests {
             let coeffs: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();
             let poly = DensePolynomial::from_coefficients_slice(&coeffs);
             let omega = Fr::get_root_of_unity(n as u64).unwrap();
-            let g = Fr::GENERATOR;
+            let g = coset_shift(n).unwrap();
             let mut v = coeffs.clone();
             b.ntt(&mut v, Ntt::Forward).unwrap();
             for (i, e) in v.iter().enumerate() {

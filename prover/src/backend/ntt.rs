@@ -151,14 +151,15 @@ fn dit(x: &mut [Fr], omega: Fr) {
     }
 }
 
-/// Evaluations on H → evaluations on the coset g·H, for each vector: an inverse
+/// Evaluations on H → evaluations on the coset g·H ([`super::coset_shift`]), for each vector: an inverse
 /// transform left in bit-reversed order, the coefficients scaled by g^i/n in
 /// that order, a forward transform from it (no permutation at all).
 pub fn to_coset(vectors: &mut [&mut Vec<Fr>]) {
     let Some(n) = vectors.first().map(|v| v.len()) else { return };
     let omega = Fr::get_root_of_unity(n as u64).expect("a supported power of two");
     let mut scale = vec![Fr::one(); n];
-    scale_by_powers(&mut scale, Fr::from(n as u64).inverse().expect("n < r"), Fr::GENERATOR);
+    let g = super::coset_shift(n).expect("a supported size");
+    scale_by_powers(&mut scale, Fr::from(n as u64).inverse().expect("n < r"), g);
     bit_reverse(&mut scale);
     let omega_inv = omega.inverse().expect("nonzero");
     for v in vectors.iter_mut() {
@@ -187,7 +188,7 @@ fn bit_reverse(x: &mut [Fr]) {
 pub fn ntt(x: &mut [Fr], kind: Ntt) {
     let n = x.len();
     let omega = Fr::get_root_of_unity(n as u64).expect("a supported power of two");
-    let g = Fr::GENERATOR;
+    let g = super::coset_shift(n).expect("a supported size");
     let forward = |x: &mut [Fr]| {
         dif(x, omega);
         bit_reverse(x);
@@ -223,7 +224,7 @@ mod tests {
             let n = 1usize << log;
             let v: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();
             let d = Radix2EvaluationDomain::<Fr>::new(n).unwrap();
-            let coset = d.get_coset(Fr::GENERATOR).unwrap();
+            let coset = d.get_coset(super::super::coset_shift(n).unwrap()).unwrap();
             let mut evals = [d.fft(&v), d.fft(&v)];
             let [x, y] = &mut evals;
             to_coset(&mut [x, y]);

@@ -26,7 +26,8 @@ pub struct CommittedKey {
     /// the layout's group order.
     pub l_scalar: Vec<G1Affine>,
     pub l_products: Vec<G1Affine>,
-    /// ℓ_i(τ)·Z_H(τ)/δ for i < |H|, ℓ_i the Lagrange basis of the coset g·H:
+    /// ℓ_i(τ)·Z_H(τ)/δ for i < |H|, ℓ_i the Lagrange basis of the coset g·H,
+    /// g = ω_2|H| (equal to −2·L_(2i+1)(τ)/δ, L the Lagrange basis of size 2|H|):
     /// the prover's h is its evaluations there, so no inverse NTT is needed.
     pub h: Vec<G1Affine>,
     /// σ·IC_C,i: the bases of cm_C's proof of knowledge.

@@ -10,7 +10,7 @@
 
 use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::{CurveGroup, PrimeGroup};
-use ark_ff::{FftField, Field, UniformRand, Zero};
+use ark_ff::{Field, UniformRand, Zero};
 use ark_groth16::VerifyingKey;
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use rand::{CryptoRng, RngCore};
@@ -79,7 +79,8 @@ pub fn generate<R: RngCore + CryptoRng>(shape: &Shape, rng: &mut R) -> Result<(C
 
     // h-query in the Lagrange basis of the coset g·H (the prover's h is evaluated there).
     let zt_over_delta = domain.evaluate_vanishing_polynomial(tau) * delta_inv;
-    let coset = domain.get_coset(Fr::GENERATOR).ok_or("the coset generator lies in H")?;
+    let shift = crate::backend::coset_shift(size).ok_or("no coset for a domain of 2^28")?;
+    let coset = domain.get_coset(shift).ok_or("the coset shift lies in H")?;
     let mut h_scalars = coset.evaluate_all_lagrange_coefficients(tau);
     h_scalars.par_iter_mut().for_each(|x| *x *= zt_over_delta);
     let h_len = h_scalars.len();

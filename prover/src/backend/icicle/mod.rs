@@ -207,8 +207,9 @@ impl IcicleBackend {
         if log > MAX_DOMAIN_LOG {
             return Err(BackendError::Unsupported(format!("NTT size 2^{log} exceeds BN254's 2^{MAX_DOMAIN_LOG}")));
         }
-        if state.domain_log < log {
-            let want = log.max(MIN_DOMAIN_LOG);
+        // One size more than asked, so the coset shift ω_2n is a root of the domain too.
+        let want = (log + 1).clamp(MIN_DOMAIN_LOG, MAX_DOMAIN_LOG);
+        if state.domain_log < want {
             if state.domain_log > 0 {
                 ffi::check(unsafe { (self.lib.ntt_release_domain)() }, "bn254_ntt_release_domain")
                     .map_err(BackendError::Device)?;
@@ -396,11 +397,13 @@ impl Backend for IcicleBackend {
             return Ok(()); // every transform of a constant is itself
         }
         let log = n.trailing_zeros();
+        let g = super::coset_shift(n)
+            .ok_or_else(|| BackendError::Unsupported(format!("NTT size 2^{log} leaves no root for its coset")))?;
         let (dir, coset) = match kind {
             Ntt::Forward => (ffi::NttDir::Forward, Fr::ONE),
             Ntt::Inverse => (ffi::NttDir::Inverse, Fr::ONE),
-            Ntt::CosetForward => (ffi::NttDir::Forward, Fr::GENERATOR),
-            Ntt::CosetInverse => (ffi::NttDir::Inverse, Fr::GENERATOR),
+            Ntt::CosetForward => (ffi::NttDir::Forward, g),
+            Ntt::CosetInverse => (ffi::NttDir::Inverse, g),
         };
         let input: Vec<ffi::Limbs> = values.par_iter().map(fr_to_limbs).collect();
         let mut output = vec![[0u32; 8]; n];
