@@ -3,6 +3,7 @@
 //! pieces of the `veriflop-prover` CLI.
 
 pub mod backend;
+pub mod ceremony;
 pub mod committed;
 pub mod gemm;
 pub mod halo2;

@@ -21,7 +21,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ark_bn254::{Bn254, G1Affine};
+use ark_bn254::{Bn254, G1Affine, G2Affine};
 use ark_groth16::{Groth16, ProvingKey, VerifyingKey};
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use rand::{CryptoRng, RngCore};
@@ -117,15 +117,22 @@ pub fn generate<R: RngCore + CryptoRng>(
     let header = KeyHeader { kind, shape };
     if kind == CircuitKind::Committed {
         let (pk, pok_g2) = committed::generate(&shape, rng).map_err(KeyFileError::Setup)?;
-        let mut vk = pk.vk.clone();
-        vk.gamma_abc_g1.truncate(kind.num_ic());
-        let key = ShapeKey { header, vk, pok_g2: Some(pok_g2) };
-        return Ok((ProverKey { header, body: KeyBody::Committed(pk) }, key));
+        return Ok(committed_keys(shape, pk, pok_g2));
     }
     let pk = Groth16::<Bn254>::generate_random_parameters_with_reduction(MatmulCircuit::setup(kind, shape), rng)
         .map_err(|e| KeyFileError::Setup(e.to_string()))?;
     let vk = ShapeKey { header, vk: pk.vk.clone(), pok_g2: None };
     Ok((ProverKey { header, body: KeyBody::Generic(pk) }, vk))
+}
+
+/// The key files' contents for a committed key and its [σδ]₂ (from the
+/// development setup or a ceremony).
+pub fn committed_keys(shape: Shape, pk: CommittedKey, pok_g2: G2Affine) -> (ProverKey, ShapeKey) {
+    let header = KeyHeader { kind: CircuitKind::Committed, shape };
+    let mut vk = pk.vk.clone();
+    vk.gamma_abc_g1.truncate(CircuitKind::Committed.num_ic());
+    let key = ShapeKey { header, vk, pok_g2: Some(pok_g2) };
+    (ProverKey { header, body: KeyBody::Committed(pk) }, key)
 }
 
 /// A directory of keys, one pair per (circuit, shape).

@@ -22,6 +22,31 @@ struct Setup {
     vk: Vec<u8>,
     pk_file: Vec<u8>,
     ck_file: Vec<u8>,
+    phase2: Vec<u8>,
+}
+
+/// A ceremony file (a contribution's record and the key) for the fixture's shape.
+fn phase2_file(f: &Fixture) -> Vec<u8> {
+    use ark_ec::CurveGroup;
+    use ark_ff::UniformRand;
+    use veriflop_prover::ceremony::{Phase2, Record};
+    let mut rng = rand::thread_rng();
+    let mut g1 = || ark_bn254::G1Projective::rand(&mut rng).into_affine();
+    let (s, s_delta, t, t_sigma) = (g1(), g1(), g1(), g1());
+    let g2 = ark_bn254::G2Projective::rand(&mut rand::thread_rng()).into_affine();
+    let veriflop_prover::KeyBody::Committed(key) = &f.pk.body else { unreachable!() };
+    let p = Phase2 {
+        shape: f.shape,
+        index: 1,
+        prev: [7; 32],
+        name: "fuzz".into(),
+        record: Some(Record { s, s_delta, r_delta: g2, t, t_sigma, q_sigma: g2 }),
+        sigma_delta_g2: f.vk.pok_g2.unwrap(),
+        key: key.clone(),
+    };
+    let bytes = p.to_bytes();
+    assert_eq!(Phase2::from_bytes(&f.shape, &bytes).unwrap(), p);
+    bytes
 }
 
 fn setup() -> &'static Setup {
@@ -41,6 +66,7 @@ fn setup() -> &'static Setup {
             vk: f.vk.to_bytes(),
             pk_file,
             ck_file,
+            phase2: phase2_file(&f),
             bundle,
         }
     })
@@ -147,6 +173,18 @@ proptest! {
         let _ = veriflop_prover::setup::read_pk(&p);
     }
 
+    /// Corrupted ceremony files (header, name, record, lengths) give errors, not aborts.
+    #[test]
+    fn mutated_phase2_files_fail_safely(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4), cut in proptest::option::of(any::<usize>())) {
+        let s = setup();
+        let b = mutate(&s.phase2, &edits, cut);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("0001.ph2");
+        std::fs::write(&p, &b).unwrap();
+        let _ = veriflop_prover::ceremony::read(&p, None);
+        let _ = veriflop_prover::ceremony::Phase2::from_bytes(&Shape::new(2, 2, 2, Dtype::Int8).unwrap(), &b);
+    }
+
     /// Corrupted commitment keys give errors, or a key that still decodes to valid points.
     #[test]
     fn mutated_commit_keys_fail_safely(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4), cut in proptest::option::of(any::<usize>())) {
@@ -182,9 +220,10 @@ fn huge_length_prefix_in_key_is_an_error() {
 fn committed_keys_of_the_old_format_are_refused_with_a_clear_message() {
     let s = setup();
     // Version 1 committed keys came from the libsnark reduction (an input row per
-    // entry), version 2 ones put rows on H in order rather than in blocks; their
-    // points do not fit this prover, so the header refuses them.
-    for version in [1u8, 2] {
+    // entry), version 2 ones put rows on H in order rather than in blocks,
+    // version 3 ones hold h on the coset 5·H; their points do not fit this
+    // prover, so the header refuses them.
+    for version in [1u8, 2, 3] {
         for (bytes, what) in [(&s.vk, "verifying"), (&s.ck_file, "commitment"), (&s.pk_file, "proving")] {
             let mut old = bytes.clone();
             old[4] = version;

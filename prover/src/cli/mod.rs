@@ -1,6 +1,7 @@
 //! Command-line interface. One module per subcommand; each has clap `Args` and a
 //! `run` that returns a [`CliError`] carrying a meaningful exit code.
 
+mod ceremony;
 mod chain;
 mod client;
 mod common;
@@ -77,6 +78,9 @@ enum Command {
     Calldata(chain::CalldataArgs),
     /// Generate the Solidity verifier (Groth16 or halo2) for a shape's key.
     Solidity(chain::SolidityArgs),
+    /// Production Groth16 keys: a multi-party phase-2 ceremony on a public powers of tau.
+    #[command(subcommand_required = true)]
+    Ceremony(ceremony::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -97,6 +101,7 @@ pub fn main() -> ExitCode {
         Command::Key(a) => key::run(a, &ctx),
         Command::Calldata(a) => chain::calldata(a, &ctx),
         Command::Solidity(a) => chain::solidity(a, &ctx),
+        Command::Ceremony(a) => ceremony::run(a, &ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,6 +24,6 @@ mod key;
 mod prove;
 mod setup;
 
-pub use key::CommittedKey;
+pub use key::{lengths, CommittedKey};
 pub use prove::prove;
 pub use setup::generate;

@@ -1,0 +1,189 @@
+//! `ceremony`: a multi-party phase-2 setup for the committed circuit on top of
+//! a public powers of tau (init, contribute, verify, finalize).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde_json::json;
+use veriflop_prover::ceremony::{self, ptau::Ptau, CeremonyError};
+use veriflop_prover::KeyStore;
+
+use super::common::{secs, CliError, Ctx, KeyArgs, ShapeArgs};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Start a ceremony for a shape from a prepared .ptau (`snarkjs powersoftau
+    /// prepare phase2` output, e.g. the Perpetual Powers of Tau): writes 0000.ph2.
+    Init {
+        #[command(flatten)]
+        shape: ShapeArgs,
+        /// The prepared powers of tau; its power must exceed log2 of the shape's QAP domain.
+        #[arg(long, value_name = "FILE")]
+        ptau: PathBuf,
+        /// The ceremony directory (created; must not hold a ceremony yet).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Add a contribution to the last file of the ceremony, with fresh OS randomness,
+    /// and print its hash to publish.
+    Contribute {
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        /// Your name or handle, stored in the transcript (at most 128 bytes).
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Extra entropy mixed with the OS randomness: `-` reads it from stdin (type, then Ctrl-D).
+        #[arg(long, value_name = "TEXT")]
+        entropy: Option<String>,
+    },
+    /// Check the whole ceremony from the .ptau to the last contribution and list the contribution hashes.
+    Verify {
+        #[arg(long, value_name = "FILE")]
+        ptau: PathBuf,
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Write the last contribution's key as the key files of the key directory
+    /// (what `prove`, the verifier service and `solidity` read).
+    Finalize {
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// Replace keys the directory holds for this shape.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+impl From<CeremonyError> for CliError {
+    fn from(e: CeremonyError) -> Self {
+        match e {
+            CeremonyError::Rejected { .. } => CliError::rejected("ceremony_rejected", e.to_string()),
+            CeremonyError::Usage(m) => CliError::new("usage", m),
+            CeremonyError::Io(m) => CliError::new("io", m),
+            CeremonyError::Format(m) => CliError::new("bad_input", m),
+        }
+    }
+}
+
+fn open_ptau(path: &PathBuf, ctx: &Ctx) -> Result<Ptau, CliError> {
+    let pb = ctx.spinner(format!("reading {}", path.display()));
+    let p = Ptau::open(path).map_err(|e| CliError::new("bad_input", format!("{}: {e}", path.display())))?;
+    pb.finish_and_clear();
+    Ok(p)
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
+    let t = Instant::now();
+    match args.command {
+        Command::Init { shape, ptau, dir } => {
+            let shape = shape.shape()?;
+            let mut p = open_ptau(&ptau, ctx)?;
+            if dir.join(ceremony::Phase2::file_name(0)).exists() {
+                return Err(CliError::new("usage", format!("{} holds a ceremony already", dir.display())));
+            }
+            std::fs::create_dir_all(&dir).map_err(|e| CliError::new("io", format!("{}: {e}", dir.display())))?;
+            let pb = ctx.spinner(format!("deriving the starting key for {shape}"));
+            let start = ceremony::init(&shape, &mut p)?;
+            let path = ceremony::write(&dir, &start)?;
+            pb.finish_and_clear();
+            ctx.emit(
+                format!(
+                    "ceremony for committed {shape} started in {}: {}\n  .ptau sha256 {}\nNext: each contributor runs `veriflop-prover ceremony contribute --dir {}`.",
+                    secs(t.elapsed()),
+                    path.display(),
+                    hex::encode(p.digest),
+                    dir.display()
+                ),
+                json!({"ok": true, "file": path, "shape": shape.to_string(), "ptau_sha256": hex::encode(p.digest), "seconds": t.elapsed().as_secs_f64()}),
+            );
+        }
+        Command::Contribute { dir, name, entropy } => {
+            let files = ceremony::files(&dir)?;
+            let last = files.last().expect("at least one file");
+            let pb = ctx.spinner(format!("reading {}", last.display()));
+            let prev = ceremony::read(last, None)?;
+            let text = match entropy.as_deref() {
+                Some("-") => {
+                    let mut s = String::new();
+                    std::io::stdin()
+                        .take(1 << 20)
+                        .read_to_string(&mut s)
+                        .map_err(|e| CliError::new("io", e.to_string()))?;
+                    s
+                }
+                Some(s) => s.to_string(),
+                None => String::new(),
+            };
+            pb.set_message("contributing (fresh δ and σ)");
+            let next = ceremony::contribute(&prev, &name, text.as_bytes());
+            let path = ceremony::write(&dir, &next)?;
+            pb.finish_and_clear();
+            let hash = hex::encode(next.hash());
+            ctx.emit(
+                format!(
+                    "contribution {} written to {} in {}\n  contribution hash {hash}\nPublish this hash; your secrets were never written anywhere and are gone.",
+                    next.index,
+                    path.display(),
+                    secs(t.elapsed())
+                ),
+                json!({"ok": true, "index": next.index, "file": path, "hash": hash, "seconds": t.elapsed().as_secs_f64()}),
+            );
+        }
+        Command::Verify { ptau, dir } => {
+            let mut p = open_ptau(&ptau, ctx)?;
+            let pb = ctx.spinner("verifying");
+            let v = ceremony::verify(&mut p, &dir, &|m| pb.set_message(m.to_string()))?;
+            pb.finish_and_clear();
+            let list: Vec<String> = v
+                .contributions
+                .iter()
+                .map(|(i, n, h)| format!("  #{i} {} {}", hex::encode(h), if n.is_empty() { "(anonymous)" } else { n }))
+                .collect();
+            ctx.emit(
+                format!(
+                    "ceremony for committed {} is valid from {} ({} contributions, checked in {}):\n{}",
+                    v.last.shape,
+                    ptau.display(),
+                    v.contributions.len(),
+                    secs(t.elapsed()),
+                    list.join("\n")
+                ),
+                json!({"ok": true, "shape": v.last.shape.to_string(), "contributions": v.contributions.iter().map(|(i, n, h)| json!({"index": i, "name": n, "hash": hex::encode(h)})).collect::<Vec<_>>()}),
+            );
+        }
+        Command::Finalize { dir, keys, force } => {
+            let files = ceremony::files(&dir)?;
+            let last = ceremony::read(files.last().expect("at least one file"), None)?;
+            let (pk, vk) = ceremony::finalize(&last)?;
+            let store = KeyStore::new(&keys.keys);
+            let kind = veriflop_circuits::CircuitKind::Committed;
+            if store.has(kind, &last.shape) && !force {
+                return Err(CliError::new(
+                    "usage",
+                    format!("{} holds keys for {} already; --force replaces them", store.dir.display(), last.shape),
+                ));
+            }
+            store.save(&pk, &vk)?;
+            ctx.emit(
+                format!(
+                    "keys for committed {} from {} contributions written to {} (fingerprint {})",
+                    last.shape,
+                    last.index,
+                    store.dir.display(),
+                    vk.fingerprint()
+                ),
+                json!({"ok": true, "vk": store.vk_path(kind, &last.shape), "pk": store.pk_path(kind, &last.shape), "fingerprint": vk.fingerprint(), "contributions": last.index}),
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! The phase-2 ceremony: three contributors on a powers of tau made by snarkjs,
+//! keys that prove through the CLI, the service and the EVM, and `verify`
+//! rejecting, by file, every kind of bad contribution.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use ark_bn254::{G1Affine, G1Projective, G2Affine, G2Projective};
+use ark_ec::{AffineRepr, CurveGroup, PrimeGroup};
+use ark_ff::UniformRand;
+use veriflop_circuits::{Dtype, Shape};
+use veriflop_prover::ceremony::{self, ptau::Ptau, CeremonyError, Phase2};
+
+/// A prepared snarkjs powers of tau of power `power` (made once per power per run).
+fn ptau(power: u32) -> PathBuf {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static MAKING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = MAKING.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap()).path();
+    let out = dir.join(format!("pot{power}.ptau"));
+    if out.is_file() {
+        return out;
+    }
+    let snarkjs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/node_modules/.bin/snarkjs");
+    assert!(snarkjs.exists(), "snarkjs is not installed: run `npm ci --prefix tools` (scripts/test does this)");
+    let (p0, p1, tmp) =
+        (dir.join(format!("{power}_0.ptau")), dir.join(format!("{power}_1.ptau")), dir.join(format!("{power}.tmp")));
+    let run = |args: &[&str]| {
+        let o = Command::new(&snarkjs).args(args).output().unwrap();
+        assert!(o.status.success(), "snarkjs {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    run(&["powersoftau", "new", "bn128", &power.to_string(), &s(&p0)]);
+    run(&["powersoftau", "contribute", &s(&p0), &s(&p1), "--name=phase1", "-e=veriflop tests"]);
+    run(&["powersoftau", "prepare", "phase2", &s(&p1), &s(&tmp)]);
+    std::fs::rename(&tmp, &out).unwrap();
+    out
+}
+
+fn bin(dir: &Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_veriflop-prover"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str], stdin: Option<&str>) -> serde_json::Value {
+    let out = bin(dir, args, stdin);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn three_contributors_make_keys_that_prove_through_the_cli_the_service_and_the_evm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let pot = ptau(9);
+    let pot = pot.to_str().unwrap();
+    ok(d, &["--json", "ceremony", "init", "--ptau", pot, "--shape", "4x3x2", "--dir", "cer"], None);
+    let mut hashes = Vec::new();
+    for (name, entropy) in [("alice", None), ("bob", Some("typed by bob")), ("carol", Some("-"))] {
+        let mut args = vec!["--json", "ceremony", "contribute", "--dir", "cer", "--name", name];
+        if let Some(e) = entropy {
+            args.extend(["--entropy", e]);
+        }
+        let v = ok(d, &args, Some("carol's keyboard mashing"));
+        hashes.push(v["hash"].as_str().unwrap().to_string());
+    }
+    let v = ok(d, &["--json", "ceremony", "verify", "--ptau", pot, "--dir", "cer"], None);
+    let listed: Vec<(String, String)> = v["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_string(), c["hash"].as_str().unwrap().to_string()))
+        .collect();
+    let want: Vec<(String, String)> =
+        ["alice", "bob", "carol"].iter().map(|s| s.to_string()).zip(hashes.iter().cloned()).collect();
+    assert_eq!(listed, want, "verify lists every contribution hash the contributors printed");
+
+    let v = ok(d, &["--json", "ceremony", "finalize", "--dir", "cer", "--keys", "keys"], None);
+    assert_eq!(v["contributions"], 3);
+    // Finalizing again without --force keeps the keys.
+    assert!(!bin(d, &["ceremony", "finalize", "--dir", "cer", "--keys", "keys"], None).status.success());
+
+    // The demo: client, service and agent as separate processes over HTTP, then
+    // JobEscrow in the EVM, all with the ceremony's keys (setup would not run).
+    let verifier = Path::new(env!("CARGO_BIN_EXE_veriflop-prover")).with_file_name("veriflop-verifier");
+    assert!(verifier.is_file(), "run the tests with --workspace (scripts/test does)");
+    let fingerprint = v["fingerprint"].as_str().unwrap().to_string();
+    let v = ok(
+        d,
+        &[
+            "--json",
+            "demo",
+            "--shape",
+            "4x3x2",
+            "--proof-system",
+            "groth16",
+            "--keys",
+            "keys",
+            "--out-dir",
+            "demo",
+            "--verifier-bin",
+            verifier.to_str().unwrap(),
+        ],
+        None,
+    );
+    let run = &v["runs"][0];
+    assert_eq!(run["verified"], true, "{v}");
+    assert_eq!(run["service"]["state"], "Released");
+    assert_eq!(run["chain"]["status_after"], "Paid");
+    let vk = ok(d, &["--json", "verify", "--bundle", "demo/client/bundle.json", "--keys", "keys"], None);
+    assert_eq!(vk["ok"], true, "{vk}");
+    // The keys the demo used are the ceremony's (it did not make its own).
+    let pk = std::fs::read(d.join("keys/committed-4x3x2-int8.vk")).unwrap();
+    let key = veriflop_verifier::ShapeKey::from_bytes(&pk).unwrap();
+    assert_eq!(key.fingerprint(), fingerprint);
+}
+
+/// A ceremony of `n` honest contributions for `shape` in a fresh directory.
+fn honest(shape: &Shape, n: u32) -> (tempfile::TempDir, Vec<Phase2>) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = Ptau::open(&ptau(9)).unwrap();
+    let mut files = vec![ceremony::init(shape, &mut p).unwrap()];
+    for i in 0..n {
+        let next = ceremony::contribute(files.last().unwrap(), &format!("c{i}"), b"");
+        files.push(next);
+    }
+    for f in &files {
+        ceremony::write(dir.path(), f).unwrap();
+    }
+    (dir, files)
+}
+
+fn verify_dir(dir: &Path, power: u32) -> Result<ceremony::Verified, CeremonyError> {
+    let mut p = Ptau::open(&ptau(power)).unwrap();
+    ceremony::verify(&mut p, dir, &|_| {})
+}
+
+/// Replaces file `index` of `dir` with `bytes`.
+fn replace(dir: &Path, index: u32, bytes: &[u8]) {
+    std::fs::write(dir.join(Phase2::file_name(index)), bytes).unwrap();
+}
+
+/// `verify` fails naming `file`, with a message containing `why`.
+fn rejected(r: Result<ceremony::Verified, CeremonyError>, file: &str, why: &str) {
+    match r {
+        Err(CeremonyError::Rejected { file: f, msg }) => {
+            assert_eq!(f, file, "{msg}");
+            assert!(msg.contains(why), "{file}: {msg}");
+        }
+        other => panic!("expected {file} to be rejected ({why}), got {other:?}"),
+    }
+}
+
+/// A G2 point on the curve but outside the prime-order subgroup.
+fn g2_outside_subgroup() -> G2Affine {
+    let mut rng = rand::thread_rng();
+    loop {
+        let x = ark_bn254::Fq2::rand(&mut rng);
+        if let Some(p) = G2Affine::get_point_from_x_unchecked(x, false) {
+            if !p.is_in_correct_subgroup_assuming_on_curve() {
+                return p;
+            }
+        }
+    }
+}
+
+#[test]
+fn verify_names_the_bad_contribution() {
+    let shape = Shape::new(4, 3, 2, Dtype::Int8).unwrap();
+    let (dir, files) = honest(&shape, 3);
+    let d = dir.path();
+    let v = verify_dir(d, 9).unwrap();
+    assert_eq!(v.contributions.len(), 3);
+    assert_eq!(
+        v.contributions.iter().map(|c| c.2).collect::<Vec<_>>(),
+        files[1..].iter().map(|f| f.hash()).collect::<Vec<_>>()
+    );
+    let good2 = files[2].clone();
+    let restore = || replace(d, 2, &good2.to_bytes());
+    let g1 = |p: &G1Affine| (G1Projective::from(*p) + G1Projective::generator()).into_affine();
+    let forged = |f: &dyn Fn(&mut Phase2)| {
+        let mut p = good2.clone();
+        f(&mut p);
+        replace(d, 2, &p.to_bytes());
+        let r = verify_dir(d, 9);
+        restore();
+        r
+    };
+
+    // A contribution that copies the previous key, with the previous record (no secret known).
+    rejected(
+        forged(&|p| {
+            p.key = files[1].key.clone();
+            p.sigma_delta_g2 = files[1].sigma_delta_g2;
+            p.record = files[1].record.clone();
+        }),
+        "0002.ph2",
+        "proof of knowledge of δ_j",
+    );
+    // The key scaled by a known factor, but the proof of knowledge taken from another contribution.
+    rejected(forged(&|p| p.record = files[3].record.clone()), "0002.ph2", "proof of knowledge of δ_j");
+    // A proof of knowledge whose G2 half does not match.
+    rejected(
+        forged(&|p| p.record.as_mut().unwrap().r_delta = G2Projective::rand(&mut rand::thread_rng()).into_affine()),
+        "0002.ph2",
+        "proof of knowledge of δ_j",
+    );
+    // δ moved by something else than the proven δ_j (δ₁ and δ₂ both, consistently).
+    rejected(
+        forged(&|p| {
+            p.key.delta_g1 = (p.key.delta_g1 * ark_bn254::Fr::from(3u64)).into_affine();
+            p.key.vk.delta_g2 = (p.key.vk.delta_g2 * ark_bn254::Fr::from(3u64)).into_affine();
+        }),
+        "0002.ph2",
+        "δ₁ is not the previous δ₁",
+    );
+    rejected(
+        forged(&|p| p.key.vk.delta_g2 = (p.key.vk.delta_g2 * ark_bn254::Fr::from(3u64)).into_affine()),
+        "0002.ph2",
+        "δ₁ and δ₂",
+    );
+    // σ and δ updated inconsistently: [σδ]₂ moved by another factor than the σ-bases.
+    rejected(
+        forged(&|p| p.sigma_delta_g2 = (p.sigma_delta_g2 * ark_bn254::Fr::from(5u64)).into_affine()),
+        "0002.ph2",
+        "σ and δ updated inconsistently",
+    );
+    rejected(
+        forged(&|p| p.record.as_mut().unwrap().q_sigma = files[3].record.as_ref().unwrap().q_sigma),
+        "0002.ph2",
+        "σ_j",
+    );
+    // One tampered point in each vector that moves.
+    rejected(forged(&|p| p.key.pok[1] = g1(&p.key.pok[1])), "0002.ph2", "σ-bases");
+    rejected(forged(&|p| p.key.h[2] = g1(&p.key.h[2])), "0002.ph2", "L- and h-queries");
+    rejected(forged(&|p| p.key.l_products[0] = g1(&p.key.l_products[0])), "0002.ph2", "L- and h-queries");
+    rejected(forged(&|p| p.key.l_scalar[0] = g1(&p.key.l_scalar[0])), "0002.ph2", "L- and h-queries");
+    // A phase-1 point changed (an IC point: the commitment key clients commit under).
+    rejected(forged(&|p| p.key.vk.gamma_abc_g1[5] = g1(&p.key.vk.gamma_abc_g1[5])), "0002.ph2", "phase 1 fixes");
+    // Off the curve, outside the subgroup, truncated.
+    let mut bytes = good2.to_bytes();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1; // the last σ-base's y
+    replace(d, 2, &bytes);
+    rejected(verify_dir(d, 9), "0002.ph2", "not on the curve");
+    rejected(forged(&|p| p.key.b_g2_scalar[0] = g2_outside_subgroup()), "0002.ph2", "not in G2");
+    rejected(forged(&|p| p.record.as_mut().unwrap().r_delta = g2_outside_subgroup()), "0002.ph2", "");
+    replace(d, 2, &good2.to_bytes()[..good2.to_bytes().len() - 10]);
+    rejected(verify_dir(d, 9), "0002.ph2", "bytes");
+    restore();
+    // A contribution made on top of another file than the one before it.
+    rejected(forged(&|p| p.prev = files[0].hash()), "0002.ph2", "does not follow 0001.ph2");
+    rejected(forged(&|p| p.index = 7), "0002.ph2", "index 7");
+    // A file of another shape in the middle.
+    let other = Shape::new(2, 3, 4, Dtype::Int8).unwrap();
+    let (_odir, ofiles) = honest(&other, 2);
+    replace(d, 2, &ofiles[2].to_bytes());
+    rejected(verify_dir(d, 9), "0002.ph2", "not 4×3×2");
+    restore();
+    // The whole transcript checked against another .ptau.
+    rejected(verify_dir(d, 10), "0000.ph2", "another .ptau");
+    // File 0 that is not the starting key of this .ptau (a point tampered before anyone contributed).
+    let mut start = files[0].clone();
+    start.key.a_entries[0] = g1(&start.key.a_entries[0]);
+    replace(d, 0, &start.to_bytes());
+    rejected(verify_dir(d, 9), "0000.ph2", "not the starting key");
+    replace(d, 0, &files[0].to_bytes());
+    assert!(verify_dir(d, 9).is_ok(), "the restored ceremony verifies");
+}
+
+#[test]
+fn init_refuses_a_ptau_too_small_or_unprepared_and_finalize_needs_a_contribution() {
+    let shape = Shape::new(4, 4, 4, Dtype::Int8).unwrap();
+    let mut small = Ptau::open(&ptau(5)).unwrap();
+    let e = ceremony::init(&shape, &mut small).unwrap_err().to_string();
+    assert!(e.contains("needs a .ptau of power"), "{e}");
+    // A .ptau before `prepare phase2` has no Lagrange sections.
+    let dir = tempfile::tempdir().unwrap();
+    let raw = dir.path().join("raw.ptau");
+    let snarkjs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/node_modules/.bin/snarkjs");
+    assert!(Command::new(&snarkjs)
+        .args(["powersoftau", "new", "bn128", "8", raw.to_str().unwrap()])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let e = ceremony::init(&shape, &mut Ptau::open(&raw).unwrap()).unwrap_err().to_string();
+    assert!(e.contains("prepare phase2"), "{e}");
+    let (_d, files) = honest(&shape, 0);
+    let e = ceremony::finalize(&files[0]).unwrap_err().to_string();
+    assert!(e.contains("no contribution"), "{e}");
+}
