@@ -107,3 +107,44 @@ fn readme_market_by_hand_runs_from_any_directory() {
         std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(left, ["veriflop-data"], "the session left files outside veriflop-data/");
 }
+
+/// The README's three-contributor ceremony, as written, from a temporary
+/// directory, on a `.ptau` that snarkjs makes and prepares there.
+#[test]
+fn readme_ceremony_runs_from_any_directory() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let block = block_after(&readme, "**Production keys: a three-contributor ceremony.**");
+    assert!(block.contains("vp ceremony finalize"), "unexpected README block");
+    let snarkjs = repo.join("tools/node_modules/.bin/snarkjs");
+    assert!(snarkjs.exists(), "snarkjs is not installed: run `npm ci --prefix tools` (scripts/test does this)");
+    let script = format!(
+        "set -euo pipefail\nvp() {{ \"$VP\" --quiet \"$@\"; }}\n\
+         \"$SNARKJS\" powersoftau new bn128 9 /tmp/$$.p0.ptau >/dev/null\n\
+         \"$SNARKJS\" powersoftau contribute /tmp/$$.p0.ptau /tmp/$$.p1.ptau --name=p1 -e=readme >/dev/null\n\
+         \"$SNARKJS\" powersoftau prepare phase2 /tmp/$$.p1.ptau pot.ptau >/dev/null\n\
+         rm /tmp/$$.p0.ptau /tmp/$$.p1.ptau\n{block}\nrm pot.ptau\n"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("VP", env!("CARGO_BIN_EXE_veriflop-prover"))
+        .env("SNARKJS", &snarkjs)
+        .env_remove("VERIFLOP_KEYS")
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the README ceremony failed:\n{script}\n---\n{text}");
+    for name in ["alice", "bob", "carol"] {
+        assert!(text.contains(name), "verify did not list {name}:\n{text}");
+    }
+    let keys = tmp.path().join("veriflop-data/ceremony-keys");
+    for ext in ["pk", "vk", "ck"] {
+        assert!(keys.join(format!("committed-8x8x8-int8.{ext}")).is_file(), "no .{ext}");
+    }
+    let left: Vec<String> =
+        std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(left, ["veriflop-data"], "the ceremony left files outside veriflop-data/");
+}
