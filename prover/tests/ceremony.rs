@@ -134,14 +134,14 @@ fn three_contributors_make_keys_that_prove_through_the_cli_the_service_and_the_e
 fn honest(shape: &Shape, n: u32) -> (tempfile::TempDir, Vec<Phase2>) {
     let dir = tempfile::tempdir().unwrap();
     let mut p = Ptau::open(&ptau(9)).unwrap();
-    let mut files = vec![ceremony::init(shape, &mut p).unwrap()];
-    for i in 0..n {
-        let next = ceremony::contribute(files.last().unwrap(), &format!("c{i}"), b"");
-        files.push(next);
+    ceremony::write(dir.path(), &ceremony::init(shape, &mut p).unwrap()).unwrap();
+    for i in 1..=n {
+        let c = ceremony::contribute(dir.path(), &format!("c{i}"), b"").unwrap();
+        assert_eq!(c.index, i);
     }
-    for f in &files {
-        ceremony::write(dir.path(), f).unwrap();
-    }
+    let files = ceremony::files(dir.path()).unwrap();
+    let files: Vec<Phase2> = files.iter().map(|f| ceremony::read(f, Some(shape)).unwrap()).collect();
+    assert_eq!(files.len() as u32, n + 1);
     (dir, files)
 }
 

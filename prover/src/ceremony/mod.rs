@@ -24,26 +24,31 @@
 mod contribute;
 mod init;
 pub mod ptau;
+mod stream;
 mod verify;
 
+use std::fs::File;
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use ark_bn254::{G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::{AffineRepr, CurveGroup};
 use ark_ff::Field;
-use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
+use ark_serialize::CanonicalSerialize;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use veriflop_circuits::{CircuitKind, Shape};
-use veriflop_verifier::keys::{KeyHeader, HEADER_BYTES};
+use veriflop_circuits::Shape;
 
-use crate::committed::{self, CommittedKey};
+use crate::committed::CommittedKey;
 
-pub use contribute::contribute;
+pub use contribute::{contribute, Contribution};
 pub use init::init;
+pub use stream::Prefix;
 pub use verify::{verify, Verified};
+
+use stream::Reader;
 
 const MAGIC: &[u8; 4] = b"VFP2";
 /// Longest contributor name kept in a file.
@@ -123,68 +128,27 @@ impl Phase2 {
         format!("{index:04}.ph2")
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let header = KeyHeader { kind: CircuitKind::Committed, shape: self.shape };
-        let mut out = header.encode(MAGIC).to_vec();
-        out.extend_from_slice(&self.index.to_le_bytes());
-        out.extend_from_slice(&self.prev);
-        out.extend_from_slice(&(self.name.len() as u16).to_le_bytes());
-        out.extend_from_slice(self.name.as_bytes());
-        let ser = |out: &mut Vec<u8>, p: &dyn Fn(&mut Vec<u8>) -> Result<(), ark_serialize::SerializationError>| {
-            p(out).expect("writing to a Vec cannot fail")
-        };
-        if let Some(r) = &self.record {
-            for p in [&r.s, &r.s_delta] {
-                ser(&mut out, &|o| p.serialize_uncompressed(o));
-            }
-            ser(&mut out, &|o| r.r_delta.serialize_uncompressed(o));
-            for p in [&r.t, &r.t_sigma] {
-                ser(&mut out, &|o| p.serialize_uncompressed(o));
-            }
-            ser(&mut out, &|o| r.q_sigma.serialize_uncompressed(o));
+    pub fn prefix(&self) -> Prefix {
+        Prefix {
+            shape: self.shape,
+            index: self.index,
+            prev: self.prev,
+            name: self.name.clone(),
+            record: self.record.clone(),
+            sigma_delta_g2: self.sigma_delta_g2,
         }
-        ser(&mut out, &|o| self.sigma_delta_g2.serialize_uncompressed(o));
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.prefix().to_bytes();
         out.extend_from_slice(&self.key.to_bytes());
         out
     }
 
-    /// Decodes a file for `shape` and checks every point: on the curve, in the
-    /// prime-order subgroup, lengths exactly those of the shape.
+    /// Decodes a file for `shape`: lengths exactly those of the shape, every
+    /// point on the curve and in the prime-order subgroup.
     pub fn from_bytes(shape: &Shape, bytes: &[u8]) -> Result<Phase2, String> {
-        let header = decode_header(bytes)?;
-        if header.shape != *shape {
-            return Err(format!("a phase-2 file for {}, not {shape}", header.shape));
-        }
-        let mut at = HEADER_BYTES;
-        let take = |at: &mut usize, n: usize| -> Result<&[u8], String> {
-            let s = bytes.get(*at..*at + n).ok_or("truncated")?;
-            *at += n;
-            Ok(s)
-        };
-        let index = u32::from_le_bytes(take(&mut at, 4)?.try_into().expect("4"));
-        let prev: [u8; 32] = take(&mut at, 32)?.try_into().expect("32");
-        let name_len = u16::from_le_bytes(take(&mut at, 2)?.try_into().expect("2")) as usize;
-        if name_len > MAX_NAME {
-            return Err(format!("a contributor name of {name_len} bytes (at most {MAX_NAME})"));
-        }
-        let name = std::str::from_utf8(take(&mut at, name_len)?).map_err(|_| "the name is not UTF-8")?.to_string();
-        let e = |e: ark_serialize::SerializationError| e.to_string();
-        let record = if index > 0 {
-            let mut b = take(&mut at, RECORD)?;
-            let mut g1 = || G1Affine::deserialize_uncompressed(&mut b).map_err(e);
-            let (s, s_delta) = (g1()?, g1()?);
-            let r_delta = G2Affine::deserialize_uncompressed(&mut b).map_err(e)?;
-            let mut g1 = || G1Affine::deserialize_uncompressed(&mut b).map_err(e);
-            let (t, t_sigma) = (g1()?, g1()?);
-            let q_sigma = G2Affine::deserialize_uncompressed(&mut b).map_err(e)?;
-            Some(Record { s, s_delta, r_delta, t, t_sigma, q_sigma })
-        } else {
-            None
-        };
-        let sigma_delta_g2 = G2Affine::deserialize_uncompressed(&mut take(&mut at, G2)?).map_err(e)?;
-        let key = CommittedKey::from_bytes(shape, &bytes[at..])?;
-        check_points(&key)?;
-        Ok(Phase2 { shape: *shape, index, prev, name, record, sigma_delta_g2, key })
+        decode(Reader::new(bytes), Some(shape), bytes.len() as u64)
     }
 
     /// SHA-256 of the file: the contribution hash.
@@ -193,42 +157,19 @@ impl Phase2 {
     }
 }
 
-fn decode_header(bytes: &[u8]) -> Result<KeyHeader, String> {
-    let header = KeyHeader::decode(bytes, MAGIC, "phase-2").map_err(|e| format!("not a phase-2 file: {e}"))?;
-    if header.kind != CircuitKind::Committed {
-        return Err(format!("a phase-2 file of the {} circuit; ceremonies are for committed", header.kind));
-    }
-    Ok(header)
-}
-
-/// Every point of a key on the curve and in the prime-order subgroup (G1 of
-/// BN254 has cofactor 1; G2's check matters).
-fn check_points(k: &CommittedKey) -> Result<(), String> {
-    let g1s: [(&str, &[G1Affine]); 9] = [
-        ("fixed", &[k.vk.alpha_g1, k.beta_g1, k.delta_g1]),
-        ("IC", &k.vk.gamma_abc_g1),
-        ("A-query (scalars)", &k.a_scalar),
-        ("B₁-query", &k.b_g1_scalar),
-        ("A-query (entries)", &k.a_entries),
-        ("L-query (scalars)", &k.l_scalar),
-        ("L-query (products)", &k.l_products),
-        ("h-query", &k.h),
-        ("σ-bases", &k.pok),
-    ];
-    for (what, v) in g1s {
-        if let Some(i) = v.par_iter().position_any(|p| !p.is_on_curve()) {
-            return Err(format!("{what} point {i} is not on the curve"));
-        }
-    }
-    let g2 = [k.vk.beta_g2, k.vk.gamma_g2, k.vk.delta_g2];
-    for (what, v) in [("fixed G2", &g2[..]), ("B₂-query", &k.b_g2_scalar)] {
-        if let Some(i) =
-            v.par_iter().position_any(|p| !p.is_on_curve() || !p.is_in_correct_subgroup_assuming_on_curve())
-        {
-            return Err(format!("{what} point {i} is not in G2"));
-        }
-    }
-    Ok(())
+fn decode<R: std::io::Read>(mut r: Reader<R>, shape: Option<&Shape>, len: u64) -> Result<Phase2, String> {
+    let p = r.prefix(shape, len)?;
+    let key = r.key(&p.shape)?;
+    r.finish()?;
+    Ok(Phase2 {
+        shape: p.shape,
+        index: p.index,
+        prev: p.prev,
+        name: p.name,
+        record: p.record,
+        sigma_delta_g2: p.sigma_delta_g2,
+        key,
+    })
 }
 
 /// The files of a ceremony directory, in order; they must be 0000… without gaps.
@@ -247,33 +188,19 @@ pub fn files(dir: &Path) -> Result<Vec<PathBuf>, CeremonyError> {
     Ok(out)
 }
 
-/// Reads one file of the ceremony (its header and size checked before the
-/// rest is read); `shape`, when given, is the shape the file must be for.
-pub fn read(path: &Path, shape: Option<&Shape>) -> Result<Phase2, CeremonyError> {
-    let name = path.display().to_string();
-    let io = |e: std::io::Error| CeremonyError::Io(format!("{name}: {e}"));
-    let format = |m: String| CeremonyError::Format(format!("{name}: {m}"));
-    let mut head = [0u8; HEADER_BYTES];
-    std::io::Read::read_exact(&mut std::fs::File::open(path).map_err(io)?, &mut head)
-        .map_err(|_| format("truncated".into()))?;
-    let found = decode_header(&head).map_err(format)?.shape;
-    if let Some(s) = shape.filter(|s| **s != found) {
-        return Err(format(format!("a phase-2 file for {found}, not {s}")));
-    }
-    let longest = committed_len(&found).ok_or_else(|| format(format!("{found} is too large")))?;
-    let len = std::fs::metadata(path).map_err(io)?.len();
-    if len > longest as u64 {
-        return Err(format(format!("{len} bytes, more than a phase-2 file for {found} holds")));
-    }
-    let bytes = std::fs::read(path).map_err(io)?;
-    Phase2::from_bytes(&found, &bytes).map_err(format)
+/// A file opened for streaming, with its length.
+fn open(path: &Path) -> Result<(Reader<BufReader<File>>, u64), CeremonyError> {
+    let io = |e: std::io::Error| CeremonyError::Io(format!("{}: {e}", path.display()));
+    let f = File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    Ok((Reader::new(BufReader::with_capacity(1 << 20, f)), len))
 }
 
-/// Longest phase-2 file for a shape.
-fn committed_len(shape: &Shape) -> Option<usize> {
-    let v = committed::lengths(shape)?;
-    let points: usize = v.iter().sum();
-    Some(HEADER_BYTES + 4 + 32 + 2 + MAX_NAME + RECORD + G2 + 3 * G2 + 3 * G1 + 9 * 8 + points * G1 + v[3] * (G2 - G1))
+/// Reads one whole file of the ceremony; `shape`, when given, is the shape
+/// the file must be for.
+pub fn read(path: &Path, shape: Option<&Shape>) -> Result<Phase2, CeremonyError> {
+    let (r, len) = open(path)?;
+    decode(r, shape, len).map_err(|e| CeremonyError::Format(format!("{}: {e}", path.display())))
 }
 
 /// Writes file `p` into `dir` (through a temporary file, renamed into place).

@@ -16,23 +16,30 @@
 //! Every point was checked on the curve and in its subgroup when its file was
 //! read ([`super::read`]).
 
+use std::fs::File;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::pairing::Pairing;
 use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
-use ark_ff::UniformRand;
+use ark_ff::{UniformRand, Zero};
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
+use sha2::{Digest, Sha256};
 use veriflop_circuits::circuit::committed::Layout;
 use veriflop_circuits::cp::ic_ranges;
+use veriflop_circuits::Shape;
 
+use super::contribute::chunks;
 use super::ptau::{Ptau, Section};
-use super::{challenge, files, read, CeremonyError, Phase2};
+use super::stream::{Fixed, B_G2, H, L_SCALAR, POK, VECTORS};
+use super::{challenge, files, open, CeremonyError, Phase2};
+use crate::committed;
 
 /// What a successful verification found.
 #[derive(Debug)]
 pub struct Verified {
-    pub last: Phase2,
+    pub shape: Shape,
     /// (index, contributor name, contribution hash) of every contribution.
     pub contributions: Vec<(u32, String, [u8; 32])>,
 }
@@ -61,7 +68,8 @@ pub fn verify(ptau: &mut Ptau, dir: &Path, progress: &dyn Fn(&str)) -> Result<Ve
     let paths = files(dir)?;
     let name = |i: usize| paths[i].file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let reject = |i: usize, msg: String| CeremonyError::Rejected { file: name(i), msg };
-    let first = read(&paths[0], None).map_err(|e| reject(0, e.to_string()))?;
+    let (mut r, len) = open(&paths[0])?;
+    let first = r.prefix(None, len).map_err(|e| reject(0, e))?;
     let shape = first.shape;
     let size = Layout::new(&shape).domain_size().ok_or_else(|| reject(0, format!("{shape} is too large")))?;
     if first.prev != ptau.digest {
@@ -71,43 +79,77 @@ pub fn verify(ptau: &mut Ptau, dir: &Path, progress: &dyn Fn(&str)) -> Result<Ve
     check_ptau(ptau, size).map_err(|msg| CeremonyError::Rejected { file: "the .ptau".into(), msg })?;
     progress("re-deriving the starting key");
     let start = super::init(&shape, ptau)?;
-    if first.index != 0 || first != start {
+    let [_, _, rc] = ic_ranges(&shape);
+    let ic_c = start.key.vk.gamma_abc_g1[rc].to_vec();
+    let (start_bytes, mut prev_hash) = {
+        let b = start.to_bytes();
+        let h: [u8; 32] = Sha256::digest(&b).into();
+        (b, h)
+    };
+    drop(start);
+    if same_bytes(&paths[0], &start_bytes)? != Some(prev_hash) {
         return Err(reject(0, "is not the starting key of this .ptau and shape".into()));
     }
-    let [_, _, rc] = ic_ranges(&shape);
-    let ic_c = first.key.vk.gamma_abc_g1[rc].to_vec();
+    drop(start_bytes);
     let mut contributions = Vec::new();
-    let mut prev = first;
-    for (i, path) in paths.iter().enumerate().skip(1) {
+    for i in 1..paths.len() {
         progress(&format!("checking contribution {i}"));
-        let cur = read(path, Some(&shape)).map_err(|e| reject(i, e.to_string()))?;
-        if cur.index != i as u32 {
-            return Err(reject(i, format!("holds index {}", cur.index)));
-        }
-        if cur.prev != prev.hash() {
-            return Err(reject(i, format!("does not follow {} (another previous file's hash)", name(i - 1))));
-        }
-        check_step(&prev, &cur, &ic_c).map_err(|msg| reject(i, msg))?;
-        contributions.push((cur.index, cur.name.clone(), cur.hash()));
-        prev = cur;
+        let (hash, name) =
+            check_step(&paths[i - 1], &paths[i], i as u32, &prev_hash, &shape, &ic_c).map_err(|msg| reject(i, msg))?;
+        contributions.push((i as u32, name, hash));
+        prev_hash = hash;
     }
-    Ok(Verified { last: prev, contributions })
+    Ok(Verified { shape, contributions })
 }
 
-fn check_step(p: &Phase2, q: &Phase2, ic_c: &[G1Affine]) -> Result<(), String> {
-    let (pk, qk) = (&p.key, &q.key);
-    let phase1 = |k: &crate::committed::CommittedKey| {
-        (k.vk.alpha_g1, k.vk.beta_g2, k.vk.gamma_g2, k.beta_g1, k.vk.gamma_abc_g1.clone(), k.a_scalar.clone())
-    };
-    if phase1(pk) != phase1(qk)
-        || (pk.b_g1_scalar != qk.b_g1_scalar || pk.b_g2_scalar != qk.b_g2_scalar || pk.a_entries != qk.a_entries)
-    {
-        return Err("changes a point phase 1 fixes (α, β, γ, the IC points or the A- and B-queries)".into());
+/// The file's SHA-256 if its bytes are `want`, else None.
+fn same_bytes(path: &Path, want: &[u8]) -> Result<Option<[u8; 32]>, CeremonyError> {
+    let io = |e: std::io::Error| CeremonyError::Io(format!("{}: {e}", path.display()));
+    let mut f = BufReader::new(File::open(path).map_err(io)?);
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0usize;
+    loop {
+        let n = f.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        if want.get(at..at + n) != Some(&buf[..n]) {
+            return Ok(None);
+        }
+        h.update(&buf[..n]);
+        at += n;
+    }
+    Ok((at == want.len()).then(|| h.finalize().into()))
+}
+
+/// Checks file `q` (index `index`) against the file `p` before it, whose hash
+/// is `p_hash`, reading both a chunk at a time; returns q's hash and name.
+fn check_step(
+    p_path: &Path,
+    q_path: &Path,
+    index: u32,
+    p_hash: &[u8; 32],
+    shape: &Shape,
+    ic_c: &[G1Affine],
+) -> Result<([u8; 32], String), String> {
+    let opened = |path: &Path| open(path).map_err(|e| e.to_string());
+    let ((mut pr, p_len), (mut qr, q_len)) = (opened(p_path)?, opened(q_path)?);
+    pr.prefix(Some(shape), p_len).map_err(|e| format!("the file before it: {e}"))?;
+    let q = qr.prefix(Some(shape), q_len)?;
+    if q.index != index {
+        return Err(format!("holds index {}", q.index));
+    }
+    if q.prev != *p_hash {
+        return Err(format!("does not follow {} (another previous file's hash)", Phase2::file_name(index - 1)));
     }
     let r = q.record.as_ref().ok_or("has no contribution record")?;
-    let points = [r.s, r.s_delta, r.t, r.t_sigma, qk.delta_g1, qk.pok[0]];
-    if points.iter().any(|p| p.is_zero())
-        || [r.r_delta, r.q_sigma, qk.vk.delta_g2, q.sigma_delta_g2].iter().any(|p| p.is_zero())
+    let (pf, qf) = (Fixed::read(&mut pr)?, Fixed::read(&mut qr)?);
+    if (pf.alpha_g1, pf.beta_g2, pf.gamma_g2, pf.beta_g1) != (qf.alpha_g1, qf.beta_g2, qf.gamma_g2, qf.beta_g1) {
+        return Err(PHASE1.into());
+    }
+    if [r.s, r.s_delta, r.t, r.t_sigma, qf.delta_g1].iter().any(|p| p.is_zero())
+        || [r.r_delta, r.q_sigma, qf.delta_g2, q.sigma_delta_g2].iter().any(|p| p.is_zero())
     {
         return Err("has the identity where a secret's point must be".into());
     }
@@ -115,33 +157,70 @@ fn check_step(p: &Phase2, q: &Phase2, ic_c: &[G1Affine]) -> Result<(), String> {
     if !same_ratio((r.s, r.s_delta), (rd, r.r_delta)) {
         return Err("its proof of knowledge of δ_j does not hold".into());
     }
-    if !same_ratio((pk.delta_g1, qk.delta_g1), (rd, r.r_delta)) {
+    if !same_ratio((pf.delta_g1, qf.delta_g1), (rd, r.r_delta)) {
         return Err("δ₁ is not the previous δ₁ times the proven δ_j (made without knowing its secret?)".into());
     }
-    if !same_ratio((G1Affine::generator(), qk.delta_g1), (G2Affine::generator(), qk.vk.delta_g2)) {
+    if !same_ratio((G1Affine::generator(), qf.delta_g1), (G2Affine::generator(), qf.delta_g2)) {
         return Err("δ₁ and δ₂ hold different δ".into());
     }
     let rs = challenge("sigma", &q.prev, &r.t, &r.t_sigma);
     if !same_ratio((r.t, r.t_sigma), (rs, r.q_sigma)) {
         return Err("its proof of knowledge of σ_j does not hold".into());
     }
-    if !same_ratio((pk.pok[0], qk.pok[0]), (rs, r.q_sigma)) {
+
+    // The vectors, side by side: phase-1 ones equal, the others combined with
+    // random scalars for one pairing check each.
+    let want = committed::lengths(shape).ok_or("the shape is too large")?;
+    let [mut lp, mut lq, mut pok, mut ic] = [G1Projective::zero(); 4];
+    let mut pok0 = None;
+    for (i, n) in want.iter().enumerate() {
+        pr.len(*n, VECTORS[i]).map_err(|e| format!("the file before it: {e}"))?;
+        qr.len(*n, VECTORS[i])?;
+        let mut at = 0;
+        for c in chunks(*n) {
+            if i == B_G2 {
+                if pr.g2s(c, VECTORS[i])? != qr.g2s(c, VECTORS[i])? {
+                    return Err(PHASE1.into());
+                }
+                continue;
+            }
+            let (a, b) = (pr.g1s(c, VECTORS[i])?, qr.g1s(c, VECTORS[i])?);
+            match i {
+                L_SCALAR..=H => {
+                    let x = random(c);
+                    lp += G1Projective::msm(&a, &x).expect("equal lengths");
+                    lq += G1Projective::msm(&b, &x).expect("equal lengths");
+                }
+                POK => {
+                    if at == 0 {
+                        pok0 = Some((a[0], b[0]));
+                    }
+                    let x = random(c);
+                    pok += G1Projective::msm(&b, &x).expect("equal lengths");
+                    ic += G1Projective::msm(&ic_c[at..at + c], &x).expect("equal lengths");
+                }
+                _ if a != b => return Err(PHASE1.into()),
+                _ => {}
+            }
+            at += c;
+        }
+    }
+    pr.finish().map_err(|e| format!("the file before it: {e}"))?;
+    let hash = qr.finish()?;
+    let (p0, q0) = pok0.ok_or("has no σ-bases")?;
+    if q0.is_zero() || !same_ratio((p0, q0), (rs, r.q_sigma)) {
         return Err("the σ-bases are not the previous ones times the proven σ_j".into());
     }
-    let x = random(ic_c.len());
-    if !same_ratio((msm1(ic_c, &x), msm1(&qk.pok, &x)), (qk.vk.delta_g2, q.sigma_delta_g2)) {
+    if !same_ratio((ic.into_affine(), pok.into_affine()), (qf.delta_g2, q.sigma_delta_g2)) {
         return Err("the σ-bases and [σδ]₂ disagree (σ and δ updated inconsistently, or a σ-base tampered)".into());
     }
-    let l = |k: &crate::committed::CommittedKey| -> Vec<G1Affine> {
-        k.l_scalar.iter().chain(&k.l_products).chain(&k.h).copied().collect()
-    };
-    let (lp, lq) = (l(pk), l(qk));
-    let x = random(lp.len());
-    if !same_ratio((msm1(&lq, &x), msm1(&lp, &x)), (pk.vk.delta_g2, qk.vk.delta_g2)) {
+    if !same_ratio((lq.into_affine(), lp.into_affine()), (pf.delta_g2, qf.delta_g2)) {
         return Err("the L- and h-queries did not move by 1/δ_j (a point tampered)".into());
     }
-    Ok(())
+    Ok((hash, q.name))
 }
+
+const PHASE1: &str = "changes a point phase 1 fixes (α, β, γ, the IC points or the A- and B-queries)";
 
 /// Step 1 for a QAP domain of `size` points (the h-query reads 2·size).
 fn check_ptau(ptau: &mut Ptau, size: usize) -> Result<(), String> {

@@ -107,10 +107,6 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             );
         }
         Command::Contribute { dir, name, entropy } => {
-            let files = ceremony::files(&dir)?;
-            let last = files.last().expect("at least one file");
-            let pb = ctx.spinner(format!("reading {}", last.display()));
-            let prev = ceremony::read(last, None)?;
             let text = match entropy.as_deref() {
                 Some("-") => {
                     let mut s = String::new();
@@ -123,19 +119,18 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
                 Some(s) => s.to_string(),
                 None => String::new(),
             };
-            pb.set_message("contributing (fresh δ and σ)");
-            let next = ceremony::contribute(&prev, &name, text.as_bytes());
-            let path = ceremony::write(&dir, &next)?;
+            let pb = ctx.spinner("contributing (fresh δ and σ)");
+            let c = ceremony::contribute(&dir, &name, text.as_bytes())?;
             pb.finish_and_clear();
-            let hash = hex::encode(next.hash());
+            let hash = hex::encode(c.hash);
             ctx.emit(
                 format!(
                     "contribution {} written to {} in {}\n  contribution hash {hash}\nPublish this hash; your secrets were never written anywhere and are gone.",
-                    next.index,
-                    path.display(),
+                    c.index,
+                    c.path.display(),
                     secs(t.elapsed())
                 ),
-                json!({"ok": true, "index": next.index, "file": path, "hash": hash, "seconds": t.elapsed().as_secs_f64()}),
+                json!({"ok": true, "index": c.index, "file": c.path, "hash": hash, "seconds": t.elapsed().as_secs_f64()}),
             );
         }
         Command::Verify { ptau, dir } => {
@@ -151,13 +146,13 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             ctx.emit(
                 format!(
                     "ceremony for committed {} is valid from {} ({} contributions, checked in {}):\n{}",
-                    v.last.shape,
+                    v.shape,
                     ptau.display(),
                     v.contributions.len(),
                     secs(t.elapsed()),
                     list.join("\n")
                 ),
-                json!({"ok": true, "shape": v.last.shape.to_string(), "contributions": v.contributions.iter().map(|(i, n, h)| json!({"index": i, "name": n, "hash": hex::encode(h)})).collect::<Vec<_>>()}),
+                json!({"ok": true, "shape": v.shape.to_string(), "contributions": v.contributions.iter().map(|(i, n, h)| json!({"index": i, "name": n, "hash": hex::encode(h)})).collect::<Vec<_>>()}),
             );
         }
         Command::Finalize { dir, keys, force } => {
