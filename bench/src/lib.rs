@@ -18,6 +18,7 @@
 
 pub mod backends;
 pub mod case;
+pub mod ceremony;
 pub mod check;
 pub mod extensions;
 pub mod machine;

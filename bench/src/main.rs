@@ -161,6 +161,19 @@ enum Cmd {
         #[arg(long, default_value_t = 4096)]
         big: u32,
     },
+    /// Measure the phase-2 ceremony (`veriflop-prover ceremony`): init, two
+    /// contributions and verify per n×n×n committed int8 shape, each a child
+    /// process; time, peak RSS, file and transcript sizes. Phase 1 is a
+    /// development .ptau written for the run. Writes ceremony.json and
+    /// ceremony.md under --out. Needs the release `veriflop-prover` beside this binary.
+    Ceremony {
+        /// Output directory (publish: bench/results/ceremony-2core).
+        #[arg(long, default_value = "veriflop-bench-out/ceremony")]
+        out: PathBuf,
+        /// n of the shapes, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "64,128,256,512")]
+        sizes: Vec<u32>,
+    },
     /// Internal: one case or calibration, in a child process.
     #[command(name = CHILD_SUBCOMMAND, hide = true)]
     Child { task: String },
@@ -382,6 +395,17 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             std::fs::write(out.join("market.md"), format!("# veriflop market flow\n\n{md}"))?;
             println!("{md}");
             println!("wrote {}", out.join(veriflop_bench::market::FILE).display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Ceremony { out, sizes } => {
+            std::fs::create_dir_all(&out)?;
+            let work = tempfile::tempdir_in(&out)?;
+            let c = veriflop_bench::ceremony::run(&sizes, work.path(), &|p: &str| eprintln!("{p}"))?;
+            std::fs::write(out.join(veriflop_bench::ceremony::FILE), serde_json::to_string_pretty(&c)? + "\n")?;
+            let md = veriflop_bench::ceremony::markdown(&c);
+            std::fs::write(out.join("ceremony.md"), format!("# veriflop phase-2 ceremony\n\n{md}"))?;
+            println!("{md}");
+            println!("wrote {}", out.join(veriflop_bench::ceremony::FILE).display());
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Readme { results, readme: readme_path, check } => {

@@ -1,0 +1,312 @@
+//! The phase-2 ceremony measured as a marketplace runs it: `veriflop-prover
+//! ceremony` init, contribute (twice) and verify, each a child process (the
+//! release binary beside this one), for n×n×n committed int8 shapes. Wall time,
+//! the child's peak RSS (from `wait4`), and the size of a file and of the
+//! transcript.
+//!
+//! Phase 1 is a development `.ptau` written here with a known τ, α, β: phase
+//! 2's cost does not depend on who knows them, and snarkjs needs hours on two
+//! cores to prepare a file of power 21. Only the points phase 2 reads are
+//! computed (powers up to 2|H| in G1 and |H| in G2, α and β powers up to |H|,
+//! the Lagrange bases of |H| and 2|H| points); the rest of every section is
+//! zeros (a sparse file), which `ceremony verify` never reads.
+
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use ark_bn254::{Fq, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
+use ark_ec::scalar_mul::ScalarMul;
+use ark_ec::{AffineRepr, PrimeGroup};
+use ark_ff::{Field, PrimeField, UniformRand};
+use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
+use serde::{Deserialize, Serialize};
+use veriflop_circuits::circuit::committed::Layout;
+use veriflop_circuits::{Dtype, Shape};
+
+use crate::results::{Machine, Software};
+
+pub const SCHEMA: &str = "veriflop-bench-ceremony/1";
+pub const FILE: &str = "ceremony.json";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CeremonyResults {
+    pub schema: String,
+    pub created_utc: String,
+    pub machine: Machine,
+    pub software: Software,
+    pub runs: Vec<CeremonyRun>,
+}
+
+/// One shape's ceremony.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CeremonyRun {
+    pub n: u32,
+    /// log₂ of the QAP domain, and the `.ptau` power it needs (one more).
+    pub domain_log: u32,
+    pub ptau_power: u32,
+    pub init: Step,
+    /// Each contribution, in order.
+    pub contribute: Vec<Step>,
+    /// `verify` of the whole transcript (the `.ptau`, file 0, every contribution).
+    pub verify: Step,
+    /// Size of one phase-2 file (every file of a shape has this size, but for its name).
+    pub file_bytes: u64,
+    /// All files of the transcript.
+    pub transcript_bytes: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Step {
+    pub seconds: f64,
+    pub peak_rss_bytes: u64,
+}
+
+fn prover_bin() -> anyhow::Result<PathBuf> {
+    let p = std::env::current_exe()?.with_file_name("veriflop-prover");
+    if !p.is_file() {
+        bail!("{} is missing: build the release binaries with `cargo build --release -p veriflop-prover`", p.display());
+    }
+    Ok(p)
+}
+
+/// Runs `veriflop-prover args`, returning its wall time and peak RSS.
+fn step(args: &[&str]) -> anyhow::Result<Step> {
+    let t = Instant::now();
+    let child = Command::new(prover_bin()?)
+        .arg("--quiet")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    // SAFETY: waits for our own child; status and usage are valid out-parameters.
+    if unsafe { libc::wait4(pid, &mut status, 0, &mut usage) } != pid {
+        bail!("wait4: {}", std::io::Error::last_os_error());
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr {
+            std::io::Read::read_to_string(&mut e, &mut err).ok();
+        }
+        bail!("veriflop-prover {} failed: {err}", args.join(" "));
+    }
+    Ok(Step { seconds, peak_rss_bytes: usage.ru_maxrss as u64 * 1024 })
+}
+
+pub fn run(sizes: &[u32], dir: &Path, progress: &dyn Fn(&str)) -> anyhow::Result<CeremonyResults> {
+    let mut runs = Vec::new();
+    for &n in sizes {
+        let shape = Shape::new(n, n, n, Dtype::Int8)?;
+        let size = Layout::new(&shape).domain_size().context("shape too large")?;
+        let domain_log = size.trailing_zeros();
+        let work = dir.join(format!("n{n}"));
+        std::fs::create_dir_all(&work)?;
+        let ptau = work.join("dev.ptau");
+        progress(&format!("n = {n}: writing a development .ptau of power {}", domain_log + 1));
+        write_dev_ptau(&ptau, domain_log + 1)?;
+        let cer = work.join("ceremony");
+        let s = |p: &Path| p.to_str().expect("UTF-8 path").to_string();
+        let (ptau_s, cer_s, shape_s) = (s(&ptau), s(&cer), format!("{n}x{n}x{n}"));
+        progress(&format!("n = {n}: init"));
+        let init = step(&["ceremony", "init", "--ptau", &ptau_s, "--shape", &shape_s, "--dir", &cer_s])?;
+        let mut contribute = Vec::new();
+        for i in 1..=2 {
+            progress(&format!("n = {n}: contribution {i}"));
+            contribute.push(step(&["ceremony", "contribute", "--dir", &cer_s, "--name", &format!("bench {i}")])?);
+        }
+        progress(&format!("n = {n}: verify"));
+        let verify = step(&["ceremony", "verify", "--ptau", &ptau_s, "--dir", &cer_s])?;
+        let sizes: Vec<u64> =
+            std::fs::read_dir(&cer)?.map(|e| Ok(e?.metadata()?.len())).collect::<anyhow::Result<_>>()?;
+        let run = CeremonyRun {
+            n,
+            domain_log,
+            ptau_power: domain_log + 1,
+            init,
+            contribute,
+            verify,
+            file_bytes: sizes.iter().copied().max().unwrap_or(0),
+            transcript_bytes: sizes.iter().sum(),
+        };
+        progress(&format!("n = {n}: {}", row(&run)));
+        runs.push(run);
+        std::fs::remove_dir_all(&work)?;
+    }
+    Ok(CeremonyResults {
+        schema: SCHEMA.into(),
+        created_utc: crate::machine::now_utc(),
+        machine: crate::machine::machine(),
+        software: crate::machine::software(),
+        runs,
+    })
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.0} MiB", b as f64 / (1 << 20) as f64)
+}
+
+fn row(r: &CeremonyRun) -> String {
+    let c: Vec<String> = r.contribute.iter().map(|s| format!("{:.1} s", s.seconds)).collect();
+    let c_rss = r.contribute.iter().map(|s| s.peak_rss_bytes).max().unwrap_or(0);
+    format!(
+        "| {n}³ | 2^{} | {} | {:.1} s, {} | {}, {} | {:.1} s, {} | {} | {} |",
+        r.domain_log,
+        r.ptau_power,
+        r.init.seconds,
+        mib(r.init.peak_rss_bytes),
+        c.join(" / "),
+        mib(c_rss),
+        r.verify.seconds,
+        mib(r.verify.peak_rss_bytes),
+        mib(r.file_bytes),
+        mib(r.transcript_bytes),
+        n = r.n
+    )
+}
+
+pub fn markdown(c: &CeremonyResults) -> String {
+    let mut out = String::from(
+        "| shape | QAP domain | .ptau power | init (time, peak RSS) | contribute ×2 (time each, peak RSS) | verify, 2 contributions (time, peak RSS) | one file | transcript |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in &c.runs {
+        out += &row(r);
+        out.push('\n');
+    }
+    out += &format!(
+        "\n{} · {} logical cores · {} · veriflop {} at {}{}\n",
+        c.machine.cpu_model,
+        c.machine.logical_cores,
+        c.created_utc,
+        c.software.crate_version,
+        c.software.git_commit.as_deref().unwrap_or("an unknown commit"),
+        if c.software.git_dirty == Some(true) { " (uncommitted changes)" } else { "" }
+    );
+    out
+}
+
+// ---- development .ptau ------------------------------------------------------
+
+/// Sections written, with their sizes in points for power p (12–15: every
+/// Lagrange basis of 2^0 … 2^p points in turn).
+fn layout(p: u32) -> Vec<(u32, u64, u64)> {
+    let all = (1u64 << (p + 1)) - 1;
+    vec![
+        (2, all, 64),
+        (3, 1 << p, 128),
+        (4, 1 << p, 64),
+        (5, 1 << p, 64),
+        (6, 1, 128),
+        (12, all, 64),
+        (13, all, 128),
+        (14, all, 64),
+        (15, all, 64),
+    ]
+}
+
+fn fq_le(x: &Fq, out: &mut Vec<u8>) {
+    // The .ptau keeps coordinates in Montgomery form, as arkworks does inside.
+    for limb in x.0 .0 {
+        out.extend_from_slice(&limb.to_le_bytes());
+    }
+}
+
+fn g1_bytes(points: &[G1Affine]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(points.len() * 64);
+    for p in points {
+        let (x, y) = p.xy().expect("not the identity");
+        fq_le(&x, &mut out);
+        fq_le(&y, &mut out);
+    }
+    out
+}
+
+fn g2_bytes(points: &[G2Affine]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(points.len() * 128);
+    for p in points {
+        let (x, y) = p.xy().expect("not the identity");
+        for c in [x.c0, x.c1, y.c0, y.c1] {
+            fq_le(&c, &mut out);
+        }
+    }
+    out
+}
+
+/// A `.ptau` of power `p` holding what a shape with a domain of 2^(p−1) reads.
+pub fn write_dev_ptau(path: &Path, p: u32) -> anyhow::Result<()> {
+    let mut rng = rand::thread_rng();
+    let (tau, alpha, beta) = (Fr::rand(&mut rng), Fr::rand(&mut rng), Fr::rand(&mut rng));
+    let size = 1usize << (p - 1);
+    let mut f = File::create(path)?;
+    let mut header = b"ptau".to_vec();
+    header.extend_from_slice(&1u32.to_le_bytes());
+    header.extend_from_slice(&11u32.to_le_bytes());
+    // Section 1: n8, q, power, ceremony power.
+    let mut s1 = 32u32.to_le_bytes().to_vec();
+    for limb in Fq::MODULUS.0 {
+        s1.extend_from_slice(&limb.to_le_bytes());
+    }
+    s1.extend_from_slice(&p.to_le_bytes());
+    s1.extend_from_slice(&p.to_le_bytes());
+    header.extend_from_slice(&1u32.to_le_bytes());
+    header.extend_from_slice(&(s1.len() as u64).to_le_bytes());
+    header.extend_from_slice(&s1);
+    f.write_all(&header)?;
+    let mut at = header.len() as u64;
+    let mut starts = std::collections::HashMap::new();
+    for (ty, points, bytes) in layout(p) {
+        f.seek(SeekFrom::Start(at))?;
+        f.write_all(&ty.to_le_bytes())?;
+        f.write_all(&(points * bytes).to_le_bytes())?;
+        starts.insert(ty, at + 12);
+        at += 12 + points * bytes;
+        if ty == 6 {
+            // Section 7: no phase-1 contributions recorded.
+            f.seek(SeekFrom::Start(at))?;
+            f.write_all(&7u32.to_le_bytes())?;
+            f.write_all(&4u64.to_le_bytes())?;
+            f.write_all(&0u32.to_le_bytes())?;
+            at += 16;
+        }
+    }
+    f.set_len(at)?;
+    let mut put = |ty: u32, first: u64, bytes: Vec<u8>, width: u64| -> anyhow::Result<()> {
+        f.seek(SeekFrom::Start(starts[&ty] + first * width))?;
+        f.write_all(&bytes)?;
+        Ok(())
+    };
+    let powers = |n: usize, times: Fr| -> Vec<Fr> {
+        let mut v = Vec::with_capacity(n);
+        let mut x = times;
+        for _ in 0..n {
+            v.push(x);
+            x *= tau;
+        }
+        v
+    };
+    let g1 = G1Projective::generator();
+    let g2 = G2Projective::generator();
+    put(2, 0, g1_bytes(&g1.batch_mul(&powers(2 * size + 1, Fr::ONE))), 64)?;
+    put(3, 0, g2_bytes(&g2.batch_mul(&powers(size + 1, Fr::ONE))), 128)?;
+    put(4, 0, g1_bytes(&g1.batch_mul(&powers(size + 1, alpha))), 64)?;
+    put(5, 0, g1_bytes(&g1.batch_mul(&powers(size + 1, beta))), 64)?;
+    put(6, 0, g2_bytes(&[(g2 * beta).into()]), 128)?;
+    for n in [size, 2 * size] {
+        let l = Radix2EvaluationDomain::<Fr>::new(n).expect("a power of two").evaluate_all_lagrange_coefficients(tau);
+        put(12, n as u64 - 1, g1_bytes(&g1.batch_mul(&l)), 64)?;
+        if n == size {
+            put(13, n as u64 - 1, g2_bytes(&g2.batch_mul(&l)), 128)?;
+            let scaled = |x: Fr| l.iter().map(|v| *v * x).collect::<Vec<_>>();
+            put(14, n as u64 - 1, g1_bytes(&g1.batch_mul(&scaled(alpha))), 64)?;
+            put(15, n as u64 - 1, g1_bytes(&g1.batch_mul(&scaled(beta))), 64)?;
+        }
+    }
+    f.flush()?;
+    Ok(())
+}
