@@ -275,7 +275,7 @@ const G2: usize = 128;
 /// Walks the uncompressed ark-groth16 proving-key layout checking every length
 /// prefix against the bytes present, so a corrupted file gives an error instead
 /// of a huge allocation inside the deserializer.
-fn check_pk_layout(body: &[u8]) -> Result<(), String> {
+pub(crate) fn check_pk_layout(body: &[u8]) -> Result<(), String> {
     let mut off = 0usize;
     let fixed = |n: usize, off: &mut usize| -> Result<(), String> {
         *off = off.checked_add(n).filter(|&o| o <= body.len()).ok_or("truncated")?;

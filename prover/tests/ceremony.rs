@@ -8,10 +8,11 @@ use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 
 use ark_bn254::{G1Affine, G1Projective, G2Affine, G2Projective};
-use ark_ec::{AffineRepr, CurveGroup, PrimeGroup};
+use ark_ec::{CurveGroup, PrimeGroup};
 use ark_ff::UniformRand;
-use veriflop_circuits::{Dtype, Shape};
-use veriflop_prover::ceremony::{self, ptau::Ptau, CeremonyError, Phase2};
+use veriflop_circuits::{CircuitKind, Dtype, Shape};
+use veriflop_prover::ceremony::{self, ptau::Ptau, CeremonyError, Key, Phase2};
+use veriflop_prover::committed::CommittedKey;
 
 /// A prepared snarkjs powers of tau of power `power` (made once per power per run).
 fn ptau(power: u32) -> PathBuf {
@@ -124,6 +125,15 @@ fn three_contributors_make_keys_that_prove_through_the_cli_the_service_and_the_e
     assert_eq!(run["chain"]["status_after"], "Paid");
     let vk = ok(d, &["--json", "verify", "--bundle", "demo/client/bundle.json", "--keys", "keys"], None);
     assert_eq!(vk["ok"], true, "{vk}");
+    // snarkjs accepts the ceremony key's proof after export.
+    ok(d, &["--json", "export", "--bundle", "demo/client/bundle.json", "--keys", "keys", "--out-dir", "s"], None);
+    let snarkjs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tools/node_modules/.bin/snarkjs");
+    let out = Command::new(&snarkjs)
+        .args(["groth16", "verify", "s/verification_key.json", "s/public.json", "s/proof.json"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("OK"), "{out:?}");
     // The keys the demo used are the ceremony's (it did not make its own).
     let pk = std::fs::read(d.join("keys/committed-4x3x2-int8.vk")).unwrap();
     let key = veriflop_verifier::ShapeKey::from_bytes(&pk).unwrap();
@@ -131,16 +141,16 @@ fn three_contributors_make_keys_that_prove_through_the_cli_the_service_and_the_e
 }
 
 /// A ceremony of `n` honest contributions for `shape` in a fresh directory.
-fn honest(shape: &Shape, n: u32) -> (tempfile::TempDir, Vec<Phase2>) {
+fn honest(kind: CircuitKind, shape: &Shape, n: u32) -> (tempfile::TempDir, Vec<Phase2>) {
     let dir = tempfile::tempdir().unwrap();
     let mut p = Ptau::open(&ptau(9)).unwrap();
-    ceremony::write(dir.path(), &ceremony::init(shape, &mut p).unwrap()).unwrap();
+    ceremony::write(dir.path(), &ceremony::init(kind, shape, &mut p).unwrap()).unwrap();
     for i in 1..=n {
         let c = ceremony::contribute(dir.path(), &format!("c{i}"), b"").unwrap();
         assert_eq!(c.index, i);
     }
     let files = ceremony::files(dir.path()).unwrap();
-    let files: Vec<Phase2> = files.iter().map(|f| ceremony::read(f, Some(shape)).unwrap()).collect();
+    let files: Vec<Phase2> = files.iter().map(|f| ceremony::read(f, Some((kind, *shape))).unwrap()).collect();
     assert_eq!(files.len() as u32, n + 1);
     (dir, files)
 }
@@ -166,6 +176,19 @@ fn rejected(r: Result<ceremony::Verified, CeremonyError>, file: &str, why: &str)
     }
 }
 
+/// The committed key of a file.
+fn ck(p: &mut Phase2) -> &mut CommittedKey {
+    match &mut p.key {
+        Key::Committed(k) => k,
+        Key::Generic(_) => panic!("not a committed key"),
+    }
+}
+
+/// The proof of knowledge of σ_j of a file.
+fn sigma_pok(p: &mut Phase2) -> &mut ceremony::Pok {
+    p.prefix.record.as_mut().unwrap().sigma.as_mut().unwrap()
+}
+
 /// A G2 point on the curve but outside the prime-order subgroup.
 fn g2_outside_subgroup() -> G2Affine {
     let mut rng = rand::thread_rng();
@@ -182,7 +205,7 @@ fn g2_outside_subgroup() -> G2Affine {
 #[test]
 fn verify_names_the_bad_contribution() {
     let shape = Shape::new(4, 3, 2, Dtype::Int8).unwrap();
-    let (dir, files) = honest(&shape, 3);
+    let (dir, files) = honest(CircuitKind::Committed, &shape, 3);
     let d = dir.path();
     let v = verify_dir(d, 9).unwrap();
     assert_eq!(v.contributions.len(), 3);
@@ -206,77 +229,78 @@ fn verify_names_the_bad_contribution() {
     rejected(
         forged(&|p| {
             p.key = files[1].key.clone();
-            p.sigma_delta_g2 = files[1].sigma_delta_g2;
-            p.record = files[1].record.clone();
+            p.prefix.sigma_delta_g2 = files[1].prefix.sigma_delta_g2;
+            p.prefix.record = files[1].prefix.record.clone();
         }),
         "0002.ph2",
         "proof of knowledge of δ_j",
     );
     // The key scaled by a known factor, but the proof of knowledge taken from another contribution.
-    rejected(forged(&|p| p.record = files[3].record.clone()), "0002.ph2", "proof of knowledge of δ_j");
+    rejected(forged(&|p| p.prefix.record = files[3].prefix.record.clone()), "0002.ph2", "proof of knowledge of δ_j");
     // A proof of knowledge whose G2 half does not match.
     rejected(
-        forged(&|p| p.record.as_mut().unwrap().r_delta = G2Projective::rand(&mut rand::thread_rng()).into_affine()),
+        forged(&|p| {
+            p.prefix.record.as_mut().unwrap().delta.rx = G2Projective::rand(&mut rand::thread_rng()).into_affine()
+        }),
         "0002.ph2",
         "proof of knowledge of δ_j",
     );
     // δ moved by something else than the proven δ_j (δ₁ and δ₂ both, consistently).
     rejected(
         forged(&|p| {
-            p.key.delta_g1 = (p.key.delta_g1 * ark_bn254::Fr::from(3u64)).into_affine();
-            p.key.vk.delta_g2 = (p.key.vk.delta_g2 * ark_bn254::Fr::from(3u64)).into_affine();
+            let k = ck(p);
+            k.delta_g1 = (k.delta_g1 * ark_bn254::Fr::from(3u64)).into_affine();
+            k.vk.delta_g2 = (k.vk.delta_g2 * ark_bn254::Fr::from(3u64)).into_affine();
         }),
         "0002.ph2",
         "δ₁ is not the previous δ₁",
     );
     rejected(
-        forged(&|p| p.key.vk.delta_g2 = (p.key.vk.delta_g2 * ark_bn254::Fr::from(3u64)).into_affine()),
+        forged(&|p| ck(p).vk.delta_g2 = (ck(p).vk.delta_g2 * ark_bn254::Fr::from(3u64)).into_affine()),
         "0002.ph2",
         "δ₁ and δ₂",
     );
     // σ and δ updated inconsistently: [σδ]₂ moved by another factor than the σ-bases.
     rejected(
-        forged(&|p| p.sigma_delta_g2 = (p.sigma_delta_g2 * ark_bn254::Fr::from(5u64)).into_affine()),
+        forged(&|p| {
+            p.prefix.sigma_delta_g2 = p.prefix.sigma_delta_g2.map(|x| (x * ark_bn254::Fr::from(5u64)).into_affine())
+        }),
         "0002.ph2",
         "σ and δ updated inconsistently",
     );
-    rejected(
-        forged(&|p| p.record.as_mut().unwrap().q_sigma = files[3].record.as_ref().unwrap().q_sigma),
-        "0002.ph2",
-        "σ_j",
-    );
+    rejected(forged(&|p| sigma_pok(p).rx = sigma_pok(&mut files[3].clone()).rx), "0002.ph2", "σ_j");
     // One tampered point in each vector that moves.
-    rejected(forged(&|p| p.key.pok[1] = g1(&p.key.pok[1])), "0002.ph2", "σ-bases");
-    rejected(forged(&|p| p.key.h[2] = g1(&p.key.h[2])), "0002.ph2", "L- and h-queries");
-    rejected(forged(&|p| p.key.l_products[0] = g1(&p.key.l_products[0])), "0002.ph2", "L- and h-queries");
-    rejected(forged(&|p| p.key.l_scalar[0] = g1(&p.key.l_scalar[0])), "0002.ph2", "L- and h-queries");
+    rejected(forged(&|p| ck(p).pok[1] = g1(&ck(p).pok[1])), "0002.ph2", "σ-bases");
+    rejected(forged(&|p| ck(p).h[2] = g1(&ck(p).h[2])), "0002.ph2", "L- and h-queries");
+    rejected(forged(&|p| ck(p).l_products[0] = g1(&ck(p).l_products[0])), "0002.ph2", "L- and h-queries");
+    rejected(forged(&|p| ck(p).l_scalar[0] = g1(&ck(p).l_scalar[0])), "0002.ph2", "L- and h-queries");
     // A phase-1 point changed (an IC point: the commitment key clients commit under).
-    rejected(forged(&|p| p.key.vk.gamma_abc_g1[5] = g1(&p.key.vk.gamma_abc_g1[5])), "0002.ph2", "phase 1 fixes");
+    rejected(forged(&|p| ck(p).vk.gamma_abc_g1[5] = g1(&ck(p).vk.gamma_abc_g1[5])), "0002.ph2", "phase 1 fixes");
     // Off the curve, outside the subgroup, truncated.
     let mut bytes = good2.to_bytes();
     let last = bytes.len() - 1;
     bytes[last] ^= 1; // the last σ-base's y
     replace(d, 2, &bytes);
     rejected(verify_dir(d, 9), "0002.ph2", "not on the curve");
-    rejected(forged(&|p| p.key.b_g2_scalar[0] = g2_outside_subgroup()), "0002.ph2", "not in G2");
-    rejected(forged(&|p| p.record.as_mut().unwrap().r_delta = g2_outside_subgroup()), "0002.ph2", "");
+    rejected(forged(&|p| ck(p).b_g2_scalar[0] = g2_outside_subgroup()), "0002.ph2", "not in G2");
+    rejected(forged(&|p| p.prefix.record.as_mut().unwrap().delta.rx = g2_outside_subgroup()), "0002.ph2", "");
     replace(d, 2, &good2.to_bytes()[..good2.to_bytes().len() - 10]);
-    rejected(verify_dir(d, 9), "0002.ph2", "bytes");
+    rejected(verify_dir(d, 9), "0002.ph2", "more than the file holds");
     restore();
     // A contribution made on top of another file than the one before it.
-    rejected(forged(&|p| p.prev = files[0].hash()), "0002.ph2", "does not follow 0001.ph2");
-    rejected(forged(&|p| p.index = 7), "0002.ph2", "index 7");
+    rejected(forged(&|p| p.prefix.prev = files[0].hash()), "0002.ph2", "does not follow 0001.ph2");
+    rejected(forged(&|p| p.prefix.index = 7), "0002.ph2", "index 7");
     // A file of another shape in the middle.
     let other = Shape::new(2, 3, 4, Dtype::Int8).unwrap();
-    let (_odir, ofiles) = honest(&other, 2);
+    let (_odir, ofiles) = honest(CircuitKind::Committed, &other, 2);
     replace(d, 2, &ofiles[2].to_bytes());
-    rejected(verify_dir(d, 9), "0002.ph2", "not 4×3×2");
+    rejected(verify_dir(d, 9), "0002.ph2", "not committed 4×3×2");
     restore();
     // The whole transcript checked against another .ptau.
     rejected(verify_dir(d, 10), "0000.ph2", "another .ptau");
     // File 0 that is not the starting key of this .ptau (a point tampered before anyone contributed).
     let mut start = files[0].clone();
-    start.key.a_entries[0] = g1(&start.key.a_entries[0]);
+    ck(&mut start).a_entries[0] = g1(&ck(&mut start).a_entries[0]);
     replace(d, 0, &start.to_bytes());
     rejected(verify_dir(d, 9), "0000.ph2", "not the starting key");
     replace(d, 0, &files[0].to_bytes());
@@ -287,7 +311,7 @@ fn verify_names_the_bad_contribution() {
 fn init_refuses_a_ptau_too_small_or_unprepared_and_finalize_needs_a_contribution() {
     let shape = Shape::new(4, 4, 4, Dtype::Int8).unwrap();
     let mut small = Ptau::open(&ptau(5)).unwrap();
-    let e = ceremony::init(&shape, &mut small).unwrap_err().to_string();
+    let e = ceremony::init(CircuitKind::Committed, &shape, &mut small).unwrap_err().to_string();
     assert!(e.contains("needs a .ptau of power"), "{e}");
     // A .ptau before `prepare phase2` has no Lagrange sections.
     let dir = tempfile::tempdir().unwrap();
@@ -299,9 +323,78 @@ fn init_refuses_a_ptau_too_small_or_unprepared_and_finalize_needs_a_contribution
         .unwrap()
         .status
         .success());
-    let e = ceremony::init(&shape, &mut Ptau::open(&raw).unwrap()).unwrap_err().to_string();
+    let e = ceremony::init(CircuitKind::Committed, &shape, &mut Ptau::open(&raw).unwrap()).unwrap_err().to_string();
     assert!(e.contains("prepare phase2"), "{e}");
-    let (_d, files) = honest(&shape, 0);
+    let (_d, files) = honest(CircuitKind::Committed, &shape, 0);
     let e = ceremony::finalize(&files[0]).unwrap_err().to_string();
     assert!(e.contains("no contribution"), "{e}");
 }
+
+/// The Poseidon circuit's ceremony (ark-groth16's key; no σ): three
+/// contributors, the keys prove through the demo (CLI, service, EVM), and a
+/// tampered L-query point or a borrowed proof of knowledge is named.
+#[test]
+fn poseidon_ceremony_keys_prove_and_tampering_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // A development .ptau (written here, fast); snarkjs's format is covered by the committed tests.
+    let pot = d.join("dev.ptau");
+    ceremony::ptau::write_development(&pot, POSEIDON_POWER, &mut rand::thread_rng()).unwrap();
+    let pot = pot.to_str().unwrap();
+    let init =
+        ["--json", "ceremony", "init", "--circuit", "poseidon", "--ptau", pot, "--shape", "2x2x2", "--dir", "cer"];
+    assert_eq!(ok(d, &init, None)["circuit"], "poseidon");
+    for name in ["alice", "bob", "carol"] {
+        ok(d, &["--json", "ceremony", "contribute", "--dir", "cer", "--name", name], None);
+    }
+    let v = ok(d, &["--json", "ceremony", "verify", "--ptau", pot, "--dir", "cer"], None);
+    assert_eq!(v["contributions"].as_array().unwrap().len(), 3);
+    ok(d, &["--json", "ceremony", "finalize", "--dir", "cer", "--keys", "keys"], None);
+    let verifier = Path::new(env!("CARGO_BIN_EXE_veriflop-prover")).with_file_name("veriflop-verifier");
+    let v = ok(
+        d,
+        &[
+            "--json",
+            "demo",
+            "--shape",
+            "2x2x2",
+            "--circuit",
+            "poseidon",
+            "--proof-system",
+            "groth16",
+            "--keys",
+            "keys",
+            "--out-dir",
+            "demo",
+            "--verifier-bin",
+            verifier.to_str().unwrap(),
+        ],
+        None,
+    );
+    let run = &v["runs"][0];
+    assert_eq!((run["circuit"].as_str(), run["verified"].as_bool()), (Some("poseidon"), Some(true)), "{v}");
+    assert_eq!(run["chain"]["status_after"], "Paid");
+
+    let cer = d.join("cer");
+    let shape = Shape::new(2, 2, 2, Dtype::Int8).unwrap();
+    let good = ceremony::read(&cer.join("0002.ph2"), Some((CircuitKind::Poseidon, shape))).unwrap();
+    let third = ceremony::read(&cer.join("0003.ph2"), None).unwrap();
+    let verify = || {
+        let mut p = Ptau::open(Path::new(pot)).unwrap();
+        ceremony::verify(&mut p, &cer, &|_| {})
+    };
+    let mut bad = good.clone();
+    let Key::Generic(pk) = &mut bad.key else { panic!("a generic key") };
+    pk.l_query[0] = (G1Projective::from(pk.l_query[0]) + G1Projective::generator()).into_affine();
+    replace(&cer, 2, &bad.to_bytes());
+    rejected(verify(), "0002.ph2", "L- and h-queries");
+    let mut bad = good.clone();
+    bad.prefix.record = third.prefix.record.clone();
+    replace(&cer, 2, &bad.to_bytes());
+    rejected(verify(), "0002.ph2", "proof of knowledge of δ_j");
+    replace(&cer, 2, &good.to_bytes());
+    assert!(verify().is_ok());
+}
+
+/// The `.ptau` power of the 2×2×2 Poseidon circuit (its QAP domain has 2^11 points).
+const POSEIDON_POWER: u32 = 12;

@@ -29,23 +29,29 @@ struct Setup {
 fn phase2_file(f: &Fixture) -> Vec<u8> {
     use ark_ec::CurveGroup;
     use ark_ff::UniformRand;
-    use veriflop_prover::ceremony::{Phase2, Record};
+    use veriflop_prover::ceremony::{Key, Phase2, Pok, Prefix, Record};
     let mut rng = rand::thread_rng();
-    let mut g1 = || ark_bn254::G1Projective::rand(&mut rng).into_affine();
-    let (s, s_delta, t, t_sigma) = (g1(), g1(), g1(), g1());
-    let g2 = ark_bn254::G2Projective::rand(&mut rand::thread_rng()).into_affine();
+    let mut pok = || Pok {
+        s: ark_bn254::G1Projective::rand(&mut rng).into_affine(),
+        sx: ark_bn254::G1Projective::rand(&mut rng).into_affine(),
+        rx: ark_bn254::G2Projective::rand(&mut rng).into_affine(),
+    };
+    let record = Record { delta: pok(), sigma: Some(pok()) };
     let veriflop_prover::KeyBody::Committed(key) = &f.pk.body else { unreachable!() };
     let p = Phase2 {
-        shape: f.shape,
-        index: 1,
-        prev: [7; 32],
-        name: "fuzz".into(),
-        record: Some(Record { s, s_delta, r_delta: g2, t, t_sigma, q_sigma: g2 }),
-        sigma_delta_g2: f.vk.pok_g2.unwrap(),
-        key: key.clone(),
+        prefix: Prefix {
+            kind: f.kind,
+            shape: f.shape,
+            index: 1,
+            prev: [7; 32],
+            name: "fuzz".into(),
+            record: Some(record),
+            sigma_delta_g2: f.vk.pok_g2,
+        },
+        key: Key::Committed(key.clone()),
     };
     let bytes = p.to_bytes();
-    assert_eq!(Phase2::from_bytes(&f.shape, &bytes).unwrap(), p);
+    assert_eq!(Phase2::from_bytes(f.kind, &f.shape, &bytes).unwrap(), p);
     bytes
 }
 
@@ -182,7 +188,7 @@ proptest! {
         let p = dir.path().join("0001.ph2");
         std::fs::write(&p, &b).unwrap();
         let _ = veriflop_prover::ceremony::read(&p, None);
-        let _ = veriflop_prover::ceremony::Phase2::from_bytes(&Shape::new(2, 2, 2, Dtype::Int8).unwrap(), &b);
+        let _ = veriflop_prover::ceremony::Phase2::from_bytes(CircuitKind::Committed, &Shape::new(2, 2, 2, Dtype::Int8).unwrap(), &b);
     }
 
     /// Corrupted commitment keys give errors, or a key that still decodes to valid points.

@@ -1,8 +1,8 @@
-//! One contribution: fresh δ_j and σ_j applied to the last file, with proofs of
-//! knowledge of both. Streams: a pass hashes the last file (the proofs are
-//! bound to its hash), a second reads it a chunk at a time and writes the next
-//! file through a temporary one renamed into place. The secrets live only in
-//! this function's frame and are dropped when it returns.
+//! One contribution: a fresh δ_j (and for the committed circuit σ_j) applied
+//! to the last file, with proofs of knowledge. Streams: a pass hashes the last
+//! file (the proofs are bound to its hash), a second reads it a chunk at a time
+//! and writes the next file through a temporary one renamed into place. The
+//! secrets live only in this function's frame and are dropped when it returns.
 
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
@@ -13,10 +13,10 @@ use ark_ff::{UniformRand, Zero};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
+use veriflop_circuits::CircuitKind;
 
-use super::stream::{Fixed, Prefix, Writer, B_G2, CHUNK, H, L_SCALAR, POK, VECTORS};
-use super::{challenge, files, inverse, open, scale, scale2, CeremonyError, Phase2, Record, MAX_NAME};
-use crate::committed;
+use super::stream::{items, lengths, Pok, Prefix, Reader, Record, Role, Writer, CHUNK};
+use super::{challenge, files, inverse, open, scale, scale2, CeremonyError, Phase2, MAX_NAME};
 
 fn nonzero(rng: &mut ChaCha20Rng) -> Fr {
     loop {
@@ -36,6 +36,48 @@ pub struct Contribution {
     pub hash: [u8; 32],
 }
 
+/// Sizes of the chunks a part of `n` points is read in.
+pub(super) fn chunks(n: usize) -> impl Iterator<Item = usize> {
+    (0..n).step_by(CHUNK).map(move |at| CHUNK.min(n - at))
+}
+
+/// Reads every part of the key after the prefix, a chunk at a time, handing
+/// each chunk (part index, G1 or G2 points) to `f`.
+pub(super) fn walk<R: std::io::Read>(
+    r: &mut Reader<R>,
+    prefix: &Prefix,
+    mut f: impl FnMut(usize, Chunk) -> Result<(), String>,
+) -> Result<(), String> {
+    let want = lengths(prefix.kind, &prefix.shape);
+    let mut v = 0;
+    for (i, item) in items(prefix.kind).iter().enumerate() {
+        let n = if item.vector {
+            v += 1;
+            let n = r.len(item, want[v - 1])?;
+            f(i, Chunk::Len(n))?;
+            n
+        } else {
+            1
+        };
+        for c in chunks(n) {
+            if item.g2 {
+                f(i, Chunk::G2(r.g2s(c, item.name)?))?;
+            } else {
+                f(i, Chunk::G1(r.g1s(c, item.name)?))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A piece of a key part, as [`walk`] reads it.
+pub(super) enum Chunk {
+    /// A vector's length prefix.
+    Len(usize),
+    G1(Vec<ark_bn254::G1Affine>),
+    G2(Vec<ark_bn254::G2Affine>),
+}
+
 /// Adds a contribution after the last file of `dir`. Randomness: 64 bytes of
 /// the OS RNG, hashed with the contributor's optional `entropy` text, seed a
 /// ChaCha20 stream.
@@ -52,43 +94,34 @@ pub fn contribute(dir: &Path, name: &str, entropy: &[u8]) -> Result<Contribution
     let bad = |e: String| CeremonyError::Format(format!("{}: {e}", last.display()));
     let io = |e: std::io::Error| CeremonyError::Io(format!("{}: {e}", dir.display()));
 
-    // Pass 1: the last file's prefix and hash.
-    let (mut r, len) = open(last)?;
-    let prev = r.prefix(None, len).map_err(bad)?;
-    let want = committed::lengths(&prev.shape).ok_or_else(|| bad("the shape is too large".into()))?;
-    Fixed::read(&mut r).map_err(bad)?;
-    for (i, n) in want.iter().enumerate() {
-        r.len(*n, VECTORS[i]).map_err(bad)?;
-        for c in chunks(*n) {
-            if i == B_G2 {
-                r.g2s(c, VECTORS[i]).map_err(bad)?;
-            } else {
-                r.g1s(c, VECTORS[i]).map_err(bad)?;
-            }
-        }
-    }
+    // Pass 1: the last file's prefix and hash (every point checked).
+    let mut r = open(last)?;
+    let prev = r.prefix(None).map_err(bad)?;
+    walk(&mut r, &prev, |_, _| Ok(())).map_err(bad)?;
     let prev_hash = r.finish().map_err(bad)?;
 
+    let committed = prev.kind == CircuitKind::Committed;
     let (delta, sigma) = (nonzero(&mut rng), nonzero(&mut rng));
     let pok = |x: Fr, tag: &str, rng: &mut ChaCha20Rng| {
         let s = (G1Projective::generator() * nonzero(rng)).into_affine();
         let sx = (s * x).into_affine();
         let r = challenge(tag, &prev_hash, &s, &sx);
-        (s, sx, (G2Projective::from(r) * x).into_affine())
+        Pok { s, sx, rx: (G2Projective::from(r) * x).into_affine() }
     };
-    let (s, s_delta, r_delta) = pok(delta, "delta", &mut rng);
-    let (t, t_sigma, q_sigma) = pok(sigma, "sigma", &mut rng);
+    let record =
+        Record { delta: pok(delta, "delta", &mut rng), sigma: committed.then(|| pok(sigma, "sigma", &mut rng)) };
     let mut name = name.to_string();
     while name.len() > MAX_NAME {
         name.pop();
     }
     let next = Prefix {
+        kind: prev.kind,
         shape: prev.shape,
         index: prev.index + 1,
         prev: prev_hash,
         name,
-        record: Some(Record { s, s_delta, r_delta, t, t_sigma, q_sigma }),
-        sigma_delta_g2: scale2(&prev.sigma_delta_g2, sigma * delta),
+        record: Some(record),
+        sigma_delta_g2: prev.sigma_delta_g2.map(|p| scale2(&p, sigma * delta)),
     };
     let path = dir.join(Phase2::file_name(next.index));
     if path.exists() {
@@ -96,35 +129,30 @@ pub fn contribute(dir: &Path, name: &str, entropy: &[u8]) -> Result<Contribution
     }
 
     // Pass 2: the next file, a chunk at a time.
-    let (mut r, len) = open(last)?;
-    if r.prefix(Some(&prev.shape), len).map_err(bad)? != prev {
+    let mut r = open(last)?;
+    if r.prefix(Some((prev.kind, prev.shape))).map_err(bad)? != prev {
         return Err(bad("changed while it was read".into()));
     }
     let tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     let mut w = Writer::new(BufWriter::with_capacity(1 << 20, tmp));
     w.bytes(&next.to_bytes()).map_err(io)?;
-    let mut fixed = Fixed::read(&mut r).map_err(bad)?;
-    fixed.delta_g2 = scale2(&fixed.delta_g2, delta);
-    fixed.delta_g1 = (G1Projective::from(fixed.delta_g1) * delta).into_affine();
-    w.bytes(&fixed.to_bytes()).map_err(io)?;
     let delta_inv = inverse(delta);
-    for (i, n) in want.iter().enumerate() {
-        r.len(*n, VECTORS[i]).map_err(bad)?;
-        w.bytes(&(*n as u64).to_le_bytes()).map_err(io)?;
-        for c in chunks(*n) {
-            if i == B_G2 {
-                w.g2s(&r.g2s(c, VECTORS[i]).map_err(bad)?).map_err(io)?;
-                continue;
-            }
-            let points = r.g1s(c, VECTORS[i]).map_err(bad)?;
-            let points = match i {
-                L_SCALAR..=H => scale(&points, delta_inv),
-                POK => scale(&points, sigma),
-                _ => points,
-            };
-            w.g1s(&points).map_err(io)?;
-        }
-    }
+    let roles: Vec<Role> = items(prev.kind).iter().map(|i| i.role).collect();
+    walk(&mut r, &prev, |i, chunk| {
+        let written = match chunk {
+            Chunk::Len(n) => w.bytes(&(n as u64).to_le_bytes()),
+            Chunk::G2(p) if roles[i] == Role::Delta => w.g2s(&[scale2(&p[0], delta)]),
+            Chunk::G2(p) => w.g2s(&p),
+            Chunk::G1(p) => w.g1s(&match roles[i] {
+                Role::Phase1 => p,
+                Role::Delta => scale(&p, delta),
+                Role::OverDelta => scale(&p, delta_inv),
+                Role::Sigma => scale(&p, sigma),
+            }),
+        };
+        written.map_err(|e| e.to_string())
+    })
+    .map_err(bad)?;
     if r.finish().map_err(bad)? != prev_hash {
         return Err(bad("changed while it was read".into()));
     }
@@ -132,9 +160,4 @@ pub fn contribute(dir: &Path, name: &str, entropy: &[u8]) -> Result<Contribution
     let tmp = buf.into_inner().map_err(|e| io(e.into_error()))?;
     tmp.persist_noclobber(&path).map_err(|e| io(e.error))?;
     Ok(Contribution { index: next.index, path, hash })
-}
-
-/// Sizes of the chunks a vector of `n` points is read in.
-pub(super) fn chunks(n: usize) -> impl Iterator<Item = usize> {
-    (0..n).step_by(CHUNK).map(move |at| CHUNK.min(n - at))
 }

@@ -1,29 +1,157 @@
 //! The phase-2 starting key from a prepared `.ptau`, with δ = σ = 1.
 //!
-//! Each variable's QAP polynomials at τ are Σ coefficient·L_x(τ) over its terms,
+//! Committed circuit: each variable's QAP polynomials at τ are Σ coefficient·L_x(τ) over its terms,
 //! x the row's point of H (`Layout::qap_index`), so every query is a sum of the
 //! `.ptau`'s Lagrange points (all coefficients of the layout are ±1): A-query
 //! Σ[L]₁, B-queries Σ[L]₁ and Σ[L]₂, and K = β·u + α·v + w as Σ[βL]₁ + Σ[αL]₁
 //! + Σ[L]₁, which is the IC point of an input (γ = 1) and the L-query point of
 //! a witness (before any δ). The h-query is −2·[L'_(2i+1)]₁, L' the Lagrange
 //! basis of size 2|H| (the coset shift is ω_2|H|; `backend::coset_shift`).
+//!
+//! Poseidon and naive circuits: ark-groth16's key for the libsnark reduction
+//! (constraint i at ω^i, then an A-row per public input), the same sums with
+//! the matrices' coefficients (an MSM per variable), and the h-query in
+//! monomial form, [τ^i·Z_H(τ)]₁ = [τ^(|H|+i)]₁ − [τ^i]₁ for i < |H| − 1.
 
-use ark_bn254::{Fr, G1Affine, G1Projective, G2Affine, G2Projective};
-use ark_ec::{AffineRepr, CurveGroup, PrimeGroup};
+use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
+use ark_ec::{AffineRepr, CurveGroup, PrimeGroup, VariableBaseMSM};
 use ark_ff::{AdditiveGroup, One, Zero};
+use ark_groth16::ProvingKey;
+use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
+use ark_relations::r1cs::{
+    ConstraintMatrices, ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisMode,
+};
 use rayon::prelude::*;
 use veriflop_circuits::circuit::committed::{Layout, SCALAR_VARS};
 use veriflop_circuits::cp::ic_ranges;
-use veriflop_circuits::Shape;
+use veriflop_circuits::{CircuitKind, MatmulCircuit, Shape};
 
 use super::ptau::{Ptau, Section};
+use super::stream::{Key, Prefix};
 use super::{CeremonyError, Phase2};
 use crate::committed::CommittedKey;
 
-/// Phase 2's file 0 for `shape` from a prepared `.ptau`.
-pub fn init(shape: &Shape, ptau: &mut Ptau) -> Result<Phase2, CeremonyError> {
-    let (key, sigma_delta_g2) = initial_key(shape, ptau).map_err(CeremonyError::Format)?;
-    Ok(Phase2 { shape: *shape, index: 0, prev: ptau.digest, name: String::new(), record: None, sigma_delta_g2, key })
+/// Phase 2's file 0 for a circuit and shape from a prepared `.ptau`.
+pub fn init(kind: CircuitKind, shape: &Shape, ptau: &mut Ptau) -> Result<Phase2, CeremonyError> {
+    let (key, sigma_delta_g2) = match kind {
+        CircuitKind::Committed => {
+            let (k, sd) = committed_key(shape, ptau).map_err(CeremonyError::Format)?;
+            (Key::Committed(k), Some(sd))
+        }
+        CircuitKind::Poseidon | CircuitKind::Naive => {
+            (Key::Generic(generic_key(kind, shape, ptau).map_err(CeremonyError::Format)?), None)
+        }
+    };
+    let prefix =
+        Prefix { kind, shape: *shape, index: 0, prev: ptau.digest, name: String::new(), record: None, sigma_delta_g2 };
+    Ok(Phase2 { prefix, key })
+}
+
+/// The R1CS of a Poseidon or naive circuit as ark-groth16's generator sees it.
+fn matrices(kind: CircuitKind, shape: &Shape) -> Result<ConstraintMatrices<Fr>, String> {
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    cs.set_mode(SynthesisMode::Setup);
+    MatmulCircuit::setup(kind, *shape).generate_constraints(cs.clone()).map_err(|e| e.to_string())?;
+    cs.finalize();
+    cs.to_matrices().ok_or_else(|| "no constraint system".to_string())
+}
+
+/// |H| of a circuit and shape.
+pub(super) fn domain_size(kind: CircuitKind, shape: &Shape) -> Result<usize, String> {
+    let size = match kind {
+        CircuitKind::Committed => Layout::new(shape).domain_size(),
+        _ => {
+            let m = matrices(kind, shape)?;
+            Radix2EvaluationDomain::<Fr>::new(m.num_constraints + m.num_instance_variables).map(|d| d.size())
+        }
+    };
+    size.filter(|s| *s < 1 << 27).ok_or_else(|| format!("{kind} {shape} exceeds the largest NTT domain"))
+}
+
+fn check_power(kind: CircuitKind, shape: &Shape, size: usize, ptau: &Ptau) -> Result<(), String> {
+    if 2 * size > 1usize << ptau.power {
+        return Err(format!(
+            "{kind} {shape} has a QAP domain of 2^{} rows, which needs a .ptau of power {} or more (this one has {})",
+            size.trailing_zeros(),
+            size.trailing_zeros() + 1,
+            ptau.power
+        ));
+    }
+    Ok(())
+}
+
+/// Σ coefficient·base over `terms` (coefficient, index into `bases`).
+fn combo<A: AffineRepr<ScalarField = Fr>>(bases: &[A], terms: &[(Fr, usize)]) -> A::Group
+where
+    A::Group: VariableBaseMSM<MulBase = A>,
+{
+    let (points, scalars): (Vec<A>, Vec<Fr>) = terms.iter().map(|(c, i)| (bases[*i], *c)).unzip();
+    A::Group::msm(&points, &scalars).expect("equal lengths")
+}
+
+fn generic_key(kind: CircuitKind, shape: &Shape, ptau: &mut Ptau) -> Result<ProvingKey<Bn254>, String> {
+    let m = matrices(kind, shape)?;
+    let (nc, ni) = (m.num_constraints, m.num_instance_variables);
+    let size = domain_size(kind, shape)?;
+    check_power(kind, shape, size, ptau)?;
+    let vars = ni + m.num_witness_variables;
+    let mut terms = [vec![Vec::new(); vars], vec![Vec::new(); vars], vec![Vec::new(); vars]];
+    for (t, rows) in terms.iter_mut().zip([&m.a, &m.b, &m.c]) {
+        for (row, r) in rows.iter().enumerate() {
+            for &(c, v) in r {
+                t[v].push((c, row));
+            }
+        }
+    }
+    for (j, t) in terms[0].iter_mut().enumerate().take(ni) {
+        t.push((Fr::one(), nc + j));
+    }
+    drop(m);
+    let [ta, tb, tc] = terms;
+    let l1 = ptau.lagrange_g1(Section::LagrangeG1, size)?;
+    let l2 = ptau.lagrange_g2(size)?;
+    let la = ptau.lagrange_g1(Section::LagrangeAlphaG1, size)?;
+    let lb = ptau.lagrange_g1(Section::LagrangeBetaG1, size)?;
+    let per_var = |f: &(dyn Fn(usize) -> G1Projective + Sync)| -> Vec<G1Affine> {
+        G1Projective::normalize_batch(&(0..vars).into_par_iter().map(f).collect::<Vec<_>>())
+    };
+    let a_query = per_var(&|i| combo(&l1, &ta[i]));
+    let b_g1_query = per_var(&|i| combo(&l1, &tb[i]));
+    let b_g2_query =
+        G2Projective::normalize_batch(&(0..vars).into_par_iter().map(|i| combo(&l2, &tb[i])).collect::<Vec<_>>());
+    let k = per_var(&|i| combo(&lb, &ta[i]) + combo(&la, &tb[i]) + combo(&l1, &tc[i]));
+    drop((l1, l2, la, lb));
+    let tau = ptau.g1(Section::TauG1, 0, 2 * size as u64 - 1)?;
+    let h: Vec<G1Projective> = (0..size - 1).into_par_iter().map(|i| tau[size + i] - tau[i]).collect();
+    let (alpha, beta, beta_g2) = phase1_points(ptau)?;
+    Ok(ProvingKey {
+        vk: ark_groth16::VerifyingKey {
+            alpha_g1: alpha,
+            beta_g2,
+            gamma_g2: G2Affine::generator(),
+            delta_g2: G2Affine::generator(),
+            gamma_abc_g1: k[..ni].to_vec(),
+        },
+        beta_g1: beta,
+        delta_g1: G1Affine::generator(),
+        a_query,
+        b_g1_query,
+        b_g2_query,
+        h_query: G1Projective::normalize_batch(&h),
+        l_query: k[ni..].to_vec(),
+    })
+}
+
+/// [α]₁, [β]₁ and [β]₂ of the `.ptau`.
+fn phase1_points(ptau: &mut Ptau) -> Result<(G1Affine, G1Affine, G2Affine), String> {
+    let alpha = ptau.g1(Section::AlphaTauG1, 0, 1)?[0];
+    let beta = ptau.g1(Section::BetaTauG1, 0, 1)?[0];
+    let beta_g2 = ptau.g2(Section::BetaG2, 0, 1)?[0];
+    if alpha.is_zero() || beta.is_zero() || beta_g2.is_zero() {
+        return Err(".ptau: α or β is the identity".into());
+    }
+    Ok((alpha, beta, beta_g2))
 }
 
 /// ± point, for the layout's ±1 coefficients.
@@ -42,17 +170,10 @@ fn add<P: std::ops::AddAssign<A> + std::ops::SubAssign<A>, A: Copy>(
     Ok(())
 }
 
-fn initial_key(shape: &Shape, ptau: &mut Ptau) -> Result<(CommittedKey, G2Affine), String> {
+fn committed_key(shape: &Shape, ptau: &mut Ptau) -> Result<(CommittedKey, G2Affine), String> {
     let layout = Layout::new(shape);
-    let size = layout.domain_size().ok_or_else(|| format!("{shape} exceeds the largest NTT domain"))?;
-    if 2 * size > 1usize << ptau.power {
-        return Err(format!(
-            "{shape} has a QAP domain of 2^{} rows, which needs a .ptau of power {} or more (this one has {})",
-            size.trailing_zeros(),
-            size.trailing_zeros() + 1,
-            ptau.power
-        ));
-    }
+    let size = domain_size(CircuitKind::Committed, shape)?;
+    check_power(CircuitKind::Committed, shape, size, ptau)?;
     let l1 = ptau.lagrange_g1(Section::LagrangeG1, size)?;
     let l2 = ptau.lagrange_g2(size)?;
     let la = ptau.lagrange_g1(Section::LagrangeAlphaG1, size)?;
@@ -119,12 +240,7 @@ fn initial_key(shape: &Shape, ptau: &mut Ptau) -> Result<(CommittedKey, G2Affine
     let k = G1Projective::normalize_batch(&k);
     let pick = |v: &[G1Affine]| -> Vec<G1Affine> { (0..SCALAR_VARS).chain(witnesses.clone()).map(|i| v[i]).collect() };
     let [_, _, rc] = ic_ranges(shape);
-    let alpha = ptau.g1(Section::AlphaTauG1, 0, 1)?[0];
-    let beta = ptau.g1(Section::BetaTauG1, 0, 1)?[0];
-    let beta_g2 = ptau.g2(Section::BetaG2, 0, 1)?[0];
-    if alpha.is_zero() || beta.is_zero() || beta_g2.is_zero() {
-        return Err(".ptau: α or β is the identity".into());
-    }
+    let (alpha, beta, beta_g2) = phase1_points(ptau)?;
     let key = CommittedKey {
         vk: ark_groth16::VerifyingKey {
             alpha_g1: alpha,

@@ -1,12 +1,14 @@
-//! Phase 2 of a Groth16 ceremony for the committed circuit (BGM17, as snarkjs's
-//! `zkey` and gnark's `mpcsetup` run it), on top of a public powers of tau.
+//! Phase 2 of a Groth16 ceremony (BGM17, as snarkjs's `zkey` and gnark's
+//! `mpcsetup` run it), on top of a public powers of tau, for any of the
+//! Groth16 circuits: committed (the default) and the Poseidon and naive ones.
 //!
 //! Phase 1 (the `.ptau`) fixes τ, α and β; γ is the G2 generator. Phase 2 adds
-//! the circuit's own secrets, δ and σ (the proof-of-knowledge key of cm_C), as
-//! a product of one factor per contributor: each multiplies δ₁, δ₂ by δ_j, the
-//! L- and h-queries by 1/δ_j, the σ-bases by σ_j and [σδ]₂ by σ_j·δ_j, and
-//! proves knowledge of δ_j and σ_j. One honest contributor who forgets δ_j and
-//! σ_j makes δ and σ unknown to everyone (docs/PROTOCOL.md §6).
+//! the circuit's own secrets as a product of one factor per contributor: δ,
+//! and for the committed circuit σ (the proof-of-knowledge key of cm_C). Each
+//! contributor multiplies δ₁, δ₂ by δ_j, the L- and h-queries by 1/δ_j, the
+//! σ-bases by σ_j and [σδ]₂ by σ_j·δ_j, and proves knowledge of δ_j and σ_j.
+//! One honest contributor who forgets its factors makes δ and σ unknown to
+//! everyone (docs/PROTOCOL.md §6).
 //!
 //! A ceremony is a directory of files `0000.ph2`, `0001.ph2`, …: file 0 is
 //! [`init`]'s key from the `.ptau` (δ = σ = 1), file j the key after
@@ -16,15 +18,16 @@
 //!
 //! File format: a 20-byte key header with magic `VFP2` (circuit, dtype, shape),
 //! the index (u32 LE), the 32-byte SHA-256 of the previous file (for file 0,
-//! of the `.ptau`), the contributor's name (u16 LE length ≤ 128, UTF-8), the
-//! record (file j ≥ 1: S, S·δ_j ∈ G1, R·δ_j ∈ G2, T, T·σ_j ∈ G1, Q·σ_j ∈ G2,
-//! uncompressed), [σδ]₂, then the key in [`CommittedKey`]'s encoding. Its
-//! SHA-256 is the contribution hash contributors publish.
+//! of the `.ptau`), the contributor's name (u16 LE length ≤ 128, UTF-8), for
+//! file j ≥ 1 the proofs of knowledge (S, S·δ_j ∈ G1, R·δ_j ∈ G2; committed:
+//! T, T·σ_j, Q·σ_j likewise), for the committed circuit [σδ]₂, then the key
+//! (arkworks uncompressed points; see [`stream`]). Its SHA-256 is the
+//! contribution hash contributors publish.
 
 mod contribute;
 mod init;
 pub mod ptau;
-mod stream;
+pub mod stream;
 mod verify;
 
 use std::fs::File;
@@ -39,13 +42,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use veriflop_circuits::Shape;
-
-use crate::committed::CommittedKey;
+use veriflop_circuits::{CircuitKind, Shape};
+use veriflop_verifier::keys::KeyHeader;
 
 pub use contribute::{contribute, Contribution};
 pub use init::init;
-pub use stream::Prefix;
+pub use stream::{Key, Pok, Prefix, Record};
 pub use verify::{verify, Verified};
 
 use stream::Reader;
@@ -55,7 +57,6 @@ const MAGIC: &[u8; 4] = b"VFP2";
 pub const MAX_NAME: usize = 128;
 const G1: usize = 64;
 const G2: usize = 128;
-const RECORD: usize = 4 * G1 + 2 * G2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CeremonyError {
@@ -71,30 +72,11 @@ pub enum CeremonyError {
     Usage(String),
 }
 
-/// A contribution's proof of knowledge of its secrets: for δ_j, S = [s]₁,
-/// S·δ_j and R·δ_j with R = [`challenge`]("delta", prev, S, S·δ_j) ∈ G2; for
-/// σ_j, T, T·σ_j and Q·σ_j likewise.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Record {
-    pub s: G1Affine,
-    pub s_delta: G1Affine,
-    pub r_delta: G2Affine,
-    pub t: G1Affine,
-    pub t_sigma: G1Affine,
-    pub q_sigma: G2Affine,
-}
-
-/// One file of the transcript.
+/// One whole file of the transcript.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Phase2 {
-    pub shape: Shape,
-    pub index: u32,
-    /// SHA-256 of the previous file (file 0: of the `.ptau`).
-    pub prev: [u8; 32],
-    pub name: String,
-    pub record: Option<Record>,
-    pub sigma_delta_g2: G2Affine,
-    pub key: CommittedKey,
+    pub prefix: Prefix,
+    pub key: Key,
 }
 
 /// G2 point from a transcript hash, with a discrete logarithm no one knows:
@@ -128,27 +110,16 @@ impl Phase2 {
         format!("{index:04}.ph2")
     }
 
-    pub fn prefix(&self) -> Prefix {
-        Prefix {
-            shape: self.shape,
-            index: self.index,
-            prev: self.prev,
-            name: self.name.clone(),
-            record: self.record.clone(),
-            sigma_delta_g2: self.sigma_delta_g2,
-        }
-    }
-
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = self.prefix().to_bytes();
+        let mut out = self.prefix.to_bytes();
         out.extend_from_slice(&self.key.to_bytes());
         out
     }
 
-    /// Decodes a file for `shape`: lengths exactly those of the shape, every
-    /// point on the curve and in the prime-order subgroup.
-    pub fn from_bytes(shape: &Shape, bytes: &[u8]) -> Result<Phase2, String> {
-        decode(Reader::new(bytes), Some(shape), bytes.len() as u64)
+    /// Decodes a file for `kind` and `shape`: lengths checked before any
+    /// allocation, every point on the curve and in the prime-order subgroup.
+    pub fn from_bytes(kind: CircuitKind, shape: &Shape, bytes: &[u8]) -> Result<Phase2, String> {
+        decode(Reader::new(bytes, bytes.len() as u64), Some((kind, *shape)))
     }
 
     /// SHA-256 of the file: the contribution hash.
@@ -157,19 +128,11 @@ impl Phase2 {
     }
 }
 
-fn decode<R: std::io::Read>(mut r: Reader<R>, shape: Option<&Shape>, len: u64) -> Result<Phase2, String> {
-    let p = r.prefix(shape, len)?;
-    let key = r.key(&p.shape)?;
+fn decode<R: std::io::Read>(mut r: Reader<R>, expect: Option<(CircuitKind, Shape)>) -> Result<Phase2, String> {
+    let prefix = r.prefix(expect)?;
+    let key = Key::from_bytes(prefix.kind, &prefix.shape, &r.rest()?)?;
     r.finish()?;
-    Ok(Phase2 {
-        shape: p.shape,
-        index: p.index,
-        prev: p.prev,
-        name: p.name,
-        record: p.record,
-        sigma_delta_g2: p.sigma_delta_g2,
-        key,
-    })
+    Ok(Phase2 { prefix, key })
 }
 
 /// The files of a ceremony directory, in order; they must be 0000… without gaps.
@@ -188,24 +151,23 @@ pub fn files(dir: &Path) -> Result<Vec<PathBuf>, CeremonyError> {
     Ok(out)
 }
 
-/// A file opened for streaming, with its length.
-fn open(path: &Path) -> Result<(Reader<BufReader<File>>, u64), CeremonyError> {
+/// A file opened for streaming.
+fn open(path: &Path) -> Result<Reader<BufReader<File>>, CeremonyError> {
     let io = |e: std::io::Error| CeremonyError::Io(format!("{}: {e}", path.display()));
     let f = File::open(path).map_err(io)?;
     let len = f.metadata().map_err(io)?.len();
-    Ok((Reader::new(BufReader::with_capacity(1 << 20, f)), len))
+    Ok(Reader::new(BufReader::with_capacity(1 << 20, f), len))
 }
 
-/// Reads one whole file of the ceremony; `shape`, when given, is the shape
-/// the file must be for.
-pub fn read(path: &Path, shape: Option<&Shape>) -> Result<Phase2, CeremonyError> {
-    let (r, len) = open(path)?;
-    decode(r, shape, len).map_err(|e| CeremonyError::Format(format!("{}: {e}", path.display())))
+/// Reads one whole file of the ceremony; `expect`, when given, is the circuit
+/// and shape the file must be for.
+pub fn read(path: &Path, expect: Option<(CircuitKind, Shape)>) -> Result<Phase2, CeremonyError> {
+    decode(open(path)?, expect).map_err(|e| CeremonyError::Format(format!("{}: {e}", path.display())))
 }
 
 /// Writes file `p` into `dir` (through a temporary file, renamed into place).
 pub fn write(dir: &Path, p: &Phase2) -> Result<PathBuf, CeremonyError> {
-    let path = dir.join(Phase2::file_name(p.index));
+    let path = dir.join(Phase2::file_name(p.prefix.index));
     if path.exists() {
         return Err(CeremonyError::Usage(format!("{} exists already", path.display())));
     }
@@ -215,13 +177,21 @@ pub fn write(dir: &Path, p: &Phase2) -> Result<PathBuf, CeremonyError> {
 
 /// The last file's key as the prover's and verifier's key files.
 pub fn finalize(last: &Phase2) -> Result<(crate::ProverKey, veriflop_verifier::ShapeKey), CeremonyError> {
-    if last.index == 0 {
+    let p = &last.prefix;
+    if p.index == 0 {
         return Err(CeremonyError::Usage(
-            "no contribution yet: the key of 0000.ph2 has δ = σ = 1 and protects nothing; run `ceremony contribute`"
-                .into(),
+            "no contribution yet: the key of 0000.ph2 has δ = 1 and protects nothing; run `ceremony contribute`".into(),
         ));
     }
-    Ok(crate::setup::committed_keys(last.shape, last.key.clone(), last.sigma_delta_g2))
+    Ok(match (&last.key, p.sigma_delta_g2) {
+        (Key::Committed(k), Some(sd)) => crate::setup::committed_keys(p.shape, k.clone(), sd),
+        (Key::Generic(pk), None) => {
+            let header = KeyHeader { kind: p.kind, shape: p.shape };
+            let vk = veriflop_verifier::ShapeKey { header, vk: pk.vk.clone(), pok_g2: None };
+            (crate::ProverKey { header, body: crate::KeyBody::Generic(pk.clone()) }, vk)
+        }
+        _ => return Err(CeremonyError::Format("the key does not fit its circuit".into())),
+    })
 }
 
 /// `point · x` for every point, in parallel, back to affine.

@@ -14,11 +14,14 @@
 //! agree with each other, which [`super::verify`] does.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use ark_bn254::{Fq, Fq2, G1Affine, G2Affine};
-use ark_ff::{BigInt, PrimeField, Zero};
+use ark_bn254::{Fq, Fq2, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
+use ark_ec::scalar_mul::ScalarMul;
+use ark_ec::{AffineRepr, PrimeGroup};
+use ark_ff::{BigInt, Field, PrimeField, UniformRand, Zero};
+use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -229,4 +232,127 @@ fn g2(b: &[u8]) -> Option<G2Affine> {
     }
     let p = G2Affine::new_unchecked(x, y);
     (p.is_on_curve() && p.is_in_correct_subgroup_assuming_on_curve()).then_some(p)
+}
+
+// ---- development files ---------------------------------------------------
+
+/// Sections written, with their sizes in points for power p (12–15: every
+/// Lagrange basis of 2^0 … 2^p points in turn).
+fn layout(p: u32) -> Vec<(u32, u64, u64)> {
+    let all = (1u64 << (p + 1)) - 1;
+    vec![
+        (2, all, 64),
+        (3, 1 << p, 128),
+        (4, 1 << p, 64),
+        (5, 1 << p, 64),
+        (6, 1, 128),
+        (12, all, 64),
+        (13, all, 128),
+        (14, all, 64),
+        (15, all, 64),
+    ]
+}
+
+fn fq_le(x: &Fq, out: &mut Vec<u8>) {
+    // The .ptau keeps coordinates in Montgomery form, as arkworks does inside.
+    for limb in x.0 .0 {
+        out.extend_from_slice(&limb.to_le_bytes());
+    }
+}
+
+fn g1_bytes(points: &[G1Affine]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(points.len() * 64);
+    for p in points {
+        let (x, y) = p.xy().expect("not the identity");
+        fq_le(&x, &mut out);
+        fq_le(&y, &mut out);
+    }
+    out
+}
+
+fn g2_bytes(points: &[G2Affine]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(points.len() * 128);
+    for p in points {
+        let (x, y) = p.xy().expect("not the identity");
+        for c in [x.c0, x.c1, y.c0, y.c1] {
+            fq_le(&c, &mut out);
+        }
+    }
+    out
+}
+
+/// A **development** `.ptau` of power `p`, for tests and benchmarks: τ, α, β
+/// come from `rng`, so whoever runs it knows them. It holds only what phase 2
+/// reads for a domain of 2^(p−1) points (powers up to 2^p in G1 and 2^(p−1)
+/// in G2, α and β powers up to 2^(p−1), the Lagrange bases of 2^(p−1) and 2^p
+/// points); the rest of every section is zeros (a sparse file).
+pub fn write_development<R: rand::RngCore>(path: &Path, p: u32, rng: &mut R) -> std::io::Result<()> {
+    let (tau, alpha, beta) = (Fr::rand(rng), Fr::rand(rng), Fr::rand(rng));
+    let size = 1usize << (p - 1);
+    let mut f = File::create(path)?;
+    let mut header = b"ptau".to_vec();
+    header.extend_from_slice(&1u32.to_le_bytes());
+    header.extend_from_slice(&11u32.to_le_bytes());
+    // Section 1: n8, q, power, ceremony power.
+    let mut s1 = 32u32.to_le_bytes().to_vec();
+    for limb in Fq::MODULUS.0 {
+        s1.extend_from_slice(&limb.to_le_bytes());
+    }
+    s1.extend_from_slice(&p.to_le_bytes());
+    s1.extend_from_slice(&p.to_le_bytes());
+    header.extend_from_slice(&1u32.to_le_bytes());
+    header.extend_from_slice(&(s1.len() as u64).to_le_bytes());
+    header.extend_from_slice(&s1);
+    f.write_all(&header)?;
+    let mut at = header.len() as u64;
+    let mut starts = std::collections::HashMap::new();
+    for (ty, points, bytes) in layout(p) {
+        f.seek(SeekFrom::Start(at))?;
+        f.write_all(&ty.to_le_bytes())?;
+        f.write_all(&(points * bytes).to_le_bytes())?;
+        starts.insert(ty, at + 12);
+        at += 12 + points * bytes;
+        if ty == 6 {
+            // Section 7: no phase-1 contributions recorded.
+            f.seek(SeekFrom::Start(at))?;
+            f.write_all(&7u32.to_le_bytes())?;
+            f.write_all(&4u64.to_le_bytes())?;
+            f.write_all(&0u32.to_le_bytes())?;
+            at += 16;
+        }
+    }
+    f.set_len(at)?;
+    let mut put = |ty: u32, first: u64, bytes: Vec<u8>, width: u64| -> std::io::Result<()> {
+        f.seek(SeekFrom::Start(starts[&ty] + first * width))?;
+        f.write_all(&bytes)?;
+        Ok(())
+    };
+    let powers = |n: usize, times: Fr| -> Vec<Fr> {
+        let mut v = Vec::with_capacity(n);
+        let mut x = times;
+        for _ in 0..n {
+            v.push(x);
+            x *= tau;
+        }
+        v
+    };
+    let g1 = G1Projective::generator();
+    let g2 = G2Projective::generator();
+    put(2, 0, g1_bytes(&g1.batch_mul(&powers(2 * size + 1, Fr::ONE))), 64)?;
+    put(3, 0, g2_bytes(&g2.batch_mul(&powers(size + 1, Fr::ONE))), 128)?;
+    put(4, 0, g1_bytes(&g1.batch_mul(&powers(size + 1, alpha))), 64)?;
+    put(5, 0, g1_bytes(&g1.batch_mul(&powers(size + 1, beta))), 64)?;
+    put(6, 0, g2_bytes(&[(g2 * beta).into()]), 128)?;
+    for n in [size, 2 * size] {
+        let l = Radix2EvaluationDomain::<Fr>::new(n).expect("a power of two").evaluate_all_lagrange_coefficients(tau);
+        put(12, n as u64 - 1, g1_bytes(&g1.batch_mul(&l)), 64)?;
+        if n == size {
+            put(13, n as u64 - 1, g2_bytes(&g2.batch_mul(&l)), 128)?;
+            let scaled = |x: Fr| l.iter().map(|v| *v * x).collect::<Vec<_>>();
+            put(14, n as u64 - 1, g1_bytes(&g1.batch_mul(&scaled(alpha))), 64)?;
+            put(15, n as u64 - 1, g1_bytes(&g1.batch_mul(&scaled(beta))), 64)?;
+        }
+    }
+    f.flush()?;
+    Ok(())
 }

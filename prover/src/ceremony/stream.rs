@@ -1,40 +1,129 @@
 //! Phase-2 files a slice at a time: `contribute` and `verify` never hold a
-//! whole key, only [`CHUNK`] points of each file they read (and σ-base 0 and
-//! the commitment key IC_C, which the checks need whole).
+//! whole key, only [`CHUNK`] points of each file they read (and for the
+//! committed circuit σ-base 0 and the commitment key IC_C, which its checks
+//! need whole).
 //!
-//! The key part of a file is [`CommittedKey::to_bytes`]'s encoding: α₁, β₂, γ₂,
-//! δ₂, β₁, δ₁, then nine length-prefixed vectors ([`VECTORS`]).
+//! A file is a [`Prefix`] then the key: [`CommittedKey::to_bytes`]'s encoding,
+//! or ark-groth16's uncompressed `ProvingKey` for the Poseidon and naive
+//! circuits; [`items`] lists either's parts in order with what phase 2 does to
+//! each.
 
 use std::io::{Read, Write};
 
-use ark_bn254::{G1Affine, G2Affine};
+use ark_bn254::{Bn254, G1Affine, G2Affine};
+use ark_groth16::ProvingKey;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use veriflop_circuits::{CircuitKind, Shape};
 use veriflop_verifier::keys::{KeyHeader, HEADER_BYTES};
 
-use super::{Record, G1, G2, MAGIC, MAX_NAME, RECORD};
+use super::{G1, G2, MAGIC, MAX_NAME};
 use crate::committed::{self, CommittedKey};
 
 /// Points read or written at a time.
 pub const CHUNK: usize = 1 << 15;
-/// The G2 vector (B₂-query of the scalar variables).
-pub const B_G2: usize = 3;
-pub const L_SCALAR: usize = 5;
-pub const H: usize = 7;
-pub const POK: usize = 8;
+
+/// What a contribution does to a part of the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Fixed by phase 1 (α, β, γ, IC, A- and B-queries): never changes.
+    Phase1,
+    /// [δ]₁ or [δ]₂: times δ_j.
+    Delta,
+    /// L- and h-queries: times 1/δ_j.
+    OverDelta,
+    /// σ-bases (committed circuit): times σ_j.
+    Sigma,
+}
+
+/// One part of a key, in file order: a point or a length-prefixed vector.
+#[derive(Clone, Copy, Debug)]
+pub struct Item {
+    pub name: &'static str,
+    pub g2: bool,
+    pub vector: bool,
+    pub role: Role,
+}
+
+const fn point(name: &'static str, g2: bool, role: Role) -> Item {
+    Item { name, g2, vector: false, role }
+}
+
+const fn vector(name: &'static str, g2: bool, role: Role) -> Item {
+    Item { name, g2, vector: true, role }
+}
+
+const COMMITTED: [Item; 15] = [
+    point("α₁", false, Role::Phase1),
+    point("β₂", true, Role::Phase1),
+    point("γ₂", true, Role::Phase1),
+    point("δ₂", true, Role::Delta),
+    point("β₁", false, Role::Phase1),
+    point("δ₁", false, Role::Delta),
+    vector("IC", false, Role::Phase1),
+    vector("A-query (scalars)", false, Role::Phase1),
+    vector("B₁-query", false, Role::Phase1),
+    vector("B₂-query", true, Role::Phase1),
+    vector("A-query (entries)", false, Role::Phase1),
+    vector("L-query (scalars)", false, Role::OverDelta),
+    vector("L-query (products)", false, Role::OverDelta),
+    vector("h-query", false, Role::OverDelta),
+    vector("σ-bases", false, Role::Sigma),
+];
+
+const GENERIC: [Item; 12] = [
+    point("α₁", false, Role::Phase1),
+    point("β₂", true, Role::Phase1),
+    point("γ₂", true, Role::Phase1),
+    point("δ₂", true, Role::Delta),
+    vector("IC", false, Role::Phase1),
+    point("β₁", false, Role::Phase1),
+    point("δ₁", false, Role::Delta),
+    vector("A-query", false, Role::Phase1),
+    vector("B₁-query", false, Role::Phase1),
+    vector("B₂-query", true, Role::Phase1),
+    vector("h-query", false, Role::OverDelta),
+    vector("L-query", false, Role::OverDelta),
+];
+
+/// The parts of a key of `kind`, in file order.
+pub fn items(kind: CircuitKind) -> &'static [Item] {
+    match kind {
+        CircuitKind::Committed => &COMMITTED,
+        CircuitKind::Poseidon | CircuitKind::Naive => &GENERIC,
+    }
+}
+
+/// A proof of knowledge of a secret x: S = [s]₁, S·x and R·x, R =
+/// [`super::challenge`] of the previous file's hash, S and S·x.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pok {
+    pub s: G1Affine,
+    pub sx: G1Affine,
+    pub rx: G2Affine,
+}
+
+/// A contribution's proofs of knowledge: of δ_j, and (committed) of σ_j.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    pub delta: Pok,
+    pub sigma: Option<Pok>,
+}
 
 /// Everything in a file before the key.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Prefix {
+    pub kind: CircuitKind,
     pub shape: Shape,
     pub index: u32,
     /// SHA-256 of the previous file (file 0: of the `.ptau`).
     pub prev: [u8; 32],
     pub name: String,
+    /// Present exactly for index ≥ 1; its σ part exactly for the committed circuit.
     pub record: Option<Record>,
-    pub sigma_delta_g2: G2Affine,
+    /// [σδ]₂, exactly for the committed circuit.
+    pub sigma_delta_g2: Option<G2Affine>,
 }
 
 fn ser(out: &mut Vec<u8>, p: &impl CanonicalSerialize) {
@@ -43,66 +132,69 @@ fn ser(out: &mut Vec<u8>, p: &impl CanonicalSerialize) {
 
 impl Prefix {
     pub fn to_bytes(&self) -> Vec<u8> {
-        let header = KeyHeader { kind: CircuitKind::Committed, shape: self.shape };
+        let header = KeyHeader { kind: self.kind, shape: self.shape };
         let mut out = header.encode(MAGIC).to_vec();
         out.extend_from_slice(&self.index.to_le_bytes());
         out.extend_from_slice(&self.prev);
         out.extend_from_slice(&(self.name.len() as u16).to_le_bytes());
         out.extend_from_slice(self.name.as_bytes());
         if let Some(r) = &self.record {
-            ser(&mut out, &r.s);
-            ser(&mut out, &r.s_delta);
-            ser(&mut out, &r.r_delta);
-            ser(&mut out, &r.t);
-            ser(&mut out, &r.t_sigma);
-            ser(&mut out, &r.q_sigma);
+            for p in std::iter::once(&r.delta).chain(&r.sigma) {
+                ser(&mut out, &p.s);
+                ser(&mut out, &p.sx);
+                ser(&mut out, &p.rx);
+            }
         }
-        ser(&mut out, &self.sigma_delta_g2);
+        if let Some(p) = &self.sigma_delta_g2 {
+            ser(&mut out, p);
+        }
         out
     }
-
-    /// Length of the whole file this prefix starts.
-    pub fn file_len(&self) -> Option<u64> {
-        let v = committed::lengths(&self.shape)?;
-        let points: usize = v.iter().sum();
-        let key = G1 + 3 * G2 + 2 * G1 + 9 * 8 + points * G1 + v[B_G2] * (G2 - G1);
-        Some((self.to_bytes().len() + key) as u64)
-    }
-}
-
-pub fn decode_header(bytes: &[u8]) -> Result<KeyHeader, String> {
-    let header = KeyHeader::decode(bytes, MAGIC, "phase-2").map_err(|e| format!("not a phase-2 file: {e}"))?;
-    if header.kind != CircuitKind::Committed {
-        return Err(format!("a phase-2 file of the {} circuit; ceremonies are for committed", header.kind));
-    }
-    Ok(header)
 }
 
 /// Reads a file in order, hashing every byte; every point is checked on the
-/// curve, and G2 points in the prime-order subgroup (BN254's G1 has cofactor 1).
+/// curve, and G2 points in the prime-order subgroup (BN254's G1 has cofactor
+/// 1). No read goes past the file's length, whatever a length prefix says.
 pub struct Reader<R> {
     r: R,
     hash: Sha256,
+    left: u64,
 }
 
 impl<R: Read> Reader<R> {
-    pub fn new(r: R) -> Self {
-        Reader { r, hash: Sha256::new() }
+    /// A reader of a file of `len` bytes.
+    pub fn new(r: R, len: u64) -> Self {
+        Reader { r, hash: Sha256::new(), left: len }
     }
 
     fn take(&mut self, n: usize, what: &str) -> Result<Vec<u8>, String> {
+        if n as u64 > self.left {
+            return Err(format!("truncated: the file ends in its {what}"));
+        }
         let mut buf = vec![0u8; n];
         self.r.read_exact(&mut buf).map_err(|_| format!("truncated: the file ends in its {what}"))?;
+        self.left -= n as u64;
         self.hash.update(&buf);
         Ok(buf)
     }
 
-    /// The prefix; `len`, the file's length, must be what the prefix implies,
-    /// and `shape`, when given, the file's shape.
-    pub fn prefix(&mut self, shape: Option<&Shape>, len: u64) -> Result<Prefix, String> {
-        let found = decode_header(&self.take(HEADER_BYTES, "header")?)?.shape;
-        if let Some(s) = shape.filter(|s| **s != found) {
-            return Err(format!("a phase-2 file for {found}, not {s}"));
+    fn pok(&mut self, what: &str) -> Result<Pok, String> {
+        let b = self.take(2 * G1 + G2, what)?;
+        let e = |e: String| format!("{what}: {e}");
+        Ok(Pok {
+            s: point_g1(&b[..G1]).map_err(e)?,
+            sx: point_g1(&b[G1..2 * G1]).map_err(e)?,
+            rx: point_g2(&b[2 * G1..]).map_err(e)?,
+        })
+    }
+
+    /// The prefix; `expect`, when given, is the circuit and shape the file must be for.
+    pub fn prefix(&mut self, expect: Option<(CircuitKind, Shape)>) -> Result<Prefix, String> {
+        let head = self.take(HEADER_BYTES, "header")?;
+        let header = KeyHeader::decode(&head, MAGIC, "phase-2").map_err(|e| format!("not a phase-2 file: {e}"))?;
+        let (kind, shape) = (header.kind, header.shape);
+        if let Some((k, s)) = expect.filter(|e| *e != (kind, shape)) {
+            return Err(format!("a phase-2 file for {kind} {shape}, not {k} {s}"));
         }
         let index = u32::from_le_bytes(self.take(4, "index")?.try_into().expect("4"));
         let prev: [u8; 32] = self.take(32, "previous hash")?.try_into().expect("32");
@@ -111,28 +203,20 @@ impl<R: Read> Reader<R> {
             return Err(format!("a contributor name of {name_len} bytes (at most {MAX_NAME})"));
         }
         let name = String::from_utf8(self.take(name_len, "name")?).map_err(|_| "the name is not UTF-8")?;
+        let committed = kind == CircuitKind::Committed;
         let record = if index > 0 {
-            let b = self.take(RECORD, "record")?;
-            let g1 = |at: usize| point_g1(&b[at..at + G1]).map_err(|e| format!("record: {e}"));
-            let g2 = |at: usize| point_g2(&b[at..at + G2]).map_err(|e| format!("record: {e}"));
-            Some(Record {
-                s: g1(0)?,
-                s_delta: g1(G1)?,
-                r_delta: g2(2 * G1)?,
-                t: g1(2 * G1 + G2)?,
-                t_sigma: g1(3 * G1 + G2)?,
-                q_sigma: g2(4 * G1 + G2)?,
-            })
+            let delta = self.pok("proof of knowledge of δ_j")?;
+            let sigma = if committed { Some(self.pok("proof of knowledge of σ_j")?) } else { None };
+            Some(Record { delta, sigma })
         } else {
             None
         };
-        let sigma_delta_g2 = point_g2(&self.take(G2, "[σδ]₂")?).map_err(|e| format!("[σδ]₂: {e}"))?;
-        let p = Prefix { shape: found, index, prev, name, record, sigma_delta_g2 };
-        let want = p.file_len().ok_or_else(|| format!("{found} is too large"))?;
-        if len != want {
-            return Err(format!("{len} bytes, a phase-2 file for {found} with this prefix has {want}"));
-        }
-        Ok(p)
+        let sigma_delta_g2 = if committed {
+            Some(point_g2(&self.take(G2, "[σδ]₂")?).map_err(|e| format!("[σδ]₂: {e}"))?)
+        } else {
+            None
+        };
+        Ok(Prefix { kind, shape, index, prev, name, record, sigma_delta_g2 })
     }
 
     pub fn g1s(&mut self, n: usize, what: &str) -> Result<Vec<G1Affine>, String> {
@@ -145,103 +229,94 @@ impl<R: Read> Reader<R> {
         b.par_chunks(G2).enumerate().map(|(i, p)| point_g2(p).map_err(|e| format!("{what} point {i}: {e}"))).collect()
     }
 
-    /// A vector's length prefix, which must be `want`.
-    pub fn len(&mut self, want: usize, what: &str) -> Result<(), String> {
-        let got = u64::from_le_bytes(self.take(8, what)?.try_into().expect("8"));
-        if got != want as u64 {
-            return Err(format!("{what} holds {got} points, not {want}"));
+    /// A vector's length prefix: it must fit in what is left of the file, and
+    /// equal `want` when given.
+    pub fn len(&mut self, item: &Item, want: Option<usize>) -> Result<usize, String> {
+        let got = u64::from_le_bytes(self.take(8, item.name)?.try_into().expect("8"));
+        let width = if item.g2 { G2 } else { G1 } as u64;
+        if got.checked_mul(width).is_none_or(|b| b > self.left) {
+            return Err(format!("{} claims {got} points, more than the file holds", item.name));
         }
-        Ok(())
+        if want.is_some_and(|w| w as u64 != got) {
+            return Err(format!("{} holds {got} points, not {}", item.name, want.unwrap_or(0)));
+        }
+        Ok(got as usize)
     }
 
-    /// The whole key (for a file small enough to hold).
-    pub fn key(&mut self, shape: &Shape) -> Result<CommittedKey, String> {
-        let f = Fixed::read(self)?;
-        let v = committed::lengths(shape).ok_or("the shape is too large")?;
-        let mut g1: Vec<Vec<G1Affine>> = Vec::with_capacity(8);
-        let mut b_g2 = Vec::new();
-        for (i, n) in v.iter().enumerate() {
-            self.len(*n, VECTORS[i])?;
-            if i == B_G2 {
-                b_g2 = self.g2s(*n, VECTORS[i])?;
-            } else {
-                g1.push(self.g1s(*n, VECTORS[i])?);
-            }
-        }
-        let [ic, a_scalar, b_g1_scalar, a_entries, l_scalar, l_products, h, pok]: [Vec<G1Affine>; 8] =
-            g1.try_into().expect("eight G1 vectors");
-        Ok(CommittedKey {
-            vk: ark_groth16::VerifyingKey {
-                alpha_g1: f.alpha_g1,
-                beta_g2: f.beta_g2,
-                gamma_g2: f.gamma_g2,
-                delta_g2: f.delta_g2,
-                gamma_abc_g1: ic,
-            },
-            beta_g1: f.beta_g1,
-            delta_g1: f.delta_g1,
-            a_scalar,
-            b_g1_scalar,
-            b_g2_scalar: b_g2,
-            a_entries,
-            l_scalar,
-            l_products,
-            h,
-            pok,
-        })
+    /// The rest of the file (for a whole read).
+    pub fn rest(&mut self) -> Result<Vec<u8>, String> {
+        let n = usize::try_from(self.left).map_err(|_| "file too large")?;
+        self.take(n, "key")
     }
 
     /// The SHA-256 of the file, which must end here.
     pub fn finish(mut self) -> Result<[u8; 32], String> {
         let mut extra = [0u8; 1];
-        if self.r.read(&mut extra).map_err(|e| e.to_string())? != 0 {
+        if self.left != 0 || self.r.read(&mut extra).map_err(|e| e.to_string())? != 0 {
             return Err("bytes after the key".into());
         }
         Ok(self.hash.finalize().into())
     }
 }
 
-/// Names of the nine vectors, in file order.
-pub const VECTORS: [&str; 9] = [
-    "IC",
-    "A-query (scalars)",
-    "B₁-query",
-    "B₂-query",
-    "A-query (entries)",
-    "L-query (scalars)",
-    "L-query (products)",
-    "h-query",
-    "σ-bases",
-];
-
-/// The key's fixed points.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Fixed {
-    pub alpha_g1: G1Affine,
-    pub beta_g2: G2Affine,
-    pub gamma_g2: G2Affine,
-    pub delta_g2: G2Affine,
-    pub beta_g1: G1Affine,
-    pub delta_g1: G1Affine,
+/// Vector lengths a key of `kind` for `shape` must have, in file order (None:
+/// only bounded by the file; the check against file 0 fixes them).
+pub fn lengths(kind: CircuitKind, shape: &Shape) -> Vec<Option<usize>> {
+    match (kind, committed::lengths(shape)) {
+        (CircuitKind::Committed, Some(v)) => v.iter().map(|n| Some(*n)).collect(),
+        _ => vec![None; items(kind).iter().filter(|i| i.vector).count()],
+    }
 }
 
-impl Fixed {
-    pub fn read<R: Read>(r: &mut Reader<R>) -> Result<Fixed, String> {
-        let alpha_g1 = r.g1s(1, "α₁")?[0];
-        let g2 = r.g2s(3, "β₂, γ₂, δ₂")?;
-        let g1 = r.g1s(2, "β₁, δ₁")?;
-        Ok(Fixed { alpha_g1, beta_g2: g2[0], gamma_g2: g2[1], delta_g2: g2[2], beta_g1: g1[0], delta_g1: g1[1] })
+/// A whole key, decoded and checked.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Key {
+    Committed(CommittedKey),
+    Generic(ProvingKey<Bn254>),
+}
+
+impl Key {
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Key::Committed(k) => k.to_bytes(),
+            Key::Generic(pk) => {
+                let mut out = Vec::with_capacity(pk.uncompressed_size());
+                pk.serialize_uncompressed(&mut out).expect("writing to a Vec cannot fail");
+                out
+            }
+        }
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(G1 + 3 * G2 + 2 * G1);
-        ser(&mut out, &self.alpha_g1);
-        for p in [&self.beta_g2, &self.gamma_g2, &self.delta_g2] {
-            ser(&mut out, p);
+    /// Decodes the key part of a file (lengths checked before any allocation,
+    /// every point checked).
+    pub fn from_bytes(kind: CircuitKind, shape: &Shape, bytes: &[u8]) -> Result<Key, String> {
+        if kind == CircuitKind::Committed {
+            let k = CommittedKey::from_bytes(shape, bytes)?;
+            let mut r = Reader::new(bytes, bytes.len() as u64);
+            let want = lengths(kind, shape);
+            let mut v = 0;
+            for item in items(kind) {
+                let n = if item.vector {
+                    v += 1;
+                    r.len(item, want[v - 1])?
+                } else {
+                    1
+                };
+                if item.g2 {
+                    r.g2s(n, item.name)?;
+                } else {
+                    r.g1s(n, item.name)?;
+                }
+            }
+            r.finish()?;
+            return Ok(Key::Committed(k));
         }
-        ser(&mut out, &self.beta_g1);
-        ser(&mut out, &self.delta_g1);
-        out
+        crate::setup::check_pk_layout(bytes)?;
+        let pk = ProvingKey::<Bn254>::deserialize_uncompressed(bytes).map_err(|e| e.to_string())?;
+        if pk.vk.gamma_abc_g1.len() != kind.num_ic() {
+            return Err(format!("input points do not fit a {kind} key"));
+        }
+        Ok(Key::Generic(pk))
     }
 }
 

@@ -26,19 +26,18 @@ use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
 use ark_ff::{UniformRand, Zero};
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use sha2::{Digest, Sha256};
-use veriflop_circuits::circuit::committed::Layout;
 use veriflop_circuits::cp::ic_ranges;
-use veriflop_circuits::Shape;
+use veriflop_circuits::{CircuitKind, Shape};
 
 use super::contribute::chunks;
 use super::ptau::{Ptau, Section};
-use super::stream::{Fixed, B_G2, H, L_SCALAR, POK, VECTORS};
+use super::stream::{items, lengths, Key, Pok, Role};
 use super::{challenge, files, open, CeremonyError, Phase2};
-use crate::committed;
 
 /// What a successful verification found.
 #[derive(Debug)]
 pub struct Verified {
+    pub kind: CircuitKind,
     pub shape: Shape,
     /// (index, contributor name, contribution hash) of every contribution.
     pub contributions: Vec<(u32, String, [u8; 32])>,
@@ -68,19 +67,20 @@ pub fn verify(ptau: &mut Ptau, dir: &Path, progress: &dyn Fn(&str)) -> Result<Ve
     let paths = files(dir)?;
     let name = |i: usize| paths[i].file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let reject = |i: usize, msg: String| CeremonyError::Rejected { file: name(i), msg };
-    let (mut r, len) = open(&paths[0])?;
-    let first = r.prefix(None, len).map_err(|e| reject(0, e))?;
-    let shape = first.shape;
-    let size = Layout::new(&shape).domain_size().ok_or_else(|| reject(0, format!("{shape} is too large")))?;
+    let first = open(&paths[0])?.prefix(None).map_err(|e| reject(0, e))?;
+    let (kind, shape) = (first.kind, first.shape);
+    let size = super::init::domain_size(kind, &shape).map_err(|e| reject(0, e))?;
     if first.prev != ptau.digest {
         return Err(reject(0, "was made from another .ptau (its SHA-256 differs)".into()));
     }
     progress("checking the .ptau's powers and Lagrange bases");
     check_ptau(ptau, size).map_err(|msg| CeremonyError::Rejected { file: "the .ptau".into(), msg })?;
     progress("re-deriving the starting key");
-    let start = super::init(&shape, ptau)?;
-    let [_, _, rc] = ic_ranges(&shape);
-    let ic_c = start.key.vk.gamma_abc_g1[rc].to_vec();
+    let start = super::init(kind, &shape, ptau)?;
+    let ic_c = match &start.key {
+        Key::Committed(k) => k.vk.gamma_abc_g1[ic_ranges(&shape)[2].clone()].to_vec(),
+        Key::Generic(_) => Vec::new(),
+    };
     let (start_bytes, mut prev_hash) = {
         let b = start.to_bytes();
         let h: [u8; 32] = Sha256::digest(&b).into();
@@ -88,18 +88,18 @@ pub fn verify(ptau: &mut Ptau, dir: &Path, progress: &dyn Fn(&str)) -> Result<Ve
     };
     drop(start);
     if same_bytes(&paths[0], &start_bytes)? != Some(prev_hash) {
-        return Err(reject(0, "is not the starting key of this .ptau and shape".into()));
+        return Err(reject(0, "is not the starting key of this .ptau, circuit and shape".into()));
     }
     drop(start_bytes);
     let mut contributions = Vec::new();
     for i in 1..paths.len() {
         progress(&format!("checking contribution {i}"));
-        let (hash, name) =
-            check_step(&paths[i - 1], &paths[i], i as u32, &prev_hash, &shape, &ic_c).map_err(|msg| reject(i, msg))?;
+        let (hash, name) = check_step(&paths[i - 1], &paths[i], i as u32, &prev_hash, (kind, shape), &ic_c)
+            .map_err(|msg| reject(i, msg))?;
         contributions.push((i as u32, name, hash));
         prev_hash = hash;
     }
-    Ok(Verified { shape, contributions })
+    Ok(Verified { kind, shape, contributions })
 }
 
 /// The file's SHA-256 if its bytes are `want`, else None.
@@ -124,19 +124,20 @@ fn same_bytes(path: &Path, want: &[u8]) -> Result<Option<[u8; 32]>, CeremonyErro
 }
 
 /// Checks file `q` (index `index`) against the file `p` before it, whose hash
-/// is `p_hash`, reading both a chunk at a time; returns q's hash and name.
+/// is `p_hash`, reading both side by side a chunk at a time; returns q's hash
+/// and contributor name.
 fn check_step(
     p_path: &Path,
     q_path: &Path,
     index: u32,
     p_hash: &[u8; 32],
-    shape: &Shape,
+    expect: (CircuitKind, Shape),
     ic_c: &[G1Affine],
 ) -> Result<([u8; 32], String), String> {
-    let opened = |path: &Path| open(path).map_err(|e| e.to_string());
-    let ((mut pr, p_len), (mut qr, q_len)) = (opened(p_path)?, opened(q_path)?);
-    pr.prefix(Some(shape), p_len).map_err(|e| format!("the file before it: {e}"))?;
-    let q = qr.prefix(Some(shape), q_len)?;
+    let before = |e: String| format!("the file before it: {e}");
+    let (mut pr, mut qr) = (open(p_path).map_err(|e| e.to_string())?, open(q_path).map_err(|e| e.to_string())?);
+    pr.prefix(Some(expect)).map_err(before)?;
+    let q = qr.prefix(Some(expect))?;
     if q.index != index {
         return Err(format!("holds index {}", q.index));
     }
@@ -144,77 +145,94 @@ fn check_step(
         return Err(format!("does not follow {} (another previous file's hash)", Phase2::file_name(index - 1)));
     }
     let r = q.record.as_ref().ok_or("has no contribution record")?;
-    let (pf, qf) = (Fixed::read(&mut pr)?, Fixed::read(&mut qr)?);
-    if (pf.alpha_g1, pf.beta_g2, pf.gamma_g2, pf.beta_g1) != (qf.alpha_g1, qf.beta_g2, qf.gamma_g2, qf.beta_g1) {
-        return Err(PHASE1.into());
-    }
-    if [r.s, r.s_delta, r.t, r.t_sigma, qf.delta_g1].iter().any(|p| p.is_zero())
-        || [r.r_delta, r.q_sigma, qf.delta_g2, q.sigma_delta_g2].iter().any(|p| p.is_zero())
+    let poks: Vec<&Pok> = std::iter::once(&r.delta).chain(&r.sigma).collect();
+    if poks.iter().any(|p| p.s.is_zero() || p.sx.is_zero() || p.rx.is_zero())
+        || q.sigma_delta_g2.is_some_and(|p| p.is_zero())
     {
         return Err("has the identity where a secret's point must be".into());
     }
-    let rd = challenge("delta", &q.prev, &r.s, &r.s_delta);
-    if !same_ratio((r.s, r.s_delta), (rd, r.r_delta)) {
-        return Err("its proof of knowledge of δ_j does not hold".into());
-    }
-    if !same_ratio((pf.delta_g1, qf.delta_g1), (rd, r.r_delta)) {
-        return Err("δ₁ is not the previous δ₁ times the proven δ_j (made without knowing its secret?)".into());
-    }
-    if !same_ratio((G1Affine::generator(), qf.delta_g1), (G2Affine::generator(), qf.delta_g2)) {
-        return Err("δ₁ and δ₂ hold different δ".into());
-    }
-    let rs = challenge("sigma", &q.prev, &r.t, &r.t_sigma);
-    if !same_ratio((r.t, r.t_sigma), (rs, r.q_sigma)) {
-        return Err("its proof of knowledge of σ_j does not hold".into());
-    }
 
-    // The vectors, side by side: phase-1 ones equal, the others combined with
-    // random scalars for one pairing check each.
-    let want = committed::lengths(shape).ok_or("the shape is too large")?;
+    // The parts side by side: phase-1 ones equal, δ₁ and δ₂ kept, the others
+    // combined with random scalars for one pairing check each.
+    let want = lengths(expect.0, &expect.1);
+    let (mut v, mut delta1, mut delta2, mut pok0) = (0, None, None, None);
     let [mut lp, mut lq, mut pok, mut ic] = [G1Projective::zero(); 4];
-    let mut pok0 = None;
-    for (i, n) in want.iter().enumerate() {
-        pr.len(*n, VECTORS[i]).map_err(|e| format!("the file before it: {e}"))?;
-        qr.len(*n, VECTORS[i])?;
+    for item in items(expect.0) {
+        let n = if item.vector {
+            v += 1;
+            let (a, b) = (pr.len(item, want[v - 1]).map_err(before)?, qr.len(item, want[v - 1])?);
+            if a != b {
+                return Err(format!("{} holds {b} points, the file before it {a}", item.name));
+            }
+            a
+        } else {
+            1
+        };
         let mut at = 0;
-        for c in chunks(*n) {
-            if i == B_G2 {
-                if pr.g2s(c, VECTORS[i])? != qr.g2s(c, VECTORS[i])? {
-                    return Err(PHASE1.into());
+        for c in chunks(n) {
+            if item.g2 {
+                let (a, b) = (pr.g2s(c, item.name).map_err(before)?, qr.g2s(c, item.name)?);
+                match item.role {
+                    Role::Delta => delta2 = Some((a[0], b[0])),
+                    _ if a != b => return Err(PHASE1.into()),
+                    _ => {}
                 }
                 continue;
             }
-            let (a, b) = (pr.g1s(c, VECTORS[i])?, qr.g1s(c, VECTORS[i])?);
-            match i {
-                L_SCALAR..=H => {
+            let (a, b) = (pr.g1s(c, item.name).map_err(before)?, qr.g1s(c, item.name)?);
+            match item.role {
+                Role::Phase1 if a != b => return Err(PHASE1.into()),
+                Role::Phase1 => {}
+                Role::Delta => delta1 = Some((a[0], b[0])),
+                Role::OverDelta => {
                     let x = random(c);
                     lp += G1Projective::msm(&a, &x).expect("equal lengths");
                     lq += G1Projective::msm(&b, &x).expect("equal lengths");
                 }
-                POK => {
+                Role::Sigma => {
                     if at == 0 {
                         pok0 = Some((a[0], b[0]));
                     }
+                    let bases = ic_c.get(at..at + c).ok_or("more σ-bases than commitment-key points")?;
                     let x = random(c);
                     pok += G1Projective::msm(&b, &x).expect("equal lengths");
-                    ic += G1Projective::msm(&ic_c[at..at + c], &x).expect("equal lengths");
+                    ic += G1Projective::msm(bases, &x).expect("equal lengths");
                 }
-                _ if a != b => return Err(PHASE1.into()),
-                _ => {}
             }
             at += c;
         }
     }
-    pr.finish().map_err(|e| format!("the file before it: {e}"))?;
+    pr.finish().map_err(before)?;
     let hash = qr.finish()?;
-    let (p0, q0) = pok0.ok_or("has no σ-bases")?;
-    if q0.is_zero() || !same_ratio((p0, q0), (rs, r.q_sigma)) {
-        return Err("the σ-bases are not the previous ones times the proven σ_j".into());
+    let ((pd1, qd1), (pd2, qd2)) = (delta1.ok_or("no δ₁")?, delta2.ok_or("no δ₂")?);
+    if qd1.is_zero() || qd2.is_zero() {
+        return Err("has the identity where a secret's point must be".into());
     }
-    if !same_ratio((ic.into_affine(), pok.into_affine()), (qf.delta_g2, q.sigma_delta_g2)) {
-        return Err("the σ-bases and [σδ]₂ disagree (σ and δ updated inconsistently, or a σ-base tampered)".into());
+    let d = &r.delta;
+    let rd = challenge("delta", &q.prev, &d.s, &d.sx);
+    if !same_ratio((d.s, d.sx), (rd, d.rx)) {
+        return Err("its proof of knowledge of δ_j does not hold".into());
     }
-    if !same_ratio((lq.into_affine(), lp.into_affine()), (pf.delta_g2, qf.delta_g2)) {
+    if !same_ratio((pd1, qd1), (rd, d.rx)) {
+        return Err("δ₁ is not the previous δ₁ times the proven δ_j (made without knowing its secret?)".into());
+    }
+    if !same_ratio((G1Affine::generator(), qd1), (G2Affine::generator(), qd2)) {
+        return Err("δ₁ and δ₂ hold different δ".into());
+    }
+    if let (Some(sp), Some(sd)) = (&r.sigma, q.sigma_delta_g2) {
+        let rs = challenge("sigma", &q.prev, &sp.s, &sp.sx);
+        if !same_ratio((sp.s, sp.sx), (rs, sp.rx)) {
+            return Err("its proof of knowledge of σ_j does not hold".into());
+        }
+        let (p0, q0) = pok0.ok_or("has no σ-bases")?;
+        if q0.is_zero() || !same_ratio((p0, q0), (rs, sp.rx)) {
+            return Err("the σ-bases are not the previous ones times the proven σ_j".into());
+        }
+        if !same_ratio((ic.into_affine(), pok.into_affine()), (qd2, sd)) {
+            return Err("the σ-bases and [σδ]₂ disagree (σ and δ updated inconsistently, or a σ-base tampered)".into());
+        }
+    }
+    if !same_ratio((lq.into_affine(), lp.into_affine()), (pd2, qd2)) {
         return Err("the L- and h-queries did not move by 1/δ_j (a point tampered)".into());
     }
     Ok((hash, q.name))

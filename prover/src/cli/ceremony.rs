@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use serde_json::json;
+use veriflop_circuits::CircuitKind;
 use veriflop_prover::ceremony::{self, ptau::Ptau, CeremonyError};
 use veriflop_prover::KeyStore;
 
@@ -24,6 +25,9 @@ enum Command {
     Init {
         #[command(flatten)]
         shape: ShapeArgs,
+        /// Circuit: committed (default), poseidon or naive.
+        #[arg(long, default_value = "committed")]
+        circuit: CircuitKind,
         /// The prepared powers of tau; its power must exceed log2 of the shape's QAP domain.
         #[arg(long, value_name = "FILE")]
         ptau: PathBuf,
@@ -84,26 +88,26 @@ fn open_ptau(path: &PathBuf, ctx: &Ctx) -> Result<Ptau, CliError> {
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let t = Instant::now();
     match args.command {
-        Command::Init { shape, ptau, dir } => {
+        Command::Init { shape, circuit, ptau, dir } => {
             let shape = shape.shape()?;
             let mut p = open_ptau(&ptau, ctx)?;
             if dir.join(ceremony::Phase2::file_name(0)).exists() {
                 return Err(CliError::new("usage", format!("{} holds a ceremony already", dir.display())));
             }
             std::fs::create_dir_all(&dir).map_err(|e| CliError::new("io", format!("{}: {e}", dir.display())))?;
-            let pb = ctx.spinner(format!("deriving the starting key for {shape}"));
-            let start = ceremony::init(&shape, &mut p)?;
+            let pb = ctx.spinner(format!("deriving the starting key for {circuit} {shape}"));
+            let start = ceremony::init(circuit, &shape, &mut p)?;
             let path = ceremony::write(&dir, &start)?;
             pb.finish_and_clear();
             ctx.emit(
                 format!(
-                    "ceremony for committed {shape} started in {}: {}\n  .ptau sha256 {}\nNext: each contributor runs `veriflop-prover ceremony contribute --dir {}`.",
+                    "ceremony for {circuit} {shape} started in {}: {}\n  .ptau sha256 {}\nNext: each contributor runs `veriflop-prover ceremony contribute --dir {}`.",
                     secs(t.elapsed()),
                     path.display(),
                     hex::encode(p.digest),
                     dir.display()
                 ),
-                json!({"ok": true, "file": path, "shape": shape.to_string(), "ptau_sha256": hex::encode(p.digest), "seconds": t.elapsed().as_secs_f64()}),
+                json!({"ok": true, "file": path, "circuit": circuit.to_string(), "shape": shape.to_string(), "ptau_sha256": hex::encode(p.digest), "seconds": t.elapsed().as_secs_f64()}),
             );
         }
         Command::Contribute { dir, name, entropy } => {
@@ -145,14 +149,15 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
                 .collect();
             ctx.emit(
                 format!(
-                    "ceremony for committed {} is valid from {} ({} contributions, checked in {}):\n{}",
+                    "ceremony for {} {} is valid from {} ({} contributions, checked in {}):\n{}",
+                    v.kind,
                     v.shape,
                     ptau.display(),
                     v.contributions.len(),
                     secs(t.elapsed()),
                     list.join("\n")
                 ),
-                json!({"ok": true, "shape": v.shape.to_string(), "contributions": v.contributions.iter().map(|(i, n, h)| json!({"index": i, "name": n, "hash": hex::encode(h)})).collect::<Vec<_>>()}),
+                json!({"ok": true, "circuit": v.kind.to_string(), "shape": v.shape.to_string(), "contributions": v.contributions.iter().map(|(i, n, h)| json!({"index": i, "name": n, "hash": hex::encode(h)})).collect::<Vec<_>>()}),
             );
         }
         Command::Finalize { dir, keys, force } => {
@@ -160,23 +165,22 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             let last = ceremony::read(files.last().expect("at least one file"), None)?;
             let (pk, vk) = ceremony::finalize(&last)?;
             let store = KeyStore::new(&keys.keys);
-            let kind = veriflop_circuits::CircuitKind::Committed;
-            if store.has(kind, &last.shape) && !force {
+            let (kind, shape) = (last.prefix.kind, last.prefix.shape);
+            if store.has(kind, &shape) && !force {
                 return Err(CliError::new(
                     "usage",
-                    format!("{} holds keys for {} already; --force replaces them", store.dir.display(), last.shape),
+                    format!("{} holds keys for {kind} {shape} already; --force replaces them", store.dir.display()),
                 ));
             }
             store.save(&pk, &vk)?;
             ctx.emit(
                 format!(
-                    "keys for committed {} from {} contributions written to {} (fingerprint {})",
-                    last.shape,
-                    last.index,
+                    "keys for {kind} {shape} from {} contributions written to {} (fingerprint {})",
+                    last.prefix.index,
                     store.dir.display(),
                     vk.fingerprint()
                 ),
-                json!({"ok": true, "vk": store.vk_path(kind, &last.shape), "pk": store.pk_path(kind, &last.shape), "fingerprint": vk.fingerprint(), "contributions": last.index}),
+                json!({"ok": true, "vk": store.vk_path(kind, &shape), "pk": store.pk_path(kind, &shape), "fingerprint": vk.fingerprint(), "contributions": last.prefix.index}),
             );
         }
     }
