@@ -1,8 +1,9 @@
 //! The phase-2 ceremony measured as a marketplace runs it: `veriflop-prover
 //! ceremony` init, contribute (twice) and verify, each a child process (the
 //! release binary beside this one), for n×n×n committed int8 shapes. Wall time,
-//! the child's peak RSS (from `wait4`), and the size of a file and of the
-//! transcript.
+//! the child's peak RSS (from `wait4`; this process stays small, since a
+//! child's figure starts from its parent's), and the size of a file and of
+//! the transcript.
 //!
 //! Phase 1 is a development `.ptau` (`ptau::write_development`, known τ, α,
 //! β): phase 2's cost does not depend on who knows them, and snarkjs needs
@@ -21,6 +22,8 @@ use crate::results::{Machine, Software};
 
 pub const SCHEMA: &str = "veriflop-bench-ceremony/1";
 pub const FILE: &str = "ceremony.json";
+/// The hidden subcommand that writes the development `.ptau` (PATH POWER).
+pub const DEV_PTAU: &str = "__dev-ptau";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CeremonyResults {
@@ -99,10 +102,17 @@ pub fn run(sizes: &[u32], dir: &Path, progress: &dyn Fn(&str)) -> anyhow::Result
         let work = dir.join(format!("n{n}"));
         std::fs::create_dir_all(&work)?;
         let ptau = work.join("dev.ptau");
-        progress(&format!("n = {n}: writing a development .ptau of power {}", domain_log + 1));
-        veriflop_prover::ceremony::ptau::write_development(&ptau, domain_log + 1, &mut rand::thread_rng())?;
-        let cer = work.join("ceremony");
         let s = |p: &Path| p.to_str().expect("UTF-8 path").to_string();
+        progress(&format!("n = {n}: writing a development .ptau of power {}", domain_log + 1));
+        // In a child process: a child's ru_maxrss starts from its parent's
+        // high-water mark (Linux carries it across fork and exec), so this
+        // process stays small while it spawns the measured steps.
+        let power = (domain_log + 1).to_string();
+        let status = Command::new(std::env::current_exe()?).args([DEV_PTAU, &s(&ptau), &power]).status()?;
+        if !status.success() {
+            bail!("writing the development .ptau failed");
+        }
+        let cer = work.join("ceremony");
         let (ptau_s, cer_s, shape_s) = (s(&ptau), s(&cer), format!("{n}x{n}x{n}"));
         progress(&format!("n = {n}: init"));
         let init = step(&["ceremony", "init", "--ptau", &ptau_s, "--shape", &shape_s, "--dir", &cer_s])?;

@@ -174,6 +174,9 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', default_value = "64,128,256,512")]
         sizes: Vec<u32>,
     },
+    /// Internal: writes a development .ptau (for `ceremony`), in a child process.
+    #[command(name = veriflop_bench::ceremony::DEV_PTAU, hide = true)]
+    DevPtau { path: PathBuf, power: u32 },
     /// Internal: one case or calibration, in a child process.
     #[command(name = CHILD_SUBCOMMAND, hide = true)]
     Child { task: String },
@@ -395,6 +398,10 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             std::fs::write(out.join("market.md"), format!("# veriflop market flow\n\n{md}"))?;
             println!("{md}");
             println!("wrote {}", out.join(veriflop_bench::market::FILE).display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::DevPtau { path, power } => {
+            veriflop_prover::ceremony::ptau::write_development(&path, power, &mut rand::thread_rng())?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Ceremony { out, sizes } => {

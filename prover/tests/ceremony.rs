@@ -296,6 +296,13 @@ fn verify_names_the_bad_contribution() {
     replace(d, 2, &ofiles[2].to_bytes());
     rejected(verify_dir(d, 9), "0002.ph2", "not committed 4×3×2");
     restore();
+    // A file of another circuit (same shape) in the middle.
+    let mut bytes = good2.to_bytes();
+    bytes[4] = veriflop_verifier::keys::key_version(CircuitKind::Poseidon);
+    bytes[5] = CircuitKind::Poseidon.code();
+    replace(d, 2, &bytes);
+    rejected(verify_dir(d, 9), "0002.ph2", "for poseidon 4×3×2 int8, not committed 4×3×2 int8");
+    restore();
     // The whole transcript checked against another .ptau.
     rejected(verify_dir(d, 10), "0000.ph2", "another .ptau");
     // File 0 that is not the starting key of this .ptau (a point tampered before anyone contributed).

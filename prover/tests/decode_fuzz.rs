@@ -23,6 +23,7 @@ struct Setup {
     pk_file: Vec<u8>,
     ck_file: Vec<u8>,
     phase2: Vec<u8>,
+    ptau: Vec<u8>,
 }
 
 /// A ceremony file (a contribution's record and the key) for the fixture's shape.
@@ -73,6 +74,11 @@ fn setup() -> &'static Setup {
             pk_file,
             ck_file,
             phase2: phase2_file(&f),
+            ptau: {
+                let p = dir.path().join("dev.ptau");
+                veriflop_prover::ceremony::ptau::write_development(&p, 3, &mut rand::thread_rng()).unwrap();
+                std::fs::read(&p).unwrap()
+            },
             bundle,
         }
     })
@@ -189,6 +195,22 @@ proptest! {
         std::fs::write(&p, &b).unwrap();
         let _ = veriflop_prover::ceremony::read(&p, None);
         let _ = veriflop_prover::ceremony::Phase2::from_bytes(CircuitKind::Committed, &Shape::new(2, 2, 2, Dtype::Int8).unwrap(), &b);
+    }
+
+    /// Corrupted .ptau files give errors, not aborts, when opened and read.
+    #[test]
+    fn mutated_ptau_files_fail_safely(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4), cut in proptest::option::of(any::<usize>())) {
+        use veriflop_prover::ceremony::ptau::{Ptau, Section};
+        let s = setup();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.ptau");
+        std::fs::write(&p, mutate(&s.ptau, &edits, cut)).unwrap();
+        if let Ok(mut t) = Ptau::open(&p) {
+            let _ = t.lagrange_g1(Section::LagrangeG1, 8);
+            let _ = t.lagrange_g2(4);
+            let _ = t.g1(Section::TauG1, 0, 9);
+            let _ = t.g2(Section::BetaG2, 0, 1);
+        }
     }
 
     /// Corrupted commitment keys give errors, or a key that still decodes to valid points.
