@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Mutex;
 
 use veriflop_bench::check::{check, CheckOptions, Class, Verdict};
 use veriflop_bench::stats::Stat;
@@ -37,8 +38,14 @@ fn write(path: &Path, r: &Results) {
     std::fs::write(path, r.to_json()).unwrap();
 }
 
+/// The two tests run suites; one at a time, so neither's calibration and
+/// cases load the machine while the other measures (a timed run beside
+/// another's calibration measured its start at half speed).
+static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 #[test]
 fn tiny_suite_runs_reports_and_checks() {
+    let _machine = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let out_s = out.to_str().unwrap();
@@ -553,6 +560,7 @@ fn quiet(r: &Results) -> Results {
 /// `--skip-unavailable` it is recorded as skipped, with the reason.
 #[test]
 fn missing_solc_stops_the_run_or_is_recorded_as_skipped() {
+    let _machine = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("no-solc-here");
     let env = [("VERIFLOP_SOLC", bad.to_str().unwrap())];
