@@ -265,7 +265,8 @@ pub fn deploy_verifier(chain: &mut Chain, from: Address, vk: &ShapeKey) -> Resul
     chain.deploy(from, verifier_initcode(vk)?)
 }
 
-fn verifier_initcode(vk: &ShapeKey) -> Result<Vec<u8>, Error> {
+/// Creation code of the generic verifier for a key (see [`deploy_verifier`]).
+pub fn verifier_initcode(vk: &ShapeKey) -> Result<Vec<u8>, Error> {
     check_key_layout(vk)?;
     let art = match vk.header.kind {
         CircuitKind::Committed => artifacts::committed_verifier(),

@@ -13,6 +13,7 @@ mod gen;
 mod halo2;
 mod job;
 mod key;
+mod onchain;
 mod prove;
 mod setup;
 mod submit;
@@ -78,6 +79,9 @@ enum Command {
     Calldata(chain::CalldataArgs),
     /// Generate the Solidity verifier (Groth16 or halo2) for a shape's key.
     Solidity(chain::SolidityArgs),
+    /// JobEscrow on a chain over JSON-RPC: deploy, register, post, lock, settle, refund, slash, withdraw, status.
+    #[command(subcommand_required = true)]
+    Chain(onchain::Args),
     /// Production Groth16 keys: a multi-party phase-2 ceremony on a public powers of tau.
     #[command(subcommand_required = true)]
     Ceremony(ceremony::Args),
@@ -101,6 +105,7 @@ pub fn main() -> ExitCode {
         Command::Key(a) => key::run(a, &ctx),
         Command::Calldata(a) => chain::calldata(a, &ctx),
         Command::Solidity(a) => chain::solidity(a, &ctx),
+        Command::Chain(a) => onchain::run(a, &ctx),
         Command::Ceremony(a) => ceremony::run(a, &ctx),
     };
     match result {
