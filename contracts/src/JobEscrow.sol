@@ -54,6 +54,13 @@ interface IGroth16Verifier {
 /// not affect posted jobs. A job's shape id names its proof system, so the client chooses the
 /// trusted setup (a Groth16 ceremony per shape or halo2's universal SRS) its payment
 /// relies on.
+///
+/// Delivery receipts (opt-in, `postJobWithDelivery`): a proof shows that C = A·B,
+/// not that the client can get C. A client may name n attestors (data-plane
+/// operators) and a threshold k; such a job pays only once k of them signed an
+/// EIP-712 `Delivery(jobId, cmC)` receipt for the very cmC the proof settles with
+/// (`attestDelivery`, then any submit path). Correctness stays with the proof;
+/// only delivery is trusted to k of the n (docs/PROTOCOL.md §11.1).
 contract JobEscrow {
     /// BN254 scalar field modulus: public inputs must be below it.
     uint256 internal constant R = 0x30644e72e131a029b85045b68181585d2833e84879b9709143e1f593f0000001;
@@ -71,6 +78,17 @@ contract JobEscrow {
     /// Domain tags of the job-id derivation (`circuits/src/venue.rs`), hashed at compile time.
     bytes32 internal constant VENUE_CHAIN_TAG = keccak256("veriflop.venue.chain.v1");
     bytes32 internal constant JOB_TAG = keccak256("veriflop.job.v1");
+    /// Most attestors a delivery job may name: bounds `attestDelivery`'s loop.
+    uint256 internal constant MAX_ATTESTORS = 16;
+    /// secp256k1n / 2: a signature with a larger s is the malleated twin of the one
+    /// with n - s, so only the low one counts (as for Ethereum transactions, EIP-2).
+    uint256 internal constant HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
+    /// EIP-712 type hashes of the delivery receipts (hashed at compile time).
+    bytes32 internal constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 internal constant NAME_HASH = keccak256("veriflop");
+    bytes32 internal constant VERSION_HASH = keccak256("1");
+    bytes32 internal constant DELIVERY_TYPEHASH = keccak256("Delivery(uint256 jobId,uint256 cmC)");
 
     enum Status {
         None,
@@ -85,6 +103,7 @@ contract JobEscrow {
         uint40 deadline; // last second a proof is accepted
         uint32 lockWindow; // seconds a lock lasts (0: locking disabled)
         Status status;
+        bool delivery; // pays only once `delivered[jobId][cmC]` for the proven cmC
         // slot 1
         address locker; // provider holding the lock, or 0
         uint40 lockUntil; // the lock is exclusive while block.timestamp < lockUntil
@@ -111,6 +130,15 @@ contract JobEscrow {
     mapping(uint256 => Job) public jobs;
     /// Forfeited stakes, withdrawn by the clients they are owed to.
     mapping(address => uint256) public owed;
+    /// Delivery jobs: `keccak256(abi.encode(attestors, threshold))` of the set whose
+    /// receipts release the payment (one slot; the set itself is in `DeliveryRequired`).
+    /// No getter: one more selector would put `submit` a comparison deeper in the
+    /// dispatcher (+66 gas on every committed settlement).
+    mapping(uint256 => bytes32) private attestorsOf;
+    /// jobId => cmC => the job's threshold of attestors signed that they hold a C
+    /// committing to cmC. Per cmC, so an attestation of another value (a wrong C,
+    /// or anyone's guess) neither counts for the proven one nor overwrites it.
+    mapping(uint256 => mapping(uint256 => bool)) public delivered;
 
     bool private transient entered;
 
@@ -136,6 +164,9 @@ contract JobEscrow {
     event JobSettled(uint256 indexed jobId, address indexed provider, uint256 cmC, uint256 price, uint256 stakeReturned);
     event JobRefunded(uint256 indexed jobId, address indexed client, uint256 price);
     event Withdrawn(address indexed account, uint256 amount);
+    /// Emitted after `JobPosted` for a job that pays only against delivery receipts.
+    event DeliveryRequired(uint256 indexed jobId, address[] attestors, uint8 threshold);
+    event DeliveryAttested(uint256 indexed jobId, uint256 cmC);
 
     error NotOwner();
     error ZeroAddress();
@@ -172,6 +203,24 @@ contract JobEscrow {
     error PaymentFailed();
     error NothingOwed();
     error Reentrancy();
+    /// `postJobWithDelivery`: not 1 <= threshold <= attestors.length <= 16, or the
+    /// attestors are not strictly increasing non-zero addresses.
+    error BadAttestors();
+    error DeliveryNotRequired(uint256 jobId);
+    /// The attestor list and threshold given do not hash to the job's `attestorsOf`.
+    error WrongAttestors(uint256 jobId);
+    error NotEnoughReceipts(uint256 jobId, uint256 have, uint256 need);
+    /// Signature `index` is not 65 bytes r || s || v with v 27 or 28 and a low s, or
+    /// recovers no address.
+    error BadReceipt(uint256 jobId, uint256 index);
+    /// Signature `index` recovers an address not above the previous one (a signer
+    /// counted twice, or receipts not sorted by signer).
+    error ReceiptOutOfOrder(uint256 jobId, uint256 index);
+    /// Signature `index` is valid but its signer is not one of the job's attestors
+    /// (a forged receipt, or one signed for another job, cmC, escrow or chain).
+    error NotAttestor(uint256 jobId, uint256 index, address signer);
+    /// A delivery job's proof settles with `cmC`, which no threshold of its attestors has attested.
+    error NotDelivered(uint256 jobId, uint256 cmC);
 
     modifier onlyOwner() {
         if (msg.sender != owner) revert NotOwner();
@@ -288,27 +337,143 @@ contract JobEscrow {
         uint32 lockWindow,
         uint128 lockStake
     ) external payable nonReentrant returns (uint256 jobId) {
+        jobId = _post(nonce, shape, cmA, cmB, deadline, lockWindow, lockStake);
+    }
+
+    /// `postJob` for a job that pays only against delivery receipts: besides the proof,
+    /// settlement needs `threshold` of `attestors` to have signed `Delivery(jobId, cmC)`
+    /// for the cmC it settles with (`attestDelivery`). Only the set's hash is stored;
+    /// `DeliveryRequired` publishes the list, which `attestDelivery` takes back.
+    /// @param attestors strictly increasing (so distinct), non-zero, at most 16
+    /// @param threshold how many of them must sign: 1 <= threshold <= attestors.length
+    function postJobWithDelivery(
+        uint256 nonce,
+        uint128 shape,
+        uint256 cmA,
+        uint256 cmB,
+        uint40 deadline,
+        uint32 lockWindow,
+        uint128 lockStake,
+        address[] calldata attestors,
+        uint8 threshold
+    ) external payable nonReentrant returns (uint256 jobId) {
+        uint256 n = attestors.length;
+        if (threshold == 0 || threshold > n || n > MAX_ATTESTORS) revert BadAttestors();
+        address last; // address(0): the first attestor must be above it
+        for (uint256 i; i < n; ++i) {
+            address a = attestors[i];
+            if (a <= last) revert BadAttestors();
+            last = a;
+        }
+        jobId = _post(nonce, shape, cmA, cmB, deadline, lockWindow, lockStake);
+        // Set here rather than in `_post`: each member written costs a slot-0 SLOAD and
+        // SSTORE (~240 gas), which `postJob` would otherwise pay to write `false`.
+        jobs[jobId].delivery = true;
+        attestorsOf[jobId] = keccak256(abi.encode(attestors, threshold));
+        emit DeliveryRequired(jobId, attestors, threshold);
+    }
+
+    /// The checks and the record of both posting functions (`delivery` left false).
+    function _post(
+        uint256 nonce,
+        uint128 shape,
+        uint256 cmA,
+        uint256 cmB,
+        uint40 deadline,
+        uint32 lockWindow,
+        uint128 lockStake
+    ) private returns (uint256 jobId) {
         jobId = jobIdOf(msg.sender, nonce);
         if (cmA >= R || cmB >= R) revert CommitmentNotInField();
-        if (jobs[jobId].status != Status.None) revert JobExists(jobId);
+        Job storage j = jobs[jobId];
+        if (j.status != Status.None) revert JobExists(jobId);
         if (msg.value == 0 || msg.value > type(uint128).max) revert BadPayment();
         if (deadline <= block.timestamp) revert BadDeadline();
         if (verifierOf[shape] == address(0) || retired[shape]) revert UnknownShape(shape);
         if ((lockWindow == 0) != (lockStake == 0)) revert BadLockTerms();
-        jobs[jobId] = Job({
-            client: msg.sender,
-            deadline: deadline,
-            lockWindow: lockWindow,
-            status: Status.Open,
-            locker: address(0),
-            lockUntil: 0,
-            price: uint128(msg.value),
-            lockStake: lockStake,
-            shape: shape,
-            cmA: cmA,
-            cmB: cmB
-        });
+        // A record whose status is None was never written (a job never goes back to
+        // None, and every function that writes a record first requires it Open or is
+        // refused for its zero client), so it is all zeros: only the non-zero members
+        // are written. The lock (slot 1) is not touched: re-writing its zeros cost a
+        // cold SSTORE (2.2k gas) when the whole struct was assigned.
+        j.client = msg.sender;
+        j.deadline = deadline;
+        j.lockWindow = lockWindow;
+        j.status = Status.Open;
+        j.price = uint128(msg.value);
+        j.lockStake = lockStake;
+        j.shape = shape;
+        j.cmA = cmA;
+        j.cmB = cmB;
         emit JobPosted(jobId, msg.sender, shape, cmA, cmB, msg.value, deadline, lockWindow, lockStake);
+    }
+
+    // ------------------------------------------------------- delivery receipts
+
+    /// The EIP-712 domain separator of delivery receipts: name "veriflop", version "1",
+    /// `block.chainid`, this contract. Computed on every call (not cached), so after a
+    /// chain split each fork has its own, like `venue()`.
+    function deliveryDomain() public view returns (bytes32) {
+        return keccak256(abi.encode(DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, block.chainid, address(this)));
+    }
+
+    /// The EIP-712 hash an attestor signs to say it holds job `jobId`'s C committing to
+    /// `cmC` (the value `JobSettled` emits: the digest of C's point for the committed
+    /// circuit, the Poseidon commitment otherwise): type `Delivery(uint256 jobId,uint256 cmC)`.
+    function deliveryDigest(uint256 jobId, uint256 cmC) public view returns (bytes32) {
+        bytes32 structHash = keccak256(abi.encode(DELIVERY_TYPEHASH, jobId, cmC));
+        return keccak256(abi.encodePacked("\x19\x01", deliveryDomain(), structHash));
+    }
+
+    /// Records that `threshold` of a delivery job's attestors hold a C committing to
+    /// `cmC`; anyone may send the receipts. `attestors` and `threshold` must be the
+    /// job's (they are checked against its hash). `signatures` are 65 bytes r || s || v
+    /// (v 27 or 28, low s) over `deliveryDigest(jobId, cmC)`, sorted by signer address:
+    /// one merge walk over the two sorted lists checks every signer is an attestor and
+    /// none is counted twice. Every signature must be good (a bad one reverts the call,
+    /// with its index), and there must be at least `threshold` of them.
+    function attestDelivery(
+        uint256 jobId,
+        uint256 cmC,
+        address[] calldata attestors,
+        uint8 threshold,
+        bytes[] calldata signatures
+    ) external nonReentrant {
+        Job storage j = jobs[jobId];
+        if (j.status != Status.Open) revert JobNotOpen(jobId);
+        if (!j.delivery) revert DeliveryNotRequired(jobId);
+        if (keccak256(abi.encode(attestors, threshold)) != attestorsOf[jobId]) revert WrongAttestors(jobId);
+        if (signatures.length < threshold) revert NotEnoughReceipts(jobId, signatures.length, threshold);
+        bytes32 digest = deliveryDigest(jobId, cmC);
+        address last; // signers strictly increase from address(0)
+        uint256 next; // attestors[next..] are above every signer matched so far
+        for (uint256 i; i < signatures.length; ++i) {
+            address signer = _signer(digest, signatures[i]);
+            if (signer == address(0)) revert BadReceipt(jobId, i);
+            if (signer <= last) revert ReceiptOutOfOrder(jobId, i);
+            while (next < attestors.length && attestors[next] < signer) ++next;
+            if (next == attestors.length || attestors[next] != signer) revert NotAttestor(jobId, i, signer);
+            ++next;
+            last = signer;
+        }
+        delivered[jobId][cmC] = true;
+        emit DeliveryAttested(jobId, cmC);
+    }
+
+    /// The signer of `digest` by a 65-byte r || s || v signature, or address(0) if it is
+    /// malformed, has v other than 27 / 28 or a high s, or recovers nothing.
+    function _signer(bytes32 digest, bytes calldata sig) private pure returns (address) {
+        if (sig.length != 65) return address(0);
+        bytes32 r;
+        bytes32 s;
+        uint8 v;
+        assembly ("memory-safe") {
+            r := calldataload(sig.offset)
+            s := calldataload(add(sig.offset, 0x20))
+            v := byte(0, calldataload(add(sig.offset, 0x40)))
+        }
+        if (uint256(s) > HALF_N || (v != 27 && v != 28)) return address(0);
+        return ecrecover(digest, v, r, s); // the precompile at 0x01; address(0) on failure
     }
 
     /// Locks an open job for `lockWindow` seconds; msg.value must be the job's stake.
@@ -334,7 +499,8 @@ contract JobEscrow {
     /// @param proof [A.x, A.y, B.x1, B.x0, B.y1, B.y0, C.x, C.y]
     /// @param cmA the commitment point of A (x, y): must hash to the job's digest
     /// @param cmB the commitment point of B: must hash to the job's digest
-    /// @param cmC the commitment point of the result C (its digest is emitted)
+    /// @param cmC the commitment point of the result C (its digest is emitted, and is
+    /// what a delivery job's receipts must name)
     /// @param pok the proof of knowledge of cmC's opening
     function submit(
         uint256 jobId,
@@ -345,21 +511,22 @@ contract JobEscrow {
         uint256[2] calldata pok
     ) external nonReentrant {
         Job storage j = jobs[jobId];
-        uint256 stakeBack = _admit(jobId, j, FAMILY_COMMITTED);
+        uint256 dC = _digest(cmC);
+        uint256 stakeBack = _admit(jobId, j, FAMILY_COMMITTED, dC);
         if (_digest(cmA) != j.cmA) revert CommitmentMismatch(jobId, 0);
         if (_digest(cmB) != j.cmB) revert CommitmentMismatch(jobId, 1);
         // A reverting verifier (malformed point, starved precompile) reverts this call.
         if (!ICommittedVerifier(_verifier(j.shape)).verifyProof(proof, cmA, cmB, cmC, pok, jobId, msg.sender)) {
             revert InvalidProof(jobId);
         }
-        _settle(jobId, j, _digest(cmC), stakeBack);
+        _settle(jobId, j, dC, stakeBack);
     }
 
     /// Settles a Poseidon- or naive-circuit job with the result commitment and its proof.
     /// @param proof [A.x, A.y, B.x1, B.x0, B.y1, B.y0, C.x, C.y]
     function submitPoseidon(uint256 jobId, uint256 cmC, uint256[8] calldata proof) external nonReentrant {
         Job storage j = jobs[jobId];
-        uint256 stakeBack = _admit(jobId, j, FAMILY_POSEIDON);
+        uint256 stakeBack = _admit(jobId, j, FAMILY_POSEIDON, cmC);
         if (cmC >= R) revert CommitmentNotInField();
         uint256[5] memory input = [jobId, uint256(uint160(msg.sender)), j.cmA, j.cmB, cmC];
         // A reverting verifier (malformed proof, starved precompile) reverts this call.
@@ -373,7 +540,7 @@ contract JobEscrow {
     /// @param proof the halo2 proof bytes (SHPLONK, keccak transcript)
     function submitHalo2(uint256 jobId, uint256 cmC, bytes calldata proof) external nonReentrant {
         Job storage j = jobs[jobId];
-        uint256 stakeBack = _admit(jobId, j, FAMILY_HALO2);
+        uint256 stakeBack = _admit(jobId, j, FAMILY_HALO2, cmC);
         if (cmC >= R) revert CommitmentNotInField();
         bytes memory input = abi.encodePacked(jobId, uint256(uint160(msg.sender)), j.cmA, j.cmB, cmC, proof);
         // Reverting (invalid proof, malformed bytes, out of gas) means not verified. The
@@ -406,11 +573,17 @@ contract JobEscrow {
     }
 
     /// The checks every submission passes before its proof: the job is open, in time,
-    /// settled by the calling function (`family`), and not locked by another provider.
-    /// Slashes an expired lock. Returns the stake owed back to msg.sender on success.
-    function _admit(uint256 jobId, Job storage j, uint256 family) private returns (uint256 stakeBack) {
-        if (j.status != Status.Open) revert JobNotOpen(jobId);
-        if (block.timestamp > j.deadline) revert DeadlinePassed(jobId);
+    /// settled by the calling function (`family`), not locked by another provider, and,
+    /// for a delivery job, `cmC` (the value `JobSettled` will emit) attested. Slashes an
+    /// expired lock. Returns the stake owed back to msg.sender on success.
+    function _admit(uint256 jobId, Job storage j, uint256 family, uint256 cmC) private returns (uint256 stakeBack) {
+        // Slot 0 read once for all three (one SLOAD before any branch): a job without
+        // delivery pays for the flag only a test of a value already on the stack.
+        Status status = j.status;
+        uint256 deadline = j.deadline;
+        bool delivery = j.delivery;
+        if (status != Status.Open) revert JobNotOpen(jobId);
+        if (block.timestamp > deadline) revert DeadlinePassed(jobId);
         if (_family(j.shape) != family) revert WrongCircuit(jobId);
         address locker = j.locker;
         if (locker != address(0)) {
@@ -423,6 +596,7 @@ contract JobEscrow {
                 _slash(jobId, j);
             }
         }
+        if (delivery && !delivered[jobId][cmC]) revert NotDelivered(jobId, cmC);
     }
 
     function _settle(uint256 jobId, Job storage j, uint256 cmC, uint256 stakeBack) private {

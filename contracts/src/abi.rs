@@ -11,6 +11,11 @@ sol! {
     /// `contracts/src/JobEscrow.sol`.
     interface IJobEscrow {
         function postJob(uint256 nonce, uint128 shape, uint256 cmA, uint256 cmB, uint40 deadline, uint32 lockWindow, uint128 lockStake) external payable returns (uint256 jobId);
+        function postJobWithDelivery(uint256 nonce, uint128 shape, uint256 cmA, uint256 cmB, uint40 deadline, uint32 lockWindow, uint128 lockStake, address[] calldata attestors, uint8 threshold) external payable returns (uint256 jobId);
+        function attestDelivery(uint256 jobId, uint256 cmC, address[] calldata attestors, uint8 threshold, bytes[] calldata signatures) external;
+        function deliveryDomain() external view returns (bytes32);
+        function deliveryDigest(uint256 jobId, uint256 cmC) external view returns (bytes32);
+        function delivered(uint256 jobId, uint256 cmC) external view returns (bool);
         function venue() external view returns (bytes32);
         function jobIdOf(address client, uint256 nonce) external view returns (uint256);
         function lock(uint256 jobId) external payable;
@@ -30,7 +35,7 @@ sol! {
         function owed(address account) external view returns (uint256);
         function publicInputs(uint256 jobId, address provider, uint256 cmC) external view returns (uint256[5] memory);
         function jobs(uint256 jobId) external view returns (
-            address client, uint40 deadline, uint32 lockWindow, uint8 status,
+            address client, uint40 deadline, uint32 lockWindow, uint8 status, bool delivery,
             address locker, uint40 lockUntil, uint128 price, uint128 lockStake,
             uint128 shape, uint256 cmA, uint256 cmB);
 
@@ -42,6 +47,17 @@ sol! {
         event JobRefunded(uint256 indexed jobId, address indexed client, uint256 price);
         event Withdrawn(address indexed account, uint256 amount);
         event VerifierRegistered(uint128 indexed shape, address verifier);
+        event DeliveryRequired(uint256 indexed jobId, address[] attestors, uint8 threshold);
+        event DeliveryAttested(uint256 indexed jobId, uint256 cmC);
+
+        error BadAttestors();
+        error DeliveryNotRequired(uint256 jobId);
+        error WrongAttestors(uint256 jobId);
+        error NotEnoughReceipts(uint256 jobId, uint256 have, uint256 need);
+        error BadReceipt(uint256 jobId, uint256 index);
+        error ReceiptOutOfOrder(uint256 jobId, uint256 index);
+        error NotAttestor(uint256 jobId, uint256 index, address signer);
+        error NotDelivered(uint256 jobId, uint256 cmC);
     }
 
     /// The committed-circuit verifiers (`CommittedVerifier` and `solidity_verifier` output for a committed key).

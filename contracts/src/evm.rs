@@ -197,6 +197,12 @@ impl Chain {
         code.original_bytes().to_vec()
     }
 
+    /// A storage word of an account (zero if unset): for tests that check a
+    /// contract's storage layout.
+    pub fn storage(&self, who: Address, slot: U256) -> U256 {
+        self.db().storage_ref(who, slot).unwrap_or_default()
+    }
+
     pub fn time(&self) -> u64 {
         self.evm.ctx.block.timestamp.saturating_to()
     }

@@ -9,6 +9,8 @@
 //!   `veriflop_circuits::Venue`), and posting a job with a nonce;
 //! - [`settle_calldata`]: the `JobEscrow.submit` (committed),
 //!   `JobEscrow.submitPoseidon` or `JobEscrow.submitHalo2` transaction data for a bundle;
+//! - [`delivery`]: opt-in delivery receipts (EIP-712, k of n attestors) that a
+//!   job posted with [`post_job_with_delivery`] needs before it pays;
 //! - [`settle_in_evm`]: a complete settlement on a fresh in-process chain, with
 //!   gas (for a job whose id is [`demo_job_id`] of its nonce);
 //! - [`gas_report`]: the gas figures as a table.
@@ -19,17 +21,19 @@
 
 pub mod abi;
 pub mod artifacts;
+pub mod delivery;
 pub mod evm;
 pub mod settle;
 pub mod solc;
 pub mod solidity;
 
 pub use abi::JobStatus;
+pub use delivery::{delivery_digest, delivery_domain_separator, recover_attestor, sign_delivery};
 pub use evm::{Chain, Receipt, TxStatus};
 pub use settle::{
-    chain_venue, demo_job_id, demo_venue, job_shape_id, post_job, post_job_calldata, settle_calldata,
-    settle_halo2_in_evm, settle_in_evm, shape_id, verify_calldata, Balances, PostTerms, SettlementGas,
-    SettlementReport,
+    attest_delivery_calldata, chain_venue, demo_job_id, demo_venue, job_shape_id, post_job, post_job_calldata,
+    post_job_with_delivery, post_job_with_delivery_calldata, settle_calldata, settle_halo2_in_evm, settle_in_evm,
+    shape_id, verify_calldata, Balances, PostTerms, SettlementGas, SettlementReport,
 };
 pub use solidity::{generic_committed_verifier_source, generic_verifier_source, solidity_verifier, vk_words};
 

@@ -137,6 +137,55 @@ pub fn post_job_calldata(job: &Job, nonce: &Bytes32, terms: &PostTerms) -> Vec<u
     .abi_encode()
 }
 
+/// ABI-encoded `JobEscrow.postJobWithDelivery(nonce, shape, cmA, cmB, deadline,
+/// lockWindow, lockStake, attestors, threshold)`: [`post_job_calldata`] for a job
+/// that pays only once `threshold` of `attestors` signed a delivery receipt for the
+/// proven cmC ([`crate::delivery`]). Sent as given: the escrow refuses
+/// (`BadAttestors`) attestors that are not strictly increasing non-zero addresses,
+/// more than [`crate::delivery::MAX_ATTESTORS`] of them, or a threshold outside
+/// `1..=attestors.len()`.
+pub fn post_job_with_delivery_calldata(
+    job: &Job,
+    nonce: &Bytes32,
+    terms: &PostTerms,
+    attestors: &[Address],
+    threshold: u8,
+) -> Vec<u8> {
+    IJobEscrow::postJobWithDeliveryCall {
+        nonce: nonce_word(nonce),
+        shape: job_shape_id(job),
+        cmA: fr_u256(&job.cm_a),
+        cmB: fr_u256(&job.cm_b),
+        deadline: revm::primitives::alloy_primitives::aliases::U40::saturating_from(terms.deadline),
+        lockWindow: terms.lock_window,
+        lockStake: terms.lock_stake,
+        attestors: attestors.to_vec(),
+        threshold,
+    }
+    .abi_encode()
+}
+
+/// ABI-encoded `JobEscrow.attestDelivery(jobId, cmC, attestors, threshold, signatures)`:
+/// `attestors` and `threshold` as the job was posted with, `signatures` 65-byte
+/// receipts ([`crate::delivery::sign_delivery`] of
+/// [`crate::delivery::delivery_digest`]) sorted by their signers' addresses.
+pub fn attest_delivery_calldata(
+    job_id: &JobId,
+    cm_c: [u8; 32],
+    attestors: &[Address],
+    threshold: u8,
+    signatures: &[[u8; 65]],
+) -> Vec<u8> {
+    IJobEscrow::attestDeliveryCall {
+        jobId: fr_u256(&job_id.0),
+        cmC: U256::from_be_bytes(cm_c),
+        attestors: attestors.to_vec(),
+        threshold,
+        signatures: signatures.iter().map(|s| s.to_vec().into()).collect(),
+    }
+    .abi_encode()
+}
+
 /// Posts `job` to the escrow as `client` with `nonce`, paying `price_wei`, and
 /// returns the job id the escrow derived and stored it under (`postJob`'s return
 /// value) with the receipt.
@@ -155,6 +204,40 @@ pub fn post_job(
     terms: &PostTerms,
     price_wei: u128,
 ) -> Result<(JobId, Receipt), Error> {
+    send_post(chain, escrow, client, job, nonce, price_wei, "postJob", post_job_calldata(job, nonce, terms))
+}
+
+/// [`post_job`] with `postJobWithDelivery` ([`post_job_with_delivery_calldata`]):
+/// the job pays only against `threshold` of `attestors`' delivery receipts.
+#[allow(clippy::too_many_arguments)]
+pub fn post_job_with_delivery(
+    chain: &mut Chain,
+    escrow: Address,
+    client: Address,
+    job: &Job,
+    nonce: &Bytes32,
+    terms: &PostTerms,
+    price_wei: u128,
+    attestors: &[Address],
+    threshold: u8,
+) -> Result<(JobId, Receipt), Error> {
+    let data = post_job_with_delivery_calldata(job, nonce, terms, attestors, threshold);
+    send_post(chain, escrow, client, job, nonce, price_wei, "postJobWithDelivery", data)
+}
+
+/// Sends a posting transaction after checking `job.job_id` is the id it will get,
+/// and checks the id returned (both posting functions return it the same way).
+#[allow(clippy::too_many_arguments)]
+fn send_post(
+    chain: &mut Chain,
+    escrow: Address,
+    client: Address,
+    job: &Job,
+    nonce: &Bytes32,
+    price_wei: u128,
+    what: &str,
+    data: Vec<u8>,
+) -> Result<(JobId, Receipt), Error> {
     let venue = chain_venue(chain, escrow);
     let expected = venue.job_id(statement_address(client), nonce);
     if job.job_id != expected {
@@ -164,10 +247,10 @@ pub fn post_job(
             job.job_id
         )));
     }
-    let r = chain.call(client, escrow, post_job_calldata(job, nonce, terms), U256::from(price_wei))?.ok("postJob")?;
+    let r = chain.call(client, escrow, data, U256::from(price_wei))?.ok(what)?;
     let id = job_id_from_word(
         IJobEscrow::postJobCall::abi_decode_returns(&r.output)
-            .map_err(|e| Error::Evm(format!("postJob output: {e}")))?,
+            .map_err(|e| Error::Evm(format!("{what} output: {e}")))?,
     )?;
     if id != expected {
         return Err(Error::Evm(format!("the escrow posted job {id}, the venue derivation gives {expected}")));

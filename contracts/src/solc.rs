@@ -264,7 +264,7 @@ mod tests {
                 if p.is_dir() {
                     stack.push(p);
                 } else if p.extension().is_some_and(|x| x == "sol") {
-                    let name = p.strip_prefix(&contracts_dir()).unwrap().to_string_lossy().replace('\\', "/");
+                    let name = p.strip_prefix(contracts_dir()).unwrap().to_string_lossy().replace('\\', "/");
                     files.push((name, std::fs::read_to_string(&p).unwrap()));
                 }
             }

@@ -13,8 +13,9 @@ use veriflop_circuits::commit::commit_output;
 use veriflop_circuits::execute::matmul;
 use veriflop_circuits::{Address as VAddress, Bytes32, CircuitKind, Dtype, InputMatrix, Job, ProofSystem, Shape};
 use veriflop_contracts::abi::IJobEscrow;
+use veriflop_contracts::delivery::{cm_c_word, delivery_digest, sign_delivery};
 use veriflop_contracts::settle::{deploy_halo2_verifier, fr_u256, job_shape_id};
-use veriflop_contracts::{settle_calldata, settle_halo2_in_evm, shape_id, JobStatus};
+use veriflop_contracts::{attest_delivery_calldata, settle_calldata, settle_halo2_in_evm, shape_id, JobStatus};
 use veriflop_halo2::{ProverKey, Srs, VerifierKey};
 use veriflop_verifier::{Proof, ProofBundle};
 
@@ -178,6 +179,31 @@ fn halo2_proofs_are_bound_to_their_job_and_shape() {
     reshaped.statement.job_id = job3.job_id;
     reshaped.statement.shape = other;
     reverted_with(&e.submit(PROVIDER, &reshaped), "InvalidProof");
+}
+
+#[test]
+fn halo2_delivery_job_pays_only_after_receipts() {
+    // submitHalo2 shares the delivery check with the Groth16 paths (contracts/tests/delivery.rs).
+    let h = h2();
+    let (mut e, _) = env_h2();
+    let keys = attestors(2);
+    let set: Vec<Address> = keys.iter().map(|(_, a)| *a).collect();
+    let deadline = e.chain.time() + DEADLINE_IN;
+    let r = e.send(CLIENT, post_delivery_call(&h.nonce, &h.job, &h.shape, deadline, WINDOW, STAKE, &set, 2), PRICE);
+    ok(&r);
+    assert_eq!(posted_id(&r), fr_u256(&h.job.job_id.0));
+    let good = h.bundle(&h.job, PROVIDER, &h.c());
+    let cm = cm_c_word(&good);
+    reverted_with(&e.submit(PROVIDER, &good), "NotDelivered");
+    let d = delivery_digest(e.chain.chain_id(), e.escrow.into_array(), &h.job.job_id, cm);
+    let sigs: Vec<[u8; 65]> = keys.iter().map(|(k, _)| sign_delivery(k, &d)).collect();
+    ok(&e.send(OTHER, attest_delivery_calldata(&h.job.job_id, cm, &set, 2, &sigs), 0));
+    let before = e.balance(PROVIDER);
+    let r = e.submit(PROVIDER, &good);
+    ok(&r);
+    println!("submitHalo2 of a delivery job: {} gas", r.gas_used);
+    assert_eq!(e.balance(PROVIDER), before + PRICE);
+    assert_eq!(e.status(fr_u256(&h.job.job_id.0)), JobStatus::Paid);
 }
 
 #[test]

@@ -194,6 +194,46 @@ pub fn post_call(nonce: &Bytes32, job: &Job, shape: &Shape, deadline: u64, windo
     .abi_encode()
 }
 
+/// `postJobWithDelivery`: [`post_call`] plus the attestor set and threshold (sent as given).
+#[allow(clippy::too_many_arguments)]
+pub fn post_delivery_call(
+    nonce: &Bytes32,
+    job: &Job,
+    shape: &Shape,
+    deadline: u64,
+    window: u32,
+    stake: u128,
+    attestors: &[Address],
+    threshold: u8,
+) -> Vec<u8> {
+    let p = IJobEscrow::postJobCall::abi_decode(&post_call(nonce, job, shape, deadline, window, stake)).unwrap();
+    IJobEscrow::postJobWithDeliveryCall {
+        nonce: p.nonce,
+        shape: p.shape,
+        cmA: p.cmA,
+        cmB: p.cmB,
+        deadline: p.deadline,
+        lockWindow: p.lockWindow,
+        lockStake: p.lockStake,
+        attestors: attestors.to_vec(),
+        threshold,
+    }
+    .abi_encode()
+}
+
+/// `n` attestor keys (fixed, distinct), sorted by address, with their addresses.
+pub fn attestors(n: usize) -> Vec<(k256::ecdsa::SigningKey, Address)> {
+    let mut v: Vec<_> = (1..=n as u8)
+        .map(|i| {
+            let k = k256::ecdsa::SigningKey::from_bytes(&[i; 32].into()).unwrap();
+            let a = Address::from(veriflop_contracts::delivery::attestor_address(&k));
+            (k, a)
+        })
+        .collect();
+    v.sort_by_key(|(_, a)| *a);
+    v
+}
+
 impl Env {
     pub fn send(&mut self, from: Address, data: Vec<u8>, value: u128) -> Receipt {
         let to = self.escrow;
