@@ -23,6 +23,8 @@ pub struct OnchainJob {
     pub deadline: u64,
     pub lock_window: u32,
     pub status: JobStatus,
+    /// Pays only once the proven cmC's delivery is attested (`postJobWithDelivery`).
+    pub delivery: bool,
     pub locker: Address,
     pub lock_until: u64,
     pub price: u128,
@@ -37,6 +39,7 @@ impl OnchainJob {
         serde_json::json!({
             "client": self.client.to_checksum(None),
             "status": format!("{:?}", self.status),
+            "delivery_required": self.delivery,
             "price_wei": self.price.to_string(),
             "deadline": self.deadline,
             "lock_window": self.lock_window,
@@ -171,6 +174,31 @@ impl<'a> Escrow<'a> {
         terms: &PostTerms,
         price: u128,
     ) -> Result<(JobId, TxOutcome), ChainError> {
+        self.check_job_id(job, nonce)?;
+        let data = veriflop_contracts::post_job_calldata(job, nonce, terms);
+        let out = self.send("postJob", data, U256::from(price)).await?;
+        self.posted_id(job, out)
+    }
+
+    /// [`Escrow::post`] for a job that pays only once `threshold` of
+    /// `attestors` (strictly increasing addresses) signed a delivery receipt for
+    /// the proven result.
+    pub async fn post_with_delivery(
+        &self,
+        job: &Job,
+        nonce: &Bytes32,
+        terms: &PostTerms,
+        price: u128,
+        attestors: &[Address],
+        threshold: u8,
+    ) -> Result<(JobId, TxOutcome), ChainError> {
+        self.check_job_id(job, nonce)?;
+        let data = veriflop_contracts::settle::post_job_with_delivery_calldata(job, nonce, terms, attestors, threshold);
+        let out = self.send("postJobWithDelivery", data, U256::from(price)).await?;
+        self.posted_id(job, out)
+    }
+
+    fn check_job_id(&self, job: &Job, nonce: &Bytes32) -> Result<(), ChainError> {
         let expected = self.venue().job_id(statement_address(self.conn.from()), nonce);
         if job.job_id != expected {
             return Err(ChainError::Mismatch(format!(
@@ -183,8 +211,11 @@ impl<'a> Escrow<'a> {
                 self.conn.from()
             )));
         }
-        let data = veriflop_contracts::post_job_calldata(job, nonce, terms);
-        let out = self.send("postJob", data, U256::from(price)).await?;
+        Ok(())
+    }
+
+    /// The id `JobPosted` reports, checked against the job's.
+    fn posted_id(&self, job: &Job, out: TxOutcome) -> Result<(JobId, TxOutcome), ChainError> {
         let posted = out
             .receipt
             .inner
@@ -193,12 +224,68 @@ impl<'a> Escrow<'a> {
             .find_map(|l| l.log_decode::<IJobEscrow::JobPosted>().ok())
             .ok_or_else(|| ChainError::Rpc("postJob: no JobPosted event in the receipt".into()))?;
         let id = job_id_from_word(posted.inner.data.jobId)?;
-        if id != expected {
+        if id != job.job_id {
             return Err(ChainError::Mismatch(format!(
-                "the escrow posted job {id}, the venue derivation gives {expected}"
+                "the escrow posted job {id}, the venue derivation gives {}",
+                job.job_id
             )));
         }
         Ok((id, out))
+    }
+
+    /// The attestors and threshold a delivery job was posted with (its
+    /// `DeliveryRequired` event; the escrow stores only their hash).
+    pub async fn delivery_terms(&self, job_id: &JobId) -> Result<Option<(Vec<Address>, u8)>, ChainError> {
+        use alloy::sol_types::SolEvent;
+        let filter = alloy::rpc::types::Filter::new()
+            .address(self.address)
+            .event_signature(IJobEscrow::DeliveryRequired::SIGNATURE_HASH)
+            .topic1(alloy::primitives::B256::from(fr_u256(&job_id.0)))
+            .from_block(0u64);
+        let logs = self
+            .conn
+            .provider()
+            .get_logs(&filter)
+            .await
+            .map_err(|e| ChainError::Rpc(format!("eth_getLogs DeliveryRequired: {e}")))?;
+        Ok(logs
+            .iter()
+            .find_map(|l| l.log_decode::<IJobEscrow::DeliveryRequired>().ok())
+            .map(|e| (e.inner.data.attestors.clone(), e.inner.data.threshold)))
+    }
+
+    /// The settlement of a job, if any: the cmC its proof settled with and the
+    /// provider paid (its `JobSettled` event).
+    pub async fn settlement(&self, job_id: &JobId) -> Result<Option<(U256, Address)>, ChainError> {
+        use alloy::sol_types::SolEvent;
+        let filter = alloy::rpc::types::Filter::new()
+            .address(self.address)
+            .event_signature(IJobEscrow::JobSettled::SIGNATURE_HASH)
+            .topic1(alloy::primitives::B256::from(fr_u256(&job_id.0)))
+            .from_block(0u64);
+        let logs = self
+            .conn
+            .provider()
+            .get_logs(&filter)
+            .await
+            .map_err(|e| ChainError::Rpc(format!("eth_getLogs JobSettled: {e}")))?;
+        Ok(logs
+            .iter()
+            .find_map(|l| l.log_decode::<IJobEscrow::JobSettled>().ok())
+            .map(|e| (e.inner.data.cmC, e.inner.data.provider)))
+    }
+
+    /// Records the attestors' receipts for `cm_c` (signatures sorted by signer).
+    pub async fn attest(
+        &self,
+        job_id: &JobId,
+        cm_c: [u8; 32],
+        attestors: &[Address],
+        threshold: u8,
+        signatures: &[[u8; 65]],
+    ) -> Result<TxOutcome, ChainError> {
+        let data = veriflop_contracts::settle::attest_delivery_calldata(job_id, cm_c, attestors, threshold, signatures);
+        self.send("attestDelivery", data, U256::ZERO).await
     }
 
     /// The job as stored.
@@ -214,6 +301,7 @@ impl<'a> Escrow<'a> {
             lock_window: r.lockWindow,
             status: JobStatus::from_code(r.status)
                 .ok_or_else(|| ChainError::Rpc(format!("unknown job status {}", r.status)))?,
+            delivery: r.delivery,
             locker: r.locker,
             lock_until: r.lockUntil.to::<u64>(),
             price: r.price,

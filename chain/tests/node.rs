@@ -366,3 +366,55 @@ async fn keys_come_from_a_keystore_and_another_chain_is_refused() {
     assert_eq!(reverted(c.send("refund", Some(escrow.address), data, U256::ZERO).await), "NotClient");
     assert_eq!(c.dev_rpc("eth_getTransactionCount", json!([c.from(), "latest"])).await.unwrap(), n0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delivery_receipts_missing_forged_or_for_another_job_are_refused() {
+    use veriflop_contracts::delivery::{attestor_address, cm_c_word, delivery_digest, sign_delivery};
+    let node = DevNode::start().unwrap();
+    let (owner, client, provider) = (connect(&node, 0).await, connect(&node, 1).await, connect(&node, 2).await);
+    let (escrow, _) = Escrow::deploy(&owner, owner.from()).await.unwrap();
+    let esc = |c| Escrow { conn: c, address: escrow.address };
+    let k = keys(CircuitKind::Committed);
+    escrow.register_groth16(&k.vk).await.unwrap();
+    let attestor = k256::ecdsa::SigningKey::random(&mut OsRng);
+    let set = [Address::from(attestor_address(&attestor))];
+    let deadline = now(&client).await + 3600;
+    let p = posting(k, CircuitKind::Committed, ProofSystem::Groth16Bn254, &escrow, client.from());
+    let q = posting(k, CircuitKind::Committed, ProofSystem::Groth16Bn254, &escrow, client.from());
+    let (id, posted) =
+        esc(&client).post_with_delivery(&p.job, &p.nonce, &terms(deadline, false), PRICE, &set, 1).await.unwrap();
+    println!("postJobWithDelivery: {}", posted.summary());
+    let (other_id, _) =
+        esc(&client).post_with_delivery(&q.job, &q.nonce, &terms(deadline, false), PRICE, &set, 1).await.unwrap();
+    assert!(esc(&client).job(&id).await.unwrap().delivery);
+    assert_eq!(esc(&client).delivery_terms(&id).await.unwrap(), Some((set.to_vec(), 1)));
+
+    let bundle = prove(k, &p, provider.from());
+    let word = cm_c_word(&bundle);
+    // Missing: no receipt recorded.
+    assert_eq!(reverted(esc(&provider).settle(&bundle).await), "NotDelivered");
+    // Forged: signed by a key outside the job's attestors.
+    let forger = k256::ecdsa::SigningKey::random(&mut OsRng);
+    let digest = delivery_digest(DEV_CHAIN_ID, escrow.address.0 .0, &id, word);
+    let forged = sign_delivery(&forger, &digest);
+    assert_eq!(reverted(esc(&provider).attest(&id, word, &set, 1, &[forged]).await), "NotAttestor");
+    // Signed by the attestor, but for another job.
+    let for_other = sign_delivery(&attestor, &delivery_digest(DEV_CHAIN_ID, escrow.address.0 .0, &other_id, word));
+    assert_eq!(reverted(esc(&provider).attest(&id, word, &set, 1, &[for_other]).await), "NotAttestor");
+    // Signed for this job on another chain's escrow (another EIP-712 domain).
+    let other_chain = sign_delivery(&attestor, &delivery_digest(1, escrow.address.0 .0, &id, word));
+    assert_eq!(reverted(esc(&provider).attest(&id, word, &set, 1, &[other_chain]).await), "NotAttestor");
+    // A receipt for another cmC does not deliver this one.
+    let mut wrong = word;
+    wrong[31] ^= 1;
+    let for_wrong = sign_delivery(&attestor, &delivery_digest(DEV_CHAIN_ID, escrow.address.0 .0, &id, wrong));
+    esc(&provider).attest(&id, wrong, &set, 1, &[for_wrong]).await.unwrap();
+    assert_eq!(reverted(esc(&provider).settle(&bundle).await), "NotDelivered");
+    // The attestor's receipt for this job and this C: paid.
+    let attested = esc(&provider).attest(&id, word, &set, 1, &[sign_delivery(&attestor, &digest)]).await.unwrap();
+    println!("attestDelivery: {}", attested.summary());
+    let settled = esc(&provider).settle(&bundle).await.unwrap();
+    println!("submit (delivery job): {}", settled.summary());
+    assert_eq!(esc(&client).job(&id).await.unwrap().status, JobStatus::Paid);
+    assert_eq!(esc(&client).settlement(&id).await.unwrap(), Some((U256::from_be_bytes(word), provider.from())));
+}

@@ -219,9 +219,24 @@ impl Client {
 
     /// Sends a file as a streamed, signed body (its keccak256 declared and signed first).
     async fn send_file(&self, method: &str, path: &str, file: &Path) -> Result<(StatusCode, Vec<u8>), ClientError> {
+        self.send_file_as(method, path, file, true).await
+    }
+
+    /// [`Client::send_file`], signed or not (the on-chain data plane checks commitments, not senders).
+    async fn send_file_as(
+        &self,
+        method: &str,
+        path: &str,
+        file: &Path,
+        sign: bool,
+    ) -> Result<(StatusCode, Vec<u8>), ClientError> {
         let (keccak, len) = hash_file(file).await.map_err(|e| self.io(&file.display().to_string(), e))?;
-        let venue = self.venue().await?.venue_id;
-        let auth = self.signer.sign_streamed_request(&venue, method, path, &keccak, unix_now());
+        let auth = if sign {
+            let venue = self.venue().await?.venue_id;
+            Some(self.signer.sign_streamed_request(&venue, method, path, &keccak, unix_now()))
+        } else {
+            None
+        };
         let f = tokio::fs::File::open(file).await.map_err(|e| self.io(&file.display().to_string(), e))?;
         let body = futures_util::stream::unfold(f, |mut f| async move {
             let mut buf = vec![0u8; 1 << 20];
@@ -243,7 +258,7 @@ impl Client {
             .header("content-length", len)
             .header(veriflop_verifier::auth::HEADER_CONTENT_KECCAK, format!("0x{}", hex::encode(keccak)))
             .body(reqwest::Body::wrap_stream(body));
-        for (k, v) in auth.pairs() {
+        for (k, v) in auth.iter().flat_map(|a| a.pairs()) {
             req = req.header(k, v);
         }
         self.finish(req).await
@@ -252,12 +267,21 @@ impl Client {
     /// A signed request without a body, its answer streamed into `dest` (written
     /// whole or not at all: a temporary file renamed at the end).
     async fn download(&self, path: &str, dest: &Path) -> Result<Downloaded, ClientError> {
+        self.download_as(path, dest, true).await
+    }
+
+    /// [`Client::download`], signed or not.
+    async fn download_as(&self, path: &str, dest: &Path, sign: bool) -> Result<Downloaded, ClientError> {
         use futures_util::StreamExt;
         use sha2::Digest;
-        let venue = self.venue().await?.venue_id;
-        let auth = self.signer.sign_request(&venue, "GET", path, &[], unix_now());
+        let auth = if sign {
+            let venue = self.venue().await?.venue_id;
+            Some(self.signer.sign_request(&venue, "GET", path, &[], unix_now()))
+        } else {
+            None
+        };
         let mut req = self.http.get(format!("{}{path}", self.base)).timeout(TRANSFER_TIMEOUT);
-        for (k, v) in auth.pairs() {
+        for (k, v) in auth.iter().flat_map(|a| a.pairs()) {
             req = req.header(k, v);
         }
         let transport = |e: reqwest::Error| ClientError::Transport { url: self.base.clone(), msg: e.to_string() };
@@ -355,6 +379,35 @@ impl Client {
                 .unwrap_or_else(|| ClientError::Decode(format!("HTTP {s}"))));
         }
         ProofBundle::decode(&b).map_err(|e| ClientError::Decode(format!("the delivered proof: {e}")))
+    }
+
+    /// Stores a matrix of an on-chain job at its commitment's address
+    /// ([`crate::chain_data::DataAddress::path`]); the service keeps it only if
+    /// its commitment is that one.
+    pub async fn put_data(&self, path: &str, file: &Path) -> Result<crate::chain_data::StoredData, ClientError> {
+        let (s, b) = self.send_file_as("PUT", path, file, false).await?;
+        Self::decode(s, &b)
+    }
+
+    /// Downloads a matrix of an on-chain job by its commitment's address into
+    /// `dest` (whole or not at all); check it against the commitment before use.
+    pub async fn get_data(&self, path: &str, dest: &Path) -> Result<Downloaded, ClientError> {
+        self.download_as(path, dest, false).await
+    }
+
+    /// A delivery receipt for an on-chain job whose C this service stores.
+    pub async fn delivery_receipt(
+        &self,
+        req: &crate::chain_data::ReceiptRequest,
+    ) -> Result<crate::chain_data::DeliveryReceipt, ClientError> {
+        let body = serde_json::to_vec(req).map_err(|e| ClientError::Decode(e.to_string()))?;
+        let r = self
+            .http
+            .post(format!("{}/v1/chain/receipts", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        let (s, b) = self.finish(r).await?;
+        Self::decode(s, &b)
     }
 
     /// One page of offered jobs nobody holds (`query`: `system=…&circuit=…&shape=MxKxN&dtype=…&min_price=…&limit=…&after=…`).

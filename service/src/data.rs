@@ -35,7 +35,7 @@ use veriflop_verifier::auth::{unix_now, HEADER_CONTENT_KECCAK};
 
 /// The largest file a matrix of `entries` entries can take in any accepted
 /// encoding (`.npy` headers are padded to 64 bytes, often 128; int64 entries).
-fn max_file_bytes(entries: u64, entry_bytes: u64) -> u64 {
+pub(crate) fn max_file_bytes(entries: u64, entry_bytes: u64) -> u64 {
     4096 + entries * entry_bytes
 }
 
@@ -159,7 +159,7 @@ async fn authenticate_empty(state: &State, head: &Head) -> Result<Address, ApiEr
 }
 
 /// Recomputes the commitment of a spooled matrix on the blocking pool.
-async fn commitment(
+pub(crate) async fn commitment(
     state: &State,
     circuit: CircuitKind,
     shape: Shape,
@@ -287,7 +287,7 @@ fn not_client(rec: &JobRecord, what: &str) -> ApiError {
 }
 
 /// Streams a blob as the response (bounded channel: the store is read as the client reads).
-async fn blob_response(state: &State, key: &str) -> Result<Response, ApiError> {
+pub(crate) async fn blob_response(state: &State, key: &str) -> Result<Response, ApiError> {
     let (size, mut stream) = state.blobs.get(key).await.map_err(|e| {
         tracing::error!("blob store: {e}");
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "blob_store_unavailable", e.to_string())

@@ -27,6 +27,7 @@
 
 pub mod api;
 pub mod blobs;
+pub mod chain_data;
 pub mod client;
 mod data;
 pub mod error;
@@ -115,6 +116,9 @@ pub struct Config {
     pub max_upload_bytes: u64,
     /// Lease window of jobs that do not set one, seconds.
     pub default_lease_secs: u64,
+    /// The key this service signs delivery receipts of on-chain jobs with
+    /// (`POST /v1/chain/receipts`); none: it attests nothing.
+    pub attestor_key: Option<k256::ecdsa::SigningKey>,
 }
 
 impl Default for Config {
@@ -145,6 +149,7 @@ impl Default for Config {
             // A 4096×4096 C of int128 entries in .vfm, with room for a header.
             max_upload_bytes: 16 + 4096 * 4096 * 16 + 4096,
             default_lease_secs: 600,
+            attestor_key: None,
         }
     }
 }
@@ -183,6 +188,8 @@ pub struct State {
     pub limiter: RateLimiter,
     pub verify_slots: Semaphore,
     pub verify_waiting: AtomicUsize,
+    /// [`Config::attestor_key`].
+    pub attestor: Option<k256::ecdsa::SigningKey>,
 }
 
 impl State {
@@ -222,6 +229,7 @@ impl State {
             limiter: RateLimiter::new(config.rate_limit_per_minute),
             verify_slots: Semaphore::new(config.verify_concurrency),
             verify_waiting: AtomicUsize::new(0),
+            attestor: config.attestor_key.clone(),
             metrics: Arc::new(Metrics::default()),
             config,
             ledger,
@@ -403,6 +411,21 @@ pub fn routes(state: Arc<State>) -> impl Filter<Extract = (Response,), Error = s
         .and(s())
         .and(warp::query::<std::collections::HashMap<String, String>>())
         .then(data::open_jobs);
+    let put_data = warp::path!("v1" / "data" / String / String / String / String / String)
+        .and(warp::put())
+        .and(s())
+        .and(head())
+        .and(warp::body::stream())
+        .then(chain_data::put_data);
+    let get_data = warp::path!("v1" / "data" / String / String / String / String / String)
+        .and(warp::get())
+        .and(s())
+        .then(chain_data::get_data);
+    let receipt = warp::path!("v1" / "chain" / "receipts")
+        .and(warp::post())
+        .and(s())
+        .and(parts(MAX_JSON_BODY_BYTES, t))
+        .then(chain_data::receipt);
     let rejected_state = state.clone();
     // Two boxed groups keep the filter types shallow (and compile times sane).
     let jobs = register
@@ -439,7 +462,10 @@ pub fn routes(state: Arc<State>) -> impl Filter<Extract = (Response,), Error = s
         .or(get_proof)
         .unify()
         .boxed();
+    let chain = put_data.or(get_data).unify().or(receipt).unify().boxed();
     jobs.or(market)
+        .unify()
+        .or(chain)
         .unify()
         .recover(move |r: Rejection| {
             let st = rejected_state.clone();

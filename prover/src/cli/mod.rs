@@ -3,6 +3,7 @@
 
 mod ceremony;
 mod chain;
+mod chain_work;
 mod client;
 mod common;
 mod demo;

@@ -17,6 +17,9 @@ use veriflop_circuits::{Bytes32, CircuitKind, JobId, ProofSystem};
 use veriflop_contracts::settle::PostTerms;
 use veriflop_prover::KeyStore;
 
+use veriflop_circuits::commit::Role;
+use veriflop_service::chain_data::DataAddress;
+
 use super::common::{read_bundle, read_job, CliError, Ctx, KeyArgs, ShapeArgs};
 
 #[derive(clap::Args, Debug)]
@@ -119,6 +122,27 @@ enum Cmd {
     },
     /// Show a job as the escrow stores it (needs no key).
     Status(JobIdArg),
+    /// Fetch a settled job's result C from the data plane, checked against the cm_C its settlement proved.
+    Fetch(FetchArgs),
+    /// Run the provider agent on the chain: follow posted jobs, lock, prove, deliver and settle, unattended.
+    Work(super::chain_work::WorkArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FetchArgs {
+    #[command(flatten)]
+    job: JobIdArg,
+    /// The data plane (a veriflop-verifier's base URL).
+    #[arg(long, env = "VERIFLOP_DATA_URL", default_value = "http://127.0.0.1:8645")]
+    data_url: String,
+    /// The job file (its circuit and shape).
+    #[arg(long, default_value = "veriflop-data/job/job.json")]
+    job_file: PathBuf,
+    /// Where to write C (written only if it matches the proven commitment).
+    #[arg(long, default_value = "veriflop-data/job/c.vfm")]
+    out: PathBuf,
+    #[command(flatten)]
+    keys: KeyArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -160,6 +184,23 @@ pub struct PostArgs {
     /// What a provider deposits to lock (wei or with a unit); required with --lock-window.
     #[arg(long, default_value = "0")]
     lock_stake: String,
+    /// Upload A and B to this data plane (a veriflop-verifier's base URL) before
+    /// posting, where providers fetch them by their commitments.
+    #[arg(long, env = "VERIFLOP_DATA_URL", requires_all = ["a", "b"])]
+    data_url: Option<String>,
+    /// Matrix A (with --data-url).
+    #[arg(long)]
+    a: Option<PathBuf>,
+    /// Matrix B (with --data-url).
+    #[arg(long)]
+    b: Option<PathBuf>,
+    /// Require delivery: the job pays only once --threshold of these attestors
+    /// (repeatable; services' attestor addresses) signed that they store C.
+    #[arg(long = "attestor")]
+    attestors: Vec<Address>,
+    /// How many of --attestor must sign (default: all of them).
+    #[arg(long)]
+    threshold: Option<u8>,
 }
 
 pub fn chain_error(e: ChainError) -> CliError {
@@ -202,7 +243,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
 }
 
 async fn run_async(args: Args, ctx: &Ctx) -> Result<(), CliError> {
-    let readonly = matches!(args.cmd, Cmd::Status(_));
+    let readonly = matches!(args.cmd, Cmd::Status(_) | Cmd::Fetch(_));
     let conn = args.node.connect(readonly).await?;
     let chain = conn.chain_id();
     match args.cmd {
@@ -253,7 +294,25 @@ async fn run_async(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             let lock_stake = parse_amount(&a.lock_stake)?;
             let now = latest_timestamp(&conn).await?;
             let terms = PostTerms { deadline: now + a.deadline_in, lock_window: a.lock_window, lock_stake };
-            let (id, t) = escrow.post(&job, &a.nonce, &terms, price).await.map_err(chain_error)?;
+            if let (Some(url), Some(pa), Some(pb)) = (&a.data_url, &a.a, &a.b) {
+                let data =
+                    veriflop_service::client::Client::new(url.clone(), veriflop_verifier::auth::Signer::random());
+                for (role, cm, path) in [(Role::A, job.cm_a, pa), (Role::B, job.cm_b, pb)] {
+                    let addr = DataAddress { circuit: job.circuit, shape: job.shape, role, cm };
+                    let s = data.put_data(&addr.path(), path).await.map_err(super::submit::client_error)?;
+                    ctx.note(format!("uploaded {} to {url}{} ({} bytes)", path.display(), s.path, s.bytes));
+                }
+            }
+            let (id, t) = if a.attestors.is_empty() {
+                escrow.post(&job, &a.nonce, &terms, price).await
+            } else {
+                let mut set = a.attestors.clone();
+                set.sort();
+                set.dedup();
+                let k = a.threshold.unwrap_or(set.len() as u8);
+                escrow.post_with_delivery(&job, &a.nonce, &terms, price, &set, k).await
+            }
+            .map_err(chain_error)?;
             ctx.emit(
                 format!(
                     "job {id} posted on chain {chain} at {} ({} {} {}), price {price} wei, deadline {}\n  {}",
@@ -320,6 +379,60 @@ async fn run_async(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             ctx.emit(
                 format!("{owed} wei withdrawn to {}\n  {}", conn.from(), tx_line("withdraw", &t)),
                 json!({"ok": true, "amount_wei": owed.to_string(), "tx": t.json()}),
+            );
+        }
+        Cmd::Work(a) => super::chain_work::run(a, &conn, ctx).await?,
+        Cmd::Fetch(a) => {
+            let escrow = Escrow::at(&conn, a.job.escrow.escrow).await.map_err(chain_error)?;
+            let job = read_job(&a.job_file)?;
+            if job.job_id != a.job.job_id {
+                return Err(CliError::new(
+                    "mismatch",
+                    format!("{} is job {}, not {}", a.job_file.display(), job.job_id, a.job.job_id),
+                ));
+            }
+            let (cm_c, provider) = escrow.settlement(&a.job.job_id).await.map_err(chain_error)?.ok_or_else(|| {
+                CliError::new("not_settled", format!("job {} has no settlement on chain {chain} yet", a.job.job_id))
+            })?;
+            let cm = veriflop_circuits::field::fr_from_bytes(&cm_c.to_be_bytes::<32>())
+                .map_err(|e| CliError::new("rpc", format!("cmC: {e}")))?;
+            let addr = DataAddress { circuit: job.circuit, shape: job.shape, role: Role::C, cm };
+            let data =
+                veriflop_service::client::Client::new(a.data_url.clone(), veriflop_verifier::auth::Signer::random());
+            let ck = super::common::commit_key_for(job.circuit, &job.shape, &a.keys)?;
+            let dir =
+                a.out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")).to_path_buf();
+            std::fs::create_dir_all(&dir).map_err(|e| CliError::new("io", format!("{}: {e}", dir.display())))?;
+            let tmp = tempfile::Builder::new()
+                .prefix(".c-download-")
+                .tempfile_in(&dir)
+                .map_err(|e| CliError::new("io", e.to_string()))?
+                .into_temp_path();
+            data.get_data(&addr.path(), &tmp).await.map_err(super::submit::client_error)?;
+            let f = std::fs::File::open(&tmp).map_err(|e| CliError::new("io", e.to_string()))?;
+            let got = veriflop_circuits::stream::MatrixReader::new(f)
+                .and_then(|mut r| {
+                    veriflop_circuits::stream::commit_stream(job.circuit, &job.shape, Role::C, ck.as_ref(), &mut r)
+                })
+                .map_err(|e| {
+                    CliError::rejected("result_mismatch", format!("the data plane's C is not a valid result: {e}"))
+                })?;
+            if got != cm {
+                return Err(CliError::rejected(
+                    "result_mismatch",
+                    "the data plane's C does not commit to the settled cm_C: not the proven result; nothing was written",
+                ));
+            }
+            let c = veriflop_circuits::stream::read_file(&tmp)?;
+            veriflop_circuits::matrix::write_matrix(&a.out, &c)?;
+            ctx.emit(
+                format!(
+                    "C of job {} ({}, proven by {provider}) checked against the settled cm_C and written to {}",
+                    a.job.job_id,
+                    job.shape,
+                    a.out.display()
+                ),
+                json!({"ok": true, "job_id": a.job.job_id.to_string(), "provider": provider.to_checksum(None), "out": a.out.display().to_string()}),
             );
         }
         Cmd::Status(a) => {

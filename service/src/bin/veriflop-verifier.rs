@@ -136,6 +136,10 @@ struct Args {
     /// Lease window of jobs whose client sets none, seconds.
     #[arg(long, env = "VERIFLOP_DEFAULT_LEASE_SECS", default_value_t = Config::default().default_lease_secs)]
     default_lease_secs: u64,
+    /// Sign delivery receipts of on-chain jobs with this key (a file holding a
+    /// 0x-hex secp256k1 secret key): `POST /v1/chain/receipts` (docs/CHAIN.md).
+    #[arg(long, env = "VERIFLOP_ATTESTOR_KEY_FILE")]
+    attestor_key_file: Option<std::path::PathBuf>,
     /// Fault injection for crash tests only: sleep inside each release transaction.
     #[arg(long, env = "VERIFLOP_FAULT_RELEASE_DELAY_MS", default_value_t = 0, hide = true)]
     fault_release_delay_ms: u64,
@@ -280,6 +284,13 @@ fn serve(rt: tokio::runtime::Runtime, ledger_url: String, blobs: String, a: Args
             return ExitCode::from(2);
         }
     };
+    let attestor_key = match a.attestor_key_file.as_deref().map(service::chain_data::read_attestor_key).transpose() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: --attestor-key-file: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut config = Config {
         listen: a.listen,
         key_dir: a.keys,
@@ -304,6 +315,7 @@ fn serve(rt: tokio::runtime::Runtime, ledger_url: String, blobs: String, a: Args
         spool_dir: a.spool_dir,
         max_upload_bytes: a.max_upload_bytes,
         default_lease_secs: a.default_lease_secs,
+        attestor_key,
         ..Config::default()
     };
     if let Some(n) = a.verify_concurrency {

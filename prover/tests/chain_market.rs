@@ -1,0 +1,193 @@
+//! The on-chain market as its users run it, every party a process: a hardhat
+//! node on loopback, the verifier service as the data plane and a delivery
+//! attestor, the owner deploying JobEscrow and a verifier (`chain deploy`,
+//! `chain register`), a client posting three jobs with their data (`chain
+//! post --data-url`), one of them locked with a stake and one requiring a
+//! delivery receipt, the provider agent (`chain work`) stopped after its first
+//! job and restarted (it neither repeats nor misses one), and the client
+//! fetching C checked against the settled commitment (`chain fetch`).
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use veriflop_chain::devnode::{DevNode, DEV_CHAIN_ID, DEV_KEYS};
+use veriflop_circuits::execute::matmul_naive;
+use veriflop_circuits::matrix::write_matrix;
+use veriflop_circuits::{Dtype, InputMatrix};
+
+fn prover() -> &'static str {
+    env!("CARGO_BIN_EXE_veriflop-prover")
+}
+
+fn verifier() -> PathBuf {
+    let p = Path::new(prover()).with_file_name("veriflop-verifier");
+    assert!(p.is_file(), "{} is not built: run the tests with --workspace (scripts/test does)", p.display());
+    p
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn address(key: &str) -> String {
+    veriflop_verifier::auth::Signer::from_hex(key).unwrap().address().to_string()
+}
+
+struct Service(Child);
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `veriflop-prover chain …` against the node, as the holder of `key`.
+fn chain(node: &DevNode, key: &str, escrow: Option<&str>) -> Command {
+    let mut c = Command::new(prover());
+    c.args(["--json", "chain", "--rpc-url", &node.url, "--chain-id", &DEV_CHAIN_ID.to_string()])
+        .env("VERIFLOP_PRIVATE_KEY", key)
+        .env_remove("VERIFLOP_KEYSTORE");
+    if let Some(e) = escrow {
+        c.env("VERIFLOP_ESCROW", e);
+    }
+    c
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+#[test]
+fn posted_locked_delivered_and_settled_by_a_restarted_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |s: &str| dir.path().join(s);
+    let keys = p("keys");
+    run(Command::new(prover()).args(["--quiet", "setup", "--shape", "4x4x4", "--dtype", "int8", "--keys"]).arg(&keys));
+    let node = DevNode::start().unwrap();
+    let (owner, client, provider) = (DEV_KEYS[0], DEV_KEYS[1], DEV_KEYS[2]);
+
+    // The data plane, which also attests deliveries.
+    let attestor_key = format!("0x{}", hex::encode(rand::random::<[u8; 32]>()));
+    std::fs::write(p("attestor.key"), &attestor_key).unwrap();
+    let mut child = Command::new(verifier())
+        .args(["--listen", "127.0.0.1:0", "--rate-limit-per-minute", "0"])
+        .arg("--ledger")
+        .arg(format!("sqlite://{}", p("ledger.db").display()))
+        .arg("--blobs")
+        .arg(p("blobs"))
+        .arg("--keys")
+        .arg(&keys)
+        .arg("--attestor-key-file")
+        .arg(p("attestor.key"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let _service = Service(child);
+    let data_url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_string();
+
+    // The owner deploys the escrow and registers the shape's verifier.
+    let d = json(&run(chain(&node, owner, None).arg("deploy")));
+    let escrow = d["escrow"].as_str().unwrap().to_string();
+    let r = json(&run(chain(&node, owner, Some(&escrow)).args(["register", "--shape", "4x4x4", "--keys"]).arg(&keys)));
+    assert!(r["register"]["gas_used"].as_u64().unwrap() > 0);
+
+    // The client posts three jobs with their data: plain, locked with a stake, delivery required.
+    let venue = format!("chain:{DEV_CHAIN_ID}:{escrow}");
+    let mut jobs = Vec::new();
+    for i in 0..3u64 {
+        let a = InputMatrix::random(4, 4, Dtype::Int8, 100 + i).unwrap();
+        let b = InputMatrix::random(4, 4, Dtype::Int8, 200 + i).unwrap();
+        let (pa, pb, pj) = (p(&format!("a{i}.vfm")), p(&format!("b{i}.vfm")), p(&format!("job{i}.json")));
+        write_matrix(&pa, &a).unwrap();
+        write_matrix(&pb, &b).unwrap();
+        let nonce = format!("0x{}", hex::encode(rand::random::<[u8; 32]>()));
+        let j = json(&run(Command::new(prover())
+            .args(["--json", "job", "--venue", &venue, "--client", &address(client), "--nonce", &nonce])
+            .arg("--a")
+            .arg(&pa)
+            .arg("--b")
+            .arg(&pb)
+            .arg("--keys")
+            .arg(&keys)
+            .arg("--out")
+            .arg(&pj)));
+        let mut post = chain(&node, client, Some(&escrow));
+        post.args(["post", "--nonce", &nonce, "--price", "0.25ether", "--data-url", &data_url]);
+        post.arg("--job").arg(&pj).arg("--a").arg(&pa).arg("--b").arg(&pb);
+        match i {
+            1 => {
+                post.args(["--lock-window", "600", "--lock-stake", "0.01ether"]);
+            }
+            2 => {
+                let attestor = veriflop_verifier::auth::Signer::from_hex(&attestor_key).unwrap().address().to_string();
+                post.args(["--attestor", &attestor]);
+            }
+            _ => {}
+        }
+        let posted = json(&run(&mut post));
+        assert_eq!(posted["job_id"], j["job"]["job_id"]);
+        jobs.push((j["job"]["job_id"].as_str().unwrap().to_string(), pj, matmul_naive(&a, &b)));
+    }
+
+    // The provider's agent settles one job and stops; restarted, it settles the other two.
+    let work = |extra: &[&str]| {
+        let mut c = chain(&node, provider, Some(&escrow));
+        c.args(["work", "--from-block", "0", "--depth", "1", "--max-stake", "0.1ether", "--data-url", &data_url])
+            .arg("--cursor")
+            .arg(p("cursor.json"))
+            .arg("--work-dir")
+            .arg(p("work"))
+            .arg("--keys")
+            .arg(&keys)
+            .args(extra);
+        c
+    };
+    let first = stdout(&run(&mut work(&["--max-jobs", "1"])));
+    let second = stdout(&run(&mut work(&["--exit-when-idle"])));
+    let settled = |s: &str| s.lines().filter(|l| l.contains("→ paid")).map(str::to_string).collect::<Vec<_>>();
+    let (first, second) = (settled(&first), settled(&second));
+    println!("first run:\n{}\nsecond run:\n{}", first.join("\n"), second.join("\n"));
+    assert_eq!((first.len(), second.len()), (1, 2), "{first:?} {second:?}");
+    assert!(first[0].contains(&jobs[0].0), "{first:?}");
+    assert!(second[0].contains(&jobs[1].0) && second[0].contains("lock "), "{second:?}");
+    assert!(second[1].contains(&jobs[2].0) && second[1].contains("attestDelivery"), "{second:?}");
+    // A third run finds nothing new.
+    assert!(settled(&stdout(&run(&mut work(&["--exit-when-idle"])))).is_empty());
+
+    // Every job is paid; each client fetches C checked against the settled cm_C.
+    for (id, pj, want) in &jobs {
+        let s = json(&run(chain(&node, client, Some(&escrow)).args(["status", "--job-id", id])));
+        assert_eq!(s["job"]["status"], "Paid");
+        let out = p(&format!("c-{}.vfm", &id[2..10]));
+        run(chain(&node, client, Some(&escrow))
+            .args(["fetch", "--job-id", id, "--data-url", &data_url])
+            .arg("--job-file")
+            .arg(pj)
+            .arg("--keys")
+            .arg(&keys)
+            .arg("--out")
+            .arg(&out));
+        let c = veriflop_circuits::stream::read_file(&out).unwrap();
+        assert_eq!(c.data, want.data.iter().map(|&x| x as i128).collect::<Vec<_>>());
+    }
+    // A revert is named: the client refunds a paid job.
+    let o = chain(&node, client, Some(&escrow)).args(["refund", "--job-id", &jobs[0].0]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stdout(&o).contains("JobNotOpen"), "{}", stdout(&o));
+}
