@@ -195,6 +195,42 @@ fn demo_runs_the_market_flow_in_separate_processes_and_reports_json() {
 }
 
 #[test]
+fn demo_settles_on_a_local_node_with_the_chain_agent_and_a_delivery_receipt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = verifier_bin();
+    let out = ok(
+        tmp.path(),
+        &[
+            "--json",
+            "demo",
+            "--shape",
+            "4x3x2",
+            "--chain",
+            "local",
+            "--out-dir",
+            "demo",
+            "--verifier-bin",
+            bin.to_str().unwrap(),
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        let chain = &run["chain"];
+        assert_eq!(chain["status"], "Paid", "{chain}");
+        assert!(chain["venue"].as_str().unwrap().starts_with("chain:31337:"), "{chain}");
+        let agent = chain["agent"].as_str().unwrap();
+        assert!(agent.contains("attestDelivery") && agent.contains("→ paid"), "{agent}");
+        assert!(chain["post_gas"].as_u64().unwrap() > 21_000);
+    }
+    for d in ["groth16", "halo2"] {
+        assert!(tmp.path().join(format!("demo/client/{d}/c-chain.npy")).exists());
+    }
+    assert!(tmp.path().join("demo/provider/cursor.json").exists());
+}
+
+#[test]
 fn halo2_flow_through_the_cli() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();

@@ -56,6 +56,11 @@ pub struct Args {
     /// The verifier service binary (default: `veriflop-verifier` beside this one, else on PATH).
     #[arg(long, env = "VERIFLOP_VERIFIER_BIN")]
     pub verifier_bin: Option<PathBuf>,
+    /// Where the on-chain job settles: `evm` (an in-process EVM, revm) or
+    /// `local` (hardhat's node on loopback over JSON-RPC, with the provider's
+    /// chain agent and a delivery receipt; `npm ci --prefix tools`).
+    #[arg(long, default_value = "evm", value_parser = ["evm", "local"])]
+    pub chain: String,
 }
 
 /// Escrowed price of each demo job, in wei (0.01 ETH).
@@ -137,7 +142,10 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let client_id = Signer::random();
     let provider_id = Signer::random();
     let halo2_shapes = if systems.contains(&ProofSystem::Halo2KzgBn254) { shape_arg(&shape) } else { String::new() };
-    let service = Service::start(&verifier_bin, out, &store.dir, &halo2_shapes)?;
+    let attestor = Signer::random();
+    let attestor_file = out.join("service").join("attestor.key");
+    super::common::write_file(&attestor_file, attestor.secret_hex().as_bytes())?;
+    let service = Service::start(&verifier_bin, out, &store.dir, &halo2_shapes, &attestor_file)?;
     let deposit = PRICE_WEI as u64 * systems.len() as u64;
     service.tool(&[
         "deposit",
@@ -163,6 +171,14 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         out.join("provider/agent.log").display(),
         provider_id.address()
     ));
+    let local = if args.chain == "local" {
+        let (mut c, line) = super::demo_chain::LocalChain::start()?;
+        lines.push(line);
+        lines.push(c.start_agent(&store.dir, &service.url, &out.join("provider"), args.device.to_args())?);
+        Some(c)
+    } else {
+        None
+    };
     let client =
         BlockingClient::new(&service.url, client_id.clone()).map_err(|e| CliError::new("io", e.to_string()))?;
     let provider_view =
@@ -177,7 +193,9 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             }),
         };
         let flow = Flow { shape, system, circuit: circuit_of(system), dir, seed: args.seed };
-        let r = flow.run(&store, &devices, &client, client_id.address(), &agent, &args.keys, ctx)?;
+        let on_chain =
+            local.as_ref().map(|c| OnChain { chain: c, data_url: &service.url, attestor: attestor.address() });
+        let r = flow.run(&store, &devices, &client, client_id.address(), &agent, &args.keys, on_chain, ctx)?;
         lines.push(format!("{system} job ({} circuit):", flow.circuit));
         lines.extend(r.lines);
         runs.push(r.json);
@@ -192,9 +210,12 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         audit.lines().next().unwrap_or("").trim()
     ));
     lines.push(
-        "result: VERIFIED and DELIVERED; each service job RELEASED once its C was stored, another SETTLED on-chain (each proof paid once)"
-            .into(),
+        format!(
+            "result: VERIFIED and DELIVERED; each service job RELEASED once its C was stored, another SETTLED on-chain ({}; each proof paid once)",
+            if args.chain == "local" { "a hardhat node over JSON-RPC, C delivered and attested" } else { "in-process EVM" }
+        ),
     );
+    drop(local);
     drop(agent);
     drop(service);
     ctx.emit(
@@ -238,7 +259,7 @@ fn find_verifier_bin(given: Option<&Path>) -> Result<PathBuf, CliError> {
 }
 
 /// Sends SIGTERM (a graceful stop), then waits a little, then kills.
-fn stop(child: &mut Child) {
+pub(super) fn stop(child: &mut Child) {
     if let Ok(None) = child.try_wait() {
         unsafe {
             libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
@@ -265,7 +286,7 @@ struct Service {
 }
 
 impl Service {
-    fn start(bin: &Path, out: &Path, keys: &Path, halo2_shapes: &str) -> Result<Service, CliError> {
+    fn start(bin: &Path, out: &Path, keys: &Path, halo2_shapes: &str, attestor: &Path) -> Result<Service, CliError> {
         let dir = std::path::absolute(out.join("service")).map_err(|e| CliError::new("io", e.to_string()))?;
         let ledger = format!("sqlite://{}", dir.join("ledger.db").display());
         let blobs = dir.join("blobs").display().to_string();
@@ -275,6 +296,8 @@ impl Service {
             .arg("--keys")
             .arg(keys)
             .args(["--halo2-shapes", halo2_shapes])
+            .arg("--attestor-key-file")
+            .arg(attestor)
             .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
@@ -388,6 +411,14 @@ impl Drop for Agent {
     }
 }
 
+/// The node the on-chain job settles on (`--chain local`).
+#[derive(Clone, Copy)]
+struct OnChain<'a> {
+    chain: &'a super::demo_chain::LocalChain,
+    data_url: &'a str,
+    attestor: Address,
+}
+
 /// One job through the market with one proof system.
 struct Flow {
     shape: Shape,
@@ -412,6 +443,7 @@ impl Flow {
         me: Address,
         agent: &Agent,
         keys: &KeyArgs,
+        on_chain: Option<OnChain>,
         ctx: &Ctx,
     ) -> Result<FlowReport, CliError> {
         let (shape, dir) = (self.shape, &self.dir);
@@ -518,29 +550,50 @@ impl Flow {
         // Chain: another job, posted to JobEscrow with its own nonce. Its id is
         // derived from the chain's venue, so the service's proof is worth nothing
         // there: the provider proves this job again, and the escrow pays it once.
-        let chain_nonce = Bytes32::random();
-        let chain_job = Job { job_id: veriflop_contracts::demo_job_id(&chain_nonce), ..job.clone() };
-        let chain_proof = prove_job(&chain_job, a, b, None, bundle.statement.provider, store, *devices, ctx)?;
-        let chain = settle(&verifier, &chain_job, &chain_nonce, &chain_proof.bundle)?;
-        let s = &chain_proof.stats;
-        lines.push(format!(
-            "  8 chain    job {} posted to JobEscrow at {}, proven on {} in {} ({})",
-            chain_job.job_id,
-            chain.venue,
-            chain_proof.backend,
-            secs(s.total()),
-            s.summary()
-        ));
-        lines.push(format!(
-            "    JobEscrow pays {} wei: {} {} gas (verifier {} gas), job {:?} → {:?}",
-            chain.price_wei,
-            settle_function(&chain_proof.bundle),
-            chain.gas.submit_tx,
-            chain.gas.verifier_call,
-            chain.status_before,
-            chain.status_after
-        ));
+        let chain_json = if let Some(oc) = on_chain {
+            let want = veriflop_circuits::execute::matmul(&shape, &a, &b)?;
+            let out = dir.join(if shape.output_bits() <= 64 { "c-chain.npy" } else { "c-chain.vfm" });
+            let attestor = alloy::primitives::Address::from(oc.attestor.0);
+            let r = oc.chain.run_job(&job, &verifier, &pa, &pb, oc.data_url, attestor, &want, keys, &out)?;
+            lines.push(format!("  8 chain    another job on the node, escrow {}:", oc.chain.escrow));
+            lines.extend(r.lines);
+            r.json
+        } else {
+            let chain_nonce = Bytes32::random();
+            let chain_job = Job { job_id: veriflop_contracts::demo_job_id(&chain_nonce), ..job.clone() };
+            let chain_proof = prove_job(&chain_job, a, b, None, bundle.statement.provider, store, *devices, ctx)?;
+            let chain = settle(&verifier, &chain_job, &chain_nonce, &chain_proof.bundle)?;
+            let s = &chain_proof.stats;
+            lines.push(format!(
+                "  8 chain    job {} posted to JobEscrow at {}, proven on {} in {} ({})",
+                chain_job.job_id,
+                chain.venue,
+                chain_proof.backend,
+                secs(s.total()),
+                s.summary()
+            ));
+            lines.push(format!(
+                "    JobEscrow pays {} wei: {} {} gas (verifier {} gas), job {:?} → {:?}",
+                chain.price_wei,
+                settle_function(&chain_proof.bundle),
+                chain.gas.submit_tx,
+                chain.gas.verifier_call,
+                chain.status_before,
+                chain.status_after
+            ));
 
+            json!({
+                "venue": chain.venue.to_string(),
+                "job_id": chain_job.job_id,
+                "prove": s,
+                "submit_gas": chain.gas.submit_tx,
+                "verifier_gas": chain.gas.verifier_call,
+                "verify_tx_gas": chain.gas.verify_tx,
+                "deploy_verifier_gas": chain.gas.deploy_verifier,
+                "price_wei": chain.price_wei,
+                "status_after": format!("{:?}", chain.status_after),
+            })
+        };
         let json = json!({
             "system": self.system,
             "circuit": self.circuit,
@@ -564,17 +617,7 @@ impl Flow {
                 "payee": released.payee,
                 "events": released.events.len(),
             },
-            "chain": {
-                "venue": chain.venue.to_string(),
-                "job_id": chain_job.job_id,
-                "prove": s,
-                "submit_gas": chain.gas.submit_tx,
-                "verifier_gas": chain.gas.verifier_call,
-                "verify_tx_gas": chain.gas.verify_tx,
-                "deploy_verifier_gas": chain.gas.deploy_verifier,
-                "price_wei": chain.price_wei,
-                "status_after": format!("{:?}", chain.status_after),
-            },
+            "chain": chain_json,
         });
         Ok(FlowReport { lines, json })
     }

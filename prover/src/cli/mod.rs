@@ -7,6 +7,7 @@ mod chain_work;
 mod client;
 mod common;
 mod demo;
+mod demo_chain;
 mod device;
 mod execute;
 mod export;
