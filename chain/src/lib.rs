@@ -20,6 +20,7 @@ pub mod devnode;
 pub mod error;
 pub mod escrow;
 pub mod follow;
+pub mod gas_table;
 pub mod revert;
 pub mod rpc;
 pub mod wallet;
