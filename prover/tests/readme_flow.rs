@@ -148,3 +148,40 @@ fn readme_ceremony_runs_from_any_directory() {
         std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(left, ["veriflop-data"], "the ceremony left files outside veriflop-data/");
 }
+
+#[test]
+fn readme_chain_flow_runs_from_any_directory() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let block = block_after(&readme, "On a real chain, `veriflop-prover chain …`");
+    assert!(block.contains("vp chain post") && block.contains("vp chain work"), "unexpected README block");
+    // The README's node and service ports, moved to free ones.
+    let node = veriflop_chain::devnode::DevNode::start().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let block =
+        block.replace("http://127.0.0.1:8545", &node.url).replace("127.0.0.1:8645", &format!("127.0.0.1:{port}"));
+    let verifier = Path::new(env!("CARGO_BIN_EXE_veriflop-prover")).with_file_name("veriflop-verifier");
+    // `veriflop-verifier` is the built binary, on PATH (a background job the script's exit kills).
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(&verifier, bin.path().join("veriflop-verifier")).unwrap();
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
+    let script = format!(
+        "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\nvp() {{ \"$VP\" --quiet \"$@\"; }}\n{block}\n"
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .env("VP", env!("CARGO_BIN_EXE_veriflop-prover"))
+        .env("PATH", path)
+        .env("RUST_LOG", "warn")
+        .env_remove("VERIFLOP_KEYS")
+        .env_remove("VERIFLOP_KEYSTORE")
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the README chain flow failed:\n{script}\n---\n{text}");
+    assert!(text.contains("→ paid"), "the agent settled nothing:\n{text}");
+    assert!(tmp.path().join("j/c.npy").is_file(), "C was not fetched:\n{text}");
+}
