@@ -208,7 +208,7 @@ async fn committed_job_posted_locked_and_settled_with_every_forgery_named() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn poseidon_and_halo2_jobs_settle_on_the_node() {
+async fn poseidon_and_halo2_jobs_are_locked_and_settled_on_the_node() {
     let node = DevNode::start().unwrap();
     let (owner, client, provider) = (connect(&node, 0).await, connect(&node, 1).await, connect(&node, 2).await);
     let (escrow, _) = Escrow::deploy(&owner, owner.from()).await.unwrap();
@@ -218,7 +218,8 @@ async fn poseidon_and_halo2_jobs_settle_on_the_node() {
     let kp = keys(CircuitKind::Poseidon);
     escrow.register_groth16(&kp.vk).await.unwrap();
     let p = posting(kp, CircuitKind::Poseidon, ProofSystem::Groth16Bn254, &escrow, client.from());
-    let (id, _) = esc(&client).post(&p.job, &p.nonce, &terms(deadline, false), PRICE).await.unwrap();
+    let (id, _) = esc(&client).post(&p.job, &p.nonce, &terms(deadline, true), PRICE).await.unwrap();
+    esc(&provider).lock(&id).await.unwrap();
     let bundle = prove(kp, &p, provider.from());
     let mut data = settle_calldata(&bundle);
     data[4 + 63] ^= 1; // another result commitment cmC
@@ -241,7 +242,8 @@ async fn poseidon_and_halo2_jobs_settle_on_the_node() {
         .unwrap()
         .with_system(ProofSystem::Halo2KzgBn254)
         .unwrap();
-    esc(&client).post(&job, &nonce, &terms(deadline, false), PRICE).await.unwrap();
+    esc(&client).post(&job, &nonce, &terms(deadline, true), PRICE).await.unwrap();
+    esc(&provider).lock(&id).await.unwrap();
     let c = matmul(&shape, &a, &b).unwrap();
     let payee = statement_address(provider.from());
     let proof = veriflop_halo2::proof::prove_unchecked(&pk, id.0, payee.to_fr(), &a, &b, &c).unwrap();

@@ -409,6 +409,11 @@ async fn openapi_documents_exactly_the_real_routes() {
         p.replace("{job_id}", &JobId::random().to_string())
             .replace("{address}", &Address([3; 20]).to_string())
             .replace("{input}", "a")
+            .replace("{circuit}", "committed")
+            .replace("{dims}", "4x4x4")
+            .replace("{dtype}", "int8")
+            .replace("{matrix}", "a")
+            .replace("{cm}", "0x01")
     };
     let paths: BTreeSet<String> = documented.iter().map(|(_, p)| p.clone()).collect();
     let is_no_route = |r: &(u16, serde_json::Value)| r.1["code"] == "no_route" || r.1["code"] == "method_not_allowed";
@@ -480,6 +485,11 @@ async fn openapi_documents_exactly_the_real_routes() {
         "result_missing",
         "result_mismatch",
         "blob_store_unavailable",
+        "not_stored",
+        "no_attestor",
+        "missing_header",
+        "bad_header",
+        "bad_commitment",
     ] {
         assert!(doc.contains(code), "error code {code} is not documented in openapi.yaml");
     }
