@@ -202,6 +202,17 @@ impl Connection {
         self.provider.get_block_number().await.map_err(|e| ChainError::Rpc(format!("eth_blockNumber: {e}")))
     }
 
+    /// The latest block's timestamp (what deadlines and lock windows compare with).
+    pub async fn latest_timestamp(&self) -> Result<u64, ChainError> {
+        let b = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| ChainError::Rpc(format!("latest block: {e}")))?
+            .ok_or_else(|| ChainError::Rpc("the node has no latest block".into()))?;
+        Ok(b.header.timestamp)
+    }
+
     /// An account's balance in wei.
     pub async fn balance(&self, who: Address) -> Result<U256, ChainError> {
         self.provider.get_balance(who).await.map_err(|e| ChainError::Rpc(format!("eth_getBalance: {e}")))

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::Address;
 use veriflop_chain::follow::{Follower, PostedJob};
-use veriflop_chain::{ChainError, Connection, Escrow};
+use veriflop_chain::{Connection, Escrow};
 use veriflop_circuits::commit::Role;
 use veriflop_circuits::{CircuitKind, Dtype, Job, ProofSystem, Shape};
 use veriflop_contracts::abi::JobStatus;
@@ -201,7 +201,7 @@ impl Agent<'_> {
         if j.status != JobStatus::Open {
             return Ok(Outcome::Skipped(format!("{:?}", j.status)));
         }
-        let now = latest_timestamp(self.conn).await?;
+        let now = self.conn.latest_timestamp().await.map_err(chain_error)?;
         if j.deadline <= now {
             return Ok(Outcome::Skipped("past its deadline".into()));
         }
@@ -332,15 +332,4 @@ impl Agent<'_> {
             j.price + if j.lock_window > 0 { j.lock_stake } else { 0 },
         )))
     }
-}
-
-async fn latest_timestamp(conn: &Connection) -> Result<u64, CliError> {
-    use alloy::providers::Provider;
-    let b = conn
-        .provider()
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await
-        .map_err(|e| chain_error(ChainError::Rpc(format!("latest block: {e}"))))?
-        .ok_or_else(|| CliError::new("rpc", "the node has no latest block"))?;
-    Ok(b.header.timestamp)
 }

@@ -160,9 +160,7 @@ impl LocalChain {
                         .await
                         .map_err(|e| veriflop_chain::ChainError::Io(e.to_string()))?;
                 }
-                let block = self.owner.dev_rpc("eth_getBlockByNumber", serde_json::json!(["latest", false])).await?;
-                let ts = u64::from_str_radix(block["timestamp"].as_str().unwrap_or("0x0").trim_start_matches("0x"), 16)
-                    .unwrap_or(0);
+                let ts = self.owner.latest_timestamp().await?;
                 let terms = PostTerms { deadline: ts + 3600, lock_window: 0, lock_stake: 0 };
                 let client = Escrow { conn: &self.client, address: self.escrow };
                 let posted = client.post_with_delivery(&job, &nonce, &terms, PRICE_WEI, &[attestor], 1).await?;

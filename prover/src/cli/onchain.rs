@@ -292,7 +292,7 @@ async fn run_async(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             let job = read_job(&a.job)?;
             let price = parse_amount(&a.price)?;
             let lock_stake = parse_amount(&a.lock_stake)?;
-            let now = latest_timestamp(&conn).await?;
+            let now = conn.latest_timestamp().await.map_err(chain_error)?;
             let terms = PostTerms { deadline: now + a.deadline_in, lock_window: a.lock_window, lock_stake };
             if let (Some(url), Some(pa), Some(pb)) = (&a.data_url, &a.a, &a.b) {
                 let data =
@@ -453,15 +453,4 @@ async fn run_async(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         }
     }
     Ok(())
-}
-
-async fn latest_timestamp(conn: &Connection) -> Result<u64, CliError> {
-    use alloy::providers::Provider;
-    let b = conn
-        .provider()
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await
-        .map_err(|e| CliError::new("rpc", format!("latest block: {e}")))?
-        .ok_or_else(|| CliError::new("rpc", "the node has no latest block"))?;
-    Ok(b.header.timestamp)
 }
