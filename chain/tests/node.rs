@@ -367,6 +367,19 @@ async fn keys_come_from_a_keystore_and_another_chain_is_refused() {
     let data = IJobEscrow::refundCall { jobId: U256::from(1u8) }.abi_encode();
     assert_eq!(reverted(c.send("refund", Some(escrow.address), data, U256::ZERO).await), "NotClient");
     assert_eq!(c.dev_rpc("eth_getTransactionCount", json!([c.from(), "latest"])).await.unwrap(), n0);
+
+    // At two confirmations a receipt is reported only once another block is on top.
+    let deep = connect(&node, 2).await.with_confirmations(2);
+    let miner = connect(&node, 3).await;
+    let send = tokio::spawn(async move {
+        // A plain transfer, mined at once (automine), then awaited one block deeper.
+        deep.send("transfer", Some(Address::repeat_byte(0x42)), Vec::new(), U256::from(1u8)).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(!send.is_finished(), "reported before the second confirmation");
+    miner.dev_rpc("evm_mine", json!([])).await.unwrap();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(20), send).await.unwrap().unwrap().unwrap();
+    assert!(miner.block_number().await.unwrap() >= out.block + 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
