@@ -96,6 +96,9 @@ enum Cmd {
         /// Who may register verifiers (default: the sender).
         #[arg(long)]
         owner: Option<Address>,
+        /// Also write the escrow's address to this file (for scripts: `export VERIFLOP_ESCROW=$(cat FILE)`).
+        #[arg(long)]
+        address_file: Option<PathBuf>,
     },
     /// Deploy the verifier of a shape's key and register it with the escrow (owner only).
     Register(RegisterArgs),
@@ -131,7 +134,10 @@ enum Cmd {
 #[derive(clap::Args, Debug)]
 pub struct FetchArgs {
     #[command(flatten)]
-    job: JobIdArg,
+    escrow: EscrowArg,
+    /// The job's id (default: the job file's).
+    #[arg(long)]
+    job_id: Option<JobId>,
     /// The data plane (a veriflop-verifier's base URL).
     #[arg(long, env = "VERIFLOP_DATA_URL", default_value = "http://127.0.0.1:8645")]
     data_url: String,
@@ -247,8 +253,11 @@ async fn run_async(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let conn = args.node.connect(readonly).await?;
     let chain = conn.chain_id();
     match args.cmd {
-        Cmd::Deploy { owner } => {
+        Cmd::Deploy { owner, address_file } => {
             let (escrow, t) = Escrow::deploy(&conn, owner.unwrap_or(conn.from())).await.map_err(chain_error)?;
+            if let Some(f) = &address_file {
+                super::common::write_file(f, format!("{}\n", escrow.address).as_bytes())?;
+            }
             ctx.emit(
                 format!(
                     "JobEscrow deployed at {} on chain {chain} (owner {})\n  {}\n  jobs are posted at venue chain:{chain}:{}; export VERIFLOP_ESCROW={}",
@@ -383,16 +392,17 @@ async fn run_async(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         }
         Cmd::Work(a) => super::chain_work::run(a, &conn, ctx).await?,
         Cmd::Fetch(a) => {
-            let escrow = Escrow::at(&conn, a.job.escrow.escrow).await.map_err(chain_error)?;
+            let escrow = Escrow::at(&conn, a.escrow.escrow).await.map_err(chain_error)?;
             let job = read_job(&a.job_file)?;
-            if job.job_id != a.job.job_id {
+            let id = a.job_id.unwrap_or(job.job_id);
+            if job.job_id != id {
                 return Err(CliError::new(
                     "mismatch",
-                    format!("{} is job {}, not {}", a.job_file.display(), job.job_id, a.job.job_id),
+                    format!("{} is job {}, not {id}", a.job_file.display(), job.job_id),
                 ));
             }
-            let (cm_c, provider) = escrow.settlement(&a.job.job_id).await.map_err(chain_error)?.ok_or_else(|| {
-                CliError::new("not_settled", format!("job {} has no settlement on chain {chain} yet", a.job.job_id))
+            let (cm_c, provider) = escrow.settlement(&id).await.map_err(chain_error)?.ok_or_else(|| {
+                CliError::new("not_settled", format!("job {} has no settlement on chain {chain} yet", id))
             })?;
             let cm = veriflop_circuits::field::fr_from_bytes(&cm_c.to_be_bytes::<32>())
                 .map_err(|e| CliError::new("rpc", format!("cmC: {e}")))?;
@@ -428,11 +438,11 @@ async fn run_async(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             ctx.emit(
                 format!(
                     "C of job {} ({}, proven by {provider}) checked against the settled cm_C and written to {}",
-                    a.job.job_id,
+                    id,
                     job.shape,
                     a.out.display()
                 ),
-                json!({"ok": true, "job_id": a.job.job_id.to_string(), "provider": provider.to_checksum(None), "out": a.out.display().to_string()}),
+                json!({"ok": true, "job_id": id.to_string(), "provider": provider.to_checksum(None), "out": a.out.display().to_string()}),
             );
         }
         Cmd::Status(a) => {
