@@ -131,17 +131,23 @@ pub const SETUP_SAMPLES: usize = 3;
 
 /// Runs `setup` (which must return the same keys every time), again while it is
 /// short; returns the last run's result, each earlier one dropped before the
-/// next starts (so the peak memory is one run's), and the median time.
-fn timed_setup<T>(mut setup: impl FnMut() -> Result<T, String>) -> Result<(T, f64), String> {
+/// next starts (so the peak memory is one run's), and the times (one, or
+/// [`SETUP_SAMPLES`] whose median is the figure).
+fn timed_setup<T>(mut setup: impl FnMut() -> Result<T, String>) -> Result<(T, Stat), String> {
     let mut times = Vec::with_capacity(SETUP_SAMPLES);
     loop {
         let t = Instant::now();
         let keys = setup()?;
         times.push(secs(t.elapsed()));
         if times[0] >= SHORT_SETUP_S || times.len() == SETUP_SAMPLES {
-            return Ok((keys, Stat::from_samples(times).median));
+            return Ok((keys, Stat::from_samples(times)));
         }
     }
+}
+
+/// (`setup_s`, `setup`) of a [`CaseResult`] from [`timed_setup`]'s times.
+fn setup_figures(s: Stat) -> (f64, Option<Stat>) {
+    (s.median, (s.samples.len() > 1).then_some(s))
 }
 
 /// The median time of [`VERIFY_SAMPLES`] runs of `verify`, which must succeed.
@@ -182,7 +188,7 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
     progress("setup");
     let rq = runqueue_now();
     // Each run starts from the same RNG state, so every run makes the same keys.
-    let ((pk, vk), setup_s) = timed_setup(|| {
+    let ((pk, vk), setup_stat) = timed_setup(|| {
         let mut r = rng.clone();
         let keys = veriflop_prover::setup::generate(kind, shape, &mut r).map_err(|e| e.to_string())?;
         Ok((keys, r))
@@ -297,7 +303,8 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
     };
     let gemm = Some(gemm_on.to_string());
     let runqueue = case_runqueue(rq_setup, rq_measured);
-    Ok(CaseResult { id: spec.id(), spec: spec.clone(), exact, setup_s, timings, memory, gas, gemm, runqueue })
+    let (setup_s, setup) = setup_figures(setup_stat);
+    Ok(CaseResult { id: spec.id(), spec: spec.clone(), exact, setup_s, setup, timings, memory, gas, gemm, runqueue })
 }
 
 fn case_runqueue(setup: Option<RunQueue>, measured: Option<RunQueue>) -> Option<CaseRunQueue> {
@@ -326,7 +333,7 @@ fn run_halo2_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult
     let memory_reset = reset_peak_rss();
     progress("keys from the SRS");
     let rq = runqueue_now();
-    let ((pk, vk), setup_s) = timed_setup(|| veriflop_halo2::keygen(&shape, &srs).map_err(|e| e.to_string()))?;
+    let ((pk, vk), setup_stat) = timed_setup(|| veriflop_halo2::keygen(&shape, &srs).map_err(|e| e.to_string()))?;
     let rq_setup = runqueue_since(rq);
     let peak_setup = peak_rss();
     let memory_reset = memory_reset && reset_peak_rss();
@@ -405,7 +412,19 @@ fn run_halo2_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult
             .into(),
     };
     let runqueue = case_runqueue(rq_setup, rq_measured);
-    Ok(CaseResult { id: spec.id(), spec: spec.clone(), exact, setup_s, timings, memory, gas, gemm: None, runqueue })
+    let (setup_s, setup) = setup_figures(setup_stat);
+    Ok(CaseResult {
+        id: spec.id(),
+        spec: spec.clone(),
+        exact,
+        setup_s,
+        setup,
+        timings,
+        memory,
+        gas,
+        gemm: None,
+        runqueue,
+    })
 }
 
 /// "warm-up 1/1", "rep 2/3": the progress label of a round.

@@ -240,7 +240,7 @@ fn case_figures(c: &CaseResult, out: &mut Vec<Figure>) {
     ] {
         push(name, Class::Exact, v as f64, 0.0, true);
     }
-    push("setup", Class::Time, c.setup_s, 0.0, true);
+    push("setup", Class::Time, c.setup_s, c.setup.as_ref().map(dispersion).unwrap_or(0.0), true);
     let t = &c.timings;
     for (name, s) in [
         ("execute", &t.execute),

@@ -235,6 +235,11 @@ pub struct CaseResult {
     pub exact: Exact,
     /// Groth16 key generation (development setup), once per case.
     pub setup_s: f64,
+    /// Every timing of a short key generation (timed several times, `setup_s`
+    /// their median): its dispersion is the figure's noise when runs are
+    /// compared. Absent when it ran once, and in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<crate::stats::Stat>,
     pub timings: Timings,
     pub memory: Memory,
     /// On-chain settlement gas of the last proof, when measured.
