@@ -186,6 +186,34 @@ fn posted_locked_delivered_and_settled_by_a_restarted_agent() {
         let c = veriflop_circuits::stream::read_file(&out).unwrap();
         assert_eq!(c.data, want.data.iter().map(|&x| x as i128).collect::<Vec<_>>());
     }
+    // Sending needs the chain named, and the node must serve it.
+    let o = Command::new(prover())
+        .args(["chain", "--rpc-url", &node.url, "refund", "--job-id", &jobs[0].0, "--escrow", &escrow])
+        .env("VERIFLOP_PRIVATE_KEY", client)
+        .env_remove("VERIFLOP_CHAIN_ID")
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--chain-id"), "{o:?}");
+    let o = Command::new(prover())
+        .args([
+            "chain",
+            "--rpc-url",
+            &node.url,
+            "--chain-id",
+            "1",
+            "refund",
+            "--job-id",
+            &jobs[0].0,
+            "--escrow",
+            &escrow,
+        ])
+        .env("VERIFLOP_PRIVATE_KEY", client)
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("serves chain 31337, not chain 1"),
+        "{o:?}"
+    );
     // A revert is named: the client refunds a paid job.
     let o = chain(&node, client, Some(&escrow)).args(["refund", "--job-id", &jobs[0].0]).output().unwrap();
     assert_eq!(o.status.code(), Some(3));

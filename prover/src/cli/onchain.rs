@@ -36,7 +36,8 @@ pub struct Node {
     /// JSON-RPC URL of the node.
     #[arg(long, env = "VERIFLOP_RPC_URL", default_value = "http://127.0.0.1:8545", global = true)]
     pub rpc_url: String,
-    /// The chain id the node must serve (checked before anything is signed).
+    /// The chain id the node must serve, checked before anything is signed;
+    /// required by every command that sends a transaction.
     #[arg(long, env = "VERIFLOP_CHAIN_ID", global = true)]
     pub chain_id: Option<u64>,
     /// An encrypted Ethereum keystore file (its password from --password-file
@@ -64,6 +65,12 @@ impl Node {
             }
             r => r.map_err(chain_error)?,
         };
+        if !readonly && self.chain_id.is_none() {
+            return Err(CliError::new(
+                "config",
+                "name the chain this transaction is for: --chain-id N or VERIFLOP_CHAIN_ID (checked against the node's)",
+            ));
+        }
         Ok(Connection::connect(&self.rpc_url, signer, self.chain_id)
             .await
             .map_err(chain_error)?
