@@ -10,12 +10,18 @@
 //! an on-chain job is public, and every provider needs its inputs (docs/CHAIN.md
 //! says so to clients).
 //!
+//! Uploads are unsigned, so what bounds the store is checked before the body
+//! is read: the circuit and shape must be one this service verifies (a loaded
+//! verifying key, or a key file it can load; halo2: the allow-list), and each
+//! client IP address (IPv6: /64) has `data_uploads_per_minute` uploads a minute.
+//!
 //! Delivery receipts (`POST /v1/chain/receipts`): a service started with an
 //! attestor key signs, for a job on a chain, an EIP-712 `Delivery(jobId, cmC)`
 //! under that escrow's domain once it stores a C with that commitment. A job
 //! posted with delivery required is paid only with k of its n attestors'
 //! receipts (docs/PROTOCOL.md, "Delivery for on-chain jobs").
 
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -23,13 +29,13 @@ use bytes::Buf;
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 use veriflop_circuits::commit::Role;
-use veriflop_circuits::{field, CircuitKind, Dtype, JobId, Shape};
+use veriflop_circuits::{field, CircuitKind, Dtype, JobId, ProofSystem, Shape};
 use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::data::{blob_response, commitment, spool, Head};
 use super::error::{json_response, ApiError};
-use super::handlers::finish;
+use super::handlers::{finish, verifier_for};
 use super::State;
 use veriflop_verifier::auth::HEADER_CONTENT_KECCAK;
 
@@ -121,7 +127,68 @@ fn declared_keccak(head: &Head) -> Result<[u8; 32], ApiError> {
     veriflop_verifier::auth::parse_digest(s).map_err(|e| ApiError::bad_request("bad_header", e.to_string()))
 }
 
-/// `PUT /v1/data/{circuit}/{MxKxN}/{dtype}/{a|b|c}/{cm}`: stored only if its commitment is `cm`.
+/// Takes one of the client's upload tokens (keyed by [`crate::ratelimit::client_net`];
+/// a request without a peer address shares the bucket of `0.0.0.0`).
+fn take_upload_token(state: &State, peer: Option<IpAddr>) -> Result<(), ApiError> {
+    let ip = peer.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let net = crate::ratelimit::client_net(ip);
+    if state.upload_limiter.allow(net) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "too many data uploads from {net} (at most {} a minute); try again later",
+            state.config.data_uploads_per_minute
+        ),
+    ))
+}
+
+/// Refuses data for a circuit and shape this service verifies no job of: no
+/// verifying key is loaded or loadable for any proof system of the circuit
+/// (a halo2 shape must be on the allow-list). A committed shape also needs its
+/// commitment key, which uploads are checked with.
+async fn check_servable(state: &State, circuit: CircuitKind, shape: Shape) -> Result<(), ApiError> {
+    let mut refusals = Vec::new();
+    let mut unavailable = None;
+    let mut servable = false;
+    for system in ProofSystem::ALL.into_iter().filter(|y| y.supports(circuit)) {
+        match verifier_for(state, system, circuit, shape).await {
+            Ok(_) => {
+                servable = true;
+                break;
+            }
+            Err(e) if e.status.is_server_error() => unavailable = Some(e),
+            Err(e) => refusals.push(format!("{system}: {}", e.message)),
+        }
+    }
+    if !servable {
+        return Err(unavailable.unwrap_or_else(|| {
+            ApiError::bad_request(
+                "unknown_shape",
+                format!(
+                    "this service stores data only for jobs it can verify, and it verifies no {circuit} {shape} job (see GET /v1/shapes): {}",
+                    refusals.join("; ")
+                ),
+            )
+        }));
+    }
+    if circuit == CircuitKind::Committed {
+        let keys = state.keys.clone();
+        tokio::task::spawn_blocking(move || keys.commit_key(&shape).map(|_| ()))
+            .await
+            .map_err(|e| ApiError::internal(format!("commitment key task failed: {e}")))?
+            .map_err(|e| {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "key_unavailable", format!("commitment key: {e}"))
+            })?;
+    }
+    Ok(())
+}
+
+/// `PUT /v1/data/{circuit}/{MxKxN}/{dtype}/{a|b|c}/{cm}`: stored only if its
+/// commitment is `cm`. Before the body is read: the client's upload rate, then
+/// the shape (one this service verifies).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn put_data<S, B>(
     circuit: String,
@@ -130,6 +197,7 @@ pub(super) async fn put_data<S, B>(
     role: String,
     cm: String,
     state: Arc<State>,
+    peer: Option<IpAddr>,
     head: Head,
     body: S,
 ) -> Response
@@ -139,6 +207,8 @@ where
 {
     let r = async {
         let addr = DataAddress::parse(&circuit, &dims, &dtype, &role, &cm)?;
+        take_upload_token(&state, peer)?;
+        check_servable(&state, addr.circuit, addr.shape).await?;
         let declared = declared_keccak(&head)?;
         let s = addr.shape;
         let (entries, entry_bytes) = match addr.role {

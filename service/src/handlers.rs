@@ -119,7 +119,7 @@ fn key_error(e: KeyLoadError) -> ApiError {
 /// without key work is refused here (a halo2 shape off the allow-list, among
 /// others); loading a key file blocks, so a key not loaded yet is fetched on the
 /// blocking pool. (halo2 keys of allowed shapes are obtained at start-up.)
-async fn verifier_for(
+pub(super) async fn verifier_for(
     state: &State,
     system: ProofSystem,
     circuit: CircuitKind,

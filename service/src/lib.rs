@@ -74,6 +74,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Signed requests per minute per address (0: unlimited).
     pub rate_limit_per_minute: u32,
+    /// Unsigned uploads of on-chain data (`PUT /v1/data/…`) per minute per
+    /// client IP address (IPv6: per /64), burst the same (0: unlimited). Every
+    /// upload takes a token before its body is read, whatever its outcome.
+    pub data_uploads_per_minute: u32,
     /// Verifications running at once on the blocking pool.
     pub verify_concurrency: usize,
     /// Submissions allowed to wait for a verification slot before `overloaded`.
@@ -129,6 +133,7 @@ impl Default for Config {
             ledger_url: None,
             max_body_bytes: veriflop_verifier::bundle::MAX_BUNDLE_BYTES,
             rate_limit_per_minute: 600,
+            data_uploads_per_minute: 60,
             verify_concurrency: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             verify_queue: 1024,
             timestamp_window_secs: 300,
@@ -186,6 +191,8 @@ pub struct State {
     pub keys: Arc<KeyRegistry>,
     pub metrics: Arc<Metrics>,
     pub limiter: RateLimiter,
+    /// [`Config::data_uploads_per_minute`], by [`ratelimit::client_net`].
+    pub upload_limiter: RateLimiter<std::net::IpAddr>,
     pub verify_slots: Semaphore,
     pub verify_waiting: AtomicUsize,
     /// [`Config::attestor_key`].
@@ -227,6 +234,7 @@ impl State {
             venue,
             venue_id: venue.id(),
             limiter: RateLimiter::new(config.rate_limit_per_minute),
+            upload_limiter: RateLimiter::new(config.data_uploads_per_minute),
             verify_slots: Semaphore::new(config.verify_concurrency),
             verify_waiting: AtomicUsize::new(0),
             attestor: config.attestor_key.clone(),
@@ -353,6 +361,15 @@ fn parts(limit: usize, timeout: Duration) -> impl Filter<Extract = (RequestParts
         })
 }
 
+/// The client's IP address: the connection's peer ([`server::PeerAddr`], set
+/// by this service's accept loop), else what `warp::serve` records. Behind a
+/// reverse proxy this is the proxy's address.
+fn peer_ip() -> impl Filter<Extract = (Option<std::net::IpAddr>,), Error = std::convert::Infallible> + Clone {
+    warp::ext::optional::<server::PeerAddr>()
+        .and(warp::addr::remote())
+        .map(|ours: Option<server::PeerAddr>, warps: Option<SocketAddr>| ours.map(|p| p.0).or(warps).map(|a| a.ip()))
+}
+
 fn with_state(state: Arc<State>) -> impl Filter<Extract = (Arc<State>,), Error = std::convert::Infallible> + Clone {
     warp::any().map(move || state.clone())
 }
@@ -414,6 +431,7 @@ pub fn routes(state: Arc<State>) -> impl Filter<Extract = (Response,), Error = s
     let put_data = warp::path!("v1" / "data" / String / String / String / String / String)
         .and(warp::put())
         .and(s())
+        .and(peer_ip())
         .and(head())
         .and(warp::body::stream())
         .then(chain_data::put_data);

@@ -1,6 +1,10 @@
-//! Per-key token buckets (requests per minute per authenticated address).
+//! Per-key token buckets: requests per minute per authenticated address
+//! (signed requests), or per client network (unsigned uploads of on-chain
+//! data, [`client_net`]).
 
 use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -9,19 +13,20 @@ use veriflop_circuits::Address;
 /// Above this many tracked keys, full buckets are forgotten.
 const MAX_TRACKED: usize = 100_000;
 
-pub struct RateLimiter {
+/// Token buckets keyed by `K` (an address by default).
+pub struct RateLimiter<K = Address> {
     per_minute: u32,
-    buckets: Mutex<HashMap<Address, (f64, Instant)>>,
+    buckets: Mutex<HashMap<K, (f64, Instant)>>,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq> RateLimiter<K> {
     /// `per_minute == 0` disables limiting. The burst equals `per_minute`.
     pub fn new(per_minute: u32) -> Self {
         RateLimiter { per_minute, buckets: Mutex::new(HashMap::new()) }
     }
 
     /// Takes one token for `key`; false if it has none left.
-    pub fn allow(&self, key: Address) -> bool {
+    pub fn allow(&self, key: K) -> bool {
         if self.per_minute == 0 {
             return true;
         }
@@ -44,6 +49,23 @@ impl RateLimiter {
     }
 }
 
+/// The key a client's unsigned requests are limited by: its IPv4 address, or
+/// the /64 network of an IPv6 one (a single host is commonly given a whole /64,
+/// so counting its addresses one by one would limit nothing). An IPv4-mapped
+/// IPv6 address counts as the IPv4 address.
+pub fn client_net(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +78,19 @@ mod tests {
         assert!(!r.allow(a));
         assert!(r.allow(Address([2; 20])));
         assert!(RateLimiter::new(0).allow(a));
+    }
+
+    #[test]
+    fn clients_are_counted_by_ipv4_address_or_ipv6_64() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(client_net(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(client_net(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(client_net(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(client_net(ip("2001:db8:1:2:ffff::9")), client_net(ip("2001:db8:1:2::1")));
+        assert_ne!(client_net(ip("2001:db8:1:3::1")), client_net(ip("2001:db8:1:2::1")));
+        let r = RateLimiter::<IpAddr>::new(2);
+        assert!(r.allow(client_net(ip("2001:db8::1"))) && r.allow(client_net(ip("2001:db8::2"))));
+        assert!(!r.allow(client_net(ip("2001:db8::3"))), "one /64 shares a bucket");
+        assert!(r.allow(client_net(ip("192.0.2.1"))));
     }
 }

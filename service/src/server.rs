@@ -19,6 +19,9 @@
 //!   start, the connection cap is lowered to fit it with room for the ledger
 //!   and key files, and an accept error (EMFILE, ENFILE, …) backs off instead
 //!   of spinning.
+//!
+//! Every request carries its connection's peer address as a [`PeerAddr`]
+//! extension (warp's `warp::addr::remote()` is filled only by `warp::serve`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -45,6 +48,35 @@ pub struct Limits {
 const CLOSE_GRACE: Duration = Duration::from_secs(30);
 /// File descriptors kept free for the ledger, key files and logs.
 const FD_RESERVE: u64 = 64;
+
+/// The peer address of the connection a request came on (a request extension).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Puts the connection's [`PeerAddr`] into each request's extensions.
+#[derive(Clone)]
+struct WithPeer<S> {
+    inner: S,
+    peer: SocketAddr,
+}
+
+impl<S, B> tower_service::Service<hyper::Request<B>> for WithPeer<S>
+where
+    S: tower_service::Service<hyper::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: hyper::Request<B>) -> Self::Future {
+        req.extensions_mut().insert(PeerAddr(self.peer));
+        self.inner.call(req)
+    }
+}
 
 /// Open connections per peer address.
 #[derive(Default)]
@@ -182,7 +214,7 @@ pub async fn serve<S>(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let svc = TowerToHyperService::new(service.clone());
+        let svc = TowerToHyperService::new(WithPeer { inner: service.clone(), peer });
         let limits = limits.clone();
         let mut stop = stop.clone();
         let metrics = metrics.clone();
@@ -204,7 +236,7 @@ pub async fn serve<S>(
 async fn serve_connection<S>(
     stream: TcpStream,
     peer: SocketAddr,
-    svc: TowerToHyperService<S>,
+    svc: TowerToHyperService<WithPeer<S>>,
     limits: &Limits,
     stop: &mut watch::Receiver<bool>,
 ) where

@@ -83,7 +83,27 @@ enum Outcome {
 
 /// A failure that may pass (the node or the data plane): the job is retried.
 fn transient(e: &CliError) -> bool {
-    matches!(e.code, "rpc" | "timeout" | "verifier_unreachable" | "blob_store_unavailable" | "unavailable")
+    matches!(
+        e.code,
+        "rpc" | "timeout" | "verifier_unreachable" | "blob_store_unavailable" | "unavailable" | "rate_limited"
+    )
+}
+
+/// Uploads a matrix of an on-chain job, waiting out the data plane's limit on
+/// uploads per client address (`429 rate_limited`; its allowance refills
+/// within a minute) for up to about two minutes.
+async fn put_data_patiently(c: &Client, path: &str, file: &std::path::Path) -> Result<(), CliError> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match c.put_data(path, file).await {
+            Err(e) if e.code() == Some("rate_limited") && waited < Duration::from_secs(120) => {
+                eprintln!("warning: the data plane limits uploads from this address; retrying in 5 s");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                waited += Duration::from_secs(5);
+            }
+            r => return r.map(|_| ()).map_err(client_error),
+        }
+    }
 }
 
 /// (system, circuit, shape) of a registry shape id (inverse of `shape_id`).
@@ -263,7 +283,7 @@ impl Agent<'_> {
         urls.extend(self.a.attestor_urls.iter().filter(|u| **u != self.a.data_url).cloned());
         for url in &urls {
             let c = Client::new(url.clone(), Signer::random());
-            c.put_data(&c_addr.path(), &pc).await.map_err(client_error)?;
+            put_data_patiently(&c, &c_addr.path(), &pc).await?;
         }
         let mut attest_note = String::new();
         if j.delivery {

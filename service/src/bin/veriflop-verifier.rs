@@ -83,6 +83,11 @@ struct Args {
     /// Signed requests per minute per address (0: unlimited).
     #[arg(long, env = "VERIFLOP_RATE_LIMIT", default_value_t = 600)]
     rate_limit_per_minute: u32,
+    /// Unsigned uploads of on-chain data (`PUT /v1/data/…`) per minute per client
+    /// IP address (IPv6: per /64), burst the same; past it `429 rate_limited`
+    /// (0: unlimited). Behind a reverse proxy every client has the proxy's address.
+    #[arg(long, env = "VERIFLOP_DATA_UPLOAD_LIMIT", default_value_t = Config::default().data_uploads_per_minute)]
+    data_uploads_per_minute: u32,
     /// Verifications run at once (default: number of CPUs).
     #[arg(long, env = "VERIFLOP_VERIFY_CONCURRENCY")]
     verify_concurrency: Option<usize>,
@@ -297,6 +302,7 @@ fn serve(rt: tokio::runtime::Runtime, ledger_url: String, blobs: String, a: Args
         ledger_url: Some(ledger_url),
         max_body_bytes: a.max_body_bytes,
         rate_limit_per_minute: a.rate_limit_per_minute,
+        data_uploads_per_minute: a.data_uploads_per_minute,
         verify_queue: a.verify_queue,
         timestamp_window_secs: a.timestamp_window_secs,
         max_job_ttl_secs: a.max_job_ttl_secs,
