@@ -6,7 +6,7 @@
 
 use alloy::primitives::{Address, U256};
 use alloy::providers::Provider;
-use alloy::sol_types::{SolCall, SolValue};
+use alloy::sol_types::{SolCall, SolEvent, SolValue};
 use veriflop_circuits::{Bytes32, Job, JobId, Venue};
 use veriflop_contracts::abi::{IJobEscrow, JobStatus};
 use veriflop_contracts::settle::{fr_u256, job_id_from_word, statement_address, PostTerms};
@@ -51,6 +51,28 @@ impl OnchainJob {
             "cm_b": format!("{:#066x}", self.cm_b),
         })
     }
+}
+
+/// Blocks per `eth_getLogs` request when events are scanned for (public nodes
+/// cap the range of one request; 2000 is within every common cap).
+pub const LOG_WINDOW: u64 = 2_000;
+
+/// The ranges `from..=to` is read in, newest first: contiguous, each at most
+/// `window` blocks (at least 1), covering it exactly (none when `from > to`).
+pub fn windows_newest_first(from: u64, to: u64, window: u64) -> impl Iterator<Item = (u64, u64)> {
+    let window = window.max(1);
+    let mut next = (from <= to).then_some(to);
+    std::iter::from_fn(move || {
+        let hi = next?;
+        let lo = hi.saturating_sub(window - 1).max(from);
+        next = if lo > from { Some(lo - 1) } else { None };
+        Some((lo, hi))
+    })
+}
+
+/// `JobSettled` of `JobSettled(uint256,address,…)`.
+fn event_name(signature: &str) -> &str {
+    signature.split('(').next().unwrap_or(signature)
 }
 
 /// A JobEscrow deployment reached through a [`Connection`].
@@ -235,44 +257,65 @@ impl<'a> Escrow<'a> {
 
     /// The attestors and threshold a delivery job was posted with (its
     /// `DeliveryRequired` event; the escrow stores only their hash).
-    pub async fn delivery_terms(&self, job_id: &JobId) -> Result<Option<(Vec<Address>, u8)>, ChainError> {
-        use alloy::sol_types::SolEvent;
-        let filter = alloy::rpc::types::Filter::new()
-            .address(self.address)
-            .event_signature(IJobEscrow::DeliveryRequired::SIGNATURE_HASH)
-            .topic1(alloy::primitives::B256::from(fr_u256(&job_id.0)))
-            .from_block(0u64);
-        let logs = self
-            .conn
-            .provider()
-            .get_logs(&filter)
-            .await
-            .map_err(|e| ChainError::Rpc(format!("eth_getLogs DeliveryRequired: {e}")))?;
-        Ok(logs
-            .iter()
-            .find_map(|l| l.log_decode::<IJobEscrow::DeliveryRequired>().ok())
-            .map(|e| (e.inner.data.attestors.clone(), e.inner.data.threshold)))
+    /// `postJobWithDelivery` emits it in the same call as the job's
+    /// `JobPosted`, so only `posted_block`, that event's block, is read.
+    pub async fn delivery_terms(
+        &self,
+        job_id: &JobId,
+        posted_block: u64,
+    ) -> Result<Option<(Vec<Address>, u8)>, ChainError> {
+        let e = self.job_event::<IJobEscrow::DeliveryRequired>(job_id, posted_block, posted_block, 1).await?;
+        Ok(e.map(|e| (e.attestors, e.threshold)))
     }
 
     /// The settlement of a job, if any: the cmC its proof settled with and the
-    /// provider paid (its `JobSettled` event).
-    pub async fn settlement(&self, job_id: &JobId) -> Result<Option<(U256, Address)>, ChainError> {
-        use alloy::sol_types::SolEvent;
-        let filter = alloy::rpc::types::Filter::new()
-            .address(self.address)
-            .event_signature(IJobEscrow::JobSettled::SIGNATURE_HASH)
-            .topic1(alloy::primitives::B256::from(fr_u256(&job_id.0)))
-            .from_block(0u64);
-        let logs = self
-            .conn
-            .provider()
-            .get_logs(&filter)
-            .await
-            .map_err(|e| ChainError::Rpc(format!("eth_getLogs JobSettled: {e}")))?;
-        Ok(logs
-            .iter()
-            .find_map(|l| l.log_decode::<IJobEscrow::JobSettled>().ok())
-            .map(|e| (e.inner.data.cmC, e.inner.data.provider)))
+    /// provider paid (its `JobSettled` event). Only a job whose record is Paid
+    /// is looked for (nothing is scanned for one that is not), in blocks from
+    /// the latest back to `from_block`, at most `window` blocks per
+    /// `eth_getLogs` request (public nodes cap the range; [`LOG_WINDOW`]): a
+    /// recent settlement is found in the first requests, and `from_block` (the
+    /// job's posting block, or any block before it) bounds the scan.
+    pub async fn settlement(
+        &self,
+        job_id: &JobId,
+        from_block: u64,
+        window: u64,
+    ) -> Result<Option<(U256, Address)>, ChainError> {
+        // The record first, then the head: a settlement the record shows is in a block up to the head.
+        if self.job(job_id).await?.status != JobStatus::Paid {
+            return Ok(None);
+        }
+        let head = self.conn.block_number().await?;
+        let e = self.job_event::<IJobEscrow::JobSettled>(job_id, from_block, head, window).await?;
+        Ok(e.map(|e| (e.cmC, e.provider)))
+    }
+
+    /// The newest `E` event of this escrow whose first indexed topic is
+    /// `job_id`, in blocks `from..=to`, read newest window first with at most
+    /// `window` blocks per `eth_getLogs` request, stopping at the first window
+    /// that holds one.
+    async fn job_event<E: SolEvent>(
+        &self,
+        job_id: &JobId,
+        from: u64,
+        to: u64,
+        window: u64,
+    ) -> Result<Option<E>, ChainError> {
+        for (lo, hi) in windows_newest_first(from, to, window) {
+            let filter = alloy::rpc::types::Filter::new()
+                .address(self.address)
+                .event_signature(E::SIGNATURE_HASH)
+                .topic1(alloy::primitives::B256::from(fr_u256(&job_id.0)))
+                .from_block(lo)
+                .to_block(hi);
+            let logs = self.conn.provider().get_logs(&filter).await.map_err(|e| {
+                ChainError::Rpc(format!("eth_getLogs {} in blocks {lo}..={hi}: {e}", event_name(E::SIGNATURE)))
+            })?;
+            if let Some(ev) = logs.iter().rev().find_map(|l| l.log_decode::<E>().ok()) {
+                return Ok(Some(ev.inner.data));
+            }
+        }
+        Ok(None)
     }
 
     /// Records the attestors' receipts for `cm_c` (signatures sorted by signer).
@@ -356,5 +399,29 @@ impl<'a> Escrow<'a> {
     pub async fn owed(&self, who: Address) -> Result<U256, ChainError> {
         let out = self.conn.call("owed", self.address, IJobEscrow::owedCall { account: who }.abi_encode()).await?;
         decode::<IJobEscrow::owedCall>("owed", &out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::windows_newest_first;
+
+    #[test]
+    fn windows_cover_the_range_newest_first_within_the_cap() {
+        let w: Vec<_> = windows_newest_first(3, 12, 4).collect();
+        assert_eq!(w, [(9, 12), (5, 8), (3, 4)]);
+        assert_eq!(windows_newest_first(7, 7, 1).collect::<Vec<_>>(), [(7, 7)]);
+        assert_eq!(windows_newest_first(0, 9, 10).collect::<Vec<_>>(), [(0, 9)]);
+        assert_eq!(windows_newest_first(0, 0, 0).collect::<Vec<_>>(), [(0, 0)], "a zero window reads one block");
+        assert_eq!(windows_newest_first(5, 4, 10).count(), 0);
+        let top: Vec<_> = windows_newest_first(0, u64::MAX, u64::MAX).collect();
+        assert_eq!(top, [(1, u64::MAX), (0, 0)], "no overflow at the ends");
+        for (from, to, win) in [(0u64, 100u64, 7u64), (17, 17_000, 2_000), (1, 2, 1), (0, 59_999, 10_000)] {
+            let w: Vec<_> = windows_newest_first(from, to, win).collect();
+            assert_eq!(w.first().unwrap().1, to);
+            assert_eq!(w.last().unwrap().0, from);
+            assert!(w.iter().all(|(lo, hi)| lo <= hi && hi - lo < win));
+            assert!(w.windows(2).all(|p| p[1].1 + 1 == p[0].0), "contiguous, newest first: {w:?}");
+        }
     }
 }

@@ -87,7 +87,13 @@ impl Follower {
             }
             Err(e) => return Err(io(path, e)),
         };
-        let f = Follower { path: path.to_path_buf(), cursor, depth: depth.max(1), max_range: 2000, scanned_to: None };
+        let f = Follower {
+            path: path.to_path_buf(),
+            cursor,
+            depth: depth.max(1),
+            max_range: crate::escrow::LOG_WINDOW,
+            scanned_to: None,
+        };
         f.save()?;
         Ok(f)
     }

@@ -3,7 +3,9 @@
 //! Poseidon and halo2; a tampered proof, a front-running sender, a replay and a
 //! wrong shape, each reverting by name; refund and slash after time travel; the
 //! JobPosted follower restarted from its cursor and across a reorg; keys from a
-//! keystore; a node of another chain refused.
+//! keystore; a node of another chain refused; a delivery job's terms read from
+//! its posting block, and its settlement found by a scan in windows of a few
+//! blocks when it is many windows old.
 
 use std::sync::OnceLock;
 
@@ -13,6 +15,7 @@ use alloy::sol_types::SolCall;
 use rand::rngs::OsRng;
 use serde_json::json;
 use veriflop_chain::devnode::{DevNode, DEV_CHAIN_ID, DEV_KEYS};
+use veriflop_chain::escrow::LOG_WINDOW;
 use veriflop_chain::follow::Follower;
 use veriflop_chain::{ChainError, Connection, Escrow};
 use veriflop_circuits::commit::commit_output;
@@ -402,7 +405,9 @@ async fn delivery_receipts_missing_forged_or_for_another_job_are_refused() {
     let (other_id, _) =
         esc(&client).post_with_delivery(&q.job, &q.nonce, &terms(deadline, false), PRICE, &set, 1).await.unwrap();
     assert!(esc(&client).job(&id).await.unwrap().delivery);
-    assert_eq!(esc(&client).delivery_terms(&id).await.unwrap(), Some((set.to_vec(), 1)));
+    // DeliveryRequired is read from the block of the job's JobPosted (the same call emits both), and only there.
+    assert_eq!(esc(&client).delivery_terms(&id, posted.block).await.unwrap(), Some((set.to_vec(), 1)));
+    assert_eq!(esc(&client).delivery_terms(&id, posted.block - 1).await.unwrap(), None);
 
     let bundle = prove(k, &p, provider.from());
     let word = cm_c_word(&bundle);
@@ -431,5 +436,19 @@ async fn delivery_receipts_missing_forged_or_for_another_job_are_refused() {
     let settled = esc(&provider).settle(&bundle).await.unwrap();
     println!("submit (delivery job): {}", settled.summary());
     assert_eq!(esc(&client).job(&id).await.unwrap().status, JobStatus::Paid);
-    assert_eq!(esc(&client).settlement(&id).await.unwrap(), Some((U256::from_be_bytes(word), provider.from())));
+    let want = Some((U256::from_be_bytes(word), provider.from()));
+    assert_eq!(esc(&client).settlement(&id, posted.block, LOG_WINDOW).await.unwrap(), want);
+
+    // The settlement scan reads newest window first, `window` blocks per
+    // eth_getLogs request: with 4-block windows it finds a settlement that is
+    // 30 blocks old (eight windows back), from the posting block or from genesis.
+    client.dev_rpc("hardhat_mine", json!(["0x1e"])).await.unwrap();
+    let head = client.block_number().await.unwrap();
+    assert!(head >= settled.block + 30 && settled.block > posted.block);
+    assert_eq!(esc(&client).settlement(&id, posted.block, 4).await.unwrap(), want);
+    assert_eq!(esc(&client).settlement(&id, 0, 4).await.unwrap(), want);
+    assert_eq!(esc(&client).settlement(&id, settled.block, 1).await.unwrap(), want);
+    // Not before `from_block`, and nothing for a job that is not Paid.
+    assert_eq!(esc(&client).settlement(&id, settled.block + 1, 4).await.unwrap(), None);
+    assert_eq!(esc(&client).settlement(&other_id, 0, 4).await.unwrap(), None);
 }

@@ -5,7 +5,9 @@
 //! post --data-url`), one of them locked with a stake and one requiring a
 //! delivery receipt, the provider agent (`chain work`) stopped after its first
 //! job and restarted (it neither repeats nor misses one), and the client
-//! fetching C checked against the settled commitment (`chain fetch`).
+//! fetching C checked against the settled commitment (`chain fetch`, its
+//! settlement scanned for from genesis, or from the posting block in 2-block
+//! log windows; none found from a block after it).
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -142,7 +144,8 @@ fn posted_locked_delivered_and_settled_by_a_restarted_agent() {
         }
         let posted = json(&run(&mut post));
         assert_eq!(posted["job_id"], j["job"]["job_id"]);
-        jobs.push((j["job"]["job_id"].as_str().unwrap().to_string(), pj, matmul_naive(&a, &b)));
+        let block = posted["tx"]["block"].as_u64().unwrap();
+        jobs.push((j["job"]["job_id"].as_str().unwrap().to_string(), pj, matmul_naive(&a, &b), block));
     }
 
     // The provider's agent settles one job and stops; restarted, it settles the other two.
@@ -170,22 +173,32 @@ fn posted_locked_delivered_and_settled_by_a_restarted_agent() {
     // A third run finds nothing new.
     assert!(settled(&stdout(&run(&mut work(&["--exit-when-idle"])))).is_empty());
 
-    // Every job is paid; each client fetches C checked against the settled cm_C.
-    for (id, pj, want) in &jobs {
+    // Every job is paid; each client fetches C checked against the settled cm_C
+    // (the settlement scanned for from genesis, or from the posting block in
+    // 2-block eth_getLogs windows).
+    let fetch = |id: &str, pj: &Path, out: &Path, scan: &[&str]| {
+        let mut c = chain(&node, client, Some(&escrow));
+        c.args(["fetch", "--job-id", id, "--data-url", &data_url]).args(scan);
+        c.arg("--job-file").arg(pj).arg("--keys").arg(&keys).arg("--out").arg(out);
+        c
+    };
+    for (i, (id, pj, want, block)) in jobs.iter().enumerate() {
         let s = json(&run(chain(&node, client, Some(&escrow)).args(["status", "--job-id", id])));
         assert_eq!(s["job"]["status"], "Paid");
         let out = p(&format!("c-{}.vfm", &id[2..10]));
-        run(chain(&node, client, Some(&escrow))
-            .args(["fetch", "--job-id", id, "--data-url", &data_url])
-            .arg("--job-file")
-            .arg(pj)
-            .arg("--keys")
-            .arg(&keys)
-            .arg("--out")
-            .arg(&out));
+        let from = block.to_string();
+        let scan: &[&str] = if i == 0 { &[] } else { &["--from-block", &from, "--log-window", "2"] };
+        run(&mut fetch(id, pj, &out, scan));
         let c = veriflop_circuits::stream::read_file(&out).unwrap();
         assert_eq!(c.data, want.data.iter().map(|&x| x as i128).collect::<Vec<_>>());
     }
+    // A --from-block after the settlement finds none, and says where it looked.
+    let (id, pj, _, _) = &jobs[0];
+    let o = fetch(id, pj, &p("c-none.vfm"), &["--from-block", "1000000"]).output().unwrap();
+    let err = json(&o);
+    assert_eq!(err["error"]["code"], "not_settled", "{err}");
+    assert!(!o.status.success() && err["error"]["message"].as_str().unwrap().contains("from block 1000000"), "{err}");
+    assert!(!p("c-none.vfm").exists());
     // Sending needs the chain named, and the node must serve it.
     let o = Command::new(prover())
         .args(["chain", "--rpc-url", &node.url, "refund", "--job-id", &jobs[0].0, "--escrow", &escrow])

@@ -287,10 +287,12 @@ impl Agent<'_> {
         }
         let mut attest_note = String::new();
         if j.delivery {
-            let (attestors, threshold) =
-                self.escrow.delivery_terms(&ev.job_id).await.map_err(chain_error)?.ok_or_else(|| {
-                    CliError::new("rpc", "the job requires delivery but its DeliveryRequired event is missing")
-                })?;
+            // DeliveryRequired comes with the JobPosted (one call emits both): read in its block only.
+            let terms = self.escrow.delivery_terms(&ev.job_id, ev.block).await.map_err(chain_error)?;
+            let (attestors, threshold) = terms.ok_or_else(|| {
+                let msg = format!("the job requires delivery but block {} has no DeliveryRequired for it", ev.block);
+                CliError::new("rpc", msg)
+            })?;
             let word = veriflop_contracts::delivery::cm_c_word(&proven.bundle);
             let mut sigs: Vec<(Address, [u8; 65])> = Vec::new();
             for url in &urls {

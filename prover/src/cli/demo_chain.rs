@@ -200,7 +200,8 @@ impl LocalChain {
                 let client = Escrow { conn: &self.client, address: self.escrow };
                 Ok::<_, veriflop_chain::ChainError>((
                     client.job(&job.job_id).await?,
-                    client.settlement(&job.job_id).await?,
+                    // Settled after it was posted: scanned from the posting block.
+                    client.settlement(&job.job_id, posted.1.block, veriflop_chain::escrow::LOG_WINDOW).await?,
                 ))
             })
             .map_err(chain_error)?;

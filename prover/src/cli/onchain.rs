@@ -151,6 +151,15 @@ pub struct FetchArgs {
     /// The job file (its circuit and shape).
     #[arg(long, default_value = "veriflop-data/job/job.json")]
     job_file: PathBuf,
+    /// Oldest block to look for the job's settlement (`JobSettled`) in: the
+    /// block `post` printed, or any before it. The scan runs from the latest
+    /// block back to this one and stops at the settlement; a job not Paid is
+    /// not scanned for. Default 0: back to genesis if need be.
+    #[arg(long, default_value_t = 0)]
+    from_block: u64,
+    /// Blocks per eth_getLogs request of that scan (lower it for a node that caps log ranges below it).
+    #[arg(long, default_value_t = veriflop_chain::escrow::LOG_WINDOW)]
+    log_window: u64,
     /// Where to write C (written only if it matches the proven commitment).
     #[arg(long, default_value = "veriflop-data/job/c.vfm")]
     out: PathBuf,
@@ -408,8 +417,17 @@ async fn run_async(args: Args, ctx: &Ctx) -> Result<(), CliError> {
                     format!("{} is job {}, not {id}", a.job_file.display(), job.job_id),
                 ));
             }
-            let (cm_c, provider) = escrow.settlement(&id).await.map_err(chain_error)?.ok_or_else(|| {
-                CliError::new("not_settled", format!("job {} has no settlement on chain {chain} yet", id))
+            let settled = escrow.settlement(&id, a.from_block, a.log_window).await.map_err(chain_error)?;
+            let (cm_c, provider) = settled.ok_or_else(|| {
+                let msg = if a.from_block > 0 {
+                    format!(
+                        "job {id} has no settlement on chain {chain} from block {}: not settled yet, or settled before --from-block",
+                        a.from_block
+                    )
+                } else {
+                    format!("job {id} has no settlement on chain {chain} yet")
+                };
+                CliError::new("not_settled", msg)
             })?;
             let cm = veriflop_circuits::field::fr_from_bytes(&cm_c.to_be_bytes::<32>())
                 .map_err(|e| CliError::new("rpc", format!("cmC: {e}")))?;
