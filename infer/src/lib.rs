@@ -1,0 +1,33 @@
+//! Verified AI inference, the workload: int8 feed-forward networks exactly as
+//! onnxruntime's CPU kernels run them.
+//!
+//! - [`requant`]: requantization as onnxruntime computes it (float32), and as
+//!   a monotone step function given by thresholds, the form a circuit checks;
+//! - [`model`]: the network (dense layers with int32 bias and requantization);
+//! - [`execute`]: the exact native executor, the reference;
+//! - [`onnx`]: import of models quantized by onnxruntime's tooling (QOperator
+//!   or QDQ form), refusing anything else by name.
+
+pub mod execute;
+pub mod model;
+pub mod onnx;
+pub mod requant;
+
+pub use execute::{run, Trace};
+pub use model::{Layer, Model, QuantParams};
+pub use requant::{Requant, Thresholds};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("model: {0}")]
+    Model(String),
+    #[error("shape: {0}")]
+    Shape(String),
+    #[error("ONNX: {0}")]
+    Onnx(String),
+    /// An operator or form outside the supported layer set.
+    #[error("unsupported ONNX model: node {node:?} ({op}): {reason}")]
+    Unsupported { op: String, node: String, reason: String },
+    #[error("{0}")]
+    Io(String),
+}
