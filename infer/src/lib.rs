@@ -5,9 +5,12 @@
 //!   a monotone step function given by thresholds, the form a circuit checks;
 //! - [`model`]: the network (dense layers with int32 bias and requantization);
 //! - [`execute`]: the exact native executor, the reference;
+//! - [`circuit`]: the inference relation as R1CS (Freivalds per layer,
+//!   requantization by logUp lookups into threshold tables);
 //! - [`onnx`]: import of models quantized by onnxruntime's tooling (QOperator
 //!   or QDQ form), refusing anything else by name.
 
+pub mod circuit;
 pub mod execute;
 pub mod model;
 pub mod onnx;
