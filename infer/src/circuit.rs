@@ -336,3 +336,34 @@ fn logup(
     cs.enforce_constraint(lc!() + Variable::One, lhs, rhs)?;
     Ok(())
 }
+
+/// Constraint counts of [`InferenceCircuit`], split as the issue reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Cost {
+    /// Freivalds: powers of r, W·r⃗, b·r⃗, X·(W·r⃗), Acc·r⃗ and Horner.
+    pub matmul: usize,
+    /// One per lookup: 6 per output entry (threshold row, byte, four limbs).
+    pub requant: usize,
+    /// One per table row (256 bytes, 2^16 limbs, each layer's thresholds) and per table.
+    pub tables: usize,
+}
+
+impl Cost {
+    pub fn total(&self) -> usize {
+        self.matmul + self.requant + self.tables
+    }
+
+    pub fn of(model: &Model, batch: usize) -> Cost {
+        let m = batch;
+        let max_n = model.layers.iter().map(|l| l.d_out).max().unwrap_or(1);
+        let mut c = Cost { matmul: max_n.saturating_sub(1), ..Cost::default() };
+        c.tables = 256 + LIMB as usize + 2;
+        for l in &model.layers {
+            let (k, n) = (l.d_in, l.d_out);
+            c.matmul += k * (n - 1) + k + (n - 1) + m * k + m * (n - 1) + m + 1;
+            c.requant += 6 * m * n;
+            c.tables += threshold_rows(&l.requant.thresholds(), l.requant.hi).len() + 1;
+        }
+        c
+    }
+}

@@ -13,6 +13,9 @@
 //! non-zero weight zero points, transposed inputs, external data) is refused
 //! with an [`Error::Unsupported`] naming the node and operator. The protobuf is
 //! read through tract-onnx's generated types; no tract runtime is involved.
+//!
+//! [`export`] writes a model back as a QOperator chain of `QGemm`s, so that an
+//! imported model can be run by onnxruntime and compared.
 
 use std::collections::HashMap;
 
@@ -467,4 +470,135 @@ fn floats(n: &NodeProto, t: &TensorProto) -> Result<Vec<f32>, Error> {
         return Err(unsupported(n, format!("tensor {:?} has {} values, not {count}", t.name, t.float_data.len())));
     }
     Ok(t.float_data.clone())
+}
+
+/// Writes `model` as ONNX: int8 input → `QGemm` (com.microsoft) per layer
+/// [→ `Relu`] → int8 output. Each layer's scale is carried whole as the weight
+/// scale (input and output scales 1, so onnxruntime's `(1·1·s)/1` is `s`
+/// exactly); its input zero point is the previous layer's output's, unfolded
+/// from the bias. A layer whose
+/// floor is neither −128 nor 0 has no int8 ONNX form and is refused.
+pub fn export(model: &Model) -> Result<Vec<u8>, Error> {
+    use pb::tensor_proto::DataType;
+    use prost::Message;
+    model.validate()?;
+    let tensor = |name: &str, dims: &[usize], dt: DataType, raw: Vec<u8>| TensorProto {
+        name: name.into(),
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: dt as i32,
+        raw_data: raw,
+        ..Default::default()
+    };
+    let value = |name: &str, width: usize| pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: DataType::Int8 as i32,
+                shape: Some(pb::TensorShapeProto {
+                    dim: vec![
+                        pb::tensor_shape_proto::Dimension {
+                            value: Some(pb::tensor_shape_proto::dimension::Value::DimParam("N".into())),
+                            ..Default::default()
+                        },
+                        pb::tensor_shape_proto::Dimension {
+                            value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(width as i64)),
+                            ..Default::default()
+                        },
+                    ],
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut nodes = Vec::new();
+    let mut inits = vec![
+        tensor("one", &[], DataType::Float, 1f32.to_le_bytes().to_vec()),
+        tensor("zero", &[], DataType::Int8, vec![0]),
+    ];
+    let mut cur = "x".to_string();
+    for (i, l) in model.layers.iter().enumerate() {
+        let rq = l.requant;
+        let relu = match (rq.lo, rq.hi) {
+            (-128, 127) => false,
+            (0, 127) => true,
+            (lo, hi) => {
+                return Err(Error::Model(format!("layer {i}: outputs in [{lo}, {hi}] have no int8 ONNX form")));
+            }
+        };
+        inits.push(tensor(
+            &format!("w{i}"),
+            &[l.d_in, l.d_out],
+            DataType::Int8,
+            l.weights.iter().map(|&w| w as u8).collect(),
+        ));
+        inits.push(tensor(&format!("s{i}"), &[], DataType::Float, rq.scale.to_le_bytes().to_vec()));
+        // The input's zero point is the previous layer's; unfold it from the bias.
+        let (x_zp, zx) = match i {
+            0 => ("zero".to_string(), 0i64),
+            _ => (format!("z{}", i - 1), model.layers[i - 1].requant.zero_point as i64),
+        };
+        let mut bias = Vec::with_capacity(l.d_out * 4);
+        for j in 0..l.d_out {
+            let col: i64 = (0..l.d_in).map(|r| l.weight(r, j) as i64).sum();
+            let b = i32::try_from(l.bias[j] as i64 + zx * col)
+                .map_err(|_| Error::Model(format!("layer {i}: output {j}'s bias leaves int32 in ONNX form")))?;
+            bias.extend(b.to_le_bytes());
+        }
+        inits.push(tensor(&format!("b{i}"), &[l.d_out], DataType::Int32, bias));
+        inits.push(tensor(&format!("z{i}"), &[], DataType::Int8, vec![rq.zero_point as u8]));
+        let out = format!("h{i}");
+        nodes.push(NodeProto {
+            name: format!("layer{i}"),
+            op_type: "QGemm".into(),
+            domain: "com.microsoft".into(),
+            input: [
+                &cur,
+                "one",
+                &x_zp,
+                &format!("w{i}"),
+                &format!("s{i}"),
+                "zero",
+                &format!("b{i}"),
+                "one",
+                &format!("z{i}"),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            output: vec![out.clone()],
+            ..Default::default()
+        });
+        cur = out;
+        if relu {
+            let out = format!("r{i}");
+            nodes.push(NodeProto {
+                name: format!("relu{i}"),
+                op_type: "Relu".into(),
+                input: vec![cur],
+                output: vec![out.clone()],
+                ..Default::default()
+            });
+            cur = out;
+        }
+    }
+    let graph = pb::GraphProto {
+        name: "veriflop-model".into(),
+        node: nodes,
+        initializer: inits,
+        input: vec![value("x", model.d_in())],
+        output: vec![value(&cur, model.d_out())],
+        ..Default::default()
+    };
+    let proto = pb::ModelProto {
+        ir_version: 8,
+        producer_name: "veriflop".into(),
+        opset_import: vec![
+            pb::OperatorSetIdProto { domain: String::new(), version: 14 },
+            pb::OperatorSetIdProto { domain: "com.microsoft".into(), version: 1 },
+        ],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    Ok(proto.encode_to_vec())
 }

@@ -205,6 +205,19 @@ fn another_models_weights_a_changed_bias_or_swapped_layers_are_rejected() {
 }
 
 #[test]
+fn cost_counts_the_constraints() {
+    let m = model(1);
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_mode(ark_relations::r1cs::SynthesisMode::Setup);
+    InferenceCircuit { model: &m, batch: BATCH, witness: None, challenges: None }
+        .generate_constraints(cs.clone())
+        .unwrap();
+    let c = veriflop_infer::circuit::Cost::of(&m, BATCH);
+    assert_eq!(c.total(), cs.num_constraints(), "{c:?}");
+    assert_eq!(c.requant, 6 * BATCH * (5 + 5 + 5 + 3));
+}
+
+#[test]
 fn proves_and_verifies_with_groth16() {
     let m = model(1);
     let w = honest(&m);

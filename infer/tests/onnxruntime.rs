@@ -10,7 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use veriflop_infer::{onnx, run, Error};
+use rand::{Rng, SeedableRng};
+use veriflop_infer::{onnx, run, Error, Layer, Model, QuantParams, Requant};
 
 fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("VERIFLOP_TEST_PYTHON") {
@@ -80,4 +81,65 @@ fn native_executor_is_bit_identical_to_onnxruntime() {
             other => panic!("{name}: expected refusal naming {want}, got {other:?}"),
         }
     }
+}
+
+fn random_model(seed: u64) -> Model {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let dims = [rng.gen_range(1..40), rng.gen_range(1..40), rng.gen_range(1..40), rng.gen_range(1..12)];
+    let layers = dims
+        .windows(2)
+        .map(|d| Layer {
+            d_in: d[0],
+            d_out: d[1],
+            weights: (0..d[0] * d[1]).map(|_| rng.gen()).collect(),
+            bias: (0..d[1]).map(|_| rng.gen_range(-100_000..100_000)).collect(),
+            requant: Requant::new(
+                rng.gen_range(1e-5f32..0.05),
+                rng.gen(),
+                if rng.gen_bool(0.5) { 0 } else { -128 },
+                127,
+            )
+            .unwrap(),
+        })
+        .collect();
+    let q = QuantParams { scale: 1.0, zero_point: 0 };
+    Model { input: q, layers, output: q }
+}
+
+/// Models with random layers (int8 ReLU included) exported as QGemm chains run
+/// identically in onnxruntime and natively, and import back to the same layers.
+#[test]
+fn exported_random_models_run_identically_in_onnxruntime() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ort/run_model.py");
+    let mut compared = 0;
+    for seed in 0..12u64 {
+        let m = random_model(seed);
+        let bytes = onnx::export(&m).unwrap();
+        let back = onnx::import_bytes(&bytes).unwrap();
+        assert_eq!(back.layers, m.layers, "seed {seed}");
+        let path = dir.path().join(format!("m{seed}.onnx"));
+        std::fs::write(&path, &bytes).unwrap();
+        let batch = 7;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1000 + seed);
+        let x: Vec<i8> = (0..batch * m.d_in()).map(|_| rng.gen()).collect();
+        let xp = dir.path().join(format!("x{seed}.npy"));
+        use npyz::WriterBuilder;
+        let mut w = npyz::WriteOptions::<i8>::new()
+            .default_dtype()
+            .shape(&[batch as u64, m.d_in() as u64])
+            .writer(std::io::BufWriter::new(std::fs::File::create(&xp).unwrap()))
+            .begin_nd()
+            .unwrap();
+        w.extend(x.iter().copied()).unwrap();
+        w.finish().unwrap();
+        let yp = dir.path().join(format!("y{seed}.npy"));
+        let out = Command::new(python()).arg(&script).arg(&path).arg(&xp).arg(&yp).output().expect("python runs");
+        assert!(out.status.success(), "run_model.py failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        let (_, y) = read_i8(&yp);
+        let native = run(&m, batch, &x).unwrap();
+        assert_eq!(native.output(), &y[..], "seed {seed}");
+        compared += y.len();
+    }
+    println!("{compared} outputs of exported random models bit-identical to onnxruntime");
 }

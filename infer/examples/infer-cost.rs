@@ -1,0 +1,88 @@
+//! Constraint split of the inference relation for the two target
+//! models, and (with `--prove`) generic arkworks Groth16 timings for the first:
+//!
+//!     cargo run --release -p veriflop-infer --example infer-cost [-- --prove]
+//!
+//! Random int8 weights; the cost does not depend on their values beyond the
+//! threshold tables' sizes.
+
+use std::time::Instant;
+
+use ark_bn254::{Bn254, Fr};
+use ark_snark::SNARK;
+use ark_std::UniformRand;
+use rand::{Rng, SeedableRng};
+use veriflop_infer::circuit::{Challenges, Cost, InferenceCircuit, Witness};
+use veriflop_infer::{run, Layer, Model, QuantParams, Requant};
+
+fn mlp(dims: &[usize], seed: u64) -> Model {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let layers = dims
+        .windows(2)
+        .enumerate()
+        .map(|(i, d)| {
+            let (k, n) = (d[0], d[1]);
+            let relu = i + 2 < dims.len();
+            Layer {
+                d_in: k,
+                d_out: n,
+                weights: (0..k * n).map(|_| rng.gen_range(-40..=40)).collect(),
+                bias: (0..n).map(|_| rng.gen_range(-2000..2000)).collect(),
+                // ReLU layers as onnxruntime's tooling quantizes them: zero point −128.
+                requant: Requant::new(1.0 / (40.0 * (k as f32).sqrt() * 8.0), if relu { -128 } else { 0 }, -128, 127)
+                    .unwrap(),
+            }
+        })
+        .collect();
+    let q = QuantParams { scale: 1.0 / 64.0, zero_point: 0 };
+    Model { input: q, layers, output: q }
+}
+
+fn main() {
+    let prove = std::env::args().any(|a| a == "--prove");
+    for (name, dims, batch) in
+        [("mlp 784-256-256-10", vec![784, 256, 256, 10], 64), ("mlp 4×1024", vec![1024, 1024, 1024, 1024, 1024], 128)]
+    {
+        let m = mlp(&dims, 1);
+        let c = Cost::of(&m, batch);
+        println!(
+            "{name}, batch {batch}: {} constraints = matmul {} ({:.0}%) + requantization lookups {} ({:.0}%) + tables {} ({:.0}%); domain 2^{}",
+            c.total(),
+            c.matmul,
+            100.0 * c.matmul as f64 / c.total() as f64,
+            c.requant,
+            100.0 * c.requant as f64 / c.total() as f64,
+            c.tables,
+            100.0 * c.tables as f64 / c.total() as f64,
+            c.total().next_power_of_two().trailing_zeros()
+        );
+    }
+    if prove {
+        let m = mlp(&[784, 256, 256, 10], 1);
+        let batch = 64;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+        let x: Vec<i8> = (0..batch * 784).map(|_| rng.gen()).collect();
+        let t = Instant::now();
+        let trace = run(&m, batch, &x).unwrap();
+        println!("native run: {:.3} s", t.elapsed().as_secs_f64());
+        let w = Witness::from(&trace);
+        let t = Instant::now();
+        let (pk, vk) = ark_groth16::Groth16::<Bn254>::circuit_specific_setup(
+            InferenceCircuit { model: &m, batch, witness: None, challenges: None },
+            &mut rng,
+        )
+        .unwrap();
+        println!("generic Groth16 setup: {:.1} s", t.elapsed().as_secs_f64());
+        let ch = Challenges { r: Fr::rand(&mut rng), alpha: Fr::rand(&mut rng) };
+        let t = Instant::now();
+        let proof = ark_groth16::Groth16::<Bn254>::prove(
+            &pk,
+            InferenceCircuit { model: &m, batch, witness: Some(&w), challenges: Some(ch) },
+            &mut rng,
+        )
+        .unwrap();
+        println!("generic Groth16 prove: {:.1} s", t.elapsed().as_secs_f64());
+        assert!(ark_groth16::Groth16::<Bn254>::verify(&vk, &[ch.r, ch.alpha], &proof).unwrap());
+        println!("verified");
+    }
+}
