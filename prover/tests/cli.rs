@@ -542,3 +542,46 @@ fn backend_and_gemm_choice_through_the_cli() {
         assert!(!d.join("j/c.npy").exists());
     }
 }
+
+/// `model export` writes what `model import` reads back to the same model, and
+/// `model run` gives the native executor's outputs; a file that is not ONNX is
+/// refused with exit code 1 and a typed code.
+#[test]
+fn model_import_run_and_export_through_the_cli() {
+    use veriflop_infer::{Layer, Model, QuantParams, Requant};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let layer = |k: usize, n: usize, zp: i8, lo: i8| Layer {
+        d_in: k,
+        d_out: n,
+        weights: (0..k * n).map(|i| ((i * 37 + 11) % 255) as i8).collect(),
+        bias: (0..n).map(|j| (j as i32 - 3) * 911).collect(),
+        requant: Requant::new(0.0007, zp, lo, 127).unwrap(),
+    };
+    let q = QuantParams { scale: 1.0, zero_point: 0 };
+    let model = Model { input: q, layers: vec![layer(12, 8, -5, 0), layer(8, 3, 9, -128)], output: q };
+    std::fs::write(d.join("m.onnx"), veriflop_infer::onnx::export(&model).unwrap()).unwrap();
+    let out = json_of(&ok(d, &["--json", "model", "import", "m.onnx", "--batch", "4"]));
+    assert_eq!(out["layers"], serde_json::json!([[12, 8], [8, 3]]));
+    assert!(out["cost"]["requant"].as_u64().unwrap() == 6 * 4 * (8 + 3), "{out}");
+    let imported = Model::from_json(&std::fs::read(d.join("veriflop-data/model/model.json")).unwrap()).unwrap();
+    assert_eq!(imported.layers, model.layers);
+
+    let x: Vec<i32> = (0..4 * 12).map(|i| i * 53 % 256 - 128).collect();
+    let xm = veriflop_circuits::matrix::Matrix::new(4, 12, x.clone()).unwrap();
+    veriflop_circuits::matrix::write_matrix(&d.join("x.npy"), &xm).unwrap();
+    ok(d, &["model", "run", "--input", "x.npy", "--out", "y.npy"]);
+    let y = veriflop_circuits::matrix::read_matrix(&d.join("y.npy")).unwrap();
+    let xi: Vec<i8> = x.iter().map(|&v| v as i8).collect();
+    let want = veriflop_infer::run(&model, 4, &xi).unwrap();
+    assert_eq!((y.rows, y.cols), (4, 3));
+    assert_eq!(y.data.iter().map(|&v| v as i8).collect::<Vec<_>>(), want.output());
+
+    ok(d, &["model", "export", "--out", "again.onnx"]);
+    assert_eq!(veriflop_infer::onnx::import_path(&d.join("again.onnx")).unwrap().layers, model.layers);
+
+    std::fs::write(d.join("junk.onnx"), b"not a model").unwrap();
+    let bad = bin(d, &["--json", "model", "import", "junk.onnx"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("bad_model"), "{}", String::from_utf8_lossy(&bad.stdout));
+}

@@ -15,6 +15,7 @@ mod gen;
 mod halo2;
 mod job;
 mod key;
+mod model;
 mod onchain;
 mod prove;
 mod setup;
@@ -87,6 +88,9 @@ enum Command {
     /// Production Groth16 keys: a multi-party phase-2 ceremony on a public powers of tau.
     #[command(subcommand_required = true)]
     Ceremony(ceremony::Args),
+    /// int8 inference models: import from ONNX (onnxruntime-quantized), run exactly, export.
+    #[command(subcommand_required = true)]
+    Model(model::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -109,6 +113,7 @@ pub fn main() -> ExitCode {
         Command::Solidity(a) => chain::solidity(a, &ctx),
         Command::Chain(a) => onchain::run(a, &ctx),
         Command::Ceremony(a) => ceremony::run(a, &ctx),
+        Command::Model(a) => model::run(a, &ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
