@@ -1,33 +1,37 @@
 //! The inference relation as R1CS: per-layer Freivalds checks plus
 //! requantization by lookups (logUp), given the challenges.
 //!
-//! For a model with layers ℓ = 0..L (batch m, widths k_ℓ → n_ℓ), the relation
-//! holds when, for every layer,
+//! The model is part of the circuit: its weights and biases are constants of
+//! the R1CS (a model's keys are its own, as a shape's are), so a product by a
+//! weight is free. For a model with layers ℓ (batch m, widths k_ℓ → n_ℓ), the
+//! relation holds when, for every layer,
 //!
 //! 1. **matmul**: `sᵀ(X_ℓ·W_ℓ + 1·b_ℓᵀ − Acc_ℓ)r⃗ = 0` with `r⃗ = (1, r, …, r^(n−1))`,
-//!    `s = (1, r^n, r^2n, …)`: Freivalds' check, about m·k + k·n + m·n products;
-//! 2. **requantization**: for every entry, `X_(ℓ+1) = y(Acc_ℓ)` through the layer's
-//!    thresholds ([`crate::requant`]): with `d = acc − T(y)` and
-//!    `e = T(y+1) − 1 − acc`, each split in two 16-bit limbs,
+//!    `s = (1, r^n, r^2n, …)`: Freivalds' check, about m·k + m·n products
+//!    (`W·r⃗` and `b·r⃗` are linear combinations of the powers of r);
+//! 2. **requantization**: for every entry, `X_(ℓ+1) = y(Acc_ℓ)` through the
+//!    layer's thresholds ([`crate::requant`]), whose intervals are clipped to
+//!    the layer's accumulator bound and cut in chunks `[a, b)` of at most 2^16
+//!    ([`Chunks`]): with `d = acc − a` and `e = b − 1 − acc`,
 //!    - `y + 128` is in the byte table `[0, 256)`,
-//!    - the limbs of `d` and `e` are in the table `[0, 2^16)`,
+//!    - `d` and `e` are in the table `[0, 2^16)`,
 //!    - `(y + 128) + 2^8·(acc − d + 2^31) + 2^41·(acc + e + 1 + 2^31)` is a row
-//!      of the layer's table `(v + 128) + 2^8·(T(v) + 2^31) + 2^41·(T(v+1) + 2^31)`.
+//!      `(v + 128) + 2^8·(a + 2^31) + 2^41·(b + 2^31)` of the layer's chunk table.
 //!
-//!    The packing is injective once `y`, the limbs and `acc` are small integers:
-//!    `y` and the limbs by their tables, `acc` because the matmul check makes
-//!    it `x·W + b` over int8 activations (range-checked, or the client's own
-//!    input) and the model's int8 weights; every packed value is below 2^74 < p.
-//!    So `T(y) ≤ acc < T(y+1)`, which is `y = requant(acc)` exactly, ReLU and
-//!    clamping included;
+//!    The packing is injective once `y`, `d`, `e` and `acc` are small integers:
+//!    `y`, `d` and `e` by their tables, `acc` because the matmul check makes it
+//!    `x·W + b` over int8 activations (range-checked, or the client's own input)
+//!    and the model's weights; every packed value is below 2^74 < p. So
+//!    `a ≤ acc < b` inside y's interval, which is `y = requant(acc)` exactly,
+//!    ReLU and clamping included;
 //! 3. **lookups** (logUp): for each table t, `Σ_i 1/(α − a_i) = Σ_j m_j/(α − t_j)`
 //!    over the values looked up in it and the table's rows with multiplicities
 //!    m_j; one constraint per lookup and per row.
 //!
 //! The challenges r and α are public inputs here. Soundness needs every value
-//! they act on (activations, accumulators, limbs, multiplicities) fixed before
-//! they are drawn: in the job, these are committed and the challenges derived
-//! from the commitments, as for the matmul job's committed circuit.
+//! they act on (activations, accumulators, d and e, multiplicities) fixed
+//! before they are drawn: in the job, these are committed and the challenges
+//! derived from the commitments, as for the matmul job's committed circuit.
 
 use ark_bn254::Fr;
 use ark_ff::{Field, One, Zero};
@@ -35,7 +39,7 @@ use ark_relations::lc;
 use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystemRef, LinearCombination, SynthesisError, Variable};
 
 use crate::execute::Trace;
-use crate::model::Model;
+use crate::model::{Layer, Model};
 use crate::requant::{Thresholds, ACC_MIN};
 
 /// The Freivalds and lookup challenges.
@@ -90,9 +94,38 @@ fn pack(v: i64, t_lo: i64, t_hi: i64) -> Fr {
     fr(v + 128) + fr(1 << 8) * fr(t_lo - ACC_MIN) + fr(1i64 << 41) * fr(t_hi - ACC_MIN)
 }
 
-/// The rows of a layer's threshold table.
-fn threshold_rows(th: &Thresholds, hi: i8) -> Vec<Fr> {
-    (th.lo..=hi).filter_map(|v| th.interval(v).map(|(a, b)| pack(v as i64, a, b))).collect()
+/// A layer's threshold table: each output v's accumulators [T(v), T(v+1)),
+/// clipped to what the layer can produce (|acc| ≤ [`Layer::acc_bound`]) and
+/// cut in chunks [a, b) of at most 2^16, so that acc − a and b − 1 − acc are
+/// one 16-bit limb each.
+pub struct Chunks {
+    /// (v, a, b), by v then a.
+    pub rows: Vec<(i64, i64, i64)>,
+}
+
+impl Chunks {
+    pub fn new(layer: &Layer) -> Self {
+        let th: Thresholds = layer.requant.thresholds();
+        let bound = layer.acc_bound();
+        let mut rows = Vec::new();
+        for v in layer.requant.lo..=layer.requant.hi {
+            let Some((lo, hi)) = th.interval(v) else { continue };
+            let (mut a, end) = (lo.max(-bound), hi.min(bound + 1));
+            while a < end {
+                let b = (a + LIMB).min(end);
+                rows.push((v as i64, a, b));
+                a = b;
+            }
+        }
+        Chunks { rows }
+    }
+
+    /// The chunk of output `y` holding `acc`, if any.
+    pub fn find(&self, y: i64, acc: i64) -> Option<(i64, i64)> {
+        let i = self.rows.partition_point(|&(v, a, _)| (v, a) <= (y, acc));
+        let (v, a, b) = *self.rows.get(i.checked_sub(1)?)?;
+        (v == y && a <= acc && acc < b).then_some((a, b))
+    }
 }
 
 /// One lookup table: its rows, and the values looked up in it (as linear
@@ -165,35 +198,36 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
         for (li, layer) in model.layers.iter().enumerate() {
             let (k, n) = (layer.d_in, layer.d_out);
             let s = pow[n];
-            // Weights and bias: the model (public in the job through its commitment).
-            let w: Vec<Variable> =
-                layer.weights.iter().map(|&v| witness(Some(fr(v as i64)))).collect::<Result<_, _>>()?;
-            let b: Vec<Variable> = layer.bias.iter().map(|&v| witness(Some(fr(v as i64)))).collect::<Result<_, _>>()?;
             // Accumulators and outputs.
             let acc_vals: Vec<Option<i64>> = (0..m * n).map(|i| tr.map(|t| t.accumulators[li][i])).collect();
             let acc: Vec<Variable> = acc_vals.iter().map(|v| witness(v.map(fr))).collect::<Result<_, _>>()?;
             let y_vals: Vec<Option<i64>> = (0..m * n).map(|i| tr.map(|t| t.activations[li + 1][i])).collect();
             let y: Vec<Variable> = y_vals.iter().map(|v| witness(v.map(fr))).collect::<Result<_, _>>()?;
 
-            // 1. Freivalds. wr_l = Σ_j W_lj r^j; br = Σ_j b_j r^j.
+            // 1. Freivalds. The model is part of the circuit (its keys are the
+            // model's), so wr_l = Σ_j W_lj r^j and br = Σ_j b_j r^j are linear
+            // combinations of the powers: one constraint each, not k·n products.
+            let constant_sum = |coef: &dyn Fn(usize) -> i64| -> (LinearCombination<Fr>, Option<Fr>) {
+                let mut sum = lc!();
+                let mut val = Some(Fr::zero());
+                for (j, &(p, pv)) in pow.iter().enumerate().take(n) {
+                    let c = fr(coef(j));
+                    sum += (c, p);
+                    val = val.zip(pv).map(|(a, b)| a + c * b);
+                }
+                (sum, val)
+            };
             let mut wr = Vec::with_capacity(k);
             for l in 0..k {
-                let mut sum = lc!() + w[l * n];
-                let mut val = pow[0].1.map(|_| fr(layer.weight(l, 0) as i64));
-                for j in 1..n {
-                    let (q, qv) = product(w[l * n + j], Some(fr(layer.weight(l, j) as i64)), pow[j].0, pow[j].1)?;
-                    sum = sum + q;
-                    val = val.zip(qv).map(|(a, b)| a + b);
-                }
+                let (sum, val) = constant_sum(&|j| layer.weight(l, j) as i64);
                 let v = witness(val)?;
                 cs.enforce_constraint(lc!() + Variable::One, sum, lc!() + v)?;
                 wr.push((v, val));
             }
-            let mut br = lc!() + b[0];
-            for j in 1..n {
-                let (q, _) = product(b[j], Some(fr(layer.bias[j] as i64)), pow[j].0, pow[j].1)?;
-                br = br + q;
-            }
+            let (bsum, bval) = constant_sum(&|j| layer.bias[j] as i64);
+            let bv = witness(bval)?;
+            cs.enforce_constraint(lc!() + Variable::One, bsum, lc!() + bv)?;
+            let br = lc!() + bv;
             // row_i = Σ_l X_il·wr_l + br − Σ_j Acc_ij r^j, then Σ_i s^i row_i = 0 by Horner:
             // h_m = 0, h_i = row_i + s·h_(i+1), h_0 = 0.
             let mut rows = Vec::with_capacity(m);
@@ -242,31 +276,25 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
             cs.enforce_constraint(lc!() + Variable::One, next.0, lc!())?;
 
             // 2. Requantization lookups.
-            let th = layer.requant.thresholds();
-            let mut table = Table::new(threshold_rows(&th, layer.requant.hi));
+            let chunks = Chunks::new(layer);
+            let mut table = Table::new(chunks.rows.iter().map(|&(v, a, b)| pack(v, a, b)).collect());
             for idx in 0..m * n {
-                // d = acc − T(y), e = T(y+1) − 1 − acc when proving. For a wrong y
-                // they are clamped into the limbs' range, so that it is the
-                // threshold table that refuses the entry.
+                // d = acc − a, e = b − 1 − acc for the chunk [a, b) of y's interval
+                // holding acc. For a wrong y they are clamped into the limb range,
+                // so that it is the threshold table that refuses the entry.
                 let de = y_vals[idx].zip(acc_vals[idx]).map(|(yv, a)| {
-                    let honest = i8::try_from(yv)
-                        .ok()
-                        .and_then(|v| th.interval(v))
-                        .map_or((0, 0), |(lo, hi)| (a - lo, hi - 1 - a));
-                    let clamp = |v: i64| v.clamp(0, LIMB * LIMB - 1);
+                    let honest = chunks.find(yv, a).map_or((0, 0), |(lo, hi)| (a - lo, hi - 1 - a));
+                    let clamp = |v: i64| v.clamp(0, LIMB - 1);
                     tr.and_then(|t| t.slack.get(&(li, idx)).copied()).unwrap_or((clamp(honest.0), clamp(honest.1)))
                 });
-                let mut limb_lc = |v: Option<i64>| -> Result<LinearCombination<Fr>, SynthesisError> {
-                    let lo_v = v.map(|v| fr(v.rem_euclid(LIMB)));
-                    let hi_v = v.map(|v| fr(v.div_euclid(LIMB)));
-                    let lo = witness(lo_v)?;
-                    let hi = witness(hi_v)?;
-                    limbs.lookups.push((lc!() + lo, lo_v));
-                    limbs.lookups.push((lc!() + hi, hi_v));
-                    Ok(lc!() + lo + (fr(LIMB), hi))
+                let mut limb = |v: Option<i64>| -> Result<LinearCombination<Fr>, SynthesisError> {
+                    let val = v.map(fr);
+                    let var = witness(val)?;
+                    limbs.lookups.push((lc!() + var, val));
+                    Ok(lc!() + var)
                 };
-                let d = limb_lc(de.map(|p| p.0))?;
-                let e = limb_lc(de.map(|p| p.1))?;
+                let d = limb(de.map(|p| p.0))?;
+                let e = limb(de.map(|p| p.1))?;
                 let yp = lc!() + y[idx] + (fr(128), Variable::One);
                 bytes.lookups.push((yp.clone(), y_vals[idx].map(|v| fr(v + 128))));
                 // (y + 128) + 2^8·(acc − d − ACC_MIN) + 2^41·(acc + e + 1 − ACC_MIN)
@@ -340,11 +368,11 @@ fn logup(
 /// Constraint counts of [`InferenceCircuit`], split as the issue reports them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Cost {
-    /// Freivalds: powers of r, W·r⃗, b·r⃗, X·(W·r⃗), Acc·r⃗ and Horner.
+    /// Freivalds: powers of r, W·r⃗ and b·r⃗ (one each), X·(W·r⃗), Acc·r⃗ and Horner.
     pub matmul: usize,
-    /// One per lookup: 6 per output entry (threshold row, byte, four limbs).
+    /// One per lookup: 4 per output entry (chunk row, byte, d, e).
     pub requant: usize,
-    /// One per table row (256 bytes, 2^16 limbs, each layer's thresholds) and per table.
+    /// One per table row (256 bytes, 2^16 limbs, each layer's chunks) and per table.
     pub tables: usize,
 }
 
@@ -360,9 +388,9 @@ impl Cost {
         c.tables = 256 + LIMB as usize + 2;
         for l in &model.layers {
             let (k, n) = (l.d_in, l.d_out);
-            c.matmul += k * (n - 1) + k + (n - 1) + m * k + m * (n - 1) + m + 1;
-            c.requant += 6 * m * n;
-            c.tables += threshold_rows(&l.requant.thresholds(), l.requant.hi).len() + 1;
+            c.matmul += k + 1 + m * k + m * (n - 1) + m + 1;
+            c.requant += 4 * m * n;
+            c.tables += Chunks::new(l).rows.len() + 1;
         }
         c
     }
