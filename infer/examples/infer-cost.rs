@@ -68,7 +68,7 @@ fn main() {
         let w = Witness::from(&trace);
         let t = Instant::now();
         let (pk, vk) = ark_groth16::Groth16::<Bn254>::circuit_specific_setup(
-            InferenceCircuit { model: &m, batch, witness: None, challenges: None },
+            InferenceCircuit { model: &m, batch, witness: None, challenges: None, committed: false },
             &mut rng,
         )
         .unwrap();
@@ -77,7 +77,7 @@ fn main() {
         let t = Instant::now();
         let proof = ark_groth16::Groth16::<Bn254>::prove(
             &pk,
-            InferenceCircuit { model: &m, batch, witness: Some(&w), challenges: Some(ch) },
+            InferenceCircuit { model: &m, batch, witness: Some(&w), challenges: Some(ch), committed: false },
             &mut rng,
         )
         .unwrap();

@@ -80,6 +80,38 @@ pub struct InferenceCircuit<'a> {
     pub batch: usize,
     pub witness: Option<&'a Witness>,
     pub challenges: Option<Challenges>,
+    /// Allocate the values the challenges act on (activations, accumulators,
+    /// d, e, multiplicities) as public inputs, in the order of
+    /// [`instance_groups`], so that the key's input bases commit to them.
+    pub committed: bool,
+}
+
+/// Which commitment a public input after 1, r and α belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// The client's input X_0.
+    Input,
+    /// Accumulators, hidden activations, d, e, multiplicities: the prover's.
+    Hidden,
+    /// The output X_L.
+    Output,
+}
+
+/// The groups of the committed circuit's public inputs after 1, r, α, in order.
+pub fn instance_groups(model: &Model, batch: usize) -> Vec<Group> {
+    let m = batch;
+    let mut g = vec![Group::Input; m * model.d_in()];
+    let last = model.layers.len() - 1;
+    let mut rows = 256 + LIMB as usize;
+    for (li, l) in model.layers.iter().enumerate() {
+        let n = l.d_out;
+        g.extend(std::iter::repeat_n(Group::Hidden, m * n));
+        g.extend(std::iter::repeat_n(if li == last { Group::Output } else { Group::Hidden }, m * n));
+        g.extend(std::iter::repeat_n(Group::Hidden, 2 * m * n));
+        rows += Chunks::new(l).rows.len();
+    }
+    g.extend(std::iter::repeat_n(Group::Hidden, rows));
+    g
 }
 
 const LIMB_BITS: u32 = 16;
@@ -165,6 +197,15 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
         let alpha_val = ch.map(|c| c.alpha);
         let alpha = cs.new_input_variable(|| alpha_val.ok_or(SynthesisError::AssignmentMissing))?;
         let witness = |v: Option<Fr>| cs.new_witness_variable(|| v.ok_or(SynthesisError::AssignmentMissing));
+        let committed = self.committed;
+        let data = |v: Option<Fr>| {
+            let f = || v.ok_or(SynthesisError::AssignmentMissing);
+            if committed {
+                cs.new_input_variable(f)
+            } else {
+                cs.new_witness_variable(f)
+            }
+        };
         let product = |a: Variable,
                        av: Option<Fr>,
                        b: Variable,
@@ -188,7 +229,7 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
         let mut x: Vec<(Variable, Option<Fr>)> = Vec::with_capacity(m * model.d_in());
         for idx in 0..m * model.d_in() {
             let v = tr.map(|t| fr(t.activations[0][idx]));
-            x.push((witness(v)?, v));
+            x.push((data(v)?, v));
         }
 
         let mut bytes = Table::new((0..256).map(fr).collect());
@@ -200,9 +241,9 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
             let s = pow[n];
             // Accumulators and outputs.
             let acc_vals: Vec<Option<i64>> = (0..m * n).map(|i| tr.map(|t| t.accumulators[li][i])).collect();
-            let acc: Vec<Variable> = acc_vals.iter().map(|v| witness(v.map(fr))).collect::<Result<_, _>>()?;
+            let acc: Vec<Variable> = acc_vals.iter().map(|v| data(v.map(fr))).collect::<Result<_, _>>()?;
             let y_vals: Vec<Option<i64>> = (0..m * n).map(|i| tr.map(|t| t.activations[li + 1][i])).collect();
-            let y: Vec<Variable> = y_vals.iter().map(|v| witness(v.map(fr))).collect::<Result<_, _>>()?;
+            let y: Vec<Variable> = y_vals.iter().map(|v| data(v.map(fr))).collect::<Result<_, _>>()?;
 
             // 1. Freivalds. The model is part of the circuit (its keys are the
             // model's), so wr_l = Σ_j W_lj r^j and br = Σ_j b_j r^j are linear
@@ -289,7 +330,7 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
                 });
                 let mut limb = |v: Option<i64>| -> Result<LinearCombination<Fr>, SynthesisError> {
                     let val = v.map(fr);
-                    let var = witness(val)?;
+                    let var = data(val)?;
                     limbs.lookups.push((lc!() + var, val));
                     Ok(lc!() + var)
                 };
@@ -315,7 +356,7 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
 
         // 3. logUp, one sum per table.
         for table in std::iter::once(bytes).chain(std::iter::once(limbs)).chain(layer_tables) {
-            logup(&cs, alpha, alpha_val, table)?;
+            logup(&cs, alpha, alpha_val, table, committed)?;
         }
         Ok(())
     }
@@ -329,11 +370,14 @@ fn logup(
     alpha: Variable,
     alpha_val: Option<Fr>,
     table: Table,
+    committed: bool,
 ) -> Result<(), SynthesisError> {
     let witness = |v: Option<Fr>| cs.new_witness_variable(|| v.ok_or(SynthesisError::AssignmentMissing));
-    let proving = alpha_val.is_some() && table.lookups.iter().all(|(_, v)| v.is_some());
+    // Multiplicities depend on the looked-up values only: committed before α.
+    let known = table.lookups.iter().all(|(_, v)| v.is_some());
+    let proving = alpha_val.is_some() && known;
     let mut counts = vec![0u64; table.rows.len()];
-    if proving {
+    if known {
         let index: std::collections::HashMap<Fr, usize> = table.rows.iter().enumerate().map(|(i, &t)| (t, i)).collect();
         for (_, v) in &table.lookups {
             if let Some(&i) = v.as_ref().and_then(|v| index.get(v)) {
@@ -354,8 +398,12 @@ fn logup(
     }
     let mut rhs = lc!();
     for (t, c) in table.rows.iter().zip(counts) {
-        let mv = proving.then(|| Fr::from(c));
-        let mult = witness(mv)?;
+        let mv = known.then(|| Fr::from(c));
+        let mult = if committed {
+            cs.new_input_variable(|| mv.ok_or(SynthesisError::AssignmentMissing))?
+        } else {
+            witness(mv)?
+        };
         let den = alpha_val.map(|al| al - t);
         let q = witness(if proving { inv(den, Fr::from(c)) } else { None })?;
         cs.enforce_constraint(lc!() + q, lc!() + alpha - (*t, Variable::One), lc!() + mult)?;

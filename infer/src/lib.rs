@@ -7,11 +7,14 @@
 //! - [`execute`]: the exact native executor, the reference;
 //! - [`circuit`]: the inference relation as R1CS (Freivalds per layer,
 //!   requantization by logUp lookups into threshold tables);
+//! - [`job`]: commit-and-prove for a model's run (commitments, transcript,
+//!   Groth16 with the model's keys, proofs of knowledge);
 //! - [`onnx`]: import of models quantized by onnxruntime's tooling (QOperator
 //!   or QDQ form), refusing anything else by name.
 
 pub mod circuit;
 pub mod execute;
+pub mod job;
 pub mod model;
 pub mod onnx;
 pub mod requant;
@@ -33,4 +36,7 @@ pub enum Error {
     Unsupported { op: String, node: String, reason: String },
     #[error("{0}")]
     Io(String),
+    /// The run does not satisfy the model: nothing can be proven.
+    #[error("the run does not satisfy the model (constraint {0})")]
+    Unsatisfied(String),
 }

@@ -52,7 +52,7 @@ fn challenges() -> Challenges {
 
 fn satisfied(m: &Model, w: &Witness) -> bool {
     let cs = ConstraintSystem::<Fr>::new_ref();
-    InferenceCircuit { model: m, batch: BATCH, witness: Some(w), challenges: Some(challenges()) }
+    InferenceCircuit { model: m, batch: BATCH, witness: Some(w), challenges: Some(challenges()), committed: false }
         .generate_constraints(cs.clone())
         .unwrap();
     cs.is_satisfied().unwrap()
@@ -241,7 +241,7 @@ fn cost_counts_the_constraints() {
     let m = model(1);
     let cs = ConstraintSystem::<Fr>::new_ref();
     cs.set_mode(ark_relations::r1cs::SynthesisMode::Setup);
-    InferenceCircuit { model: &m, batch: BATCH, witness: None, challenges: None }
+    InferenceCircuit { model: &m, batch: BATCH, witness: None, challenges: None, committed: false }
         .generate_constraints(cs.clone())
         .unwrap();
     let c = veriflop_infer::circuit::Cost::of(&m, BATCH);
@@ -254,12 +254,12 @@ fn proves_and_verifies_with_groth16() {
     let m = model(1);
     let w = honest(&m);
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-    let setup = InferenceCircuit { model: &m, batch: BATCH, witness: None, challenges: None };
+    let setup = InferenceCircuit { model: &m, batch: BATCH, witness: None, challenges: None, committed: false };
     let (pk, vk) = ark_groth16::Groth16::<Bn254>::circuit_specific_setup(setup, &mut rng).unwrap();
     let ch = challenges();
     let proof = ark_groth16::Groth16::<Bn254>::prove(
         &pk,
-        InferenceCircuit { model: &m, batch: BATCH, witness: Some(&w), challenges: Some(ch) },
+        InferenceCircuit { model: &m, batch: BATCH, witness: Some(&w), challenges: Some(ch), committed: false },
         &mut rng,
     )
     .unwrap();

@@ -1,0 +1,217 @@
+//! Commit-and-prove for inference (docs/PROTOCOL.md §16.5), with arkworks'
+//! Groth16 and a model-specific key.
+//!
+//! The values the challenges act on are public inputs of the committed circuit
+//! ([`InferenceCircuit::committed`]), grouped ([`instance_groups`]). No verifier
+//! sees them: it needs only Σ x_i·IC_i over each group, the commitments
+//! - cm_in over the client's input X_0,
+//! - cm_hidden over accumulators, hidden activations, d, e and multiplicities,
+//! - cm_out over the output X_L.
+//!
+//! The prover commits first, then derives r and α from the job, the provider,
+//! the model and the three commitments' digests, then proves. cm_hidden and
+//! cm_out are the prover's, so each comes with a proof of knowledge of its
+//! opening: pok = σ_g·cm_g, computable only as Σ x_i·(σ_g·IC_i) from the
+//! proving key's σ-bases, and checked by e(pok, G₂) = e(cm, [σ_g]₂).
+//!
+//! This is the relation's first integration: the job kind, the service, the
+//! escrow and a structured prover come next.
+
+use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine};
+use ark_ec::pairing::Pairing;
+use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
+use ark_ff::{PrimeField, UniformRand};
+use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
+use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystem, SynthesisError};
+use ark_snark::SNARK;
+use rand::{CryptoRng, RngCore};
+use sha3::{Digest, Keccak256};
+use veriflop_circuits::cp::digest;
+use veriflop_circuits::statement::Address;
+
+use crate::circuit::{instance_groups, Challenges, Group, InferenceCircuit, Witness};
+use crate::model::Model;
+use crate::Error;
+
+const FS_TAG: &[u8] = b"veriflop/v1/inference";
+
+/// A model's keys for one batch size.
+pub struct ModelKeys {
+    pub model_digest: [u8; 32],
+    pub batch: usize,
+    pub pk: ProvingKey<Bn254>,
+    pub vk: VerifyingKey<Bn254>,
+    /// Group of each public input after 1, r, α.
+    pub groups: Vec<Group>,
+    /// σ_hidden·IC_i and σ_out·IC_i over their groups' inputs, in order.
+    pub pok_hidden: Vec<G1Affine>,
+    pub pok_out: Vec<G1Affine>,
+    /// [σ_hidden]₂, [σ_out]₂.
+    pub sigma_hidden_g2: G2Affine,
+    pub sigma_out_g2: G2Affine,
+}
+
+/// What a provider hands over: the proof, its two commitments and their proofs of knowledge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InferenceProof {
+    pub proof: Proof<Bn254>,
+    pub cm_hidden: G1Affine,
+    pub cm_out: G1Affine,
+    pub pok_hidden: G1Affine,
+    pub pok_out: G1Affine,
+}
+
+/// The public statement: who is paid, for which job, model and input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InferenceStatement {
+    pub job_id: Fr,
+    pub provider: Address,
+    pub model_digest: [u8; 32],
+    pub cm_in: G1Affine,
+}
+
+const SKIP: usize = 3; // IC[0] = 1, IC[1] = r, IC[2] = α
+
+impl ModelKeys {
+    /// Development setup (trusted: whoever runs it knows the trapdoors).
+    pub fn setup<R: RngCore + CryptoRng>(model: &Model, batch: usize, rng: &mut R) -> Result<Self, Error> {
+        model.validate()?;
+        let circuit = InferenceCircuit { model, batch, witness: None, challenges: None, committed: true };
+        let (pk, vk) = Groth16::<Bn254>::circuit_specific_setup(circuit, rng).map_err(synthesis)?;
+        let groups = instance_groups(model, batch);
+        if vk.gamma_abc_g1.len() != SKIP + groups.len() {
+            return Err(Error::Model("the committed circuit's inputs do not match its groups".into()));
+        }
+        let (sh, so) = (Fr::rand(rng), Fr::rand(rng));
+        let scaled = |g: Group, s: Fr| -> Vec<G1Affine> {
+            let pts: Vec<G1Projective> = bases(&vk, &groups, g).into_iter().map(|p| p * s).collect();
+            G1Projective::normalize_batch(&pts)
+        };
+        let g2 = G2Affine::generator();
+        Ok(ModelKeys {
+            model_digest: model.digest(),
+            batch,
+            pok_hidden: scaled(Group::Hidden, sh),
+            pok_out: scaled(Group::Output, so),
+            sigma_hidden_g2: (g2 * sh).into_affine(),
+            sigma_out_g2: (g2 * so).into_affine(),
+            pk,
+            vk,
+            groups,
+        })
+    }
+
+    /// The client's commitment to its input batch (batch × d_in, int8).
+    pub fn commit_input(&self, input: &[i8]) -> G1Affine {
+        let vals: Vec<Fr> = input.iter().map(|&x| Fr::from(x as i64)).collect();
+        msm(&bases(&self.vk, &self.groups, Group::Input), &vals)
+    }
+}
+
+fn synthesis(e: SynthesisError) -> Error {
+    Error::Model(format!("synthesis: {e}"))
+}
+
+/// The key's input bases of one group, in order.
+fn bases(vk: &VerifyingKey<Bn254>, groups: &[Group], g: Group) -> Vec<G1Affine> {
+    groups.iter().zip(&vk.gamma_abc_g1[SKIP..]).filter(|(x, _)| **x == g).map(|(_, p)| *p).collect()
+}
+
+fn msm(bases: &[G1Affine], scalars: &[Fr]) -> G1Affine {
+    G1Projective::msm(bases, scalars).expect("equal lengths").into_affine()
+}
+
+fn keccak_fr(parts: &[&[u8]]) -> Fr {
+    let mut h = Keccak256::new();
+    for p in parts {
+        h.update(p);
+    }
+    Fr::from_be_bytes_mod_order(&h.finalize())
+}
+
+/// r and α: keccak256 over the tag, the statement and the prover's commitments.
+pub fn challenges(st: &InferenceStatement, batch: usize, cm_hidden: &G1Affine, cm_out: &G1Affine) -> Challenges {
+    let mut provider = [0u8; 32];
+    provider[12..].copy_from_slice(&st.provider.0);
+    let mut h = Keccak256::new();
+    h.update(FS_TAG);
+    h.update(veriflop_circuits::field::fr_to_bytes(&st.job_id));
+    h.update(provider);
+    h.update(st.model_digest);
+    h.update((batch as u64).to_be_bytes());
+    for p in [&st.cm_in, cm_hidden, cm_out] {
+        h.update(veriflop_circuits::field::fr_to_bytes(&digest(p)));
+    }
+    let seed: [u8; 32] = h.finalize().into();
+    Challenges { r: keccak_fr(&[&seed, &[1]]), alpha: keccak_fr(&[&seed, &[2]]) }
+}
+
+/// Proves that `witness` is the model's run on the committed input.
+pub fn prove<R: RngCore + CryptoRng>(
+    keys: &ModelKeys,
+    model: &Model,
+    witness: &Witness,
+    st: &InferenceStatement,
+    rng: &mut R,
+) -> Result<InferenceProof, Error> {
+    if model.digest() != keys.model_digest || st.model_digest != keys.model_digest || witness.batch != keys.batch {
+        return Err(Error::Model("the keys are for another model or batch".into()));
+    }
+    // The committed values do not depend on the challenges: read them off a
+    // synthesis with placeholder ones.
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    let placeholder = Challenges { r: Fr::from(2u64), alpha: Fr::rand(rng) };
+    InferenceCircuit {
+        model,
+        batch: keys.batch,
+        witness: Some(witness),
+        challenges: Some(placeholder),
+        committed: true,
+    }
+    .generate_constraints(cs.clone())
+    .map_err(synthesis)?;
+    if !cs.is_satisfied().map_err(synthesis)? {
+        return Err(Error::Unsatisfied(cs.which_is_unsatisfied().ok().flatten().unwrap_or_default()));
+    }
+    let values =
+        cs.borrow().map(|c| c.instance_assignment.clone()).ok_or_else(|| Error::Model("no assignment".into()))?;
+    let group = |g: Group| -> Vec<Fr> {
+        keys.groups.iter().zip(&values[SKIP..]).filter(|(x, _)| **x == g).map(|(_, v)| *v).collect()
+    };
+    let (hidden, out) = (group(Group::Hidden), group(Group::Output));
+    let cm_hidden = msm(&bases(&keys.vk, &keys.groups, Group::Hidden), &hidden);
+    let cm_out = msm(&bases(&keys.vk, &keys.groups, Group::Output), &out);
+    let ch = challenges(st, keys.batch, &cm_hidden, &cm_out);
+    let circuit =
+        InferenceCircuit { model, batch: keys.batch, witness: Some(witness), challenges: Some(ch), committed: true };
+    let proof = Groth16::<Bn254>::prove(&keys.pk, circuit, rng).map_err(synthesis)?;
+    Ok(InferenceProof {
+        proof,
+        cm_hidden,
+        cm_out,
+        pok_hidden: msm(&keys.pok_hidden, &hidden),
+        pok_out: msm(&keys.pok_out, &out),
+    })
+}
+
+/// Checks a proof against the statement: the Groth16 equation over the
+/// commitments and derived challenges, and both proofs of knowledge.
+pub fn verify(keys: &ModelKeys, st: &InferenceStatement, p: &InferenceProof) -> bool {
+    if st.model_digest != keys.model_digest {
+        return false;
+    }
+    let ch = challenges(st, keys.batch, &p.cm_hidden, &p.cm_out);
+    let ic = &keys.vk.gamma_abc_g1;
+    let prepared = ic[0].into_group() + ic[1] * ch.r + ic[2] * ch.alpha + st.cm_in + p.cm_hidden + p.cm_out;
+    let pvk: PreparedVerifyingKey<Bn254> = ark_groth16::prepare_verifying_key(&keys.vk);
+    let groth = Groth16::<Bn254>::verify_proof_with_prepared_inputs(&pvk, &p.proof, &prepared).unwrap_or(false);
+    let g2 = G2Affine::generator();
+    let pok = |pok: &G1Affine, cm: &G1Affine, s: &G2Affine| Bn254::pairing(pok, g2) == Bn254::pairing(cm, s);
+    groth && pok(&p.pok_hidden, &p.cm_hidden, &keys.sigma_hidden_g2) && pok(&p.pok_out, &p.cm_out, &keys.sigma_out_g2)
+}
+
+/// The commitment to an output batch under a model's keys (what delivery checks).
+pub fn commit_output(keys: &ModelKeys, output: &[i8]) -> G1Affine {
+    let vals: Vec<Fr> = output.iter().map(|&x| Fr::from(x as i64)).collect();
+    msm(&bases(&keys.vk, &keys.groups, Group::Output), &vals)
+}

@@ -1,0 +1,125 @@
+//! Commit-and-prove for inference: the honest proof verifies against its
+//! statement; a replay to another job or provider, another input, a forged
+//! output commitment, a forged proof of knowledge, and another model's keys
+//! are each refused.
+
+use ark_bn254::{Fr, G1Affine, G1Projective};
+use ark_ec::CurveGroup;
+use ark_std::UniformRand;
+use rand::{Rng, SeedableRng};
+use veriflop_circuits::statement::Address;
+use veriflop_infer::circuit::{instance_groups, InferenceCircuit, Witness};
+use veriflop_infer::job::{commit_output, prove, verify, InferenceStatement, ModelKeys};
+use veriflop_infer::{run, Layer, Model, QuantParams, Requant};
+
+const BATCH: usize = 3;
+
+fn model(seed: u64) -> Model {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut layer = |k: usize, n: usize, relu: bool| {
+        let zp: i8 = rng.gen_range(-20..20);
+        Layer {
+            d_in: k,
+            d_out: n,
+            weights: (0..k * n).map(|_| rng.gen_range(-127..=127)).collect(),
+            bias: (0..n).map(|_| rng.gen_range(-3000..3000)).collect(),
+            requant: Requant::new(rng.gen_range(0.002..0.02), zp, if relu { zp } else { -128 }, 127).unwrap(),
+        }
+    };
+    let layers = vec![layer(5, 4, true), layer(4, 3, false)];
+    let q = QuantParams { scale: 0.05, zero_point: 0 };
+    Model { input: q, layers, output: q }
+}
+
+#[test]
+fn groups_match_the_committed_circuit() {
+    use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystem, SynthesisMode};
+    let m = model(1);
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_mode(SynthesisMode::Setup);
+    InferenceCircuit { model: &m, batch: BATCH, witness: None, challenges: None, committed: true }
+        .generate_constraints(cs.clone())
+        .unwrap();
+    assert_eq!(cs.num_instance_variables(), 3 + instance_groups(&m, BATCH).len());
+}
+
+#[test]
+fn proofs_bind_the_job_the_provider_the_data_and_the_model() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+    let m = model(1);
+    let keys = ModelKeys::setup(&m, BATCH, &mut rng).unwrap();
+    let x: Vec<i8> = (0..BATCH * m.d_in()).map(|_| rng.gen()).collect();
+    let trace = run(&m, BATCH, &x).unwrap();
+    let st = InferenceStatement {
+        job_id: Fr::from(77u64),
+        provider: Address([7; 20]),
+        model_digest: m.digest(),
+        cm_in: keys.commit_input(&x),
+    };
+    let p = prove(&keys, &m, &Witness::from(&trace), &st, &mut rng).unwrap();
+    assert!(verify(&keys, &st, &p), "the honest proof");
+    // The output commitment is the client's check on delivery.
+    assert_eq!(p.cm_out, commit_output(&keys, trace.output()));
+
+    // Replays: another job, another provider, another input.
+    assert!(!verify(&keys, &InferenceStatement { job_id: Fr::from(78u64), ..st }, &p), "another job");
+    assert!(!verify(&keys, &InferenceStatement { provider: Address([8; 20]), ..st }, &p), "another provider");
+    let mut x2 = x.clone();
+    x2[0] = x2[0].wrapping_add(1);
+    assert!(!verify(&keys, &InferenceStatement { cm_in: keys.commit_input(&x2), ..st }, &p), "another input");
+
+    // A forged output commitment, even with an honest proof of knowledge of it.
+    let mut y = trace.output().to_vec();
+    y[1] = y[1].wrapping_add(1);
+    let forged = commit_output(&keys, &y);
+    let vals: Vec<Fr> = y.iter().map(|&v| Fr::from(v as i64)).collect();
+    let forged_pok = <G1Projective as ark_ec::VariableBaseMSM>::msm(&keys.pok_out, &vals).unwrap().into_affine();
+    let mut q = p.clone();
+    q.cm_out = forged;
+    q.pok_out = forged_pok;
+    assert!(!verify(&keys, &st, &q), "forged cm_out");
+    // A proof of knowledge that is not σ·cm.
+    let mut q = p.clone();
+    q.pok_hidden = G1Projective::rand(&mut rng).into_affine();
+    assert!(!verify(&keys, &st, &q), "forged pok_hidden");
+    let mut q = p.clone();
+    q.pok_out = G1Affine::default();
+    assert!(!verify(&keys, &st, &q), "identity pok_out");
+    // Shifting value between the prover's two commitments breaks both proofs of knowledge.
+    let mut q = p.clone();
+    let shift = keys.commit_input(&vec![1; BATCH * m.d_in()]);
+    q.cm_hidden = (p.cm_hidden + shift).into_affine();
+    assert!(!verify(&keys, &st, &q), "cm_hidden moved");
+
+    // Another model's keys (same shape): the proof does not verify there, and the
+    // statement names the model.
+    let other = model(2);
+    let keys2 = ModelKeys::setup(&other, BATCH, &mut rng).unwrap();
+    assert!(!verify(
+        &keys2,
+        &InferenceStatement { model_digest: other.digest(), cm_in: keys2.commit_input(&x), ..st },
+        &p
+    ));
+    assert!(!verify(&keys, &InferenceStatement { model_digest: other.digest(), ..st }, &p));
+    // And a prover cannot prove model 1's run with model 2's keys.
+    assert!(prove(&keys2, &m, &Witness::from(&trace), &st, &mut rng).is_err());
+}
+
+/// A wrong run cannot be proven: the prover's own synthesis is unsatisfied.
+#[test]
+fn a_wrong_output_cannot_be_proven() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let m = model(1);
+    let keys = ModelKeys::setup(&m, BATCH, &mut rng).unwrap();
+    let x: Vec<i8> = (0..BATCH * m.d_in()).map(|_| rng.gen()).collect();
+    let mut w = Witness::from(&run(&m, BATCH, &x).unwrap());
+    let last = w.activations.len() - 1;
+    w.activations[last][0] = if w.activations[last][0] == 127 { 126 } else { w.activations[last][0] + 1 };
+    let st = InferenceStatement {
+        job_id: Fr::from(1u64),
+        provider: Address([1; 20]),
+        model_digest: m.digest(),
+        cm_in: keys.commit_input(&x),
+    };
+    assert!(matches!(prove(&keys, &m, &w, &st, &mut rng), Err(veriflop_infer::Error::Unsatisfied(_))));
+}
