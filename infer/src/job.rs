@@ -102,10 +102,19 @@ impl ModelKeys {
     }
 
     /// The client's commitment to its input batch (batch × d_in, int8).
-    pub fn commit_input(&self, input: &[i8]) -> G1Affine {
-        let vals: Vec<Fr> = input.iter().map(|&x| Fr::from(x as i64)).collect();
-        msm(&bases(&self.vk, &self.groups, Group::Input), &vals)
+    pub fn commit_input(&self, input: &[i8]) -> Result<G1Affine, Error> {
+        commit_group(self, Group::Input, input)
     }
+}
+
+/// Σ x_i·IC_i over a group's bases; the values must fill the group exactly.
+fn commit_group(keys: &ModelKeys, g: Group, values: &[i8]) -> Result<G1Affine, Error> {
+    let b = bases(&keys.vk, &keys.groups, g);
+    if b.len() != values.len() {
+        return Err(Error::Shape(format!("{} values for a commitment to {} ({g:?})", values.len(), b.len())));
+    }
+    let vals: Vec<Fr> = values.iter().map(|&x| Fr::from(x as i64)).collect();
+    Ok(msm(&b, &vals))
 }
 
 fn synthesis(e: SynthesisError) -> Error {
@@ -211,7 +220,6 @@ pub fn verify(keys: &ModelKeys, st: &InferenceStatement, p: &InferenceProof) -> 
 }
 
 /// The commitment to an output batch under a model's keys (what delivery checks).
-pub fn commit_output(keys: &ModelKeys, output: &[i8]) -> G1Affine {
-    let vals: Vec<Fr> = output.iter().map(|&x| Fr::from(x as i64)).collect();
-    msm(&bases(&keys.vk, &keys.groups, Group::Output), &vals)
+pub fn commit_output(keys: &ModelKeys, output: &[i8]) -> Result<G1Affine, Error> {
+    commit_group(keys, Group::Output, output)
 }

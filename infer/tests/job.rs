@@ -54,24 +54,24 @@ fn proofs_bind_the_job_the_provider_the_data_and_the_model() {
         job_id: Fr::from(77u64),
         provider: Address([7; 20]),
         model_digest: m.digest(),
-        cm_in: keys.commit_input(&x),
+        cm_in: keys.commit_input(&x).unwrap(),
     };
     let p = prove(&keys, &m, &Witness::from(&trace), &st, &mut rng).unwrap();
     assert!(verify(&keys, &st, &p), "the honest proof");
     // The output commitment is the client's check on delivery.
-    assert_eq!(p.cm_out, commit_output(&keys, trace.output()));
+    assert_eq!(p.cm_out, commit_output(&keys, trace.output()).unwrap());
 
     // Replays: another job, another provider, another input.
     assert!(!verify(&keys, &InferenceStatement { job_id: Fr::from(78u64), ..st }, &p), "another job");
     assert!(!verify(&keys, &InferenceStatement { provider: Address([8; 20]), ..st }, &p), "another provider");
     let mut x2 = x.clone();
     x2[0] = x2[0].wrapping_add(1);
-    assert!(!verify(&keys, &InferenceStatement { cm_in: keys.commit_input(&x2), ..st }, &p), "another input");
+    assert!(!verify(&keys, &InferenceStatement { cm_in: keys.commit_input(&x2).unwrap(), ..st }, &p), "another input");
 
     // A forged output commitment, even with an honest proof of knowledge of it.
     let mut y = trace.output().to_vec();
     y[1] = y[1].wrapping_add(1);
-    let forged = commit_output(&keys, &y);
+    let forged = commit_output(&keys, &y).unwrap();
     let vals: Vec<Fr> = y.iter().map(|&v| Fr::from(v as i64)).collect();
     let forged_pok = <G1Projective as ark_ec::VariableBaseMSM>::msm(&keys.pok_out, &vals).unwrap().into_affine();
     let mut q = p.clone();
@@ -87,7 +87,10 @@ fn proofs_bind_the_job_the_provider_the_data_and_the_model() {
     assert!(!verify(&keys, &st, &q), "identity pok_out");
     // Shifting value between the prover's two commitments breaks both proofs of knowledge.
     let mut q = p.clone();
-    let shift = keys.commit_input(&vec![1; BATCH * m.d_in()]);
+    let shift = keys.commit_input(&vec![1; BATCH * m.d_in()]).unwrap();
+    // Wrong lengths are refused, not a panic.
+    assert!(keys.commit_input(&[1; 3]).is_err());
+    assert!(commit_output(&keys, &[]).is_err());
     q.cm_hidden = (p.cm_hidden + shift).into_affine();
     assert!(!verify(&keys, &st, &q), "cm_hidden moved");
 
@@ -97,7 +100,7 @@ fn proofs_bind_the_job_the_provider_the_data_and_the_model() {
     let keys2 = ModelKeys::setup(&other, BATCH, &mut rng).unwrap();
     assert!(!verify(
         &keys2,
-        &InferenceStatement { model_digest: other.digest(), cm_in: keys2.commit_input(&x), ..st },
+        &InferenceStatement { model_digest: other.digest(), cm_in: keys2.commit_input(&x).unwrap(), ..st },
         &p
     ));
     assert!(!verify(&keys, &InferenceStatement { model_digest: other.digest(), ..st }, &p));
@@ -119,7 +122,7 @@ fn a_wrong_output_cannot_be_proven() {
         job_id: Fr::from(1u64),
         provider: Address([1; 20]),
         model_digest: m.digest(),
-        cm_in: keys.commit_input(&x),
+        cm_in: keys.commit_input(&x).unwrap(),
     };
     assert!(matches!(prove(&keys, &m, &w, &st, &mut rng), Err(veriflop_infer::Error::Unsatisfied(_))));
 }
