@@ -22,6 +22,9 @@ sol! {
         function submit(uint256 jobId, uint256[8] calldata proof, uint256[2] calldata cmA, uint256[2] calldata cmB, uint256[2] calldata cmC, uint256[2] calldata pok) external;
         function submitPoseidon(uint256 jobId, uint256 cmC, uint256[8] calldata proof) external;
         function submitHalo2(uint256 jobId, uint256 cmC, bytes calldata proof) external;
+        function submitInference(uint256 jobId, uint256[8] calldata proof, uint256[2] calldata cmIn, uint256[2] calldata cmHidden, uint256[2] calldata cmOut, uint256[2] calldata pokHidden, uint256[2] calldata pokOut) external;
+        function inferenceKey(uint128 shape, uint256 model) external pure returns (uint128);
+        function retired(uint128 shape) external view returns (bool);
         function slashLock(uint256 jobId) external;
         function refund(uint256 jobId) external;
         function withdraw() external;
@@ -47,6 +50,7 @@ sol! {
         event JobRefunded(uint256 indexed jobId, address indexed client, uint256 price);
         event Withdrawn(address indexed account, uint256 amount);
         event VerifierRegistered(uint128 indexed shape, address verifier);
+        event InferenceVerifierRegistered(uint128 indexed shape, uint256 indexed model, uint128 key, address verifier);
         event DeliveryRequired(uint256 indexed jobId, address[] attestors, uint8 threshold);
         event DeliveryAttested(uint256 indexed jobId, uint256 cmC);
 
@@ -64,6 +68,14 @@ sol! {
     interface ICommittedVerifier {
         function verifyProof(uint256[8] calldata proof, uint256[2] calldata cmA, uint256[2] calldata cmB, uint256[2] calldata cmC, uint256[2] calldata pok, uint256 jobId, address provider) external view returns (bool valid);
         function shape() external view returns (uint32 m, uint32 k, uint32 n, uint8 dtype);
+    }
+
+    /// `contracts/src/InferenceVerifier.sol`: one per model and batch size.
+    interface IInferenceVerifier {
+        function verifyProof(uint256[8] calldata proof, uint256[2] calldata cmIn, uint256[2] calldata cmHidden, uint256[2] calldata cmOut, uint256[2] calldata pokHidden, uint256[2] calldata pokOut, uint256 jobId, address provider, uint256 model) external view returns (bool valid);
+        function model() external view returns (uint256);
+        function modelDigest() external view returns (bytes32);
+        function shape() external view returns (uint32 batch, uint32 dIn, uint32 dOut);
     }
 
     /// The Poseidon / naive circuits' verifiers (`Groth16Verifier` and `solidity_verifier` output).

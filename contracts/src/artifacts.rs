@@ -60,10 +60,18 @@ macro_rules! artifact {
 artifact!(job_escrow, "JobEscrow.json");
 artifact!(groth16_verifier, "Groth16Verifier.json");
 artifact!(committed_verifier, "CommittedVerifier.json");
+artifact!(inference_verifier, "InferenceVerifier.json");
 artifact!(reentrant_provider, "ReentrantProvider.json");
 artifact!(vanishing_verifier_factory, "VanishingVerifierFactory.json");
 
 /// Every committed artifact of a deployable contract.
-pub fn all() -> [&'static Artifact; 5] {
-    [job_escrow(), groth16_verifier(), committed_verifier(), reentrant_provider(), vanishing_verifier_factory()]
+pub fn all() -> [&'static Artifact; 6] {
+    [
+        job_escrow(),
+        groth16_verifier(),
+        committed_verifier(),
+        inference_verifier(),
+        reentrant_provider(),
+        vanishing_verifier_factory(),
+    ]
 }

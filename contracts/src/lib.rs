@@ -9,6 +9,9 @@
 //!   `veriflop_circuits::Venue`), and posting a job with a nonce;
 //! - [`settle_calldata`]: the `JobEscrow.submit` (committed),
 //!   `JobEscrow.submitPoseidon` or `JobEscrow.submitHalo2` transaction data for a bundle;
+//! - [`inference`]: inference jobs: a model's `InferenceVerifier`, the
+//!   `verifyProof` and `JobEscrow.submitInference` calldata of an inference
+//!   proof, the registry key of a (shape, model);
 //! - [`delivery`]: opt-in delivery receipts (EIP-712, k of n attestors) that a
 //!   job posted with [`post_job_with_delivery`] needs before it pays;
 //! - [`settle_in_evm`]: a complete settlement on a fresh in-process chain, with
@@ -23,6 +26,7 @@ pub mod abi;
 pub mod artifacts;
 pub mod delivery;
 pub mod evm;
+pub mod inference;
 pub mod settle;
 pub mod solc;
 pub mod solidity;
@@ -63,6 +67,11 @@ pub fn gas_targets(kind: veriflop_circuits::CircuitKind) -> (u64, u64) {
         _ => (250_000, 320_000),
     }
 }
+
+/// Gas targets `(verification, whole submitInference transaction)` of an
+/// inference job's settlement (`InferenceVerifier`: one 7-pair pairing, 6
+/// `ecMul`; constant whatever the model).
+pub const INFERENCE_GAS_TARGETS: (u64, u64) = (380_000, 420_000);
 
 /// Settles `bundle` in a fresh EVM ([`settle_in_evm`]: `job.job_id` must be
 /// [`demo_job_id`]`(nonce)`) and formats the gas figures as a table (what
