@@ -173,6 +173,10 @@ impl Table {
     }
 }
 
+// Operand sides: a constraint's long linear combination (W·r⃗, Horner's rows,
+// the logUp sums) is its A side and the short one its B side, so that B's
+// columns are few (powers of r, W·r⃗, α and the small committed values): B is
+// the prover's G2 MSM, the costliest per point.
 impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
     fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
         let model = self.model;
@@ -262,12 +266,12 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
             for l in 0..k {
                 let (sum, val) = constant_sum(&|j| layer.weight(l, j) as i64);
                 let v = witness(val)?;
-                cs.enforce_constraint(lc!() + Variable::One, sum, lc!() + v)?;
+                cs.enforce_constraint(sum, lc!() + Variable::One, lc!() + v)?;
                 wr.push((v, val));
             }
             let (bsum, bval) = constant_sum(&|j| layer.bias[j] as i64);
             let bv = witness(bval)?;
-            cs.enforce_constraint(lc!() + Variable::One, bsum, lc!() + bv)?;
+            cs.enforce_constraint(bsum, lc!() + Variable::One, lc!() + bv)?;
             let br = lc!() + bv;
             // row_i = Σ_l X_il·wr_l + br − Σ_j Acc_ij r^j, then Σ_i s^i row_i = 0 by Horner:
             // h_m = 0, h_i = row_i + s·h_(i+1), h_0 = 0.
@@ -309,12 +313,12 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
                 let h_next_val = next.1;
                 let sh_val = s.1.zip(h_next_val).map(|(a, b)| a * b);
                 let sh = witness(sh_val)?;
-                cs.enforce_constraint(lc!() + s.0, next.0.clone(), lc!() + sh)?;
+                cs.enforce_constraint(next.0.clone(), lc!() + s.0, lc!() + sh)?;
                 let h = rows[i].clone() + sh;
                 let hv = rv.zip(sh_val).map(|(a, b)| a + b);
                 next = (h, hv);
             }
-            cs.enforce_constraint(lc!() + Variable::One, next.0, lc!())?;
+            cs.enforce_constraint(next.0, lc!() + Variable::One, lc!())?;
 
             // 2. Requantization lookups.
             let chunks = Chunks::new(layer);
@@ -409,7 +413,7 @@ fn logup(
         cs.enforce_constraint(lc!() + q, lc!() + alpha - (*t, Variable::One), lc!() + mult)?;
         rhs = rhs + q;
     }
-    cs.enforce_constraint(lc!() + Variable::One, lhs, rhs)?;
+    cs.enforce_constraint(lhs, lc!() + Variable::One, rhs)?;
     Ok(())
 }
 

@@ -22,15 +22,17 @@ use ark_ec::pairing::Pairing;
 use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
 use ark_ff::{PrimeField, UniformRand};
 use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
-use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystem, SynthesisError};
+use ark_relations::r1cs::SynthesisError;
 use ark_snark::SNARK;
 use rand::{CryptoRng, RngCore};
 use sha3::{Digest, Keccak256};
+use std::time::Instant;
 use veriflop_circuits::cp::digest;
 use veriflop_circuits::statement::Address;
 
 use crate::circuit::{instance_groups, Challenges, Group, InferenceCircuit, Witness};
 use crate::model::Model;
+use crate::prover::{self, ProveStats};
 use crate::Error;
 
 const FS_TAG: &[u8] = b"veriflop/v1/inference";
@@ -163,44 +165,61 @@ pub fn prove<R: RngCore + CryptoRng>(
     st: &InferenceStatement,
     rng: &mut R,
 ) -> Result<InferenceProof, Error> {
+    prove_with_stats(keys, model, witness, st, rng).map(|(p, _)| p)
+}
+
+/// [`prove`], with where its time went.
+///
+/// The committed values do not depend on the challenges: they are computed
+/// from the run and committed first; then r and α are derived, the full
+/// assignment is computed from the run, and [`crate::prover`] makes an
+/// ordinary Groth16 proof with the model's keys and cached matrices (which
+/// also check that the run satisfies the circuit: [`Error::Unsatisfied`]).
+pub fn prove_with_stats<R: RngCore + CryptoRng>(
+    keys: &ModelKeys,
+    model: &Model,
+    witness: &Witness,
+    st: &InferenceStatement,
+    rng: &mut R,
+) -> Result<(InferenceProof, ProveStats), Error> {
     if model.digest() != keys.model_digest || st.model_digest != keys.model_digest || witness.batch != keys.batch {
         return Err(Error::Model("the keys are for another model or batch".into()));
     }
-    // The committed values do not depend on the challenges: read them off a
-    // synthesis with placeholder ones.
-    let cs = ConstraintSystem::<Fr>::new_ref();
-    let placeholder = Challenges { r: Fr::from(2u64), alpha: Fr::rand(rng) };
-    InferenceCircuit {
-        model,
-        batch: keys.batch,
-        witness: Some(witness),
-        challenges: Some(placeholder),
-        committed: true,
+    let start = Instant::now();
+    let mut stats = ProveStats::default();
+    let t = Instant::now();
+    let prep = prover::prepare(model, keys.batch)?;
+    stats.prepare = t.elapsed();
+    (stats.constraints, stats.instance, stats.witness, stats.domain_size) =
+        (prep.num_constraints, prep.num_instance, prep.num_witness, prep.domain_size);
+    if prep.num_instance != keys.vk.gamma_abc_g1.len()
+        || keys.groups.len() + SKIP != prep.num_instance
+        || keys.pk.a_query.len() != prep.num_instance + prep.num_witness
+        || keys.pk.h_query.len() + 1 != prep.domain_size
+    {
+        return Err(Error::Model("the keys do not fit the model's circuit".into()));
     }
-    .generate_constraints(cs.clone())
-    .map_err(synthesis)?;
-    if !cs.is_satisfied().map_err(synthesis)? {
-        return Err(Error::Unsatisfied(cs.which_is_unsatisfied().ok().flatten().unwrap_or_default()));
-    }
-    let values =
-        cs.borrow().map(|c| c.instance_assignment.clone()).ok_or_else(|| Error::Model("no assignment".into()))?;
-    let group = |g: Group| -> Vec<Fr> {
-        keys.groups.iter().zip(&values[SKIP..]).filter(|(x, _)| **x == g).map(|(_, v)| *v).collect()
-    };
+
+    let t = Instant::now();
+    let values = prover::committed_values(model, witness)?;
+    stats.committed_values = t.elapsed();
+    let t = Instant::now();
+    let group =
+        |g: Group| -> Vec<i64> { keys.groups.iter().zip(&values).filter(|(x, _)| **x == g).map(|(_, v)| *v).collect() };
     let (hidden, out) = (group(Group::Hidden), group(Group::Output));
-    let cm_hidden = msm(&bases(&keys.vk, &keys.groups, Group::Hidden), &hidden);
-    let cm_out = msm(&bases(&keys.vk, &keys.groups, Group::Output), &out);
+    let cm_hidden = prover::commit(&bases(&keys.vk, &keys.groups, Group::Hidden), &hidden);
+    let cm_out = prover::commit(&bases(&keys.vk, &keys.groups, Group::Output), &out);
+    let pok_hidden = prover::commit(&keys.pok_hidden, &hidden);
+    let pok_out = prover::commit(&keys.pok_out, &out);
+    stats.commitments = t.elapsed();
+
     let ch = challenges(st, keys.batch, &cm_hidden, &cm_out);
-    let circuit =
-        InferenceCircuit { model, batch: keys.batch, witness: Some(witness), challenges: Some(ch), committed: true };
-    let proof = Groth16::<Bn254>::prove(&keys.pk, circuit, rng).map_err(synthesis)?;
-    Ok(InferenceProof {
-        proof,
-        cm_hidden,
-        cm_out,
-        pok_hidden: msm(&keys.pok_hidden, &hidden),
-        pok_out: msm(&keys.pok_out, &out),
-    })
+    let t = Instant::now();
+    let z = prover::direct_assignment(model, witness, ch, &values, &prep)?;
+    stats.synthesis = t.elapsed();
+    let proof = prover::groth16(&keys.pk, &prep, &z, rng, &mut stats)?;
+    stats.total = start.elapsed();
+    Ok((InferenceProof { proof, cm_hidden, cm_out, pok_hidden, pok_out }, stats))
 }
 
 /// Checks a proof against the statement: the Groth16 equation over the

@@ -9,6 +9,8 @@
 //!   requantization by logUp lookups into threshold tables);
 //! - [`job`]: commit-and-prove for a model's run (commitments, transcript,
 //!   Groth16 with the model's keys, proofs of knowledge);
+//! - [`prover`]: the job's Groth16 prover (one synthesis, cached matrices,
+//!   small-scalar MSMs), proofs under the model's arkworks keys;
 //! - [`onnx`]: import of models quantized by onnxruntime's tooling (QOperator
 //!   or QDQ form), refusing anything else by name.
 
@@ -17,6 +19,7 @@ pub mod execute;
 pub mod job;
 pub mod model;
 pub mod onnx;
+pub mod prover;
 pub mod requant;
 
 pub use execute::{run, Trace};
