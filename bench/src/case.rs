@@ -209,6 +209,7 @@ pub fn run_case(spec: &CaseSpec, progress: &dyn Fn(&str)) -> Result<CaseResult, 
     let ck = match kind {
         CircuitKind::Committed => Some(pk.commit_key().map_err(|e| e.to_string())?),
         CircuitKind::Poseidon | CircuitKind::Naive => None,
+        CircuitKind::Inference => return Err("the matmul suites have no inference case".into()),
     };
     let (nonce, job_id) = crate::extensions::case_job_id(spec.seed);
     let job = Job::new(job_id, kind, shape, ck.as_ref(), &a, &b).map_err(|e| e.to_string())?;

@@ -140,7 +140,7 @@ pub fn fmt_proof(c: &CaseResult) -> String {
 /// Fitted prove-time exponent of each construction's int8 series on `backend`.
 pub fn exponents(r: &Results, backend: &str) -> Vec<(CircuitKind, Option<f64>, Vec<u32>)> {
     let groups = series(r);
-    CircuitKind::ALL
+    CircuitKind::MATMUL
         .into_iter()
         .filter_map(|k| {
             let cases = groups.get(&(k.to_string(), Dtype::Int8.to_string(), backend.to_string()))?;

@@ -88,6 +88,7 @@ pub fn run(spec: &ServiceSpec, progress: &dyn Fn(&str)) -> Result<ServiceThrough
     let ck = match kind {
         CircuitKind::Committed => Some(pk.commit_key().map_err(|x| x.to_string())?),
         CircuitKind::Poseidon | CircuitKind::Naive => None,
+        CircuitKind::Inference => return Err("the matmul suites have no inference case".into()),
     };
     let key_dir = tempfile::Builder::new().prefix("veriflop-bench-keys").tempdir().map_err(|x| x.to_string())?;
     // The verifying key, and the commitment key the service checks uploaded C with.

@@ -248,6 +248,8 @@ pub fn weight(spec: &CaseSpec) -> u64 {
         CircuitKind::Poseidon => 12 * n * n,
         // ~3n² constraints, but key generation handles 3n² input variables too.
         CircuitKind::Committed => 4 * n * n,
+        // Not in the matmul suites.
+        CircuitKind::Inference => 0,
     };
     let per_round = constraints * (spec.dtype.bits() as u64 + 4) / 12;
     (per_round * (spec.warmup + spec.reps + 2) as u64).max(1)

@@ -151,6 +151,9 @@ pub fn input_commitments(
 ) -> Result<(Fr, Fr), Error> {
     execute::check_inputs(shape, a, b)?;
     match circuit {
+        CircuitKind::Inference => Err(Error::Format(
+            "an inference job commits to its input under its model's key (veriflop-infer), not to A and B".into(),
+        )),
         CircuitKind::Committed => {
             let ck = ck.ok_or_else(|| {
                 Error::Format(format!("the committed circuit needs the commitment key of shape {shape}"))

@@ -196,8 +196,10 @@ enum Acc<'a> {
 
 /// The commitment `circuit` defines for `role`'s matrix of a job of `shape`,
 /// read from `r`: dimensions must match the shape and every entry its range
-/// (the job's dtype for A and B, ±`shape.max_abs_output()` for C), else an
-/// error naming the first offending entry. `ck` is needed for the committed circuit.
+/// (the job's dtype for A and B, ±`shape.max_abs_output()` for C; an inference
+/// job's output C is int8), else an error naming the first offending entry.
+/// `ck` is needed for the committed circuit, and for an inference job holds the
+/// model key's input bases (as `a`) and output bases (as `c`).
 pub fn commit_stream<R: Read + Send + 'static>(
     circuit: CircuitKind,
     shape: &Shape,
@@ -214,15 +216,17 @@ pub fn commit_stream<R: Read + Send + 'static>(
     }
     let (lo, hi) = match role {
         Role::A | Role::B => (shape.dtype.min() as i128, shape.dtype.max() as i128),
+        // An inference job's output is the network's int8 output.
+        Role::C if circuit == CircuitKind::Inference => (shape.dtype.min() as i128, shape.dtype.max() as i128),
         Role::C => {
             let m = shape.max_abs_output() as i128;
             (-m, m)
         }
     };
     let mut acc = match circuit {
-        CircuitKind::Committed => {
+        CircuitKind::Committed | CircuitKind::Inference => {
             let ck = ck.ok_or_else(|| {
-                Error::Format(format!("the committed circuit needs the commitment key of shape {shape}"))
+                Error::Format(format!("the {circuit} circuit needs the commitment key of shape {shape}"))
             })?;
             if ck.shape != *shape {
                 return Err(Error::Format(format!("commitment key is for shape {}, not {shape}", ck.shape)));

@@ -325,6 +325,9 @@ pub fn verifier_constructor_args(vk: &ShapeKey) -> Vec<u8> {
 fn check_key_layout(vk: &ShapeKey) -> Result<(), Error> {
     let n = vk.vk.gamma_abc_g1.len();
     let kind = vk.header.kind;
+    if !kind.is_matmul() {
+        return Err(Error::Input(format!("{kind} jobs are verified with their model's key, not a shape key")));
+    }
     if n != kind.num_ic() {
         return Err(Error::Input(format!(
             "the {kind} verifying key has {} input points, a matmul key has {}",
@@ -354,6 +357,7 @@ pub fn verifier_initcode(vk: &ShapeKey) -> Result<Vec<u8>, Error> {
     let art = match vk.header.kind {
         CircuitKind::Committed => artifacts::committed_verifier(),
         CircuitKind::Poseidon | CircuitKind::Naive => artifacts::groth16_verifier(),
+        CircuitKind::Inference => unreachable!("check_key_layout refuses inference keys"),
     };
     Ok(art.initcode(&verifier_constructor_args(vk)))
 }

@@ -160,6 +160,7 @@ pub fn contract_name(key: &ShapeKey) -> String {
         CircuitKind::Committed => "",
         CircuitKind::Poseidon => "_poseidon",
         CircuitKind::Naive => "_naive",
+        CircuitKind::Inference => "_inference",
     };
     format!("MatmulVerifier_{}x{}x{}_{}{}", s.m, s.k, s.n, s.dtype, suffix)
 }
@@ -184,6 +185,8 @@ pub fn solidity_verifier(vk: &ShapeKey) -> String {
     match vk.header.kind {
         CircuitKind::Committed => render_committed(CpForm::Constants(vk)),
         CircuitKind::Poseidon | CircuitKind::Naive => render(KeyForm::Constants(vk)),
+        // A shape key never has this kind (`KeyHeader::decode` refuses it).
+        CircuitKind::Inference => panic!("an inference job's verifier is generated from its model's key"),
     }
 }
 

@@ -18,10 +18,9 @@
 //! escrow and a structured prover come next.
 
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine};
-use ark_ec::pairing::Pairing;
 use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
 use ark_ff::{PrimeField, UniformRand};
-use ark_groth16::{Groth16, PreparedVerifyingKey, Proof, ProvingKey, VerifyingKey};
+use ark_groth16::{Groth16, Proof, ProvingKey, VerifyingKey};
 use ark_relations::r1cs::SynthesisError;
 use ark_snark::SNARK;
 use rand::{CryptoRng, RngCore};
@@ -72,7 +71,7 @@ pub struct InferenceStatement {
     pub cm_in: G1Affine,
 }
 
-const SKIP: usize = 3; // IC[0] = 1, IC[1] = r, IC[2] = α
+pub(crate) const SKIP: usize = 3; // IC[0] = 1, IC[1] = r, IC[2] = α
 
 impl ModelKeys {
     /// Development setup (trusted: whoever runs it knows the trapdoors).
@@ -111,12 +110,16 @@ impl ModelKeys {
 
 /// Σ x_i·IC_i over a group's bases; the values must fill the group exactly.
 fn commit_group(keys: &ModelKeys, g: Group, values: &[i8]) -> Result<G1Affine, Error> {
-    let b = bases(&keys.vk, &keys.groups, g);
-    if b.len() != values.len() {
-        return Err(Error::Shape(format!("{} values for a commitment to {} ({g:?})", values.len(), b.len())));
+    commit_values(&bases(&keys.vk, &keys.groups, g), values, &format!("{g:?}"))
+}
+
+/// Σ x_i·B_i; `values` must have one entry per base.
+pub(crate) fn commit_values(bases: &[G1Affine], values: &[i8], what: &str) -> Result<G1Affine, Error> {
+    if bases.len() != values.len() {
+        return Err(Error::Shape(format!("{} values for a commitment to {} ({what})", values.len(), bases.len())));
     }
     let vals: Vec<Fr> = values.iter().map(|&x| Fr::from(x as i64)).collect();
-    Ok(msm(&b, &vals))
+    Ok(msm(bases, &vals))
 }
 
 fn synthesis(e: SynthesisError) -> Error {
@@ -222,20 +225,9 @@ pub fn prove_with_stats<R: RngCore + CryptoRng>(
     Ok((InferenceProof { proof, cm_hidden, cm_out, pok_hidden, pok_out }, stats))
 }
 
-/// Checks a proof against the statement: the Groth16 equation over the
-/// commitments and derived challenges, and both proofs of knowledge.
+/// Checks a proof against the statement (see [`crate::keys::ModelVk::verify`]).
 pub fn verify(keys: &ModelKeys, st: &InferenceStatement, p: &InferenceProof) -> bool {
-    if st.model_digest != keys.model_digest {
-        return false;
-    }
-    let ch = challenges(st, keys.batch, &p.cm_hidden, &p.cm_out);
-    let ic = &keys.vk.gamma_abc_g1;
-    let prepared = ic[0].into_group() + ic[1] * ch.r + ic[2] * ch.alpha + st.cm_in + p.cm_hidden + p.cm_out;
-    let pvk: PreparedVerifyingKey<Bn254> = ark_groth16::prepare_verifying_key(&keys.vk);
-    let groth = Groth16::<Bn254>::verify_proof_with_prepared_inputs(&pvk, &p.proof, &prepared).unwrap_or(false);
-    let g2 = G2Affine::generator();
-    let pok = |pok: &G1Affine, cm: &G1Affine, s: &G2Affine| Bn254::pairing(pok, g2) == Bn254::pairing(cm, s);
-    groth && pok(&p.pok_hidden, &p.cm_hidden, &keys.sigma_hidden_g2) && pok(&p.pok_out, &p.cm_out, &keys.sigma_out_g2)
+    keys.verifying_key().verify(st, p)
 }
 
 /// The commitment to an output batch under a model's keys (what delivery checks).

@@ -9,6 +9,7 @@
 //!   requantization by logUp lookups into threshold tables);
 //! - [`job`]: commit-and-prove for a model's run (commitments, transcript,
 //!   Groth16 with the model's keys, proofs of knowledge);
+//! - [`keys`]: the verifier's part of a model's keys, and both as files;
 //! - [`prover`]: the job's Groth16 prover (one synthesis, cached matrices,
 //!   small-scalar MSMs), proofs under the model's arkworks keys;
 //! - [`onnx`]: import of models quantized by onnxruntime's tooling (QOperator
@@ -17,6 +18,7 @@
 pub mod circuit;
 pub mod execute;
 pub mod job;
+pub mod keys;
 pub mod model;
 pub mod onnx;
 pub mod prover;
@@ -39,6 +41,8 @@ pub enum Error {
     Unsupported { op: String, node: String, reason: String },
     #[error("{0}")]
     Io(String),
+    #[error("key file: {0}")]
+    Key(String),
     /// The run does not satisfy the model: nothing can be proven.
     #[error("the run does not satisfy the model (constraint {0})")]
     Unsatisfied(String),

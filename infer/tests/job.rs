@@ -126,3 +126,60 @@ fn a_wrong_output_cannot_be_proven() {
     };
     assert!(matches!(prove(&keys, &m, &w, &st, &mut rng), Err(veriflop_infer::Error::Unsatisfied(_))));
 }
+
+/// The key files round-trip, the verifier's key alone verifies and recomputes
+/// the commitments, and damaged files are refused with an error, never a panic.
+#[test]
+fn key_files_round_trip_and_refuse_damage() {
+    use veriflop_infer::keys::ModelVk;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(21);
+    let m = model(3);
+    let keys = ModelKeys::setup(&m, BATCH, &mut rng).unwrap();
+    let x: Vec<i8> = (0..BATCH * m.d_in()).map(|_| rng.gen()).collect();
+    let trace = run(&m, BATCH, &x).unwrap();
+
+    let vk = keys.verifying_key();
+    assert_eq!((vk.batch, vk.d_in, vk.d_out), (BATCH, m.d_in(), m.d_out()));
+    let vk_bytes = vk.to_bytes();
+    assert_eq!(ModelVk::from_bytes(&vk_bytes).unwrap(), vk);
+    let keys2 = ModelKeys::from_bytes(&keys.to_bytes()).unwrap();
+    assert_eq!(keys2.groups, keys.groups);
+
+    let st = InferenceStatement {
+        job_id: Fr::from(5u64),
+        provider: Address([1; 20]),
+        model_digest: m.digest(),
+        cm_in: vk.commit_input(&x).unwrap(),
+    };
+    let p = prove(&keys2, &m, &Witness::from(&trace), &st, &mut rng).unwrap();
+    assert!(vk.verify(&st, &p), "a proof under the reloaded proving key, checked by the verifier's key");
+    assert_eq!(vk.commit_output(trace.output()).unwrap(), p.cm_out);
+    assert!(vk.commit_input(&x[1..]).is_err(), "a short input is a shape error");
+
+    // Truncations, extensions and every single-byte change of the header and
+    // the first points: refused or (a point's change) a different key.
+    for cut in [0, 3, 10, 49, vk_bytes.len() - 1] {
+        assert!(ModelVk::from_bytes(&vk_bytes[..cut]).is_err(), "truncated at {cut}");
+    }
+    let mut longer = vk_bytes.clone();
+    longer.push(0);
+    assert!(ModelVk::from_bytes(&longer).is_err());
+    for i in 0..400.min(vk_bytes.len()) {
+        let mut b = vk_bytes.clone();
+        b[i] ^= 0x41;
+        if let Ok(k) = ModelVk::from_bytes(&b) {
+            assert_ne!(k, vk, "byte {i} changed but decoded to the same key");
+            assert!(i >= 5, "header byte {i} changed and accepted");
+        }
+    }
+    // A header claiming a huge batch is refused before any allocation.
+    let mut huge = vk_bytes.clone();
+    huge[37..41].copy_from_slice(&u32::MAX.to_be_bytes());
+    assert!(ModelVk::from_bytes(&huge).is_err());
+    // The proving key's checksum catches a flipped byte.
+    let mut pk_bytes = keys.to_bytes();
+    let last = pk_bytes.len() - 1;
+    pk_bytes[last] ^= 1;
+    assert!(ModelKeys::from_bytes(&pk_bytes).is_err());
+    assert!(ModelKeys::from_bytes(&vk_bytes).is_err(), "a verifying key is not a proving key");
+}

@@ -92,6 +92,9 @@ pub fn prove_bundle<R: RngCore + CryptoRng>(
     if dims != (m, k, k, n, m, n) || w.a.check_dtype(s.dtype).is_err() || w.b.check_dtype(s.dtype).is_err() {
         return Err(ProveError::BadWitness);
     }
+    if !kind.is_matmul() {
+        return Err(ProveError::KeyMismatch(format!("a {kind} job is proven with its model's keys")));
+    }
     let t = Instant::now();
     progress("commit");
     let (statement, cps, challenge) = match kind {
@@ -128,6 +131,7 @@ pub fn prove_bundle<R: RngCore + CryptoRng>(
             };
             (st, None, None)
         }
+        CircuitKind::Inference => unreachable!("refused above"),
     };
     let commit_time = t.elapsed();
     let (proof, mut stats) = match (&key.body, challenge) {

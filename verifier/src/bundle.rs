@@ -11,8 +11,9 @@
 //! exact length the shape's key fixes; decoded and checked by the verifier).
 //! A committed-circuit bundle also carries the commitment points and the proof
 //! of knowledge of cm_C's opening ([`CommitmentProof`], EVM encoding); other
-//! circuits' bundles carry none. halo2 bundles are for the Poseidon circuit's
-//! statement only.
+//! circuits' bundles carry none. An inference bundle carries its five points
+//! instead ([`InferenceCommitments`]). halo2 bundles are for the Poseidon
+//! circuit's statement only.
 
 use ark_bn254::{Bn254, G1Affine};
 use ark_ec::AffineRepr;
@@ -22,8 +23,8 @@ use veriflop_circuits::field::{de_bytes, ser_bytes};
 use veriflop_circuits::{cp, CircuitKind, ProofSystem, Statement};
 
 /// Current bundle version (2: commitment points for the committed circuit;
-/// 3: the proof is tagged with its system, halo2 proofs).
-pub const BUNDLE_VERSION: u32 = 3;
+/// 3: the proof is tagged with its system, halo2 proofs; 4: inference jobs).
+pub const BUNDLE_VERSION: u32 = 4;
 /// Largest accepted encoded bundle (a Groth16 bundle is under 1 KiB, a halo2
 /// one about 3.5 KiB; halo2 proofs are capped at [`MAX_HALO2_PROOF_BYTES`]).
 pub const MAX_BUNDLE_BYTES: usize = 64 * 1024;
@@ -194,6 +195,19 @@ pub struct CommitmentProof {
     pub pok: EvmG1,
 }
 
+/// An inference proof's points (docs/PROTOCOL.md §16.5): the client's input
+/// commitment, the prover's commitments to its hidden values and to the
+/// output, and their proofs of knowledge. The statement holds the digests of
+/// cm_in (as cm_a) and cm_out (as cm_c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InferenceCommitments {
+    pub cm_in: EvmG1,
+    pub cm_hidden: EvmG1,
+    pub cm_out: EvmG1,
+    pub pok_hidden: EvmG1,
+    pub pok_out: EvmG1,
+}
+
 /// A proof with the statement it proves.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProofBundle {
@@ -204,6 +218,8 @@ pub struct ProofBundle {
     pub proof: Proof,
     /// Present exactly for the committed circuit.
     pub commitments: Option<CommitmentProof>,
+    /// Present exactly for an inference job.
+    pub inference: Option<InferenceCommitments>,
 }
 
 fn config() -> impl bincode::config::Config {
@@ -224,7 +240,55 @@ impl ProofBundle {
             statement,
             proof: Proof::Groth16Bn254(Groth16Proof(proof)),
             commitments,
+            inference: None,
         }
+    }
+
+    /// An inference bundle (Groth16 with the model's keys).
+    pub fn inference(statement: Statement, proof: ark_groth16::Proof<Bn254>, points: InferenceCommitments) -> Self {
+        ProofBundle {
+            version: BUNDLE_VERSION,
+            circuit: CircuitKind::Inference,
+            statement,
+            proof: Proof::Groth16Bn254(Groth16Proof(proof)),
+            commitments: None,
+            inference: Some(points),
+        }
+    }
+
+    /// The bundle of an inference proof for `job_id` paying `provider`: the
+    /// statement's shape and model are the key's, cm_a and cm_c the digests
+    /// of cm_in and cm_out.
+    pub fn from_inference(
+        vk: &veriflop_infer::keys::ModelVk,
+        job_id: veriflop_circuits::JobId,
+        provider: veriflop_circuits::Address,
+        cm_in: G1Affine,
+        p: &veriflop_infer::job::InferenceProof,
+    ) -> Result<Self, BundleError> {
+        let shape = veriflop_circuits::Shape::new(
+            vk.batch as u32,
+            vk.d_in as u32,
+            vk.d_out as u32,
+            veriflop_circuits::Dtype::Int8,
+        )
+        .map_err(|e| BundleError::Malformed(e.to_string()))?;
+        let statement = Statement {
+            job_id,
+            provider,
+            shape,
+            cm_a: cp::digest(&cm_in),
+            cm_b: crate::verify::model_word(&vk.model_digest),
+            cm_c: cp::digest(&p.cm_out),
+        };
+        let points = InferenceCommitments {
+            cm_in: EvmG1(cm_in),
+            cm_hidden: EvmG1(p.cm_hidden),
+            cm_out: EvmG1(p.cm_out),
+            pok_hidden: EvmG1(p.pok_hidden),
+            pok_out: EvmG1(p.pok_out),
+        };
+        Ok(Self::inference(statement, p.proof.clone(), points))
     }
 
     /// A halo2 bundle (the Poseidon-committed statement).
@@ -235,6 +299,7 @@ impl ProofBundle {
             statement,
             proof: Proof::Halo2KzgBn254(Halo2Proof(proof)),
             commitments: None,
+            inference: None,
         }
     }
 
@@ -259,11 +324,19 @@ impl ProofBundle {
         }
         self.statement.shape.validate().map_err(|e| BundleError::Malformed(e.to_string()))?;
         self.system().check_circuit(self.circuit).map_err(|e| BundleError::Malformed(e.to_string()))?;
+        let carries = |yes: bool| if yes { "must not carry" } else { "must carry" };
         if (self.circuit == CircuitKind::Committed) != self.commitments.is_some() {
             return Err(BundleError::Malformed(format!(
                 "a {} bundle {} commitment points",
                 self.circuit,
-                if self.commitments.is_some() { "must not carry" } else { "must carry" }
+                carries(self.commitments.is_some())
+            )));
+        }
+        if (self.circuit == CircuitKind::Inference) != self.inference.is_some() {
+            return Err(BundleError::Malformed(format!(
+                "a {} bundle {} inference points",
+                self.circuit,
+                carries(self.inference.is_some())
             )));
         }
         Ok(self)

@@ -77,6 +77,8 @@ pub fn key_version(kind: CircuitKind) -> u8 {
     match kind {
         CircuitKind::Committed => 4,
         CircuitKind::Poseidon | CircuitKind::Naive => 1,
+        // No shape key: a model's keys are `.ivk` / `.ipk` files (veriflop_infer::keys).
+        CircuitKind::Inference => 0,
     }
 }
 
@@ -98,6 +100,9 @@ impl KeyHeader {
             return Err(KeyError::BadHeader(what));
         }
         let kind = CircuitKind::from_code(bytes[5]).map_err(|e| KeyError::Malformed(e.to_string()))?;
+        if !kind.is_matmul() {
+            return Err(KeyError::Malformed(format!("{kind} jobs have model keys, not shape keys")));
+        }
         if bytes[4] != key_version(kind) {
             return Err(KeyError::Malformed(format!(
                 "a version {} {kind} {what} key; this release reads version {} (run `veriflop-prover setup --force` again)",

@@ -13,7 +13,10 @@
 //!    in with ρ, the proof of knowledge e(pok, δ) = e(cm_C, σδ)
 //!    (docs/PROTOCOL.md §7);
 //!    halo2: the proof's exact length for the key, then halo2's KZG verifier on
-//!    the same five public inputs as the Poseidon circuit (docs/PROTOCOL.md §13).
+//!    the same five public inputs as the Poseidon circuit (docs/PROTOCOL.md §13);
+//!    inference: cm_b is the key's model, cm_in and cm_out hash to cm_a and
+//!    cm_c, then the model key's check (Groth16 over the commitments and the
+//!    derived challenges, both proofs of knowledge; docs/PROTOCOL.md §16.5).
 
 use ark_bn254::{Bn254, Fr, G1Projective, G2Affine};
 use ark_ec::pairing::{Pairing, PairingOutput};
@@ -21,8 +24,12 @@ use ark_ec::{AffineRepr, CurveGroup};
 use ark_groth16::{Groth16, PreparedVerifyingKey};
 use veriflop_circuits::{cp, Address, CircuitKind, Job, JobId, ProofSystem, Shape, Statement};
 
-use crate::bundle::{CommitmentProof, Proof, ProofBundle};
+use crate::bundle::{CommitmentProof, InferenceCommitments, Proof, ProofBundle};
 use crate::keys::ShapeKey;
+use ark_ff::PrimeField;
+use sha2::Digest;
+use veriflop_infer::job::{InferenceProof, InferenceStatement};
+use veriflop_infer::keys::ModelVk;
 
 /// Why a proof was not accepted. `code()` is stable for APIs and scripts.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -115,6 +122,12 @@ pub struct Verifier {
 enum Inner {
     Groth16 { key: Box<ShapeKey>, pvk: Box<PreparedVerifyingKey<Bn254>> },
     Halo2 { vk: Box<veriflop_halo2::VerifierKey> },
+    Inference { vk: Box<ModelVk>, shape: Shape, fingerprint: String },
+}
+
+/// A model digest as the field element a job records (cm_b of an inference job).
+pub fn model_word(digest: &[u8; 32]) -> Fr {
+    Fr::from_be_bytes_mod_order(digest)
 }
 
 impl Verifier {
@@ -129,9 +142,19 @@ impl Verifier {
         Verifier { inner: Inner::Halo2 { vk: Box::new(vk) } }
     }
 
+    /// A verifier for one model and batch (an inference job's key), whose
+    /// job shape (batch, d_in, d_out, int8) must be within the shape bounds.
+    pub fn inference(vk: ModelVk) -> Result<Self, VerifyError> {
+        let shape = Shape::new(vk.batch as u32, vk.d_in as u32, vk.d_out as u32, veriflop_circuits::Dtype::Int8)
+            .map_err(|e| VerifyError::BadKey(format!("the model key's job shape: {e}")))?;
+        let digest: [u8; 32] = sha2::Sha256::digest(vk.to_bytes()).into();
+        let fingerprint = hex::encode(&digest[..8]);
+        Ok(Verifier { inner: Inner::Inference { vk: Box::new(vk), shape, fingerprint } })
+    }
+
     pub fn system(&self) -> ProofSystem {
         match &self.inner {
-            Inner::Groth16 { .. } => ProofSystem::Groth16Bn254,
+            Inner::Groth16 { .. } | Inner::Inference { .. } => ProofSystem::Groth16Bn254,
             Inner::Halo2 { .. } => ProofSystem::Halo2KzgBn254,
         }
     }
@@ -140,6 +163,7 @@ impl Verifier {
         match &self.inner {
             Inner::Groth16 { key, .. } => key.header.kind,
             Inner::Halo2 { .. } => CircuitKind::Poseidon,
+            Inner::Inference { .. } => CircuitKind::Inference,
         }
     }
 
@@ -147,6 +171,7 @@ impl Verifier {
         match &self.inner {
             Inner::Groth16 { key, .. } => key.header.shape,
             Inner::Halo2 { vk } => vk.shape,
+            Inner::Inference { shape, .. } => *shape,
         }
     }
 
@@ -155,6 +180,7 @@ impl Verifier {
         match &self.inner {
             Inner::Groth16 { key, .. } => key.fingerprint(),
             Inner::Halo2 { vk } => vk.fingerprint(),
+            Inner::Inference { fingerprint, .. } => fingerprint.clone(),
         }
     }
 
@@ -162,15 +188,23 @@ impl Verifier {
     pub fn groth16_key(&self) -> Option<&ShapeKey> {
         match &self.inner {
             Inner::Groth16 { key, .. } => Some(key),
-            Inner::Halo2 { .. } => None,
+            Inner::Halo2 { .. } | Inner::Inference { .. } => None,
         }
     }
 
     /// The halo2 key, for a halo2 verifier.
     pub fn halo2_key(&self) -> Option<&veriflop_halo2::VerifierKey> {
         match &self.inner {
-            Inner::Groth16 { .. } => None,
             Inner::Halo2 { vk } => Some(vk),
+            Inner::Groth16 { .. } | Inner::Inference { .. } => None,
+        }
+    }
+
+    /// The model's key, for an inference verifier.
+    pub fn model_key(&self) -> Option<&ModelVk> {
+        match &self.inner {
+            Inner::Inference { vk, .. } => Some(vk),
+            Inner::Groth16 { .. } | Inner::Halo2 { .. } => None,
         }
     }
 
@@ -207,6 +241,11 @@ impl Verifier {
                 // Length, point and scalar encodings are checked inside; any failure is a rejection.
                 veriflop_halo2::verify(vk, &bundle.statement.public_inputs(), &proof.0)
                     .map_err(|_| VerifyError::InvalidProof)
+            }
+            (Inner::Inference { vk, .. }, Proof::Groth16Bn254(proof)) => {
+                let points =
+                    bundle.inference.as_ref().ok_or_else(|| VerifyError::BadKey("no inference points".into()))?;
+                verify_inference(vk, &bundle.statement, &proof.0, points)
             }
             _ => Err(VerifyError::SystemMismatch { expected: self.system(), got: bundle.system() }),
         }
@@ -255,5 +294,39 @@ impl Verifier {
     pub fn verify_for_job(&self, bundle: &ProofBundle, terms: &JobTerms) -> Result<(), VerifyError> {
         terms.check(bundle)?;
         self.verify(bundle)
+    }
+}
+
+fn verify_inference(
+    vk: &ModelVk,
+    st: &Statement,
+    proof: &ark_groth16::Proof<Bn254>,
+    p: &InferenceCommitments,
+) -> Result<(), VerifyError> {
+    if st.cm_b != model_word(&vk.model_digest) {
+        return Err(VerifyError::CommitmentMismatch("the model"));
+    }
+    for (name, point, digest) in [("the input", &p.cm_in, st.cm_a), ("the output", &p.cm_out, st.cm_c)] {
+        if cp::digest(&point.0) != digest {
+            return Err(VerifyError::CommitmentDigest(name));
+        }
+    }
+    let statement = InferenceStatement {
+        job_id: st.job_id.0,
+        provider: st.provider,
+        model_digest: vk.model_digest,
+        cm_in: p.cm_in.0,
+    };
+    let proof = InferenceProof {
+        proof: proof.clone(),
+        cm_hidden: p.cm_hidden.0,
+        cm_out: p.cm_out.0,
+        pok_hidden: p.pok_hidden.0,
+        pok_out: p.pok_out.0,
+    };
+    if vk.verify(&statement, &proof) {
+        Ok(())
+    } else {
+        Err(VerifyError::InvalidProof)
     }
 }

@@ -52,17 +52,32 @@ pub enum CircuitKind {
     /// Every product (m·k·n multiplications), Poseidon commitments: the
     /// reference for differential tests.
     Naive,
+    /// Not a matmul: an int8 network's run (`veriflop-infer`, docs/PROTOCOL.md
+    /// §16). The job's shape is (batch, d_in, d_out, int8), cm_a the digest of
+    /// the input batch's commitment, cm_b the model's digest (mod r), and cm_c
+    /// the digest of the output's commitment; keys are the model's.
+    Inference,
 }
 
 impl CircuitKind {
-    pub const ALL: [CircuitKind; 3] = [CircuitKind::Committed, CircuitKind::Poseidon, CircuitKind::Naive];
+    /// The matmul circuits (what shape keys, benchmarks and the matmul prover take).
+    pub const MATMUL: [CircuitKind; 3] = [CircuitKind::Committed, CircuitKind::Poseidon, CircuitKind::Naive];
+    /// Every kind of job.
+    pub const ALL: [CircuitKind; 4] =
+        [CircuitKind::Committed, CircuitKind::Poseidon, CircuitKind::Naive, CircuitKind::Inference];
 
     pub fn code(self) -> u8 {
         match self {
             CircuitKind::Poseidon => 1,
             CircuitKind::Naive => 2,
             CircuitKind::Committed => 3,
+            CircuitKind::Inference => 4,
         }
+    }
+
+    /// Whether the job is a matrix product (every kind but inference).
+    pub fn is_matmul(self) -> bool {
+        self != CircuitKind::Inference
     }
 
     pub fn from_code(code: u8) -> Result<Self, Error> {
@@ -87,6 +102,7 @@ impl fmt::Display for CircuitKind {
             CircuitKind::Committed => "committed",
             CircuitKind::Poseidon => "poseidon",
             CircuitKind::Naive => "naive",
+            CircuitKind::Inference => "inference",
         })
     }
 }
@@ -94,10 +110,9 @@ impl fmt::Display for CircuitKind {
 impl FromStr for CircuitKind {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.to_string() == s)
-            .ok_or_else(|| Error::Format(format!("unknown circuit {s:?} (expected committed, poseidon or naive)")))
+        Self::ALL.into_iter().find(|k| k.to_string() == s).ok_or_else(|| {
+            Error::Format(format!("unknown circuit {s:?} (expected committed, poseidon, naive or inference)"))
+        })
     }
 }
 
@@ -148,6 +163,10 @@ impl ConstraintSynthesizer<Fr> for MatmulCircuit {
                 return Err(SynthesisError::Unsatisfiable);
             }
         }
+        if self.kind == CircuitKind::Inference {
+            // An inference job is proven by veriflop-infer's circuit, not a matmul one.
+            return Err(SynthesisError::Unsatisfiable);
+        }
         let w = self.witness.as_ref();
         if self.kind == CircuitKind::Committed {
             let w = match w {
@@ -180,7 +199,7 @@ impl ConstraintSynthesizer<Fr> for MatmulCircuit {
                 let c = naive::product(&cs, &shape, &a, &b)?;
                 binding::bind_output(&cs, &shape, &c, &cm_c)
             }
-            CircuitKind::Committed => unreachable!("handled above"),
+            CircuitKind::Committed | CircuitKind::Inference => unreachable!("handled above"),
         }
     }
 }

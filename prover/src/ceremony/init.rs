@@ -41,6 +41,9 @@ pub fn init(kind: CircuitKind, shape: &Shape, ptau: &mut Ptau) -> Result<Phase2,
         CircuitKind::Poseidon | CircuitKind::Naive => {
             (Key::Generic(generic_key(kind, shape, ptau).map_err(CeremonyError::Format)?), None)
         }
+        CircuitKind::Inference => {
+            return Err(CeremonyError::Format("a ceremony makes matmul keys; inference keys are per model".into()))
+        }
     };
     let prefix =
         Prefix { kind, shape: *shape, index: 0, prev: ptau.digest, name: String::new(), record: None, sigma_delta_g2 };
