@@ -150,11 +150,18 @@ fn take_upload_token(state: &State, peer: Option<IpAddr>) -> Result<(), ApiError
 /// (a halo2 shape must be on the allow-list). A committed shape also needs its
 /// commitment key, which uploads are checked with.
 async fn check_servable(state: &State, circuit: CircuitKind, shape: Shape) -> Result<(), ApiError> {
+    if !circuit.is_matmul() {
+        // The data address names no model, which an inference job's data is committed under.
+        return Err(ApiError::bad_request(
+            "unknown_shape",
+            format!("the on-chain data plane stores matmul data only, not {circuit} data"),
+        ));
+    }
     let mut refusals = Vec::new();
     let mut unavailable = None;
     let mut servable = false;
     for system in ProofSystem::ALL.into_iter().filter(|y| y.supports(circuit)) {
-        match verifier_for(state, system, circuit, shape).await {
+        match verifier_for(state, system, circuit, shape, ark_bn254::Fr::from(0u64)).await {
             Ok(_) => {
                 servable = true;
                 break;
@@ -218,7 +225,7 @@ where
         };
         let limit = super::data::max_file_bytes(entries, entry_bytes).min(state.config.max_upload_bytes);
         let sp = spool(&head.headers, body, limit, state.body_timeout(), &state.spool_dir, declared).await?;
-        let got = commitment(&state, addr.circuit, s, addr.role, sp.path.to_path_buf()).await?;
+        let got = commitment(&state, addr.circuit, s, addr.role, sp.path.to_path_buf(), None).await?;
         if got != addr.cm {
             return Err(ApiError::bad_request(
                 "commitment_mismatch",

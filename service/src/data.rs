@@ -158,17 +158,32 @@ async fn authenticate_empty(state: &State, head: &Head) -> Result<Address, ApiEr
     .await
 }
 
-/// Recomputes the commitment of a spooled matrix on the blocking pool.
+/// Recomputes the commitment of a spooled upload on the blocking pool. An
+/// inference job (`model`: its cm_b) commits its input (A) and output (C)
+/// under the model key's bases; its B is the model file, whose commitment is
+/// the model word of its digest.
 pub(crate) async fn commitment(
     state: &State,
     circuit: CircuitKind,
     shape: Shape,
     role: Role,
     file: PathBuf,
+    model: Option<ark_bn254::Fr>,
 ) -> Result<ark_bn254::Fr, ApiError> {
+    let model_ck = match (circuit, model) {
+        (CircuitKind::Inference, Some(m)) => Some(super::handlers::model_key(state, m, shape).await?.ck),
+        (CircuitKind::Inference, None) => {
+            return Err(ApiError::bad_request("unknown_shape", "inference data needs its job's model".to_string()))
+        }
+        _ => None,
+    };
     let keys = state.keys.clone();
     tokio::task::spawn_blocking(move || {
+        if circuit == CircuitKind::Inference && role == Role::B {
+            return model_file_word(&file);
+        }
         let ck = match circuit {
+            CircuitKind::Inference => model_ck,
             CircuitKind::Committed => Some(keys.commit_key(&shape).map_err(|e| {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "key_unavailable", format!("commitment key: {e}"))
             })?),
@@ -185,6 +200,14 @@ pub(crate) async fn commitment(
     })
     .await
     .map_err(|e| ApiError::internal(format!("commitment task failed: {e}")))?
+}
+
+/// The model word of an uploaded model file (an inference job's B).
+fn model_file_word(file: &std::path::Path) -> Result<ark_bn254::Fr, ApiError> {
+    let bytes = std::fs::read(file).map_err(|e| ApiError::internal(format!("reopening the upload: {e}")))?;
+    let model =
+        veriflop_infer::Model::from_json(&bytes).map_err(|e| ApiError::bad_request("invalid_model", e.to_string()))?;
+    Ok(veriflop_verifier::verify::model_word(&model.digest()))
 }
 
 async fn store(state: &State, sp: &Spooled) -> Result<String, ApiError> {
@@ -226,7 +249,11 @@ where
             Input::A => (s.m, s.k),
             Input::B => (s.k, s.n),
         };
-        let limit = max_file_bytes(rows as u64 * cols as u64, 8).min(state.config.max_upload_bytes);
+        let limit = if rec.job.circuit == CircuitKind::Inference && input == Input::B {
+            state.config.max_upload_bytes // the model file
+        } else {
+            max_file_bytes(rows as u64 * cols as u64, 8).min(state.config.max_upload_bytes)
+        };
         let t = std::time::Instant::now();
         let sp = spool(&head.headers, body, limit, state.body_timeout(), &state.spool_dir, declared).await?;
         let receive_s = t.elapsed().as_secs_f64();
@@ -235,7 +262,7 @@ where
             Input::A => Role::A,
             Input::B => Role::B,
         };
-        let cm = commitment(&state, rec.job.circuit, s, role, sp.path.to_path_buf()).await?;
+        let cm = commitment(&state, rec.job.circuit, s, role, sp.path.to_path_buf(), Some(rec.job.cm_b)).await?;
         let want = match input {
             Input::A => rec.job.cm_a,
             Input::B => rec.job.cm_b,
@@ -426,7 +453,7 @@ where
         let s = rec.job.shape;
         let limit = max_file_bytes(s.m as u64 * s.n as u64, 16).min(state.config.max_upload_bytes);
         let sp = spool(&head.headers, body, limit, state.body_timeout(), &state.spool_dir, declared).await?;
-        let cm_c = commitment(&state, rec.job.circuit, s, Role::C, sp.path.to_path_buf()).await?;
+        let cm_c = commitment(&state, rec.job.circuit, s, Role::C, sp.path.to_path_buf(), Some(rec.job.cm_b)).await?;
         if repeat {
             let r = state.ledger.result(&id, provider).await?.ok_or_else(|| closed(&rec))?;
             return Ok(json_response(

@@ -17,6 +17,7 @@ use super::api::{
 use super::error::{json_response, ApiError};
 use super::keys::KeyLoadError;
 use super::{RequestParts, State};
+use crate::keys::ModelKey;
 use crate::ledger::{EscrowState, Insert, JobRecord, Refund, Release};
 use veriflop_verifier::auth::{unix_now, AuthHeaders};
 use veriflop_verifier::bundle::ProofBundle;
@@ -100,9 +101,10 @@ pub(super) fn closed(rec: &JobRecord) -> ApiError {
     }
 }
 
-fn key_error(e: KeyLoadError) -> ApiError {
+pub(super) fn key_error(e: KeyLoadError) -> ApiError {
     match e {
         KeyLoadError::Missing { .. }
+        | KeyLoadError::MissingModel { .. }
         | KeyLoadError::NoSrs { .. }
         | KeyLoadError::SrsTooSmall { .. }
         | KeyLoadError::NotAllowed { .. }
@@ -115,22 +117,36 @@ fn key_error(e: KeyLoadError) -> ApiError {
     }
 }
 
-/// The verifier for a job's system, circuit and shape. What can be refused
-/// without key work is refused here (a halo2 shape off the allow-list, among
-/// others); loading a key file blocks, so a key not loaded yet is fetched on the
-/// blocking pool. (halo2 keys of allowed shapes are obtained at start-up.)
+/// The verifier for a job's system, circuit and shape (and model: an
+/// inference job's cm_b). What can be refused without key work is refused
+/// here (a halo2 shape off the allow-list, among others); loading a key file
+/// blocks, so a key not loaded yet is fetched on the blocking pool. (halo2 keys
+/// of allowed shapes are obtained at start-up.)
 pub(super) async fn verifier_for(
     state: &State,
     system: ProofSystem,
     circuit: CircuitKind,
     shape: Shape,
+    model: ark_bn254::Fr,
 ) -> Result<Arc<Verifier>, ApiError> {
+    if circuit == CircuitKind::Inference {
+        return Ok(model_key(state, model, shape).await?.verifier);
+    }
     if let Some(v) = state.keys.cached(system, circuit, &shape) {
         return Ok(v);
     }
     state.keys.precheck(system, circuit, &shape).map_err(key_error)?;
     let keys = state.keys.clone();
     tokio::task::spawn_blocking(move || keys.get(system, circuit, &shape))
+        .await
+        .map_err(|e| ApiError::internal(format!("key loading failed: {e}")))?
+        .map_err(key_error)
+}
+
+/// An inference job's model key (loaded, or read from the key directory on the blocking pool).
+pub(super) async fn model_key(state: &State, model: ark_bn254::Fr, shape: Shape) -> Result<ModelKey, ApiError> {
+    let keys = state.keys.clone();
+    tokio::task::spawn_blocking(move || keys.model(model, &shape))
         .await
         .map_err(|e| ApiError::internal(format!("key loading failed: {e}")))?
         .map_err(key_error)
@@ -209,7 +225,7 @@ async fn register_inner(state: &State, req: RequestParts) -> Result<Response, Ap
         ));
     }
     r.system.check_circuit(r.circuit).map_err(|e| ApiError::bad_request("invalid_job", e.to_string()))?;
-    verifier_for(state, r.system, r.circuit, r.shape).await?;
+    verifier_for(state, r.system, r.circuit, r.shape, r.cm_b).await?;
     let job = Job { job_id, system: r.system, circuit: r.circuit, shape: r.shape, cm_a: r.cm_a, cm_b: r.cm_b };
     let rec = JobRecord {
         job,
@@ -352,7 +368,7 @@ async fn submit_inner(state: &State, id: String, req: RequestParts) -> Result<Re
     }
     let terms = JobTerms { job: rec.job.clone(), provider: Some(provider) };
     terms.check(&bundle)?;
-    let verifier = verifier_for(state, rec.job.system, rec.job.circuit, rec.job.shape).await?;
+    let verifier = verifier_for(state, rec.job.system, rec.job.circuit, rec.job.shape, rec.job.cm_b).await?;
 
     // CPU-heavy pairing check on the blocking pool, bounded concurrency and queue.
     let waiting = state.verify_waiting.fetch_add(1, Ordering::SeqCst);

@@ -13,6 +13,10 @@
 //!   can buy a derivation, and the in-memory halo2 keys are bounded by the list.
 //!   Derivations are single-flight per shape and at most
 //!   `derive_concurrency` run at once.
+//! - inference: a model's verifying key `inference-<digest>-b<batch>.ivk`
+//!   ([`veriflop_infer::keys`]), found by the job's model word (cm_b) and
+//!   shape. Keys found at start-up are loaded; on a miss the directory is read
+//!   again for new `.ivk` files, at most once every [`MODEL_RESCAN`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +26,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use veriflop_circuits::{CircuitKind, Dtype, ProofSystem, Shape};
 use veriflop_halo2::{KeyCache, KeySource, Srs, SrsFingerprint};
 
+use veriflop_infer::keys::ModelVk;
 use veriflop_verifier::keys::{ShapeKey, SRS_FILE};
 use veriflop_verifier::verify::Verifier;
 
@@ -44,6 +49,8 @@ pub enum KeyLoadError {
     SrsTooSmall { shape: Shape, need: u32, have: u32 },
     #[error("halo2 shape {shape} is not served here; this verifier's halo2 shapes: {allowed} (operator setting --halo2-shapes)")]
     NotAllowed { shape: Shape, allowed: String },
+    #[error("no key for model {model} with shape {shape} (an `inference-*.ivk` file written by `veriflop-prover model setup`)")]
+    MissingModel { model: String, shape: Shape },
     #[error("{path}: {msg}")]
     Invalid { path: PathBuf, msg: String },
     #[error("{0}")]
@@ -150,12 +157,46 @@ struct Halo2Keys {
     peak: AtomicU64,
 }
 
+/// How often a miss may read the key directory again for new model keys.
+pub const MODEL_RESCAN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A model's verifier, and its input and output bases as the commitment key
+/// uploads are checked with (input as `a`, output as `c`, no `b`).
+#[derive(Clone)]
+pub struct ModelKey {
+    pub verifier: Arc<Verifier>,
+    pub ck: Arc<veriflop_circuits::cp::CommitKey>,
+}
+
+#[derive(Default)]
+struct Models {
+    by_job: HashMap<(ark_bn254::Fr, Shape), ModelKey>,
+    files: std::collections::HashSet<PathBuf>,
+    last_scan: Option<std::time::Instant>,
+}
+
 pub struct KeyRegistry {
     dir: PathBuf,
+    models: Mutex<Models>,
     keys: RwLock<HashMap<KeyId, Arc<Verifier>>>,
     /// Commitment keys of committed shapes, loaded on first upload.
     commit_keys: Mutex<HashMap<Shape, Arc<veriflop_circuits::cp::CommitKey>>>,
     halo2: Halo2Keys,
+}
+
+/// Reads a model's verifying key, named as `veriflop-prover model setup` names it.
+fn read_model_key(path: &Path) -> Result<ModelKey, KeyLoadError> {
+    let invalid = |msg: String| KeyLoadError::Invalid { path: path.to_path_buf(), msg };
+    let bytes = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+    let vk = ModelVk::from_bytes(&bytes).map_err(|e| invalid(e.to_string()))?;
+    let expected = format!("{}.ivk", veriflop_infer::keys::file_stem(&vk.model_digest, vk.batch));
+    if path.file_name().and_then(|n| n.to_str()) != Some(expected.as_str()) {
+        return Err(invalid(format!("holds another model's key; it should be named {expected}")));
+    }
+    let (a, c) = (vk.input_bases.clone(), vk.output_bases.clone());
+    let verifier = Verifier::inference(vk).map_err(|e| invalid(e.to_string()))?;
+    let ck = veriflop_circuits::cp::CommitKey { shape: verifier.shape(), a, b: Vec::new(), c };
+    Ok(ModelKey { verifier: Arc::new(verifier), ck: Arc::new(ck) })
 }
 
 fn read_key(path: &Path) -> Result<ShapeKey, KeyLoadError> {
@@ -223,6 +264,7 @@ impl KeyRegistry {
         };
         let reg = KeyRegistry {
             dir: dir.clone(),
+            models: Mutex::new(Models::default()),
             keys: RwLock::new(HashMap::new()),
             commit_keys: Mutex::new(HashMap::new()),
             halo2,
@@ -250,7 +292,56 @@ impl KeyRegistry {
             tracing::info!("loaded verifying key {} {} ({})", h.kind, h.shape, key.fingerprint());
             reg.insert(key);
         }
+        reg.scan_models()?;
         Ok(reg)
+    }
+
+    /// Loads every model key file not loaded yet.
+    fn scan_models(&self) -> Result<(), KeyLoadError> {
+        let mut models = self.models.lock().unwrap_or_else(|p| p.into_inner());
+        models.last_scan = Some(std::time::Instant::now());
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| KeyLoadError::Invalid { path: self.dir.clone(), msg: e.to_string() })?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("ivk") || models.files.contains(&path) {
+                continue;
+            }
+            let key = read_model_key(&path)?;
+            let (verifier, ck) = (&key.verifier, &key.ck);
+            let vk = verifier.model_key().expect("an inference verifier");
+            tracing::info!(
+                "loaded model key {} batch {} ({} → {}), {}",
+                hex::encode(&vk.model_digest[..8]),
+                vk.batch,
+                vk.d_in,
+                vk.d_out,
+                verifier.fingerprint()
+            );
+            let id = (veriflop_verifier::verify::model_word(&vk.model_digest), ck.shape);
+            models.by_job.insert(id, key);
+            models.files.insert(path);
+        }
+        Ok(())
+    }
+
+    /// The key of an inference job's model (its cm_b) and shape; a miss reads
+    /// the directory again for new model keys, at most once per [`MODEL_RESCAN`].
+    pub fn model(&self, model: ark_bn254::Fr, shape: &Shape) -> Result<ModelKey, KeyLoadError> {
+        let recent = {
+            let models = self.models.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(k) = models.by_job.get(&(model, *shape)) {
+                return Ok(k.clone());
+            }
+            models.last_scan.is_some_and(|t| t.elapsed() < MODEL_RESCAN)
+        };
+        if !recent {
+            self.scan_models()?;
+            if let Some(k) = self.models.lock().unwrap_or_else(|p| p.into_inner()).by_job.get(&(model, *shape)) {
+                return Ok(k.clone());
+            }
+        }
+        Err(KeyLoadError::MissingModel { model: veriflop_circuits::field::fr_to_hex(&model), shape: *shape })
     }
 
     /// Obtains the key of every allowed halo2 shape (from the key cache, or
@@ -537,10 +628,15 @@ impl KeyRegistry {
         )
     }
 
-    /// `(system, circuit, shape, fingerprint)` of every loaded key.
+    /// `(system, circuit, shape, fingerprint)` of every loaded key (model keys too).
     pub fn list(&self) -> Vec<(ProofSystem, CircuitKind, Shape, String)> {
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
-        let mut v: Vec<_> = keys.iter().map(|((y, k, s), v)| (*y, *k, *s, v.fingerprint())).collect();
+        let models = self.models.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = keys
+            .values()
+            .chain(models.by_job.values().map(|m| &m.verifier))
+            .map(|v| (v.system(), v.circuit(), v.shape(), v.fingerprint()))
+            .collect();
         v.sort_by_key(|(y, k, s, _)| (y.code(), k.code(), s.id()));
         v
     }
