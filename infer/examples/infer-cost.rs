@@ -45,8 +45,10 @@ fn main() {
     {
         let m = mlp(&dims, 1);
         let c = Cost::of(&m, batch);
+        // The committed circuit's public inputs each add a row to the QAP (arkworks' reduction).
+        let rows = c.total() + 3 + veriflop_infer::circuit::instance_groups(&m, batch).len();
         println!(
-            "{name}, batch {batch}: {} constraints = matmul {} ({:.0}%) + requantization lookups {} ({:.0}%) + tables {} ({:.0}%); domain 2^{}",
+            "{name}, batch {batch}: {} constraints = matmul {} ({:.0}%) + requantization lookups {} ({:.0}%) + tables {} ({:.0}%); with the committed inputs {rows} rows, domain 2^{}",
             c.total(),
             c.matmul,
             100.0 * c.matmul as f64 / c.total() as f64,
@@ -54,7 +56,7 @@ fn main() {
             100.0 * c.requant as f64 / c.total() as f64,
             c.tables,
             100.0 * c.tables as f64 / c.total() as f64,
-            c.total().next_power_of_two().trailing_zeros()
+            rows.next_power_of_two().trailing_zeros()
         );
     }
     if prove {

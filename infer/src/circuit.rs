@@ -11,10 +11,10 @@
 //!    (`W·r⃗` and `b·r⃗` are linear combinations of the powers of r);
 //! 2. **requantization**: for every entry, `X_(ℓ+1) = y(Acc_ℓ)` through the
 //!    layer's thresholds ([`crate::requant`]), whose intervals are clipped to
-//!    the layer's accumulator bound and cut in chunks `[a, b)` of at most 2^16
+//!    the layer's accumulator bound and cut in chunks `[a, b)` of at most 2^15
 //!    ([`Chunks`]): with `d = acc − a` and `e = b − 1 − acc`,
 //!    - `y + 128` is in the byte table `[0, 256)`,
-//!    - `d` and `e` are in the table `[0, 2^16)`,
+//!    - `d` and `e` are in the table `[0, 2^15)`,
 //!    - `(y + 128) + 2^8·(acc − d + 2^31) + 2^41·(acc + e + 1 + 2^31)` is a row
 //!      `(v + 128) + 2^8·(a + 2^31) + 2^41·(b + 2^31)` of the layer's chunk table.
 //!
@@ -114,8 +114,8 @@ pub fn instance_groups(model: &Model, batch: usize) -> Vec<Group> {
     g
 }
 
-const LIMB_BITS: u32 = 16;
-const LIMB: i64 = 1 << LIMB_BITS;
+const LIMB_BITS: u32 = 15;
+pub(crate) const LIMB: i64 = 1 << LIMB_BITS;
 
 fn fr(v: i64) -> Fr {
     Fr::from(v)
@@ -128,7 +128,7 @@ fn pack(v: i64, t_lo: i64, t_hi: i64) -> Fr {
 
 /// A layer's threshold table: each output v's accumulators [T(v), T(v+1)),
 /// clipped to what the layer can produce (|acc| ≤ [`Layer::acc_bound`]) and
-/// cut in chunks [a, b) of at most 2^16, so that acc − a and b − 1 − acc are
+/// cut in chunks [a, b) of at most 2^15, so that acc − a and b − 1 − acc are
 /// one 16-bit limb each.
 pub struct Chunks {
     /// (v, a, b), by v then a.
@@ -424,7 +424,7 @@ pub struct Cost {
     pub matmul: usize,
     /// One per lookup: 4 per output entry (chunk row, byte, d, e).
     pub requant: usize,
-    /// One per table row (256 bytes, 2^16 limbs, each layer's chunks) and per table.
+    /// One per table row (256 bytes, 2^15 limbs, each layer's chunks) and per table.
     pub tables: usize,
 }
 

@@ -32,12 +32,10 @@ use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystem, OptimizationG
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
 
-use crate::circuit::{Challenges, Chunks, InferenceCircuit, Witness};
+use crate::circuit::{Challenges, Chunks, InferenceCircuit, Witness, LIMB};
 use crate::model::Model;
 use crate::requant::ACC_MIN;
 use crate::Error;
-
-const LIMB: i64 = 1 << 16;
 
 /// Where a proof's time went.
 #[derive(Clone, Debug, Default)]

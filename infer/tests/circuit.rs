@@ -204,7 +204,7 @@ fn another_models_weights_a_changed_bias_or_swapped_layers_are_rejected() {
     assert!(!satisfied(&m, &x), "another input under the same outputs");
 }
 
-/// A layer's chunks tile [−bound, bound] without gaps, each at most 2^16 wide
+/// A layer's chunks tile [−bound, bound] without gaps, each at most 2^15 wide
 /// and inside one output's interval; `find` agrees with the requantization.
 #[test]
 fn chunks_tile_the_accumulator_range() {
@@ -222,7 +222,7 @@ fn chunks_tile_the_accumulator_range() {
             assert_eq!(w[0].2, w[1].1, "contiguous");
         }
         for &(v, a, b) in &rows {
-            assert!(a < b && b - a <= 1 << 16);
+            assert!(a < b && b - a <= 1 << 15);
             assert_eq!(l.requant.apply(a as i32) as i64, v);
             assert_eq!(l.requant.apply((b - 1) as i32) as i64, v);
         }
