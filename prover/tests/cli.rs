@@ -580,6 +580,23 @@ fn model_import_run_and_export_through_the_cli() {
     ok(d, &["model", "export", "--out", "again.onnx"]);
     assert_eq!(veriflop_infer::onnx::import_path(&d.join("again.onnx")).unwrap().layers, model.layers);
 
+    // `model setup` writes the model's key files, named for the model and batch;
+    // the verifier's key commits to the input as the prover's does.
+    let out = json_of(&ok(d, &["--json", "model", "setup", "--batch", "4", "--keys", "k"]));
+    assert_eq!(out["existing"], false, "{out}");
+    let stem = veriflop_infer::keys::file_stem(&imported.digest(), 4);
+    let vk =
+        veriflop_infer::keys::ModelVk::from_bytes(&std::fs::read(d.join(format!("k/{stem}.ivk"))).unwrap()).unwrap();
+    let pk =
+        veriflop_infer::job::ModelKeys::from_bytes(&std::fs::read(d.join(format!("k/{stem}.ipk"))).unwrap()).unwrap();
+    assert_eq!((vk.model_digest, vk.batch, vk.d_in, vk.d_out), (imported.digest(), 4, 12, 3));
+    assert_eq!(vk.commit_input(&xi).unwrap(), pk.commit_input(&xi).unwrap());
+    let again = json_of(&ok(d, &["--json", "model", "setup", "--batch", "4", "--keys", "k"]));
+    assert_eq!(again["existing"], true, "{again}");
+    let bad = bin(d, &["--json", "model", "setup", "--batch", "0", "--keys", "k"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stdout).contains("bad_batch"));
+
     std::fs::write(d.join("junk.onnx"), b"not a model").unwrap();
     let bad = bin(d, &["--json", "model", "import", "junk.onnx"]);
     assert_eq!(bad.status.code(), Some(1));

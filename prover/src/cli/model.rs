@@ -1,8 +1,9 @@
 //! `veriflop-prover model …`: int8 inference models (docs/PROTOCOL.md §16).
 //!
 //! Import turns an ONNX model quantized by onnxruntime's tooling into
-//! veriflop's model file; run executes it exactly as onnxruntime does. Proving
-//! inference jobs is not available yet.
+//! veriflop's model file; run executes it exactly as onnxruntime does; setup
+//! makes a model's keys for a batch size (the key files the verifier service
+//! and the prover read, docs/PROTOCOL.md §16.8).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -30,6 +31,22 @@ enum Command {
     Run(RunArgs),
     /// Write a model file back as ONNX (a chain of QGemm), to run it in onnxruntime.
     Export(ExportArgs),
+    /// Make a model's keys for one batch size (development setup: whoever runs it knows the trapdoors).
+    Setup(SetupArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SetupArgs {
+    #[arg(long, default_value = "veriflop-data/model/model.json")]
+    model: PathBuf,
+    /// Rows of the input batch a job carries.
+    #[arg(long)]
+    batch: usize,
+    #[command(flatten)]
+    keys: super::common::KeyArgs,
+    /// Regenerate even if the keys exist.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -97,6 +114,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         Command::Import(a) => import(a, ctx),
         Command::Run(a) => execute(a, ctx),
         Command::Export(a) => export(a, ctx),
+        Command::Setup(a) => setup(a, ctx),
     }
 }
 
@@ -169,5 +187,41 @@ fn export(a: ExportArgs, ctx: &Ctx) -> Result<(), CliError> {
     let model = read_model(&a.model)?;
     write_file(&a.out, &onnx::export(&model)?)?;
     ctx.emit(format!("written to {}", a.out.display()), json!({"ok": true, "path": a.out}));
+    Ok(())
+}
+
+fn setup(a: SetupArgs, ctx: &Ctx) -> Result<(), CliError> {
+    let model = read_model(&a.model)?;
+    let max = veriflop_circuits::shape::MAX_DIM as usize;
+    if a.batch == 0 || a.batch > max {
+        return Err(CliError::new("bad_batch", format!("batch {} is outside 1..={max}", a.batch)));
+    }
+    let stem = veriflop_infer::keys::file_stem(&model.digest(), a.batch);
+    let (pk_path, vk_path) = (a.keys.keys.join(format!("{stem}.ipk")), a.keys.keys.join(format!("{stem}.ivk")));
+    let digest = format!("0x{}", hex::encode(model.digest()));
+    if !a.force && pk_path.is_file() && vk_path.is_file() {
+        ctx.emit(
+            format!("keys exist: {} (--force to regenerate)", vk_path.display()),
+            json!({"ok": true, "existing": true, "model": digest, "pk": pk_path, "vk": vk_path}),
+        );
+        return Ok(());
+    }
+    let t = Instant::now();
+    let keys = veriflop_infer::job::ModelKeys::setup(&model, a.batch, &mut rand::rngs::OsRng)?;
+    let took = t.elapsed();
+    // The verifying key last: the service picks up a model once its .ivk exists.
+    write_file(&pk_path, &keys.to_bytes())?;
+    write_file(&vk_path, &keys.verifying_key().to_bytes())?;
+    ctx.emit(
+        format!(
+            "model {digest}, batch {}: keys made in {}\n  proving key {}\n  verifying key {}",
+            a.batch,
+            secs(took),
+            pk_path.display(),
+            vk_path.display()
+        ),
+        json!({"ok": true, "existing": false, "model": digest, "batch": a.batch, "seconds": took.as_secs_f64(),
+               "pk": pk_path, "vk": vk_path}),
+    );
     Ok(())
 }
