@@ -20,6 +20,7 @@ pub mod execute;
 pub mod job;
 pub mod keys;
 pub mod model;
+#[cfg(feature = "onnx")]
 pub mod onnx;
 pub mod prover;
 pub mod requant;
