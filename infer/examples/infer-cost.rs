@@ -13,37 +13,14 @@ use ark_snark::SNARK;
 use ark_std::UniformRand;
 use rand::{Rng, SeedableRng};
 use veriflop_infer::circuit::{Challenges, Cost, InferenceCircuit, Witness};
-use veriflop_infer::{run, Layer, Model, QuantParams, Requant};
-
-fn mlp(dims: &[usize], seed: u64) -> Model {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let layers = dims
-        .windows(2)
-        .enumerate()
-        .map(|(i, d)| {
-            let (k, n) = (d[0], d[1]);
-            let relu = i + 2 < dims.len();
-            Layer {
-                d_in: k,
-                d_out: n,
-                weights: (0..k * n).map(|_| rng.gen_range(-40..=40)).collect(),
-                bias: (0..n).map(|_| rng.gen_range(-2000..2000)).collect(),
-                // ReLU layers as onnxruntime's tooling quantizes them: zero point −128.
-                requant: Requant::new(1.0 / (40.0 * (k as f32).sqrt() * 8.0), if relu { -128 } else { 0 }, -128, 127)
-                    .unwrap(),
-            }
-        })
-        .collect();
-    let q = QuantParams { scale: 1.0 / 64.0, zero_point: 0 };
-    Model { input: q, layers, output: q }
-}
+use veriflop_infer::{run, Model};
 
 fn main() {
     let prove = std::env::args().any(|a| a == "--prove");
     for (name, dims, batch) in
         [("mlp 784-256-256-10", vec![784, 256, 256, 10], 64), ("mlp 4×1024", vec![1024, 1024, 1024, 1024, 1024], 128)]
     {
-        let m = mlp(&dims, 1);
+        let m = Model::random_mlp(&dims, 1);
         let c = Cost::of(&m, batch);
         // The committed circuit's public inputs each add a row to the QAP (arkworks' reduction).
         let rows = c.total() + 3 + veriflop_infer::circuit::instance_groups(&m, batch).len();
@@ -60,7 +37,7 @@ fn main() {
         );
     }
     if prove {
-        let m = mlp(&[784, 256, 256, 10], 1);
+        let m = Model::random_mlp(&[784, 256, 256, 10], 1);
         let batch = 64;
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
         let x: Vec<i8> = (0..batch * 784).map(|_| rng.gen()).collect();

@@ -14,29 +14,7 @@ use rand::{Rng, SeedableRng};
 use veriflop_circuits::statement::Address;
 use veriflop_infer::circuit::Witness;
 use veriflop_infer::job::{prove_with_stats, verify, InferenceStatement, ModelKeys};
-use veriflop_infer::{run, Layer, Model, QuantParams, Requant};
-
-fn mlp(dims: &[usize], seed: u64) -> Model {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let layers = dims
-        .windows(2)
-        .enumerate()
-        .map(|(i, d)| {
-            let (k, n) = (d[0], d[1]);
-            let relu = i + 2 < dims.len();
-            Layer {
-                d_in: k,
-                d_out: n,
-                weights: (0..k * n).map(|_| rng.gen_range(-40..=40)).collect(),
-                bias: (0..n).map(|_| rng.gen_range(-2000..2000)).collect(),
-                requant: Requant::new(1.0 / (40.0 * (k as f32).sqrt() * 8.0), if relu { -128 } else { 0 }, -128, 127)
-                    .unwrap(),
-            }
-        })
-        .collect();
-    let q = QuantParams { scale: 1.0 / 64.0, zero_point: 0 };
-    Model { input: q, layers, output: q }
-}
+use veriflop_infer::{run, Model};
 
 fn status(field: &str) -> String {
     std::fs::read_to_string("/proc/self/status")
@@ -61,7 +39,7 @@ fn main() {
         "small" => (vec![64, 32, 10], 8),
         other => panic!("unknown model {other}"),
     };
-    let m = mlp(&dims, 1);
+    let m = Model::random_mlp(&dims, 1);
     println!("{which} {dims:?}, batch {batch}, {} threads", rayon::current_num_threads());
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
     let t = Instant::now();

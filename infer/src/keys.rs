@@ -20,7 +20,10 @@ use ark_ec::AffineRepr;
 use ark_groth16::{Groth16, PreparedVerifyingKey, ProvingKey, VerifyingKey};
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 use sha3::{Digest, Keccak256};
-use veriflop_circuits::cp::digest;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use veriflop_circuits::cp::{digest, CommitKey};
+use veriflop_circuits::{Dtype, Shape};
 
 use crate::circuit::Group;
 use crate::job::{challenges, commit_values, InferenceProof, InferenceStatement, ModelKeys, SKIP};
@@ -44,6 +47,57 @@ const PK_HEADER: usize = 4 + 1 + 32 + 4 + 8 + 32;
 /// of the model digest, hex>-b<batch>` (`.ipk` proving key, `.ivk` verifying key).
 pub fn file_stem(model_digest: &[u8; 32], batch: usize) -> String {
     format!("inference-{}-b{batch}", hex::encode(&model_digest[..8]))
+}
+
+/// Which of a model's key files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyFile {
+    /// `.ipk`, the prover's.
+    Proving,
+    /// `.ivk`, the verifier's.
+    Verifying,
+}
+
+impl KeyFile {
+    pub fn extension(self) -> &'static str {
+        match self {
+            KeyFile::Proving => "ipk",
+            KeyFile::Verifying => "ivk",
+        }
+    }
+    fn magic(self) -> &'static [u8; 4] {
+        match self {
+            KeyFile::Proving => PK_MAGIC,
+            KeyFile::Verifying => VK_MAGIC,
+        }
+    }
+}
+
+/// The model digest and batch a key file's header names (both files start with
+/// magic, version, digest, batch), without reading the rest.
+pub fn read_header(kind: KeyFile, path: &Path) -> Option<([u8; 32], usize)> {
+    let mut head = [0u8; 41];
+    std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+    if &head[..4] != kind.magic() || head[4] != VERSION {
+        return None;
+    }
+    let digest: [u8; 32] = head[5..37].try_into().expect("32 bytes");
+    Some((digest, u32::from_be_bytes(head[37..41].try_into().expect("4 bytes")) as usize))
+}
+
+/// Finds, in a key directory, the key file of the model whose digest `is_model`
+/// accepts, for `batch`: what a client or provider holds when a job names the
+/// model only by its word (the digest reduced mod r). Reads headers only.
+pub fn find(dir: &Path, kind: KeyFile, batch: usize, is_model: impl Fn(&[u8; 32]) -> bool) -> Option<PathBuf> {
+    let suffix = format!("-b{batch}.{}", kind.extension());
+    std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        name.starts_with("inference-")
+            && name.ends_with(&suffix)
+            && read_header(kind, p).is_some_and(|(d, b)| {
+                b == batch && is_model(&d) && name == format!("{}.{}", file_stem(&d, b), kind.extension())
+            })
+    })
 }
 
 /// The verifier's key for one model and batch.
@@ -181,6 +235,18 @@ impl ModelVk {
         groth
             && pok(&p.pok_hidden, &p.cm_hidden, &self.sigma_hidden_g2)
             && pok(&p.pok_out, &p.cm_out, &self.sigma_out_g2)
+    }
+
+    /// The job shape this key proves: batch × d_in → d_out, int8.
+    pub fn shape(&self) -> Result<Shape, Error> {
+        Shape::new(self.batch as u32, self.d_in as u32, self.d_out as u32, Dtype::Int8)
+            .map_err(|e| Error::Key(format!("the model key's job shape: {e}")))
+    }
+
+    /// The input and output bases as a commitment key (A: the input batch, C:
+    /// the output), to commit job files as the matrix jobs' are.
+    pub fn commit_key(&self) -> Result<CommitKey, Error> {
+        Ok(CommitKey { shape: self.shape()?, a: self.input_bases.clone(), b: Vec::new(), c: self.output_bases.clone() })
     }
 
     /// Digest of the input commitment (what a job records as cm_in).

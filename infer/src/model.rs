@@ -117,6 +117,34 @@ impl Model {
         Keccak256::digest(serde_json::to_vec(self).expect("a model serializes")).into()
     }
 
+    /// A multilayer perceptron with random int8 weights and the given widths
+    /// (ReLU on all but the last layer), scaled so activations stay spread over
+    /// int8: what demos, tests and benchmarks prove when no trained model is at hand.
+    pub fn random_mlp(widths: &[usize], seed: u64) -> Model {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let layers = widths
+            .windows(2)
+            .enumerate()
+            .map(|(i, d)| {
+                let (k, n) = (d[0], d[1]);
+                // ReLU layers as onnxruntime's tooling quantizes them: zero point −128.
+                let relu = i + 2 < widths.len();
+                let scale = 1.0 / (40.0 * (k as f32).sqrt() * 8.0);
+                Layer {
+                    d_in: k,
+                    d_out: n,
+                    weights: (0..k * n).map(|_| rng.gen_range(-40..=40)).collect(),
+                    bias: (0..n).map(|_| rng.gen_range(-2000..2000)).collect(),
+                    requant: Requant::new(scale, if relu { -128 } else { 0 }, -128, 127)
+                        .expect("a valid requantization"),
+                }
+            })
+            .collect();
+        let q = QuantParams { scale: 1.0 / 64.0, zero_point: 0 };
+        Model { input: q, layers, output: q }
+    }
+
     pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
         let m: Model = serde_json::from_slice(bytes).map_err(|e| Error::Model(format!("model file: {e}")))?;
         m.validate()?;

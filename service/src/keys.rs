@@ -193,9 +193,8 @@ fn read_model_key(path: &Path) -> Result<ModelKey, KeyLoadError> {
     if path.file_name().and_then(|n| n.to_str()) != Some(expected.as_str()) {
         return Err(invalid(format!("holds another model's key; it should be named {expected}")));
     }
-    let (a, c) = (vk.input_bases.clone(), vk.output_bases.clone());
+    let ck = vk.commit_key().map_err(|e| invalid(e.to_string()))?;
     let verifier = Verifier::inference(vk).map_err(|e| invalid(e.to_string()))?;
-    let ck = veriflop_circuits::cp::CommitKey { shape: verifier.shape(), a, b: Vec::new(), c };
     Ok(ModelKey { verifier: Arc::new(verifier), ck: Arc::new(ck) })
 }
 
