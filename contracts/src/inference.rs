@@ -21,6 +21,9 @@ use ark_groth16::VerifyingKey;
 use revm::primitives::{keccak256, Address, U256};
 use veriflop_infer::circuit::Group;
 use veriflop_infer::job::{InferenceProof, InferenceStatement, ModelKeys};
+use veriflop_infer::keys::ModelVk;
+use veriflop_verifier::bundle::InferenceCommitments;
+use veriflop_verifier::{Proof, ProofBundle};
 
 use crate::abi::{IInferenceVerifier, IJobEscrow};
 use crate::evm::{Chain, Receipt};
@@ -69,6 +72,20 @@ impl<'a> InferenceVerifierKey<'a> {
             sigma_hidden_g2: keys.sigma_hidden_g2,
             sigma_out_g2: keys.sigma_out_g2,
         })
+    }
+
+    /// From a model's verifying key file (`.ivk`): what a verifier deploying
+    /// the contract holds.
+    pub fn from_model_vk(vk: &'a ModelVk) -> Self {
+        InferenceVerifierKey {
+            model_digest: vk.model_digest,
+            batch: vk.batch,
+            d_in: vk.d_in,
+            d_out: vk.d_out,
+            vk: &vk.vk,
+            sigma_hidden_g2: vk.sigma_hidden_g2,
+            sigma_out_g2: vk.sigma_out_g2,
+        }
     }
 
     /// The key as the constructor's 32-byte words ([`INFERENCE_VK_WORDS`]).
@@ -204,6 +221,51 @@ pub fn submit_inference_calldata(st: &InferenceStatement, p: &InferenceProof) ->
         pokOut: pok_out,
     }
     .abi_encode()
+}
+
+/// An inference bundle's Groth16 proof and points ([`ProofBundle::from_inference`]).
+fn bundle_parts(b: &ProofBundle) -> Option<(&ark_groth16::Proof<Bn254>, &InferenceCommitments)> {
+    match (&b.proof, &b.inference) {
+        (Proof::Groth16Bn254(p), Some(i)) => Some((&p.0, i)),
+        _ => None,
+    }
+}
+
+/// [`submit_inference_calldata`] for an inference bundle (None for any other bundle).
+pub fn bundle_submit_calldata(b: &ProofBundle) -> Option<Vec<u8>> {
+    let (proof, i) = bundle_parts(b)?;
+    Some(
+        IJobEscrow::submitInferenceCall {
+            jobId: fr_u256(&b.statement.job_id.0),
+            proof: proof_words(proof),
+            cmIn: point_words(&i.cm_in.0),
+            cmHidden: point_words(&i.cm_hidden.0),
+            cmOut: point_words(&i.cm_out.0),
+            pokHidden: point_words(&i.pok_hidden.0),
+            pokOut: point_words(&i.pok_out.0),
+        }
+        .abi_encode(),
+    )
+}
+
+/// [`inference_verify_calldata`] for an inference bundle, the model word from
+/// its statement's cm_b (None for any other bundle).
+pub fn bundle_verify_calldata(b: &ProofBundle) -> Option<Vec<u8>> {
+    let (proof, i) = bundle_parts(b)?;
+    Some(
+        IInferenceVerifier::verifyProofCall {
+            proof: proof_words(proof),
+            cmIn: point_words(&i.cm_in.0),
+            cmHidden: point_words(&i.cm_hidden.0),
+            cmOut: point_words(&i.cm_out.0),
+            pokHidden: point_words(&i.pok_hidden.0),
+            pokOut: point_words(&i.pok_out.0),
+            jobId: fr_u256(&b.statement.job_id.0),
+            provider: Address::from(b.statement.provider.0),
+            model: fr_u256(&b.statement.cm_b),
+        }
+        .abi_encode(),
+    )
 }
 
 #[cfg(test)]

@@ -36,8 +36,9 @@ pub use delivery::{delivery_digest, delivery_domain_separator, recover_attestor,
 pub use evm::{Chain, Receipt, TxStatus};
 pub use settle::{
     attest_delivery_calldata, chain_venue, demo_job_id, demo_venue, job_shape_id, post_job, post_job_calldata,
-    post_job_with_delivery, post_job_with_delivery_calldata, settle_calldata, settle_halo2_in_evm, settle_in_evm,
-    shape_id, verify_calldata, Balances, PostTerms, SettlementGas, SettlementReport,
+    post_job_with_delivery, post_job_with_delivery_calldata, settle_calldata, settle_function, settle_halo2_in_evm,
+    settle_in_evm, settle_inference_in_evm, shape_id, verify_calldata, Balances, PostTerms, SettlementGas,
+    SettlementReport,
 };
 pub use solidity::{generic_committed_verifier_source, generic_verifier_source, solidity_verifier, vk_words};
 

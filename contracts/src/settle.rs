@@ -258,14 +258,29 @@ fn send_post(
     Ok((id, r))
 }
 
+/// The JobEscrow function [`settle_calldata`] calls for this bundle.
+pub fn settle_function(bundle: &ProofBundle) -> &'static str {
+    match (bundle.system(), bundle.circuit) {
+        (ProofSystem::Halo2KzgBn254, _) => "submitHalo2",
+        (_, CircuitKind::Committed) => "submit",
+        (_, CircuitKind::Inference) => "submitInference",
+        _ => "submitPoseidon",
+    }
+}
+
 /// ABI-encoded settlement transaction for this bundle: the data the provider
 /// (the statement's `provider` address) sends to the escrow. The escrow takes
 /// everything else (job, provider = msg.sender, and for the committed circuit
 /// the digests of A and B) from its own record.
 /// - committed circuit: `JobEscrow.submit(jobId, proof, cmA, cmB, cmC, pok)`;
 /// - Poseidon and naive circuits: `JobEscrow.submitPoseidon(jobId, cmC, proof)`;
-/// - halo2: `JobEscrow.submitHalo2(jobId, cmC, proof)`.
+/// - halo2: `JobEscrow.submitHalo2(jobId, cmC, proof)`;
+/// - inference: `JobEscrow.submitInference(jobId, proof, cmIn, cmHidden, cmOut,
+///   pokHidden, pokOut)` ([`crate::inference::bundle_submit_calldata`]).
 pub fn settle_calldata(bundle: &ProofBundle) -> Vec<u8> {
+    if let Some(data) = crate::inference::bundle_submit_calldata(bundle) {
+        return data;
+    }
     let job_id = fr_u256(&bundle.statement.job_id.0);
     let cm_c = fr_u256(&bundle.statement.cm_c);
     match (&bundle.proof, commitment_words(bundle)) {
@@ -286,7 +301,11 @@ pub fn settle_calldata(bundle: &ProofBundle) -> Vec<u8> {
 /// the committed circuit `(proof, cmA, cmB, cmC, pok, jobId, provider)`, else
 /// `(proof, [job_id, provider, cm_a, cm_b, cm_c])`. Both return one `bool`.
 /// halo2: the five public inputs as words, then the proof (empty return or revert).
+/// Inference: `InferenceVerifier.verifyProof` ([`crate::inference::bundle_verify_calldata`]).
 pub fn verify_calldata(bundle: &ProofBundle) -> Vec<u8> {
+    if let Some(data) = crate::inference::bundle_verify_calldata(bundle) {
+        return data;
+    }
     let p = match &bundle.proof {
         Proof::Halo2KzgBn254(p) => return veriflop_halo2::evm::calldata(&bundle.statement.public_inputs(), &p.0),
         Proof::Groth16Bn254(p) => &p.0,
@@ -553,6 +572,36 @@ pub fn settle_halo2_in_evm(
     }
     check_system(ProofSystem::Halo2KzgBn254, job, bundle)?;
     settle(halo2_verifier_initcode(vk)?, job, nonce, bundle, price_wei)
+}
+
+/// [`settle_in_evm`] for an inference job: deploys the model's
+/// `InferenceVerifier` (from its verifying key file), registers it for the
+/// job's shape and model, and settles with `JobEscrow.submitInference`.
+/// `job.job_id` must be [`demo_job_id`]`(nonce)`.
+pub fn settle_inference_in_evm(
+    vk: &veriflop_infer::keys::ModelVk,
+    job: &Job,
+    nonce: &Bytes32,
+    bundle: &ProofBundle,
+    price_wei: u128,
+) -> Result<SettlementReport, Error> {
+    if job.circuit != CircuitKind::Inference || bundle.inference.is_none() {
+        return Err(Error::Input(format!(
+            "a {} job with a {} bundle is not an inference job",
+            job.circuit, bundle.circuit
+        )));
+    }
+    let key = crate::inference::InferenceVerifierKey::from_model_vk(vk);
+    if crate::inference::inference_shape_id(vk.batch, vk.d_in, vk.d_out)? != job_shape_id(job)
+        || crate::inference::model_word(&vk.model_digest) != fr_u256(&job.cm_b)
+    {
+        return Err(Error::Input(format!(
+            "the model key is not for job {}'s model and shape {}",
+            job.job_id, job.shape
+        )));
+    }
+    check_system(ProofSystem::Groth16Bn254, job, bundle)?;
+    settle(crate::inference::inference_verifier_initcode(&key)?, job, nonce, bundle, price_wei)
 }
 
 fn check_system(system: ProofSystem, job: &Job, bundle: &ProofBundle) -> Result<(), Error> {

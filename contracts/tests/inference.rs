@@ -634,3 +634,41 @@ fn delivery_receipts_name_the_output_digest() {
     ok(&e.send(PROVIDER, data, 0));
     assert_eq!(e.status(mx.job_id()), JobStatus::Paid);
 }
+
+/// A bundle as the service and the CLI hold it settles as its statement does:
+/// the same calldata, and `settle_inference_in_evm` (what the main job runs)
+/// pays the job through the model's verifier built from its `.ivk`, refusing a
+/// key of another model.
+#[test]
+fn an_inference_bundle_settles_as_its_statement_does() {
+    use veriflop_circuits::{CircuitKind, Dtype, Job, JobId, Shape};
+    use veriflop_verifier::ProofBundle;
+    let mx = m1();
+    let vk = mx.keys.verifying_key();
+    let bundle = ProofBundle::from_inference(&vk, JobId(mx.st.job_id), mx.st.provider, mx.st.cm_in, &mx.proof).unwrap();
+    assert_eq!(veriflop_contracts::settle_calldata(&bundle), submit_inference_calldata(&mx.st, &mx.proof));
+    assert_eq!(veriflop_contracts::verify_calldata(&bundle), inference_verify_calldata(&mx.st, &mx.proof));
+    assert_eq!(veriflop_contracts::settle_function(&bundle), "submitInference");
+
+    // The main job's settlement: a job of the demo escrow, proven for its id.
+    let m = model(1);
+    let nonce = nonce(1003);
+    let st = InferenceStatement { job_id: veriflop_contracts::demo_job_id(&nonce).0, ..mx.st };
+    let trace = run(&m, BATCH, &mx.x).unwrap();
+    let proof = prove(&mx.keys, &m, &Witness::from(&trace), &st, &mut rand::rngs::OsRng).unwrap();
+    let bundle = ProofBundle::from_inference(&vk, JobId(st.job_id), st.provider, st.cm_in, &proof).unwrap();
+    let job = Job {
+        job_id: JobId(st.job_id),
+        system: Default::default(),
+        circuit: CircuitKind::Inference,
+        shape: Shape::new(BATCH as u32, 6, 3, Dtype::Int8).unwrap(),
+        cm_a: bundle.statement.cm_a,
+        cm_b: bundle.statement.cm_b,
+    };
+    let r = veriflop_contracts::settle_inference_in_evm(&vk, &job, &nonce, &bundle, 1000).unwrap();
+    assert_eq!((r.status_before, r.status_after), (JobStatus::Open, JobStatus::Paid));
+    assert!(r.gas.verifier_call > 0 && r.gas.submit_tx > r.gas.verifier_call);
+    let other = m2().keys.verifying_key();
+    let e = veriflop_contracts::settle_inference_in_evm(&other, &job, &nonce, &bundle, 1000).unwrap_err();
+    assert!(e.to_string().contains("not for job"), "{e}");
+}
