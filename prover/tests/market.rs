@@ -7,7 +7,9 @@
 //! - an agent SIGKILLed mid-proof: its lease expires, another agent completes the
 //!   job, and the killed agent's restart forgets its stale claim;
 //! - the service SIGKILLed during an upload: after a restart the ledger and the
-//!   blob store agree (`veriflop-verifier audit`).
+//!   blob store agree (`veriflop-verifier audit`);
+//! - an inference job: posted with its input batch and model file, proven and
+//!   delivered by an agent holding the model's proving key, its output fetched.
 //!
 //! PostgreSQL tests need a server: `eval "$(scripts/pg-test-server.sh)"` sets
 //! VERIFLOP_TEST_PG_URL. Without it they fail, unless VERIFLOP_SKIP_PG=1.
@@ -505,4 +507,96 @@ fn sigterm_finishes_the_job_in_hand_and_a_second_signal_gives_the_lease_back() {
     assert_eq!(v["state"], "locked");
     assert!(v["market"]["lease_holder"].is_null(), "{v}");
     assert_eq!(v["market"]["claims"], 1);
+}
+
+/// An inference job through the binaries: the model owner makes the model's
+/// keys (`model setup`), the client posts its input batch with the model file
+/// (`client post --model --input`), an agent without the model's proving key
+/// leaves the job, one with it runs the model, proves and delivers the output,
+/// and the client fetches the output, checked, equal to `model run`'s.
+#[test]
+fn an_inference_job_is_posted_proven_delivered_and_fetched() {
+    let m = Market::new(None);
+    let keys = m.path("keys");
+    let (model, other) = (m.path("model.json"), m.path("other.json"));
+    std::fs::write(&model, veriflop_infer::Model::random_mlp(&[12, 8, 5], 3).to_json()).unwrap();
+    std::fs::write(&other, veriflop_infer::Model::random_mlp(&[12, 8, 5], 4).to_json()).unwrap();
+    run(Command::new(prover())
+        .args(["--quiet", "model", "setup", "--batch", "3", "--model"])
+        .arg(&model)
+        .arg("--keys")
+        .arg(&keys));
+    let svc = m.start_service();
+    let (client, provider) = (secret(), secret());
+    m.tool(&["deposit", "--to", &address_of(&client), "--amount", &PRICE.to_string()]);
+    let x = m.path("x.npy");
+    write_matrix(&x, &InputMatrix::random(3, 12, Dtype::Int8, 5).unwrap()).unwrap();
+    let job = m.path("job.json");
+    let post = |model: &Path| {
+        Command::new(prover())
+            .args(["--quiet", "client", "post", "--url", &svc.url, "--price", &PRICE.to_string(), "--model"])
+            .arg(model)
+            .arg("--input")
+            .arg(&x)
+            .arg("--keys")
+            .arg(&keys)
+            .arg("--out")
+            .arg(&job)
+            .env("VERIFLOP_CLIENT_KEY", &client)
+            .output()
+            .unwrap()
+    };
+    // A model whose keys the client does not hold: refused, nothing locked.
+    let out = post(&other);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no verifying key for model"), "{out:?}");
+    assert!(!job.exists());
+    let out = post(&model);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = m.job_view(&svc.url, &job);
+    assert_eq!((v["circuit"].as_str(), v["shape"]["m"].as_u64()), (Some("inference"), Some(3)), "{v}");
+
+    // Without the model's proving key an agent leaves the job.
+    let pk = std::fs::read_dir(&keys)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "ipk"))
+        .unwrap();
+    let aside = pk.with_extension("ipk.aside");
+    std::fs::rename(&pk, &aside).unwrap();
+    let out = run(&mut m.agent(&svc.url, &provider, "p", &["--exit-when-idle"]));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Released"));
+    assert_eq!(m.job_view(&svc.url, &job)["market"]["claims"], 0);
+    std::fs::rename(&aside, &pk).unwrap();
+
+    // With it: claimed, checked, run, proven, delivered and paid.
+    let out = run(&mut m.agent(&svc.url, &provider, "p", &["--max-jobs", "1"]));
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(line.contains("inference") && line.contains("Released"), "{line}");
+    let y = m.path("y.npy");
+    run(Command::new(prover())
+        .args(["--quiet", "client", "fetch", "--url", &svc.url])
+        .arg("--job")
+        .arg(&job)
+        .arg("--keys")
+        .arg(&keys)
+        .arg("--out")
+        .arg(&y)
+        .env("VERIFLOP_CLIENT_KEY", &client));
+    let want = m.path("want.npy");
+    run(Command::new(prover())
+        .args(["--quiet", "model", "run", "--model"])
+        .arg(&model)
+        .arg("--input")
+        .arg(&x)
+        .arg("--out")
+        .arg(&want));
+    let (got, want) =
+        (veriflop_circuits::matrix::read_matrix(&y).unwrap(), veriflop_circuits::matrix::read_matrix(&want).unwrap());
+    assert_eq!((got.rows, got.cols), (3, 5));
+    assert_eq!(got.data, want.data, "the delivered output is the model's");
+    let bal: serde_json::Value = serde_json::from_str(&m.tool(&["balance", &address_of(&provider), "--json"])).unwrap();
+    assert_eq!(bal["balance"], PRICE.to_string());
+    assert!(m.tool(&["audit"]).contains("ledger consistent"));
 }

@@ -57,12 +57,10 @@ fn readme_by_hand_session_runs_from_any_directory() {
     }
 }
 
-#[test]
-fn readme_market_by_hand_runs_from_any_directory() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
-    let block = block_after(&readme, "The market by hand");
-    assert!(block.contains("vp work") && block.contains("vp client fetch"), "unexpected README block");
+/// Runs a README block of the market (service, client and provider commands)
+/// as written, with the built binaries on PATH, from a fresh temporary
+/// directory; returns that directory and what the block printed.
+fn run_market_block(block: &str) -> (tempfile::TempDir, String) {
     let service = Path::new(env!("CARGO_BIN_EXE_veriflop-prover")).with_file_name("veriflop-verifier");
     assert!(service.is_file(), "{} is not built: run the tests with --workspace", service.display());
 
@@ -92,10 +90,23 @@ fn readme_market_by_hand_runs_from_any_directory() {
         .output()
         .unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the README market session failed:\n{script}\n---\n{text}");
+    assert!(out.status.success(), "the README session failed:\n{script}\n---\n{text}");
     for want in ["Released", "ledger consistent", "blob store consistent"] {
         assert!(text.contains(want), "no {want:?} in:\n{text}");
     }
+    let left: Vec<String> =
+        std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(left, ["veriflop-data"], "the session left files outside veriflop-data/");
+    (tmp, text)
+}
+
+#[test]
+fn readme_market_by_hand_runs_from_any_directory() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let block = block_after(&readme, "The market by hand");
+    assert!(block.contains("vp work") && block.contains("vp client fetch"), "unexpected README block");
+    let (tmp, _) = run_market_block(&block);
     // C, as fetched and checked, is A·B.
     let dir = tmp.path().join("veriflop-data/market");
     let input =
@@ -103,9 +114,21 @@ fn readme_market_by_hand_runs_from_any_directory() {
     let c = veriflop_circuits::stream::read_file(&dir.join("c.npy")).unwrap();
     let want = veriflop_circuits::execute::matmul_naive(&input("a.npy"), &input("b.npy"));
     assert_eq!(c.data, want.data.iter().map(|&x| x as i128).collect::<Vec<_>>());
-    let left: Vec<String> =
-        std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    assert_eq!(left, ["veriflop-data"], "the session left files outside veriflop-data/");
+}
+
+#[test]
+fn readme_inference_by_hand_runs_from_any_directory() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let block = block_after(&readme, "An inference job by hand");
+    assert!(block.contains("vp client post --model") && block.contains("vp model import"), "unexpected README block");
+    let (tmp, _) = run_market_block(&block);
+    // The output, as fetched and checked, is the model's, as run here.
+    let dir = tmp.path().join("veriflop-data/inference");
+    let read = |f: &str| veriflop_circuits::stream::read_file(&dir.join(f)).unwrap();
+    let (got, want) = (read("output.npy"), read("output-local.npy"));
+    assert_eq!((got.rows, got.cols), (4, 10));
+    assert_eq!(got.data, want.data);
 }
 
 /// The README's three-contributor ceremony, as written, from a temporary

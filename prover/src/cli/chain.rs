@@ -23,15 +23,13 @@ pub struct CalldataArgs {
 /// `calldata`: the settlement transaction data the provider (the bundle's payee
 /// address) sends to the escrow: `JobEscrow.submit(jobId, proof, cmA, cmB, cmC, pok)`
 /// for a committed-circuit bundle, `JobEscrow.submitPoseidon(jobId, cmC, proof)` for
-/// a Groth16 Poseidon or naive one, `JobEscrow.submitHalo2(jobId, cmC, proof)` for halo2.
+/// a Groth16 Poseidon or naive one, `JobEscrow.submitHalo2(jobId, cmC, proof)` for halo2,
+/// `JobEscrow.submitInference(jobId, proof, cmIn, cmHidden, cmOut, pokHidden, pokOut)`
+/// for an inference job.
 pub fn calldata(args: CalldataArgs, ctx: &Ctx) -> Result<(), CliError> {
     let bundle = read_bundle(&args.bundle)?;
     let hex = format!("0x{}", hex::encode(veriflop_contracts::settle_calldata(&bundle)));
-    let function = match (bundle.system(), bundle.circuit) {
-        (ProofSystem::Halo2KzgBn254, _) => "JobEscrow.submitHalo2",
-        (_, CircuitKind::Committed) => "JobEscrow.submit",
-        _ => "JobEscrow.submitPoseidon",
-    };
+    let function = format!("JobEscrow.{}", veriflop_contracts::settle_function(&bundle));
     if let Some(out) = &args.out {
         write_file(out, hex.as_bytes())?;
     }

@@ -14,6 +14,7 @@ use veriflop_verifier::auth::Signer;
 use veriflop_verifier::Verifier;
 
 use super::common::{commit_key_for, read_small, write_file, CliError, Ctx, KeyArgs};
+use super::inference::{self, read_model};
 use super::submit::client_error;
 
 #[derive(clap::Args, Debug)]
@@ -59,11 +60,19 @@ pub struct PostArgs {
     #[command(flatten)]
     conn: Conn,
     /// Matrix A (m×k), .npy or .vfm.
-    #[arg(long)]
-    a: PathBuf,
+    #[arg(long, required_unless_present = "model")]
+    a: Option<PathBuf>,
     /// Matrix B (k×n), .npy or .vfm.
-    #[arg(long)]
-    b: PathBuf,
+    #[arg(long, required_unless_present = "model")]
+    b: Option<PathBuf>,
+    /// An inference job instead: the model file (`model import` writes it), whose
+    /// verifying key for the input's batch is in --keys (`model setup`). The
+    /// service must hold the same key; the output is delivered as C.
+    #[arg(long, conflicts_with_all = ["a", "b", "circuit", "proof_system"], requires = "input")]
+    model: Option<PathBuf>,
+    /// The inference job's int8 input batch (batch × the model's inputs), .npy or .vfm.
+    #[arg(long, requires = "model")]
+    input: Option<PathBuf>,
     /// Element type the entries must fit.
     #[arg(long, default_value = "int8")]
     dtype: Dtype,
@@ -142,21 +151,35 @@ fn job_id(s: &str) -> Result<JobId, CliError> {
 }
 
 fn post(args: PostArgs, ctx: &Ctx) -> Result<(), CliError> {
-    let a = veriflop_circuits::stream::read_input_file(&args.a, args.dtype)?;
-    let b = veriflop_circuits::stream::read_input_file(&args.b, args.dtype)?;
-    let shape = Shape::new(a.rows as u32, a.cols as u32, b.cols as u32, args.dtype)?;
-    let circuit = args.circuit.unwrap_or(match args.proof_system {
-        ProofSystem::Groth16Bn254 => CircuitKind::Committed,
-        ProofSystem::Halo2KzgBn254 => CircuitKind::Poseidon,
-    });
-    args.proof_system.check_circuit(circuit)?;
-    let ck = commit_key_for(circuit, &shape, &args.keys)?;
     let client = args.conn.client()?;
     let me = Signer::from_hex(&args.conn.key).map_err(|e| CliError::new("bad_key", e.to_string()))?.address();
     let nonce = Bytes32::random();
     let id = client.job_id_for(&nonce).map_err(client_error)?;
-    let job = Job::new(id, circuit, shape, ck.as_ref(), &a, &b)?.with_system(args.proof_system)?;
-    drop((a, b, ck));
+    let (job, files) = match (&args.model, &args.input, &args.a, &args.b) {
+        (Some(model), Some(input), _, _) => {
+            let m = read_model(model)?;
+            let x = veriflop_circuits::stream::read_input_file(input, Dtype::Int8)?;
+            (inference::job_for(id, &m, &x, &args.keys.keys)?, [input.clone(), model.clone()])
+        }
+        (_, _, Some(pa), Some(pb)) => {
+            let a = veriflop_circuits::stream::read_input_file(pa, args.dtype)?;
+            let b = veriflop_circuits::stream::read_input_file(pb, args.dtype)?;
+            let shape = Shape::new(a.rows as u32, a.cols as u32, b.cols as u32, args.dtype)?;
+            let circuit = args.circuit.unwrap_or(match args.proof_system {
+                ProofSystem::Groth16Bn254 => CircuitKind::Committed,
+                ProofSystem::Halo2KzgBn254 => CircuitKind::Poseidon,
+            });
+            args.proof_system.check_circuit(circuit)?;
+            let ck = commit_key_for(circuit, &shape, &args.keys)?;
+            (
+                Job::new(id, circuit, shape, ck.as_ref(), &a, &b)?.with_system(args.proof_system)?,
+                [pa.clone(), pb.clone()],
+            )
+        }
+        _ => return Err(CliError::new("usage", "post needs --a and --b, or --model and --input")),
+    };
+    let shape = job.shape;
+    let circuit = job.circuit;
     let deadline = veriflop_verifier::auth::unix_now() + args.ttl_secs as i64;
     let record = json!({"job": job, "nonce": nonce, "url": args.conn.url, "client": me, "price": args.price.to_string(), "deadline": deadline});
     let terms = Terms {
@@ -167,10 +190,10 @@ fn post(args: PostArgs, ctx: &Ctx) -> Result<(), CliError> {
         lease_stake: args.lease_stake,
     };
     // The job file is written once the escrow is locked: with it, the client can always refund.
-    let (_, uploads) = post_with_data(&client, &job, &terms, me, [&args.a, &args.b], || {
+    let (_, uploads) = post_with_data(&client, &job, &terms, me, [&files[0], &files[1]], || {
         write_file(&args.out, serde_json::to_string_pretty(&record).expect("json").as_bytes())
     })?;
-    for (u, path) in uploads.iter().zip([&args.a, &args.b]) {
+    for (u, path) in uploads.iter().zip(&files) {
         ctx.note(format!(
             "uploaded {} ({} bytes): matches cm_{}",
             path.display(),
@@ -254,21 +277,29 @@ pub fn fetch_checked(
     }
     // The accepted proof, verified here when the key is at hand: the shape's
     // Groth16 verifying key, or the halo2 SRS (the key is derived once and cached).
+    // An inference job's output is committed under its model's key: the client
+    // holds it (its input was committed under it too).
     let store = KeyStore::new(&keys.keys);
-    let verifier = match job.system {
-        ProofSystem::Groth16Bn254 if store.vk_path(job.circuit, &job.shape).is_file() => {
-            Some(Verifier::new(store.load_vk(job.circuit, &job.shape)?))
-        }
-        ProofSystem::Halo2KzgBn254 if store.srs_path().is_file() => {
-            Some(Verifier::halo2(super::halo2::verifier_key(&store, &job.shape, ctx)?.0))
-        }
-        _ => None,
+    let (verifier, ck) = if job.circuit == CircuitKind::Inference {
+        let vk = inference::load_vk(&keys.keys, job.cm_b, job.shape.m as usize)?;
+        let ck = vk.commit_key()?;
+        (Some(Verifier::inference(vk)?), Some(ck))
+    } else {
+        let verifier = match job.system {
+            ProofSystem::Groth16Bn254 if store.vk_path(job.circuit, &job.shape).is_file() => {
+                Some(Verifier::new(store.load_vk(job.circuit, &job.shape)?))
+            }
+            ProofSystem::Halo2KzgBn254 if store.srs_path().is_file() => {
+                Some(Verifier::halo2(super::halo2::verifier_key(&store, &job.shape, ctx)?.0))
+            }
+            _ => None,
+        };
+        (verifier, commit_key_for(job.circuit, &job.shape, keys)?)
     };
     let proof_checked = verifier.is_some();
     if let Some(v) = verifier {
         v.verify(&bundle)?;
     }
-    let ck = commit_key_for(job.circuit, &job.shape, keys)?;
     let dir = out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
     std::fs::create_dir_all(&dir).map_err(|e| CliError::new("io", format!("{}: {e}", dir.display())))?;
     let tmp = tempfile::Builder::new()

@@ -8,7 +8,9 @@
 //! second job, posted to JobEscrow (in-process EVM), is proven for its own id and
 //! settled on-chain: a job id names its venue, so each proof pays once.
 //! By default it runs once per proof system: Groth16 (commit-and-prove circuit)
-//! and halo2 (Poseidon commitments, universal SRS).
+//! and halo2 (Poseidon commitments, universal SRS); then an inference job: a
+//! small int8 model made here and imported from ONNX, run and proven by the
+//! same agent, its output delivered before payment (`demo_inference`).
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -61,10 +63,18 @@ pub struct Args {
     /// chain agent and a delivery receipt; `npm ci --prefix tools`).
     #[arg(long, default_value = "evm", value_parser = ["evm", "local"])]
     pub chain: String,
+    /// The inference job's model: an int8 MLP with these widths (inputs, hidden
+    /// layers, outputs), made here, written as ONNX and imported; `none` skips
+    /// the inference job.
+    #[arg(long, default_value = "32-24-10")]
+    pub inference: String,
+    /// Rows of the inference job's input batch.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
 }
 
 /// Escrowed price of each demo job, in wei (0.01 ETH).
-const PRICE_WEI: u128 = 10_000_000_000_000_000;
+pub(super) const PRICE_WEI: u128 = 10_000_000_000_000_000;
 
 /// Longest wait for the agent to deliver one job.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(900);
@@ -133,6 +143,19 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         lines.extend(keys_line);
     }
 
+    // The model owner's part of the inference job: the model and its keys.
+    let model = match args.inference.as_str() {
+        "none" => None,
+        spec => Some(super::demo_inference::prepare(spec, args.batch, args.seed, &store.dir, &args.out_dir)?),
+    };
+    if let Some(m) = &model {
+        lines.extend(m.lines.iter().cloned());
+        if let Some(t) = m.setup_seconds {
+            setup_secs.insert("inference".into(), json!(t));
+        }
+    }
+    let jobs = systems.len() + model.is_some() as usize;
+
     // A fresh market each run: the service's ledger and blobs, the agent's work.
     let out = &args.out_dir;
     for d in ["service", "provider", "client"] {
@@ -146,7 +169,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let attestor_file = out.join("service").join("attestor.key");
     super::common::write_file(&attestor_file, attestor.secret_hex().as_bytes())?;
     let service = Service::start(&verifier_bin, out, &store.dir, &halo2_shapes, &attestor_file)?;
-    let deposit = PRICE_WEI as u64 * systems.len() as u64;
+    let deposit = PRICE_WEI as u64 * jobs as u64;
     service.tool(&[
         "deposit",
         "--to",
@@ -164,7 +187,12 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         service.child.id(),
         out.join("service").display()
     ));
-    let agent = Agent::start(&args, &store.dir, &service.url, &provider_id, systems.len(), &halo2_shapes)?;
+    let mut agent_shapes = halo2_shapes.clone();
+    if let Some(m) = &model {
+        agent_shapes =
+            [agent_shapes, shape_arg(&m.shape)].iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>().join(",");
+    }
+    let agent = Agent::start(&args, &store.dir, &service.url, &provider_id, jobs, &agent_shapes)?;
     lines.push(format!(
         "  2 provider starts its agent (`veriflop-prover work`, pid {}; log in {}) for {}",
         agent.child.id(),
@@ -200,6 +228,27 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         lines.extend(r.lines);
         runs.push(r.json);
     }
+    let inference = match &model {
+        Some(m) => {
+            let dir = out.join("client").join("inference");
+            let evm = args.chain == "evm";
+            let r = super::demo_inference::run(
+                m,
+                &client,
+                client_id.address(),
+                &agent,
+                &args.keys,
+                &dir,
+                args.seed,
+                evm,
+                ctx,
+            )?;
+            lines.push(format!("inference job (model {}, batch {}):", args.inference, args.batch));
+            lines.extend(r.lines);
+            Some(r.json)
+        }
+        None => None,
+    };
     let paid = provider_view.account(provider_id.address()).map_err(client_error)?;
     let left = client.account(client_id.address()).map_err(client_error)?;
     let audit = service.tool(&["audit"])?;
@@ -211,7 +260,8 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     ));
     lines.push(
         format!(
-            "result: VERIFIED and DELIVERED; each service job RELEASED once its C was stored, another SETTLED on-chain ({}; each proof paid once)",
+            "result: VERIFIED and DELIVERED; each service job RELEASED once its C was stored{}, another SETTLED on-chain ({}; each proof paid once)",
+            if model.is_some() { " (the inference job's C: the model's output)" } else { "" },
             if args.chain == "local" { "a hardhat node over JSON-RPC, C delivered and attested" } else { "in-process EVM" }
         ),
     );
@@ -231,6 +281,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             "client_balance": left.balance,
             "setup_seconds": setup_secs,
             "runs": runs,
+            "inference": inference,
         }),
     );
     Ok(())
@@ -347,7 +398,7 @@ impl Drop for Service {
 }
 
 /// The provider agent, in its own process; its lines (one per job) arrive on `lines`.
-struct Agent {
+pub(super) struct Agent {
     child: Child,
     lines: mpsc::Receiver<String>,
     log: PathBuf,
@@ -360,15 +411,15 @@ impl Agent {
         url: &str,
         provider: &Signer,
         jobs: usize,
-        halo2_shapes: &str,
+        extra_shapes: &str,
     ) -> Result<Agent, CliError> {
         let exe = std::env::current_exe().map_err(|e| CliError::new("io", e.to_string()))?;
         let dir = args.out_dir.join("provider");
         let log = dir.join("agent.log");
         let log_file = std::fs::File::create(&log).map_err(|e| CliError::new("io", e.to_string()))?;
         let mut shapes = shape_arg(&args.shape.shape()?);
-        if !halo2_shapes.is_empty() && halo2_shapes != shapes {
-            shapes += &format!(",{halo2_shapes}");
+        if !extra_shapes.is_empty() && extra_shapes != shapes {
+            shapes += &format!(",{extra_shapes}");
         }
         let mut child = Command::new(exe)
             .args(["work", "--url", url, "--poll-secs", "0.2", "--max-jobs", &jobs.to_string(), "--shapes", &shapes])
@@ -393,7 +444,7 @@ impl Agent {
     }
 
     /// The agent's report of the job with this id, once it printed it.
-    fn report(&self, id: &str) -> Option<String> {
+    pub(super) fn report(&self, id: &str) -> Option<String> {
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(30) {
             match self.lines.recv_timeout(Duration::from_millis(200)) {
@@ -428,9 +479,9 @@ struct Flow {
     seed: u64,
 }
 
-struct FlowReport {
-    lines: Vec<String>,
-    json: serde_json::Value,
+pub(super) struct FlowReport {
+    pub lines: Vec<String>,
+    pub json: serde_json::Value,
 }
 
 impl Flow {
@@ -481,27 +532,7 @@ impl Flow {
         ));
 
         // Provider (the agent process): claim, check, prove, deliver. The client waits.
-        let t = Instant::now();
-        let released = loop {
-            let v = client.job(&job.job_id).map_err(client_error)?;
-            if v.state != EscrowState::Locked {
-                break v;
-            }
-            if t.elapsed() > DELIVERY_TIMEOUT {
-                return Err(CliError::new(
-                    "timeout",
-                    format!("no delivery within {} s; see {}", DELIVERY_TIMEOUT.as_secs(), agent.log.display()),
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let waited = t.elapsed();
-        if released.state != EscrowState::Released {
-            return Err(CliError::new(
-                "not_released",
-                format!("job {} ended {:?}; see {}", job.job_id, released.state, agent.log.display()),
-            ));
-        }
+        let (released, waited) = wait_released(client, &job, agent)?;
         let report = agent.report(&job.job_id.to_string()).unwrap_or_else(|| "(no report)".into());
         lines.push(format!("  4 provider agent claims it, downloads and checks A and B, proves, uploads C and the proof:\n    {report}"));
         let payee = released.payee.map(|p| p.to_string()).unwrap_or_default();
@@ -575,7 +606,7 @@ impl Flow {
             lines.push(format!(
                 "    JobEscrow pays {} wei: {} {} gas (verifier {} gas), job {:?} → {:?}",
                 chain.price_wei,
-                settle_function(&chain_proof.bundle),
+                veriflop_contracts::settle_function(&chain_proof.bundle),
                 chain.gas.submit_tx,
                 chain.gas.verifier_call,
                 chain.status_before,
@@ -623,6 +654,36 @@ impl Flow {
     }
 }
 
+/// Waits while the agent claims, proves and delivers the job, until the service
+/// releases its escrow; the job's view then, and how long it took.
+pub(super) fn wait_released(
+    client: &BlockingClient,
+    job: &Job,
+    agent: &Agent,
+) -> Result<(veriflop_service::client::JobView, Duration), CliError> {
+    let t = Instant::now();
+    let released = loop {
+        let v = client.job(&job.job_id).map_err(client_error)?;
+        if v.state != EscrowState::Locked {
+            break v;
+        }
+        if t.elapsed() > DELIVERY_TIMEOUT {
+            return Err(CliError::new(
+                "timeout",
+                format!("no delivery within {} s; see {}", DELIVERY_TIMEOUT.as_secs(), agent.log.display()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    if released.state != EscrowState::Released {
+        return Err(CliError::new(
+            "not_released",
+            format!("job {} ended {:?}; see {}", job.job_id, released.state, agent.log.display()),
+        ));
+    }
+    Ok((released, t.elapsed()))
+}
+
 fn settle(
     verifier: &Verifier,
     job: &Job,
@@ -637,14 +698,6 @@ fn settle(
     r.map_err(|e| CliError::new("settlement_failed", format!("on-chain settlement failed: {e}")))
 }
 
-fn settle_function(bundle: &ProofBundle) -> &'static str {
-    match (bundle.system(), bundle.circuit) {
-        (ProofSystem::Halo2KzgBn254, _) => "submitHalo2",
-        (_, CircuitKind::Committed) => "submit",
-        _ => "submitPoseidon",
-    }
-}
-
-fn short(x: &ark_bn254::Fr) -> String {
+pub(super) fn short(x: &ark_bn254::Fr) -> String {
     field::fr_to_hex(x)[..12].to_string()
 }

@@ -16,6 +16,7 @@ use veriflop_infer::circuit::Cost;
 use veriflop_infer::{onnx, Model};
 
 use super::common::{secs, write_file, CliError, Ctx};
+use super::inference::{read_model, setup_keys};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -33,6 +34,22 @@ enum Command {
     Export(ExportArgs),
     /// Make a model's keys for one batch size (development setup: whoever runs it knows the trapdoors).
     Setup(SetupArgs),
+    /// Write an int8 MLP with random weights as ONNX (QGemm chain): a stand-in for
+    /// a trained model when trying the flow or measuring the prover.
+    Random(RandomArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct RandomArgs {
+    /// Layer widths: inputs, hidden layers, outputs (ReLU after each hidden layer).
+    #[arg(long, default_value = "784-256-256-10")]
+    widths: String,
+    /// Seed of the weights and biases.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where to write the .onnx file.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -93,28 +110,13 @@ impl From<veriflop_infer::Error> for CliError {
     }
 }
 
-/// Largest model file read.
-const MAX_MODEL_FILE: u64 = 1 << 30;
-
-fn read_model(path: &std::path::Path) -> Result<Model, CliError> {
-    use std::io::Read;
-    let f = std::fs::File::open(path).map_err(|e| CliError::new("io", format!("{}: {e}", path.display())))?;
-    let mut bytes = Vec::new();
-    f.take(MAX_MODEL_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| CliError::new("io", format!("{}: {e}", path.display())))?;
-    if bytes.len() as u64 > MAX_MODEL_FILE {
-        return Err(CliError::new("too_large", format!("{} is larger than {MAX_MODEL_FILE} bytes", path.display())));
-    }
-    Ok(Model::from_json(&bytes)?)
-}
-
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     match args.command {
         Command::Import(a) => import(a, ctx),
         Command::Run(a) => execute(a, ctx),
         Command::Export(a) => export(a, ctx),
         Command::Setup(a) => setup(a, ctx),
+        Command::Random(a) => random(a, ctx),
     }
 }
 
@@ -192,26 +194,15 @@ fn export(a: ExportArgs, ctx: &Ctx) -> Result<(), CliError> {
 
 fn setup(a: SetupArgs, ctx: &Ctx) -> Result<(), CliError> {
     let model = read_model(&a.model)?;
-    let max = veriflop_circuits::shape::MAX_DIM as usize;
-    if a.batch == 0 || a.batch > max {
-        return Err(CliError::new("bad_batch", format!("batch {} is outside 1..={max}", a.batch)));
-    }
-    let stem = veriflop_infer::keys::file_stem(&model.digest(), a.batch);
-    let (pk_path, vk_path) = (a.keys.keys.join(format!("{stem}.ipk")), a.keys.keys.join(format!("{stem}.ivk")));
+    let (pk_path, vk_path, took) = setup_keys(&model, a.batch, &a.keys.keys, a.force)?;
     let digest = format!("0x{}", hex::encode(model.digest()));
-    if !a.force && pk_path.is_file() && vk_path.is_file() {
+    let Some(took) = took else {
         ctx.emit(
             format!("keys exist: {} (--force to regenerate)", vk_path.display()),
             json!({"ok": true, "existing": true, "model": digest, "pk": pk_path, "vk": vk_path}),
         );
         return Ok(());
-    }
-    let t = Instant::now();
-    let keys = veriflop_infer::job::ModelKeys::setup(&model, a.batch, &mut rand::rngs::OsRng)?;
-    let took = t.elapsed();
-    // The verifying key last: the service picks up a model once its .ivk exists.
-    write_file(&pk_path, &keys.to_bytes())?;
-    write_file(&vk_path, &keys.verifying_key().to_bytes())?;
+    };
     ctx.emit(
         format!(
             "model {digest}, batch {}: keys made in {}\n  proving key {}\n  verifying key {}",
@@ -222,6 +213,18 @@ fn setup(a: SetupArgs, ctx: &Ctx) -> Result<(), CliError> {
         ),
         json!({"ok": true, "existing": false, "model": digest, "batch": a.batch, "seconds": took.as_secs_f64(),
                "pk": pk_path, "vk": vk_path}),
+    );
+    Ok(())
+}
+
+fn random(a: RandomArgs, ctx: &Ctx) -> Result<(), CliError> {
+    let widths = super::inference::parse_widths(&a.widths)?;
+    let model = Model::random_mlp(&widths, a.seed);
+    model.validate()?;
+    write_file(&a.out, &onnx::export(&model)?)?;
+    ctx.emit(
+        format!("random int8 MLP {} (seed {}) written to {}", a.widths, a.seed, a.out.display()),
+        json!({"ok": true, "widths": widths, "seed": a.seed, "path": a.out}),
     );
     Ok(())
 }

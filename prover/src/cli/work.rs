@@ -8,6 +8,10 @@
 //! their leases back at once. Each claim is recorded in `--work-dir` until it
 //! is settled, so after a crash (or SIGKILL) a restart resumes a claim whose
 //! lease is still valid, and forgets one that expired (the job reopened).
+//!
+//! An inference job's A is the input batch and its B the model file; the agent
+//! takes it when `--keys` holds the model's proving key for the batch
+//! (`model setup`), and delivers the model's output as C.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -25,6 +29,7 @@ use veriflop_verifier::auth::Signer;
 
 use super::common::{commit_key_for, secs, CliError, Ctx, KeyArgs};
 use super::device::DeviceArgs;
+use super::inference::{self, ProvingKeys};
 use super::prove::{prove_job, Devices};
 use super::submit::client_error;
 
@@ -97,6 +102,8 @@ struct Agent {
     resumed: Mutex<VecDeque<ClaimRecord>>,
     delivered: AtomicU64,
     failed: AtomicU64,
+    /// The proving keys of the last model proven (inference jobs).
+    model_keys: ProvingKeys,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
@@ -118,6 +125,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
         resumed: Mutex::new(VecDeque::new()),
         delivered: AtomicU64::new(0),
         failed: AtomicU64::new(0),
+        model_keys: ProvingKeys::default(),
     });
     let client = agent.client()?;
     let venue = client.venue().map_err(client_error)?;
@@ -253,6 +261,9 @@ impl Agent {
             return false;
         }
         match j.system {
+            ProofSystem::Groth16Bn254 if j.circuit == CircuitKind::Inference => {
+                ProvingKeys::has(&self.args.keys.keys, &j.job())
+            }
             ProofSystem::Groth16Bn254 => self.store.has(j.circuit, &j.shape),
             ProofSystem::Halo2KzgBn254 => j.circuit == CircuitKind::Poseidon && self.store.srs_path().is_file(),
         }
@@ -368,43 +379,60 @@ impl Agent {
         client.run(|c| c.download_input(&j.job_id, Input::A, &pa)).map_err(client_error)?;
         client.run(|c| c.download_input(&j.job_id, Input::B, &pb)).map_err(client_error)?;
         let a = veriflop_circuits::stream::read_input_file(&pa, j.shape.dtype)?;
-        let b = veriflop_circuits::stream::read_input_file(&pb, j.shape.dtype)?;
-        let ck = commit_key_for(j.circuit, &j.shape, &self.args.keys)?;
-        job.check_data(ck.as_ref(), &a, &b)
-            .map_err(|e| CliError::rejected("bad_job_data", format!("the job's data does not match its terms: {e}")))?;
-        drop(ck);
-        let inputs = t.elapsed();
-
-        // Execute and prove (progress on stderr while it runs).
-        let t = Instant::now();
-        let quiet = Ctx { json: ctx.json, quiet: true };
-        let backend: Box<dyn Backend> = if job.system == ProofSystem::Groth16Bn254 {
-            self.args.device.backend(&quiet)?
+        let pc = dir.join("c.vfm");
+        let (bundle, prove, backend) = if job.circuit == CircuitKind::Inference {
+            // B is the model file; its keys are the model's (checked in `inference::prove`).
+            let model = inference::read_model(&pb)?;
+            let keys = self.model_keys.load(&self.args.keys.keys, &job)?;
+            let inputs = t.elapsed();
+            let t = Instant::now();
+            let heartbeat = Heartbeat::start(j.job_id, ctx.quiet);
+            std::thread::sleep(Duration::from_millis(self.args.fault_prove_delay_ms));
+            let proven = inference::prove(&job, &a, &model, &keys, self.signer.address());
+            drop(heartbeat);
+            let p = proven?;
+            veriflop_circuits::matrix::write_matrix(&pc, &p.output)?;
+            (p.bundle, (inputs, t.elapsed()), "cpu".to_string())
         } else {
-            Box::new(CpuBackend::new())
+            let b = veriflop_circuits::stream::read_input_file(&pb, j.shape.dtype)?;
+            let ck = commit_key_for(j.circuit, &j.shape, &self.args.keys)?;
+            job.check_data(ck.as_ref(), &a, &b).map_err(|e| {
+                CliError::rejected("bad_job_data", format!("the job's data does not match its terms: {e}"))
+            })?;
+            drop(ck);
+            let inputs = t.elapsed();
+
+            // Execute and prove (progress on stderr while it runs).
+            let t = Instant::now();
+            let quiet = Ctx { json: ctx.json, quiet: true };
+            let backend: Box<dyn Backend> = if job.system == ProofSystem::Groth16Bn254 {
+                self.args.device.backend(&quiet)?
+            } else {
+                Box::new(CpuBackend::new())
+            };
+            let gemm: Gemm = self.args.device.gemm.open(&quiet)?;
+            let heartbeat = Heartbeat::start(j.job_id, ctx.quiet);
+            std::thread::sleep(Duration::from_millis(self.args.fault_prove_delay_ms));
+            let proven = prove_job(
+                &job,
+                a,
+                b,
+                None,
+                self.signer.address(),
+                &self.store,
+                Devices { backend: backend.as_ref(), gemm: &gemm },
+                &quiet,
+            );
+            drop(heartbeat);
+            let p = proven?;
+            veriflop_circuits::matrix::write_matrix(&pc, &p.c)?;
+            (p.bundle, (inputs, t.elapsed()), p.backend)
         };
-        let gemm: Gemm = self.args.device.gemm.open(&quiet)?;
-        let heartbeat = Heartbeat::start(j.job_id, ctx.quiet);
-        std::thread::sleep(Duration::from_millis(self.args.fault_prove_delay_ms));
-        let proven = prove_job(
-            &job,
-            a,
-            b,
-            None,
-            self.signer.address(),
-            &self.store,
-            Devices { backend: backend.as_ref(), gemm: &gemm },
-            &quiet,
-        );
-        drop(heartbeat);
-        let p = proven?;
-        let prove = t.elapsed();
+        let (inputs, prove) = prove;
 
         // Deliver: C first, then the proof that releases the escrow.
         let t = Instant::now();
-        let pc = dir.join("c.vfm");
-        veriflop_circuits::matrix::write_matrix(&pc, &p.c)?;
-        let r = client.run(|c| c.deliver(&j.job_id, &pc, &p.bundle)).map_err(client_error)?;
+        let r = client.run(|c| c.deliver(&j.job_id, &pc, &bundle)).map_err(client_error)?;
         let deliver = t.elapsed();
         self.forget(&j.job_id);
         Ok(format!(
@@ -415,7 +443,7 @@ impl Agent {
             j.circuit,
             secs(inputs),
             secs(prove),
-            p.backend,
+            backend,
             secs(deliver),
             secs(total.elapsed()),
             r.outcome,
