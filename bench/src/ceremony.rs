@@ -68,14 +68,26 @@ fn prover_bin() -> anyhow::Result<PathBuf> {
 
 /// Runs `veriflop-prover args`, returning its wall time and peak RSS.
 fn step(args: &[&str]) -> anyhow::Result<Step> {
+    Ok(measured(Command::new(prover_bin()?).arg("--quiet").args(args))?.0)
+}
+
+/// Runs a child process to its end: its wall time and peak RSS (from `wait4`),
+/// and its stdout; an error with its stderr if it fails.
+pub fn measured(cmd: &mut Command) -> anyhow::Result<(Step, String)> {
     let t = Instant::now();
-    let child = Command::new(prover_bin()?)
-        .arg("--quiet")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    // Drain both pipes while it runs (a full pipe would block the child).
+    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut r) = r {
+                r.read_to_string(&mut s).ok();
+            }
+            s
+        })
+    };
+    let out = drain(child.stdout.take().map(|r| Box::new(r) as _));
+    let err = drain(child.stderr.take().map(|r| Box::new(r) as _));
     let pid = child.id() as libc::pid_t;
     let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
     // SAFETY: waits for our own child; status and usage are valid out-parameters.
@@ -83,14 +95,11 @@ fn step(args: &[&str]) -> anyhow::Result<Step> {
         bail!("wait4: {}", std::io::Error::last_os_error());
     }
     let seconds = t.elapsed().as_secs_f64();
+    let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
     if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        let mut err = String::new();
-        if let Some(mut e) = child.stderr {
-            std::io::Read::read_to_string(&mut e, &mut err).ok();
-        }
-        bail!("veriflop-prover {} failed: {err}", args.join(" "));
+        bail!("{cmd:?} failed: {err}");
     }
-    Ok(Step { seconds, peak_rss_bytes: usage.ru_maxrss as u64 * 1024 })
+    Ok((Step { seconds, peak_rss_bytes: usage.ru_maxrss as u64 * 1024 }, out))
 }
 
 pub fn run(sizes: &[u32], dir: &Path, progress: &dyn Fn(&str)) -> anyhow::Result<CeremonyResults> {

@@ -21,6 +21,7 @@ pub mod case;
 pub mod ceremony;
 pub mod check;
 pub mod extensions;
+pub mod inference;
 pub mod machine;
 pub mod market;
 pub mod plot;

@@ -174,6 +174,25 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', default_value = "64,128,256,512")]
         sizes: Vec<u32>,
     },
+    /// Measure inference jobs (docs/PROTOCOL.md §16.6): per model, the key setup
+    /// and the proofs, each in a child process (time, peak RSS); the first and
+    /// the warm proofs with their phases, verification, sizes, the constraint
+    /// split and submitInference gas. Writes inference.json and inference.md
+    /// under --out. Use the release profile.
+    Inference {
+        /// Output directory (publish: bench/results/inference-2core).
+        #[arg(long, default_value = "veriflop-bench-out/inference")]
+        out: PathBuf,
+        /// Models as `widths:batch` (random int8 MLPs), comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = veriflop_bench::inference::DEFAULT_MODELS)]
+        models: Vec<String>,
+        /// Warm proofs per model (after the first).
+        #[arg(long, default_value_t = 3)]
+        proofs: u32,
+    },
+    /// Internal: an inference measurement's child process.
+    #[command(name = veriflop_bench::inference::CHILD, hide = true)]
+    InferenceChild { args: Vec<String> },
     /// Internal: writes a development .ptau (for `ceremony`), in a child process.
     #[command(name = veriflop_bench::ceremony::DEV_PTAU, hide = true)]
     DevPtau { path: PathBuf, power: u32 },
@@ -413,6 +432,23 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             std::fs::write(out.join("ceremony.md"), format!("# veriflop phase-2 ceremony\n\n{md}"))?;
             println!("{md}");
             println!("wrote {}", out.join(veriflop_bench::ceremony::FILE).display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Inference { out, models, proofs } => {
+            let models =
+                models.iter().map(|m| veriflop_bench::inference::parse_model(m)).collect::<anyhow::Result<Vec<_>>>()?;
+            std::fs::create_dir_all(&out)?;
+            let work = tempfile::tempdir_in(&out)?;
+            let r = veriflop_bench::inference::run(&models, proofs, work.path(), &|p: &str| eprintln!("{p}"))?;
+            std::fs::write(out.join(veriflop_bench::inference::FILE), serde_json::to_string_pretty(&r)? + "\n")?;
+            let md = veriflop_bench::inference::markdown(&r);
+            std::fs::write(out.join("inference.md"), format!("# veriflop inference jobs\n\n{md}"))?;
+            println!("{md}");
+            println!("wrote {}", out.join(veriflop_bench::inference::FILE).display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::InferenceChild { args } => {
+            veriflop_bench::inference::child_main(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Readme { results, readme: readme_path, check } => {
