@@ -183,8 +183,23 @@ fn demo_runs_the_market_flow_in_separate_processes_and_reports_json() {
     assert!(runs[0]["chain"]["prove"]["constraints"].as_u64().unwrap() > 0);
     assert_eq!(runs[1]["circuit"], "poseidon");
     assert!(runs[1]["chain"]["prove"]["k"].as_u64().unwrap() > 0);
-    // Both prices reached the provider; the client holds what it checked.
-    assert_eq!(v["provider_balance"], "20000000000000000");
+    // The inference job: a model imported from ONNX, proven by the agent, its
+    // output fetched and checked, and another job settled on the EVM.
+    let inf = &v["inference"];
+    assert_eq!(inf["circuit"], "inference");
+    assert_eq!((&inf["verified"], &inf["delivered"]), (&true.into(), &true.into()));
+    assert_eq!(inf["service"]["state"], "Released");
+    assert_eq!(inf["proof_checked_by_client"], true);
+    assert_eq!(inf["proof_bytes"], 256, "one Groth16 proof");
+    assert!(inf["provider_report"].as_str().unwrap().contains("inference"), "{inf}");
+    assert_eq!(inf["chain"]["status_after"], "Paid");
+    assert!(inf["chain"]["submit_gas"].as_u64().unwrap() > 21_000);
+    assert!(
+        tmp.path().join("demo/model/model.onnx").exists()
+            && tmp.path().join("demo/client/inference/output.npy").exists()
+    );
+    // The three prices reached the provider; the client holds what it checked.
+    assert_eq!(v["provider_balance"], "30000000000000000");
     assert_eq!(v["client_balance"], "0");
     for d in ["groth16", "halo2"] {
         assert!(tmp.path().join(format!("demo/client/{d}/bundle.json")).exists());
@@ -227,6 +242,9 @@ fn demo_settles_on_a_local_node_with_the_chain_agent_and_a_delivery_receipt() {
     for d in ["groth16", "halo2"] {
         assert!(tmp.path().join(format!("demo/client/{d}/c-chain.npy")).exists());
     }
+    // The inference job is settled at the service (the chain agent takes matmul jobs only).
+    assert_eq!(v["inference"]["service"]["state"], "Released");
+    assert!(v["inference"]["chain"].is_null());
     assert!(tmp.path().join("demo/provider/cursor.json").exists());
 }
 
