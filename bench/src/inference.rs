@@ -46,7 +46,8 @@ pub struct InferenceRun {
     pub batch: usize,
     /// Constraints by kind (matmul: the Freivalds checks; requant and tables: the non-linear layers).
     pub cost: CostSplit,
-    /// QAP rows (constraints plus one per committed value) and log₂ of the domain.
+    /// QAP rows (constraints, plus one per instance entry: the committed values
+    /// and the three public inputs) and log₂ of the domain.
     pub qap_rows: usize,
     pub domain_log: u32,
     pub setup: Step,
@@ -66,6 +67,10 @@ pub struct CostSplit {
 /// What the proving child measured.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProveRun {
+    /// The circuit as the prover built it: constraints, instance entries, QAP domain size.
+    pub constraints: usize,
+    pub instance: usize,
+    pub domain_size: usize,
     /// Reading and decoding the proving key file.
     pub load_key_seconds: f64,
     /// The first proof (matrices built) and each warm proof, end to end.
@@ -117,7 +122,6 @@ pub fn run(
         let w = work.to_str().context("a UTF-8 path")?;
         let model = Model::random_mlp(widths, 1);
         let c = Cost::of(&model, *batch);
-        let qap_rows = c.total() + batch * (model.d_in() + model.d_out()) + committed_hidden(&model, *batch);
         progress(&format!("{name}: {} constraints; setup", c.total()));
         let (setup, _) = child(&["setup", &widths_arg(widths), &batch.to_string(), w])?;
         let stem = file_stem(&model.digest(), *batch);
@@ -128,12 +132,16 @@ pub fn run(
         let mut prove: ProveRun = serde_json::from_str(out.lines().last().unwrap_or(""))
             .with_context(|| format!("the proving child's report: {out:?}"))?;
         prove.peak_rss_bytes = step.peak_rss_bytes;
+        if prove.constraints != c.total() {
+            bail!("the prover has {} constraints, the cost model {}", prove.constraints, c.total());
+        }
+        let qap_rows = prove.constraints + prove.instance;
         let run = InferenceRun {
             widths: widths.clone(),
             batch: *batch,
             cost: CostSplit { matmul: c.matmul, requant: c.requant, tables: c.tables, total: c.total() },
             qap_rows,
-            domain_log: qap_rows.next_power_of_two().trailing_zeros(),
+            domain_log: prove.domain_size.trailing_zeros(),
             setup,
             pk_bytes,
             vk_bytes,
@@ -150,11 +158,6 @@ pub fn run(
         software: crate::machine::software(),
         runs,
     })
-}
-
-/// Committed hidden activations: every layer's output but the last.
-fn committed_hidden(model: &Model, batch: usize) -> usize {
-    model.layers.iter().rev().skip(1).map(|l| batch * l.d_out).sum()
 }
 
 /// The child processes: `setup WIDTHS BATCH DIR` writes the model's key files
@@ -232,7 +235,11 @@ fn prove(model: &Model, batch: usize, stem: &Path, proofs: u32) -> anyhow::Resul
         ("matrices", |s| s.prepare),
     ];
     let (submit_gas, verifier_gas) = gas(&vk, &nonce, &bundle)?;
+    let first = &all[0].1;
     Ok(ProveRun {
+        constraints: first.constraints,
+        instance: first.instance,
+        domain_size: first.domain_size,
         load_key_seconds,
         first_seconds: all[0].1.total.as_secs_f64(),
         warm_seconds: warm.iter().map(|s| s.total.as_secs_f64()).collect(),

@@ -27,7 +27,9 @@ fn a_tiny_model_is_measured_end_to_end() {
         (m.cost.matmul, m.cost.requant, m.cost.tables, m.cost.total),
         (cost.matmul, cost.requant, cost.tables, cost.total())
     );
-    assert!(m.qap_rows > m.cost.total && m.qap_rows <= 1 << m.domain_log);
+    assert_eq!(m.prove.constraints, cost.total());
+    assert_eq!(m.qap_rows, m.prove.constraints + m.prove.instance);
+    assert!(m.qap_rows <= 1 << m.domain_log && m.qap_rows > 1 << (m.domain_log - 1));
     let p = &m.prove;
     assert_eq!(p.warm_seconds.len(), 2);
     assert_eq!(p.phases.len(), 11);
