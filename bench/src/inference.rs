@@ -46,8 +46,8 @@ pub struct InferenceRun {
     pub batch: usize,
     /// Constraints by kind (matmul: the Freivalds checks; requant and tables: the non-linear layers).
     pub cost: CostSplit,
-    /// QAP rows (constraints, plus one per instance entry: the committed values
-    /// and the three public inputs) and log₂ of the domain.
+    /// QAP rows (the constraints, and a row for each public input that no
+    /// constraint pins down: none for this circuit) and log₂ of the domain.
     pub qap_rows: usize,
     pub domain_log: u32,
     pub setup: Step,
@@ -67,9 +67,10 @@ pub struct CostSplit {
 /// What the proving child measured.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProveRun {
-    /// The circuit as the prover built it: constraints, instance entries, QAP domain size.
+    /// The circuit as the prover built it: constraints, instance entries, QAP rows and domain size.
     pub constraints: usize,
     pub instance: usize,
+    pub rows: usize,
     pub domain_size: usize,
     /// Reading and decoding the proving key file.
     pub load_key_seconds: f64,
@@ -135,7 +136,7 @@ pub fn run(
         if prove.constraints != c.total() {
             bail!("the prover has {} constraints, the cost model {}", prove.constraints, c.total());
         }
-        let qap_rows = prove.constraints + prove.instance;
+        let qap_rows = prove.rows;
         let run = InferenceRun {
             widths: widths.clone(),
             batch: *batch,
@@ -239,6 +240,7 @@ fn prove(model: &Model, batch: usize, stem: &Path, proofs: u32) -> anyhow::Resul
     Ok(ProveRun {
         constraints: first.constraints,
         instance: first.instance,
+        rows: first.rows,
         domain_size: first.domain_size,
         load_key_seconds,
         first_seconds: all[0].1.total.as_secs_f64(),

@@ -11,10 +11,11 @@
 //!    (`W·r⃗` and `b·r⃗` are linear combinations of the powers of r);
 //! 2. **requantization**: for every entry, `X_(ℓ+1) = y(Acc_ℓ)` through the
 //!    layer's thresholds ([`crate::requant`]), whose intervals are clipped to
-//!    the layer's accumulator bound and cut in chunks `[a, b)` of at most 2^15
-//!    ([`Chunks`]): with `d = acc − a` and `e = b − 1 − acc`,
-//!    - `y + 128` is in the byte table `[0, 256)`,
-//!    - `d` and `e` are in the table `[0, 2^15)`,
+//!    the layer's accumulator bound and cut in chunks `[a, b)` of at most the
+//!    model's limb width 2^b ≤ 2^15 ([`Chunks`], [`limb`]): with `d = acc − a`
+//!    and `e = b − 1 − acc`,
+//!    - `y` is in the byte table `[−128, 128)`,
+//!    - `d` and `e` are in the limb table `[0, 2^b)`,
 //!    - `(y + 128) + 2^8·(acc − d + 2^31) + 2^41·(acc + e + 1 + 2^31)` is a row
 //!      `(v + 128) + 2^8·(a + 2^31) + 2^41·(b + 2^31)` of the layer's chunk table.
 //!
@@ -27,6 +28,11 @@
 //! 3. **lookups** (logUp): for each table t, `Σ_i 1/(α − a_i) = Σ_j m_j/(α − t_j)`
 //!    over the values looked up in it and the table's rows with multiplicities
 //!    m_j; one constraint per lookup and per row.
+//!
+//! The lookup rows read α through a witness copy (one constraint α·1 = α'),
+//! so that every looked-up value is the only public input on its side of its
+//! row: each committed value is then pivoted and needs no QAP row of its own
+//! ([`crate::qap`]).
 //!
 //! The challenges r and α are public inputs here. Soundness needs every value
 //! they act on (activations, accumulators, d and e, multiplicities) fixed
@@ -102,20 +108,33 @@ pub fn instance_groups(model: &Model, batch: usize) -> Vec<Group> {
     let m = batch;
     let mut g = vec![Group::Input; m * model.d_in()];
     let last = model.layers.len() - 1;
-    let mut rows = 256 + LIMB as usize;
+    let limb = limb(model);
+    let mut rows = 256 + limb as usize;
     for (li, l) in model.layers.iter().enumerate() {
         let n = l.d_out;
         g.extend(std::iter::repeat_n(Group::Hidden, m * n));
         g.extend(std::iter::repeat_n(if li == last { Group::Output } else { Group::Hidden }, m * n));
         g.extend(std::iter::repeat_n(Group::Hidden, 2 * m * n));
-        rows += Chunks::new(l).rows.len();
+        rows += Chunks::new(l, limb).rows.len();
     }
     g.extend(std::iter::repeat_n(Group::Hidden, rows));
     g
 }
 
-const LIMB_BITS: u32 = 15;
-pub(crate) const LIMB: i64 = 1 << LIMB_BITS;
+/// The widest limb: d and e stay below 2^15, the packing's digit (§16.3).
+const MAX_LIMB_BITS: u32 = 15;
+
+/// The model's limb width 2^b (10 ≤ b ≤ 15): the size of the table d and e are
+/// looked up in, and the longest chunk. A wider limb means fewer, longer
+/// chunks; this is the width that makes the limb table and the chunk tables
+/// smallest together (the first, for the narrowest, on a tie). It depends on
+/// the model alone, so that its keys and its prover agree.
+pub fn limb(model: &Model) -> i64 {
+    (10..=MAX_LIMB_BITS)
+        .map(|b| 1i64 << b)
+        .min_by_key(|&l| l as usize + model.layers.iter().map(|x| Chunks::new(x, l).rows.len()).sum::<usize>())
+        .expect("a nonempty range")
+}
 
 fn fr(v: i64) -> Fr {
     Fr::from(v)
@@ -128,15 +147,15 @@ fn pack(v: i64, t_lo: i64, t_hi: i64) -> Fr {
 
 /// A layer's threshold table: each output v's accumulators [T(v), T(v+1)),
 /// clipped to what the layer can produce (|acc| ≤ [`Layer::acc_bound`]) and
-/// cut in chunks [a, b) of at most 2^15, so that acc − a and b − 1 − acc are
-/// one 16-bit limb each.
+/// cut in chunks [a, b) of at most `limb` ([`limb`]), so that acc − a and
+/// b − 1 − acc are each below `limb`.
 pub struct Chunks {
     /// (v, a, b), by v then a.
     pub rows: Vec<(i64, i64, i64)>,
 }
 
 impl Chunks {
-    pub fn new(layer: &Layer) -> Self {
+    pub fn new(layer: &Layer, limb: i64) -> Self {
         let th: Thresholds = layer.requant.thresholds();
         let bound = layer.acc_bound();
         let mut rows = Vec::new();
@@ -144,7 +163,7 @@ impl Chunks {
             let Some((lo, hi)) = th.interval(v) else { continue };
             let (mut a, end) = (lo.max(-bound), hi.min(bound + 1));
             while a < end {
-                let b = (a + LIMB).min(end);
+                let b = (a + limb).min(end);
                 rows.push((v as i64, a, b));
                 a = b;
             }
@@ -201,6 +220,10 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
         let alpha_val = ch.map(|c| c.alpha);
         let alpha = cs.new_input_variable(|| alpha_val.ok_or(SynthesisError::AssignmentMissing))?;
         let witness = |v: Option<Fr>| cs.new_witness_variable(|| v.ok_or(SynthesisError::AssignmentMissing));
+        // α's witness copy, the first witness: the lookup rows use it, so that
+        // a looked-up value is the only input on its side (crate::qap).
+        let alpha_w = witness(alpha_val)?;
+        cs.enforce_constraint(lc!() + alpha, lc!() + Variable::One, lc!() + alpha_w)?;
         let committed = self.committed;
         let data = |v: Option<Fr>| {
             let f = || v.ok_or(SynthesisError::AssignmentMissing);
@@ -236,8 +259,9 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
             x.push((data(v)?, v));
         }
 
-        let mut bytes = Table::new((0..256).map(fr).collect());
-        let mut limbs = Table::new((0..LIMB).map(fr).collect());
+        let mut bytes = Table::new((-128..128).map(fr).collect());
+        let limb = limb(model);
+        let mut limbs = Table::new((0..limb).map(fr).collect());
         let mut layer_tables = Vec::with_capacity(model.layers.len());
 
         for (li, layer) in model.layers.iter().enumerate() {
@@ -321,7 +345,7 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
             cs.enforce_constraint(next.0, lc!() + Variable::One, lc!())?;
 
             // 2. Requantization lookups.
-            let chunks = Chunks::new(layer);
+            let chunks = Chunks::new(layer, limb);
             let mut table = Table::new(chunks.rows.iter().map(|&(v, a, b)| pack(v, a, b)).collect());
             for idx in 0..m * n {
                 // d = acc − a, e = b − 1 − acc for the chunk [a, b) of y's interval
@@ -329,19 +353,19 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
                 // so that it is the threshold table that refuses the entry.
                 let de = y_vals[idx].zip(acc_vals[idx]).map(|(yv, a)| {
                     let honest = chunks.find(yv, a).map_or((0, 0), |(lo, hi)| (a - lo, hi - 1 - a));
-                    let clamp = |v: i64| v.clamp(0, LIMB - 1);
+                    let clamp = |v: i64| v.clamp(0, limb - 1);
                     tr.and_then(|t| t.slack.get(&(li, idx)).copied()).unwrap_or((clamp(honest.0), clamp(honest.1)))
                 });
-                let mut limb = |v: Option<i64>| -> Result<LinearCombination<Fr>, SynthesisError> {
+                let mut limb_lookup = |v: Option<i64>| -> Result<LinearCombination<Fr>, SynthesisError> {
                     let val = v.map(fr);
                     let var = data(val)?;
                     limbs.lookups.push((lc!() + var, val));
                     Ok(lc!() + var)
                 };
-                let d = limb(de.map(|p| p.0))?;
-                let e = limb(de.map(|p| p.1))?;
+                let d = limb_lookup(de.map(|p| p.0))?;
+                let e = limb_lookup(de.map(|p| p.1))?;
+                bytes.lookups.push((lc!() + y[idx], y_vals[idx].map(fr)));
                 let yp = lc!() + y[idx] + (fr(128), Variable::One);
-                bytes.lookups.push((yp.clone(), y_vals[idx].map(|v| fr(v + 128))));
                 // (y + 128) + 2^8·(acc − d − ACC_MIN) + 2^41·(acc + e + 1 − ACC_MIN)
                 let key = yp
                     + (fr(1 << 8), acc[idx])
@@ -360,7 +384,7 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
 
         // 3. logUp, one sum per table.
         for table in std::iter::once(bytes).chain(std::iter::once(limbs)).chain(layer_tables) {
-            logup(&cs, alpha, alpha_val, table, committed)?;
+            logup(&cs, alpha_w, alpha_val, table, committed)?;
         }
         Ok(())
     }
@@ -424,7 +448,8 @@ pub struct Cost {
     pub matmul: usize,
     /// One per lookup: 4 per output entry (chunk row, byte, d, e).
     pub requant: usize,
-    /// One per table row (256 bytes, 2^15 limbs, each layer's chunks) and per table.
+    /// One per table row (256 bytes, the limb table, each layer's chunks), one per
+    /// table (the sums), and α's witness copy.
     pub tables: usize,
 }
 
@@ -437,12 +462,13 @@ impl Cost {
         let m = batch;
         let max_n = model.layers.iter().map(|l| l.d_out).max().unwrap_or(1);
         let mut c = Cost { matmul: max_n.saturating_sub(1), ..Cost::default() };
-        c.tables = 256 + LIMB as usize + 2;
+        let limb = limb(model);
+        c.tables = 256 + limb as usize + 2 + 1;
         for l in &model.layers {
             let (k, n) = (l.d_in, l.d_out);
             c.matmul += k + 1 + m * k + m * (n - 1) + m + 1;
             c.requant += 4 * m * n;
-            c.tables += Chunks::new(l).rows.len() + 1;
+            c.tables += Chunks::new(l, limb).rows.len() + 1;
         }
         c
     }

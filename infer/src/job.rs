@@ -32,6 +32,7 @@ use veriflop_circuits::statement::Address;
 use crate::circuit::{instance_groups, Challenges, Group, InferenceCircuit, Witness};
 use crate::model::Model;
 use crate::prover::{self, ProveStats};
+use crate::qap::InferenceReduction;
 use crate::Error;
 
 const FS_TAG: &[u8] = b"veriflop/v1/inference";
@@ -78,7 +79,7 @@ impl ModelKeys {
     pub fn setup<R: RngCore + CryptoRng>(model: &Model, batch: usize, rng: &mut R) -> Result<Self, Error> {
         model.validate()?;
         let circuit = InferenceCircuit { model, batch, witness: None, challenges: None, committed: true };
-        let (pk, vk) = Groth16::<Bn254>::circuit_specific_setup(circuit, rng).map_err(synthesis)?;
+        let (pk, vk) = Groth16::<Bn254, InferenceReduction>::circuit_specific_setup(circuit, rng).map_err(synthesis)?;
         let groups = instance_groups(model, batch);
         if vk.gamma_abc_g1.len() != SKIP + groups.len() {
             return Err(Error::Model("the committed circuit's inputs do not match its groups".into()));
@@ -195,10 +196,11 @@ pub fn prove_with_stats<R: RngCore + CryptoRng>(
     stats.prepare = t.elapsed();
     (stats.constraints, stats.instance, stats.witness, stats.domain_size) =
         (prep.num_constraints, prep.num_instance, prep.num_witness, prep.domain_size);
+    stats.rows = crate::qap::rows(prep.num_constraints, &prep.extra_rows);
     if prep.num_instance != keys.vk.gamma_abc_g1.len()
         || keys.groups.len() + SKIP != prep.num_instance
         || keys.pk.a_query.len() != prep.num_instance + prep.num_witness
-        || keys.pk.h_query.len() + 1 != prep.domain_size
+        || keys.pk.h_query.len() != prep.domain_size
     {
         return Err(Error::Model("the keys do not fit the model's circuit".into()));
     }

@@ -33,7 +33,7 @@ use crate::Error;
 pub const VK_MAGIC: &[u8; 4] = b"VFIV";
 /// Magic of a model's proving-key file.
 pub const PK_MAGIC: &[u8; 4] = b"VFIP";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 /// Entries of one committed group (batch × width) a key file may hold.
 pub const MAX_GROUP: usize = 1 << 22;
 const G1_BYTES: usize = 64;
@@ -169,7 +169,7 @@ impl ModelKeys {
             return Err(bad("not a model proving key (missing VFIP header)"));
         }
         if bytes[4] != VERSION {
-            return Err(bad(&format!("version {} (this build reads {VERSION})", bytes[4])));
+            return Err(bad(&format!("version {} (this build reads {VERSION}): make the model's keys again with `veriflop-prover model setup`", bytes[4])));
         }
         let model_digest: [u8; 32] = bytes[5..37].try_into().expect("32 bytes");
         let batch = u32::from_be_bytes(bytes[37..41].try_into().expect("4 bytes")) as usize;
@@ -285,7 +285,7 @@ impl ModelVk {
             return Err(bad("not a model verifying key (missing VFIV header)"));
         }
         if bytes[4] != VERSION {
-            return Err(bad(&format!("version {} (this build reads {VERSION})", bytes[4])));
+            return Err(bad(&format!("version {} (this build reads {VERSION}): make the model's keys again with `veriflop-prover model setup`", bytes[4])));
         }
         let model_digest: [u8; 32] = bytes[5..37].try_into().expect("32 bytes");
         let word = |i: usize| u32::from_be_bytes(bytes[37 + 4 * i..41 + 4 * i].try_into().expect("4 bytes")) as usize;

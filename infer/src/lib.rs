@@ -10,6 +10,8 @@
 //! - [`job`]: commit-and-prove for a model's run (commitments, transcript,
 //!   Groth16 with the model's keys, proofs of knowledge);
 //! - [`keys`]: the verifier's part of a model's keys, and both as files;
+//! - [`qap`]: the keys' R1CS-to-QAP reduction (no QAP row for an input the
+//!   constraints already pin down; the quotient's query over the coset);
 //! - [`prover`]: the job's Groth16 prover (one synthesis, cached matrices,
 //!   small-scalar MSMs), proofs under the model's arkworks keys;
 //! - [`onnx`]: import of models quantized by onnxruntime's tooling (QOperator
@@ -23,6 +25,7 @@ pub mod model;
 #[cfg(feature = "onnx")]
 pub mod onnx;
 pub mod prover;
+pub mod qap;
 pub mod requant;
 
 pub use execute::{run, Trace};

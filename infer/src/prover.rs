@@ -11,9 +11,10 @@
 //!   circuit's own synthesis, [`assignment`]), with the logUp inverses by
 //!   batch inversion. The matrices are the model's: synthesized once per
 //!   (model, batch), as the setup does, and cached ([`prepare`]).
-//! - A·z, B·z, C·z come from the cached matrices; the quotient from seven
-//!   radix-2 NTTs on the reduction's domain (arkworks' `LibsnarkReduction`:
-//!   one extra row per public input).
+//! - A·z, B·z, C·z come from the cached matrices; the quotient's values on
+//!   the coset from six radix-2 NTTs on the domain of [`crate::qap`]'s
+//!   reduction (the constraints, and a row for each unpivoted input: none for
+//!   this circuit).
 //! - Every MSM skips zero scalars and identity bases, and runs small signed
 //!   scalars (int8 activations, int32 accumulators, 16-bit limbs,
 //!   multiplicities) as magnitudes over ± bases with only as many windows as
@@ -32,7 +33,7 @@ use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystem, OptimizationG
 use rand::{CryptoRng, RngCore};
 use rayon::prelude::*;
 
-use crate::circuit::{Challenges, Chunks, InferenceCircuit, Witness, LIMB};
+use crate::circuit::{limb, Challenges, Chunks, InferenceCircuit, Witness};
 use crate::model::Model;
 use crate::requant::ACC_MIN;
 use crate::Error;
@@ -43,6 +44,8 @@ pub struct ProveStats {
     pub constraints: usize,
     pub instance: usize,
     pub witness: usize,
+    /// QAP rows: the constraints and the reduction's extra rows.
+    pub rows: usize,
     pub domain_size: usize,
     /// Matrices (zero once cached for the model and batch).
     pub prepare: Duration,
@@ -54,7 +57,7 @@ pub struct ProveStats {
     pub synthesis: Duration,
     /// A·z, B·z, C·z and the satisfaction check.
     pub matvec: Duration,
-    /// The quotient: seven NTTs and the pointwise work.
+    /// The quotient: six NTTs and the pointwise work.
     pub qap: Duration,
     pub msm_a: Duration,
     pub msm_b_g1: Duration,
@@ -109,6 +112,8 @@ pub struct Prepared {
     pub num_instance: usize,
     pub num_witness: usize,
     pub num_constraints: usize,
+    /// The inputs given a QAP row of their own ([`crate::qap::unpivoted`]).
+    pub extra_rows: Vec<usize>,
     pub domain_size: usize,
     a: Csr,
     b: Csr,
@@ -142,7 +147,8 @@ pub fn prepare(model: &Model, batch: usize) -> Result<Arc<Prepared>, Error> {
     cs.finalize();
     let m = cs.to_matrices().ok_or_else(|| Error::Model("no matrices".into()))?;
     drop(cs);
-    let rows = m.num_constraints + m.num_instance_variables;
+    let extra_rows = crate::qap::unpivoted(&m);
+    let rows = crate::qap::rows(m.num_constraints, &extra_rows);
     let domain_size = rows
         .checked_next_power_of_two()
         .filter(|n| n.trailing_zeros() <= Fr::TWO_ADICITY)
@@ -151,6 +157,7 @@ pub fn prepare(model: &Model, batch: usize) -> Result<Arc<Prepared>, Error> {
         num_instance: m.num_instance_variables,
         num_witness: m.num_witness_variables,
         num_constraints: m.num_constraints,
+        extra_rows,
         domain_size,
         a: Csr::new(&m.a),
         b: Csr::new(&m.b),
@@ -182,10 +189,11 @@ pub fn committed_values(model: &Model, w: &Witness) -> Result<Vec<i64>, Error> {
     }
     let mut out = w.activations[0].clone();
     let mut bytes = vec![0i64; 256];
-    let mut limbs = vec![0i64; LIMB as usize];
+    let limb = limb(model);
+    let mut limbs = vec![0i64; limb as usize];
     let mut layer_counts = Vec::with_capacity(model.layers.len());
     let count_limb = |limbs: &mut [i64], v: i64| {
-        if (0..LIMB).contains(&v) {
+        if (0..limb).contains(&v) {
             limbs[v as usize] += 1;
         }
     };
@@ -193,7 +201,7 @@ pub fn committed_values(model: &Model, w: &Witness) -> Result<Vec<i64>, Error> {
         let (acc, y) = (&w.accumulators[li], &w.activations[li + 1]);
         out.extend_from_slice(acc);
         out.extend_from_slice(y);
-        let chunks = Chunks::new(layer);
+        let chunks = Chunks::new(layer, limb);
         // Row index by packed value (the last of equal rows, as the circuit's map).
         let index: HashMap<i128, usize> = chunks
             .rows
@@ -202,7 +210,7 @@ pub fn committed_values(model: &Model, w: &Witness) -> Result<Vec<i64>, Error> {
             .map(|(i, &(v, a, b))| (pack(v + 128, a - ACC_MIN, b - ACC_MIN), i))
             .collect();
         let mut counts = vec![0i64; chunks.rows.len()];
-        let clamp = |v: i64| v.clamp(0, LIMB - 1);
+        let clamp = |v: i64| v.clamp(0, limb - 1);
         for idx in 0..acc.len() {
             let (yv, a) = (y[idx], acc[idx]);
             let honest = chunks.find(yv, a).map_or((0, 0), |(lo, hi)| (a - lo, hi - 1 - a));
@@ -570,8 +578,9 @@ fn scale_powers(a: &mut [Fr], c: Fr, g: Fr) {
     });
 }
 
-/// The quotient's coefficients h = (A·B − C)/Z_H, from the evaluations on H,
-/// through the coset g·H (g the field's multiplicative generator).
+/// The quotient h = (A·B − C)/Z_H on the coset g·H (g the field's
+/// multiplicative generator), from the evaluations on H: the values the
+/// h-query's coset Lagrange basis multiplies ([`crate::qap`]).
 fn quotient(mut a: Vec<Fr>, mut b: Vec<Fr>, mut c: Vec<Fr>) -> Vec<Fr> {
     let n = a.len();
     let omega = Fr::get_root_of_unity(n as u64).expect("power-of-two domain");
@@ -588,9 +597,6 @@ fn quotient(mut a: Vec<Fr>, mut b: Vec<Fr>, mut c: Vec<Fr>) -> Vec<Fr> {
     a.par_iter_mut().zip(&b).zip(&c).with_min_len(1 << 10).for_each(|((x, y), z)| {
         *x = (*x * y - z) * z_inv;
     });
-    drop((b, c));
-    ntt(&mut a, omega_inv);
-    scale_powers(&mut a, n_inv, g.inverse().expect("nonzero"));
     a
 }
 
@@ -614,8 +620,10 @@ pub(crate) fn groth16<R: RngCore + CryptoRng>(
     if let Some(i) = (0..nc).into_par_iter().find_first(|&i| a[i] * b[i] != c[i]) {
         return Err(Error::Unsatisfied(format!("{i}")));
     }
-    // The reduction's rows for the public inputs: A = z_i, B = C = 0.
-    a[nc..nc + ni].copy_from_slice(&z[..ni]);
+    // The reduction's rows for unpivoted inputs: A = z_i, B = C = 0.
+    for (k, &i) in prep.extra_rows.iter().enumerate() {
+        a[nc + k] = z[i];
+    }
     stats.matvec = t.elapsed();
 
     let t = Instant::now();
@@ -644,7 +652,7 @@ pub(crate) fn groth16<R: RngCore + CryptoRng>(
 
 /// The full assignment z for the challenges, computed directly from the run,
 /// in the circuit's allocation order: 1, r, α, the committed values, then the
-/// witnesses (powers of r; per layer W·r⃗, b·r⃗, per row X·(W·r⃗) and Acc·r^j,
+/// witnesses (α's copy; powers of r; per layer W·r⃗, b·r⃗, per row X·(W·r⃗) and Acc·r^j,
 /// Horner from the last row; per table the logUp terms 1/(α − a_i) and
 /// m_j/(α − t_j), by batch inversion). [`assignment`] synthesizes the same
 /// vector through the circuit; a test holds them equal.
@@ -663,6 +671,7 @@ pub fn direct_assignment(
     let mut z = Vec::with_capacity(prep.num_instance + prep.num_witness);
     z.extend([Fr::one(), r, alpha]);
     z.par_extend(committed.par_iter().map(|&v| Fr::from(v)));
+    z.push(alpha); // α's witness copy
     let max_n = model.layers.iter().map(|l| l.d_out).max().unwrap_or(1);
     let mut pow = vec![Fr::one(), r];
     while pow.len() <= max_n {
@@ -671,6 +680,7 @@ pub fn direct_assignment(
     }
     z.extend_from_slice(&pow[2..]);
 
+    let limb = limb(model);
     let mut lookups_bytes = Vec::new();
     let mut lookups_limbs = Vec::new();
     let mut lookups_layers = Vec::with_capacity(model.layers.len());
@@ -721,7 +731,7 @@ pub fn direct_assignment(
         let mut keys = Vec::with_capacity(m * n);
         for idx in 0..m * n {
             let (yv, a, d, e) = (y[idx], acc[idx], de[2 * idx], de[2 * idx + 1]);
-            lookups_bytes.push(Fr::from(yv + 128));
+            lookups_bytes.push(Fr::from(yv));
             lookups_limbs.push(Fr::from(d));
             lookups_limbs.push(Fr::from(e));
             keys.push(Fr::from(pack(
@@ -735,9 +745,9 @@ pub fn direct_assignment(
     }
     // logUp terms, table by table: lookups, then rows with their multiplicities.
     let mut tables: Vec<(Vec<Fr>, Vec<Fr>)> =
-        vec![(lookups_bytes, (0..256).map(Fr::from).collect()), (lookups_limbs, (0..LIMB).map(Fr::from).collect())];
+        vec![(lookups_bytes, (-128..128).map(Fr::from).collect()), (lookups_limbs, (0..limb).map(Fr::from).collect())];
     for (layer, keys) in model.layers.iter().zip(lookups_layers) {
-        let rows = Chunks::new(layer)
+        let rows = Chunks::new(layer, limb)
             .rows
             .iter()
             .map(|&(v, a, b)| Fr::from(pack(v + 128, a - ACC_MIN, b - ACC_MIN)))
@@ -944,6 +954,7 @@ mod tests {
 
     #[test]
     fn ntt_round_trip_and_quotient() {
+        use ark_poly::EvaluationDomain;
         let mut rng = rand::rngs::OsRng;
         let n = 1 << 10;
         let p: Vec<Fr> = (0..n).map(|_| Fr::rand(&mut rng)).collect();
@@ -970,10 +981,13 @@ mod tests {
             v
         };
         let (pa, pb, pc) = (interp(&a), interp(&b), interp(&c));
+        // h's values on g·H, evaluated at t through the coset's Lagrange basis
+        // (as the h-query does, crate::qap).
         let h = quotient(a, b, c);
         let t = Fr::rand(&mut rng);
+        let coset = ark_poly::Radix2EvaluationDomain::<Fr>::new(n).unwrap().get_coset(Fr::GENERATOR).unwrap();
+        let h_t: Fr = coset.evaluate_all_lagrange_coefficients(t).iter().zip(&h).map(|(l, v)| *l * v).sum();
         let ev = |p: &[Fr]| p.iter().rev().fold(Fr::zero(), |acc, c| acc * t + c);
-        assert_eq!(ev(&h) * (t.pow([n as u64]) - Fr::one()), ev(&pa) * ev(&pb) - ev(&pc));
-        assert!(h[n - 1].is_zero());
+        assert_eq!(h_t * (t.pow([n as u64]) - Fr::one()), ev(&pa) * ev(&pb) - ev(&pc));
     }
 }

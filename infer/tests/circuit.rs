@@ -204,15 +204,18 @@ fn another_models_weights_a_changed_bias_or_swapped_layers_are_rejected() {
     assert!(!satisfied(&m, &x), "another input under the same outputs");
 }
 
-/// A layer's chunks tile [−bound, bound] without gaps, each at most 2^15 wide
-/// and inside one output's interval; `find` agrees with the requantization.
+/// A layer's chunks tile [−bound, bound] without gaps, each at most the
+/// model's limb wide (a power of two from 2^10 to 2^15) and inside one
+/// output's interval; `find` agrees with the requantization.
 #[test]
 fn chunks_tile_the_accumulator_range() {
-    use veriflop_infer::circuit::Chunks;
+    use veriflop_infer::circuit::{limb, Chunks};
     let m = model(1);
+    let limb = limb(&m);
+    assert!((limb as u64).is_power_of_two() && (1 << 10..=1 << 15).contains(&limb));
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     for l in &m.layers {
-        let c = Chunks::new(l);
+        let c = Chunks::new(l, limb);
         let bound = l.acc_bound();
         let mut rows = c.rows.clone();
         rows.sort_by_key(|&(_, a, _)| a);
@@ -222,7 +225,7 @@ fn chunks_tile_the_accumulator_range() {
             assert_eq!(w[0].2, w[1].1, "contiguous");
         }
         for &(v, a, b) in &rows {
-            assert!(a < b && b - a <= 1 << 15);
+            assert!(a < b && b - a <= limb);
             assert_eq!(l.requant.apply(a as i32) as i64, v);
             assert_eq!(l.requant.apply((b - 1) as i32) as i64, v);
         }

@@ -43,6 +43,34 @@ fn groups_match_the_committed_circuit() {
     assert_eq!(cs.num_instance_variables(), 3 + instance_groups(&m, BATCH).len());
 }
 
+/// The keys' reduction gives no QAP row to an input the constraints pin down
+/// (veriflop_infer::qap): binding then rests on every committed value being
+/// the only input on one side of some row. The circuit pivots all of them, so
+/// the domain holds the constraints alone, and every input base is distinct
+/// and not the identity.
+#[test]
+fn every_committed_value_is_pivoted_and_its_base_distinct() {
+    use ark_ec::AffineRepr;
+    use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisMode};
+    let m = model(1);
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    cs.set_mode(SynthesisMode::Setup);
+    InferenceCircuit { model: &m, batch: BATCH, witness: None, challenges: None, committed: true }
+        .generate_constraints(cs.clone())
+        .unwrap();
+    cs.finalize();
+    let mx = cs.to_matrices().unwrap();
+    assert_eq!(veriflop_infer::qap::unpivoted(&mx), Vec::<usize>::new());
+
+    let keys = ModelKeys::setup(&m, BATCH, &mut rand::rngs::StdRng::seed_from_u64(3)).unwrap();
+    assert_eq!(keys.pk.h_query.len(), mx.num_constraints.next_power_of_two());
+    let ic = &keys.vk.gamma_abc_g1;
+    assert!(ic.iter().all(|p| !p.is_zero()), "an input base is the identity");
+    let distinct: std::collections::HashSet<_> = ic.iter().map(|p| p.xy()).collect();
+    assert_eq!(distinct.len(), ic.len(), "two input bases coincide");
+}
+
 #[test]
 fn proofs_bind_the_job_the_provider_the_data_and_the_model() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(9);
