@@ -599,4 +599,41 @@ fn an_inference_job_is_posted_proven_delivered_and_fetched() {
     let bal: serde_json::Value = serde_json::from_str(&m.tool(&["balance", &address_of(&provider), "--json"])).unwrap();
     assert_eq!(bal["balance"], PRICE.to_string());
     assert!(m.tool(&["audit"]).contains("ledger consistent"));
+
+    // A blob store that changed the delivered output in place: the download
+    // no longer matches the content address the service names, and the client
+    // refuses it and writes nothing. (A service that lied about the address
+    // too would meet the client's check against the proven cm_C.)
+    let stored = walk(&Path::new(&m.blobs).join("sha256"))
+        .into_iter()
+        .find(|p| {
+            let r = std::fs::File::open(p).map(veriflop_circuits::stream::MatrixReader::new);
+            r.is_ok_and(|r| r.is_ok_and(|r| (r.rows, r.cols) == (3, 5)))
+        })
+        .expect("the delivered output in the blob store");
+    // Its last byte is the last int8 entry (.npy and .vfm alike).
+    let mut bytes = std::fs::read(&stored).unwrap();
+    *bytes.last_mut().unwrap() ^= 1;
+    let mut perms = std::fs::metadata(&stored).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&stored, perms).unwrap();
+    std::fs::write(&stored, bytes).unwrap();
+    let y2 = m.path("y2.npy");
+    let out = Command::new(prover())
+        .args(["--quiet", "client", "fetch", "--url", &svc.url])
+        .arg("--job")
+        .arg(&job)
+        .arg("--keys")
+        .arg(&keys)
+        .arg("--out")
+        .arg(&y2)
+        .env("VERIFLOP_CLIENT_KEY", &client)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("SHA-256 differs"), "{out:?}");
+    assert!(!y2.exists(), "nothing written");
+    let left = walk(y2.parent().unwrap());
+    assert!(!left.iter().any(|p| p.to_string_lossy().contains(".c-download-")), "{left:?}");
 }
