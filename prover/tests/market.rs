@@ -574,16 +574,20 @@ fn an_inference_job_is_posted_proven_delivered_and_fetched() {
     let out = run(&mut m.agent(&svc.url, &provider, "p", &["--max-jobs", "1"]));
     let line = String::from_utf8_lossy(&out.stdout);
     assert!(line.contains("inference") && line.contains("Released"), "{line}");
+    let fetch = |out: &Path| {
+        let mut c = Command::new(prover());
+        c.args(["--quiet", "client", "fetch", "--url", &svc.url])
+            .arg("--job")
+            .arg(&job)
+            .arg("--keys")
+            .arg(&keys)
+            .arg("--out")
+            .arg(out)
+            .env("VERIFLOP_CLIENT_KEY", &client);
+        c
+    };
     let y = m.path("y.npy");
-    run(Command::new(prover())
-        .args(["--quiet", "client", "fetch", "--url", &svc.url])
-        .arg("--job")
-        .arg(&job)
-        .arg("--keys")
-        .arg(&keys)
-        .arg("--out")
-        .arg(&y)
-        .env("VERIFLOP_CLIENT_KEY", &client));
+    run(&mut fetch(&y));
     let want = m.path("want.npy");
     run(Command::new(prover())
         .args(["--quiet", "model", "run", "--model"])
@@ -620,17 +624,7 @@ fn an_inference_job_is_posted_proven_delivered_and_fetched() {
     std::fs::set_permissions(&stored, perms).unwrap();
     std::fs::write(&stored, bytes).unwrap();
     let y2 = m.path("y2.npy");
-    let out = Command::new(prover())
-        .args(["--quiet", "client", "fetch", "--url", &svc.url])
-        .arg("--job")
-        .arg(&job)
-        .arg("--keys")
-        .arg(&keys)
-        .arg("--out")
-        .arg(&y2)
-        .env("VERIFLOP_CLIENT_KEY", &client)
-        .output()
-        .unwrap();
+    let out = fetch(&y2).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("SHA-256 differs"), "{out:?}");
     assert!(!y2.exists(), "nothing written");
