@@ -12,7 +12,7 @@ use ark_bn254::{Bn254, Fr};
 use ark_snark::SNARK;
 use ark_std::UniformRand;
 use rand::{Rng, SeedableRng};
-use veriflop_infer::circuit::{Challenges, Cost, InferenceCircuit, Witness};
+use veriflop_infer::circuit::{Challenges, Cost, InferenceCircuit, Witness, DENSE_BUDGET};
 use veriflop_infer::{run, Model};
 
 fn main() {
@@ -47,7 +47,15 @@ fn main() {
         let w = Witness::from(&trace);
         let t = Instant::now();
         let (pk, vk) = ark_groth16::Groth16::<Bn254>::circuit_specific_setup(
-            InferenceCircuit { model: &m, batch, witness: None, challenges: None, committed: false },
+            InferenceCircuit {
+                model: &m,
+                batch,
+                witness: None,
+                challenges: None,
+                committed: false,
+                dense_budget: DENSE_BUDGET,
+                hollow: false,
+            },
             &mut rng,
         )
         .unwrap();
@@ -56,7 +64,15 @@ fn main() {
         let t = Instant::now();
         let proof = ark_groth16::Groth16::<Bn254>::prove(
             &pk,
-            InferenceCircuit { model: &m, batch, witness: Some(&w), challenges: Some(ch), committed: false },
+            InferenceCircuit {
+                model: &m,
+                batch,
+                witness: Some(&w),
+                challenges: Some(ch),
+                committed: false,
+                dense_budget: DENSE_BUDGET,
+                hollow: false,
+            },
             &mut rng,
         )
         .unwrap();

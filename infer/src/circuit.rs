@@ -6,7 +6,9 @@
 //! weight is free. For a model with layers ℓ (batch m, widths k_ℓ → n_ℓ), the
 //! relation holds when, for every layer,
 //!
-//! 1. **matmul**: `sᵀ(X_ℓ·W_ℓ + 1·b_ℓᵀ − Acc_ℓ)r⃗ = 0` with `r⃗ = (1, r, …, r^(n−1))`,
+//! 1. **matmul**: for a *dense* layer ([`dense_layers`]), `Acc_ij = Σ_l W_lj·X_il + b_j`
+//!    exactly, one row per output and no product; for the others
+//!    `sᵀ(X_ℓ·W_ℓ + 1·b_ℓᵀ − Acc_ℓ)r⃗ = 0` with `r⃗ = (1, r, …, r^(n−1))`,
 //!    `s = (1, r^n, r^2n, …)`: Freivalds' check, about m·k + m·n products
 //!    (`W·r⃗` and `b·r⃗` are linear combinations of the powers of r);
 //! 2. **requantization**: for every entry, `X_(ℓ+1) = y(Acc_ℓ)` through the
@@ -90,6 +92,40 @@ pub struct InferenceCircuit<'a> {
     /// d, e, multiplicities) as public inputs, in the order of
     /// [`instance_groups`], so that the key's input bases commit to them.
     pub committed: bool,
+    /// Which layers check their matmul by dense rows ([`dense_layers`]); the
+    /// model's keys record it ([`DENSE_BUDGET`] unless a test chose another).
+    pub dense_budget: u64,
+    /// The prover's matrices: a dense row's A side is its accumulator, which
+    /// equals Σ W·X + b on every run the prover accepts (it checks that
+    /// natively), so that the matrices do not hold m·k·n weights.
+    pub hollow: bool,
+}
+
+/// How many weight terms (batch × d_in × d_out, summed over layers) the dense
+/// rows may take: the setup holds them all in memory (about 100 bytes each).
+pub const DENSE_BUDGET: u64 = 1 << 25;
+
+/// Which layers are *dense*: in order, while their batch × d_in × d_out adds
+/// up to at most `budget`. A dense layer's matmul is checked exactly, one
+/// row per output (`Acc_ij = Σ_l W_lj·X_il + b_j`, a linear combination of the
+/// committed X with the model's weights as constants), with no product and no
+/// full-width witness; the other layers use Freivalds' check.
+pub fn dense_layers(model: &Model, batch: usize, budget: u64) -> Vec<bool> {
+    let mut total = 0u64;
+    model
+        .layers
+        .iter()
+        .map(|l| {
+            total = total.saturating_add((batch * l.d_in * l.d_out) as u64);
+            total <= budget
+        })
+        .collect()
+}
+
+/// The highest power of r the circuit computes: the widest Freivalds layer's
+/// n (which is s), and at least 2, so that r is pivoted by r·r = r².
+pub fn max_power(model: &Model, dense: &[bool]) -> usize {
+    model.layers.iter().zip(dense).filter(|(_, d)| !**d).map(|(l, _)| l.d_out).max().unwrap_or(0).max(2)
 }
 
 /// Which commitment a public input after 1, r and α belongs to.
@@ -192,10 +228,11 @@ impl Table {
     }
 }
 
-// Operand sides: a constraint's long linear combination (W·r⃗, Horner's rows,
-// the logUp sums) is its A side and the short one its B side, so that B's
-// columns are few (powers of r, W·r⃗, α and the small committed values): B is
-// the prover's G2 MSM, the costliest per point.
+// Operand sides: B's columns are few (powers of r, W·r⃗, α and the small
+// committed values), because B is the prover's G2 MSM, the costliest per
+// point; a long linear combination is on the A side (W·r⃗, the logUp sums) or,
+// when it sums full-width witnesses that nothing else multiplies (Horner's
+// rows of products), on the C side, which puts them in no A column either.
 impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
     fn generate_constraints(self, cs: ConstraintSystemRef<Fr>) -> Result<(), SynthesisError> {
         let model = self.model;
@@ -244,8 +281,9 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
             Ok((p, v))
         };
 
-        // Powers of r up to the widest layer's n (n itself is s).
-        let max_n = model.layers.iter().map(|l| l.d_out).max().unwrap_or(1);
+        // Powers of r up to the widest Freivalds layer's n (n itself is s).
+        let dense = dense_layers(model, m, self.dense_budget);
+        let max_n = max_power(model, &dense);
         let mut pow: Vec<(Variable, Option<Fr>)> = vec![(Variable::One, Some(Fr::one())), (r, r_val)];
         while pow.len() <= max_n {
             let (last, lv) = *pow.last().expect("nonempty");
@@ -266,83 +304,121 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
 
         for (li, layer) in model.layers.iter().enumerate() {
             let (k, n) = (layer.d_in, layer.d_out);
-            let s = pow[n];
             // Accumulators and outputs.
             let acc_vals: Vec<Option<i64>> = (0..m * n).map(|i| tr.map(|t| t.accumulators[li][i])).collect();
             let acc: Vec<Variable> = acc_vals.iter().map(|v| data(v.map(fr))).collect::<Result<_, _>>()?;
             let y_vals: Vec<Option<i64>> = (0..m * n).map(|i| tr.map(|t| t.activations[li + 1][i])).collect();
             let y: Vec<Variable> = y_vals.iter().map(|v| data(v.map(fr))).collect::<Result<_, _>>()?;
 
-            // 1. Freivalds. The model is part of the circuit (its keys are the
-            // model's), so wr_l = Σ_j W_lj r^j and br = Σ_j b_j r^j are linear
-            // combinations of the powers: one constraint each, not k·n products.
-            let constant_sum = |coef: &dyn Fn(usize) -> i64| -> (LinearCombination<Fr>, Option<Fr>) {
-                let mut sum = lc!();
-                let mut val = Some(Fr::zero());
-                for (j, &(p, pv)) in pow.iter().enumerate().take(n) {
-                    let c = fr(coef(j));
-                    sum += (c, p);
-                    val = val.zip(pv).map(|(a, b)| a + c * b);
-                }
-                (sum, val)
-            };
-            let mut wr = Vec::with_capacity(k);
-            for l in 0..k {
-                let (sum, val) = constant_sum(&|j| layer.weight(l, j) as i64);
-                let v = witness(val)?;
-                cs.enforce_constraint(sum, lc!() + Variable::One, lc!() + v)?;
-                wr.push((v, val));
-            }
-            let (bsum, bval) = constant_sum(&|j| layer.bias[j] as i64);
-            let bv = witness(bval)?;
-            cs.enforce_constraint(bsum, lc!() + Variable::One, lc!() + bv)?;
-            let br = lc!() + bv;
-            // row_i = Σ_l X_il·wr_l + br − Σ_j Acc_ij r^j, then Σ_i s^i row_i = 0 by Horner:
-            // h_m = 0, h_i = row_i + s·h_(i+1), h_0 = 0.
-            let mut rows = Vec::with_capacity(m);
-            for i in 0..m {
-                let mut row = br.clone();
-                for l in 0..k {
-                    let (xv, xval) = x[i * k + l];
-                    let (p, _) = product(xv, xval, wr[l].0, wr[l].1)?;
-                    row = row + p;
-                }
-                row = row - acc[i * n];
-                for j in 1..n {
-                    let (q, _) = product(acc[i * n + j], acc_vals[i * n + j].map(fr), pow[j].0, pow[j].1)?;
-                    row = row - q;
-                }
-                rows.push(row);
-            }
-            // Horner values, computed from the assignment when proving.
-            let row_value = |i: usize| -> Option<Fr> {
-                let t = tr?;
-                let rv = r_val?;
-                let mut total = Fr::zero();
-                let mut rj = Fr::one();
-                for j in 0..n {
-                    let mut e = fr(layer.bias[j] as i64) - fr(t.accumulators[li][i * n + j]);
-                    for l in 0..k {
-                        e += fr(t.activations[li][i * k + l]) * fr(layer.weight(l, j) as i64);
+            if dense[li] {
+                // 1. Dense rows: Acc_ij = Σ_l W_lj·X_il + b_j, exactly. The
+                // client's input is in no other row, so each of its entries is
+                // pivoted by a row of its own, X·0 = 0 (crate::qap).
+                if li == 0 {
+                    for &(xv, _) in &x {
+                        cs.enforce_constraint(lc!() + xv, lc!(), lc!())?;
                     }
-                    total += e * rj;
-                    rj *= rv;
                 }
-                Some(total)
-            };
-            let mut next: (LinearCombination<Fr>, Option<Fr>) = (lc!(), Some(Fr::zero()));
-            for i in (0..m).rev() {
-                let rv = row_value(i);
-                // h_i = row_i + s·h_(i+1): one product s·h_(i+1).
-                let h_next_val = next.1;
-                let sh_val = s.1.zip(h_next_val).map(|(a, b)| a * b);
-                let sh = witness(sh_val)?;
-                cs.enforce_constraint(next.0.clone(), lc!() + s.0, lc!() + sh)?;
-                let h = rows[i].clone() + sh;
-                let hv = rv.zip(sh_val).map(|(a, b)| a + b);
-                next = (h, hv);
+                for i in 0..m {
+                    for j in 0..n {
+                        let a_side = if self.hollow {
+                            lc!() + acc[i * n + j]
+                        } else {
+                            let mut row = lc!();
+                            if layer.bias[j] != 0 {
+                                row += (fr(layer.bias[j] as i64), Variable::One);
+                            }
+                            for l in 0..k {
+                                let w = layer.weight(l, j);
+                                if w != 0 {
+                                    row += (fr(w as i64), x[i * k + l].0);
+                                }
+                            }
+                            row
+                        };
+                        cs.enforce_constraint(a_side, lc!() + Variable::One, lc!() + acc[i * n + j])?;
+                    }
+                }
+            } else {
+                let s = pow[n];
+                // 1. Freivalds. The model is part of the circuit (its keys are the
+                // model's), so wr_l = Σ_j W_lj r^j and br = Σ_j b_j r^j are linear
+                // combinations of the powers: one constraint each, not k·n products.
+                let constant_sum = |coef: &dyn Fn(usize) -> i64| -> (LinearCombination<Fr>, Option<Fr>) {
+                    let mut sum = lc!();
+                    let mut val = Some(Fr::zero());
+                    for (j, &(p, pv)) in pow.iter().enumerate().take(n) {
+                        let c = fr(coef(j));
+                        sum += (c, p);
+                        val = val.zip(pv).map(|(a, b)| a + c * b);
+                    }
+                    (sum, val)
+                };
+                let mut wr = Vec::with_capacity(k);
+                for l in 0..k {
+                    let (sum, val) = constant_sum(&|j| layer.weight(l, j) as i64);
+                    let v = witness(val)?;
+                    cs.enforce_constraint(sum, lc!() + Variable::One, lc!() + v)?;
+                    wr.push((v, val));
+                }
+                let (bsum, bval) = constant_sum(&|j| layer.bias[j] as i64);
+                let bv = witness(bval)?;
+                cs.enforce_constraint(bsum, lc!() + Variable::One, lc!() + bv)?;
+                let br = lc!() + bv;
+                // row_i = Σ_l X_il·wr_l + br − Σ_j Acc_ij r^j, then Σ_i s^i row_i = 0 by Horner:
+                // h_m = 0, h_i = row_i + s·h_(i+1), h_0 = 0.
+                let mut rows = Vec::with_capacity(m);
+                for i in 0..m {
+                    let mut row = br.clone();
+                    for l in 0..k {
+                        let (xv, xval) = x[i * k + l];
+                        let (p, _) = product(xv, xval, wr[l].0, wr[l].1)?;
+                        row = row + p;
+                    }
+                    row = row - acc[i * n];
+                    for j in 1..n {
+                        let (q, _) = product(acc[i * n + j], acc_vals[i * n + j].map(fr), pow[j].0, pow[j].1)?;
+                        row = row - q;
+                    }
+                    rows.push(row);
+                }
+                // Horner values, computed from the assignment when proving.
+                let row_value = |i: usize| -> Option<Fr> {
+                    let t = tr?;
+                    let rv = r_val?;
+                    let mut total = Fr::zero();
+                    let mut rj = Fr::one();
+                    for j in 0..n {
+                        let mut e = fr(layer.bias[j] as i64) - fr(t.accumulators[li][i * n + j]);
+                        for l in 0..k {
+                            e += fr(t.activations[li][i * k + l]) * fr(layer.weight(l, j) as i64);
+                        }
+                        total += e * rj;
+                        rj *= rv;
+                    }
+                    Some(total)
+                };
+                // Horner, one constraint per row: h_(i+1)·s = h_i − row_i, with h_m = 0
+                // and h_0 = 0 (so row 0's is h_1·s = −row_0). The row is on the C side:
+                // the products, full-width witnesses, are then in no A or B column,
+                // and the prover's A MSM skips them.
+                let mut h_next: Option<(Variable, Option<Fr>)> = None;
+                for i in (0..m).rev() {
+                    let (a_side, h_next_val) = match h_next {
+                        Some((v, val)) => (lc!() + v, val),
+                        None => (lc!(), Some(Fr::zero())),
+                    };
+                    let hv = row_value(i).zip(s.1.zip(h_next_val)).map(|(rv, (a, b))| rv + a * b);
+                    let c_side = if i == 0 {
+                        lc!() - rows[0].clone()
+                    } else {
+                        let h = witness(hv)?;
+                        h_next = Some((h, hv));
+                        lc!() + h - rows[i].clone()
+                    };
+                    cs.enforce_constraint(a_side, lc!() + s.0, c_side)?;
+                }
             }
-            cs.enforce_constraint(next.0, lc!() + Variable::One, lc!())?;
 
             // 2. Requantization lookups.
             let chunks = Chunks::new(layer, limb);
@@ -444,7 +520,9 @@ fn logup(
 /// Constraint counts of [`InferenceCircuit`], split as the issue reports them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Cost {
-    /// Freivalds: powers of r, W·r⃗ and b·r⃗ (one each), X·(W·r⃗), Acc·r⃗ and Horner.
+    /// Dense layers: a row per output, and one per input entry when the first
+    /// layer is dense. Freivalds layers: W·r⃗ and b·r⃗ (one each), X·(W·r⃗),
+    /// Acc·r⃗ and Horner. And the powers of r.
     pub matmul: usize,
     /// One per lookup: 4 per output entry (chunk row, byte, d, e).
     pub requant: usize,
@@ -458,15 +536,24 @@ impl Cost {
         self.matmul + self.requant + self.tables
     }
 
+    /// The counts for the model's keys as made by default ([`DENSE_BUDGET`]).
     pub fn of(model: &Model, batch: usize) -> Cost {
+        Cost::with_budget(model, batch, DENSE_BUDGET)
+    }
+
+    pub fn with_budget(model: &Model, batch: usize, dense_budget: u64) -> Cost {
         let m = batch;
-        let max_n = model.layers.iter().map(|l| l.d_out).max().unwrap_or(1);
-        let mut c = Cost { matmul: max_n.saturating_sub(1), ..Cost::default() };
+        let dense = dense_layers(model, m, dense_budget);
+        let mut c = Cost { matmul: max_power(model, &dense) - 1, ..Cost::default() };
         let limb = limb(model);
         c.tables = 256 + limb as usize + 2 + 1;
-        for l in &model.layers {
+        for (li, l) in model.layers.iter().enumerate() {
             let (k, n) = (l.d_in, l.d_out);
-            c.matmul += k + 1 + m * k + m * (n - 1) + m + 1;
+            c.matmul += match (dense[li], li) {
+                (true, 0) => m * k + m * n,
+                (true, _) => m * n,
+                (false, _) => k + 1 + m * k + m * (n - 1) + m,
+            };
             c.requant += 4 * m * n;
             c.tables += Chunks::new(l, limb).rows.len() + 1;
         }

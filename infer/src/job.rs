@@ -29,7 +29,7 @@ use std::time::Instant;
 use veriflop_circuits::cp::digest;
 use veriflop_circuits::statement::Address;
 
-use crate::circuit::{instance_groups, Challenges, Group, InferenceCircuit, Witness};
+use crate::circuit::{instance_groups, Challenges, Group, InferenceCircuit, Witness, DENSE_BUDGET};
 use crate::model::Model;
 use crate::prover::{self, ProveStats};
 use crate::qap::InferenceReduction;
@@ -41,6 +41,8 @@ const FS_TAG: &[u8] = b"veriflop/v1/inference";
 pub struct ModelKeys {
     pub model_digest: [u8; 32],
     pub batch: usize,
+    /// The circuit's dense-row budget ([`crate::circuit::dense_layers`]).
+    pub dense_budget: u64,
     pub pk: ProvingKey<Bn254>,
     pub vk: VerifyingKey<Bn254>,
     /// Group of each public input after 1, r, α.
@@ -77,8 +79,27 @@ pub(crate) const SKIP: usize = 3; // IC[0] = 1, IC[1] = r, IC[2] = α
 impl ModelKeys {
     /// Development setup (trusted: whoever runs it knows the trapdoors).
     pub fn setup<R: RngCore + CryptoRng>(model: &Model, batch: usize, rng: &mut R) -> Result<Self, Error> {
+        Self::setup_with_budget(model, batch, DENSE_BUDGET, rng)
+    }
+
+    /// [`ModelKeys::setup`] with another dense-row budget: 0 checks every
+    /// layer by Freivalds (how tests reach that path on small models).
+    pub fn setup_with_budget<R: RngCore + CryptoRng>(
+        model: &Model,
+        batch: usize,
+        dense_budget: u64,
+        rng: &mut R,
+    ) -> Result<Self, Error> {
         model.validate()?;
-        let circuit = InferenceCircuit { model, batch, witness: None, challenges: None, committed: true };
+        let circuit = InferenceCircuit {
+            model,
+            batch,
+            witness: None,
+            challenges: None,
+            committed: true,
+            dense_budget,
+            hollow: false,
+        };
         let (pk, vk) = Groth16::<Bn254, InferenceReduction>::circuit_specific_setup(circuit, rng).map_err(synthesis)?;
         let groups = instance_groups(model, batch);
         if vk.gamma_abc_g1.len() != SKIP + groups.len() {
@@ -93,6 +114,7 @@ impl ModelKeys {
         Ok(ModelKeys {
             model_digest: model.digest(),
             batch,
+            dense_budget,
             pok_hidden: scaled(Group::Hidden, sh),
             pok_out: scaled(Group::Output, so),
             sigma_hidden_g2: (g2 * sh).into_affine(),
@@ -192,7 +214,7 @@ pub fn prove_with_stats<R: RngCore + CryptoRng>(
     let start = Instant::now();
     let mut stats = ProveStats::default();
     let t = Instant::now();
-    let prep = prover::prepare(model, keys.batch)?;
+    let prep = prover::prepare(model, keys.batch, keys.dense_budget)?;
     stats.prepare = t.elapsed();
     (stats.constraints, stats.instance, stats.witness, stats.domain_size) =
         (prep.num_constraints, prep.num_instance, prep.num_witness, prep.domain_size);

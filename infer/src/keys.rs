@@ -9,7 +9,8 @@
 //!   the exact length follows from the header and is checked before anything
 //!   is read, every point is validated (on the curve, in the subgroup).
 //! - [`ModelKeys`] (the prover's): file `.ipk`, a header (`VFIP`, version,
-//!   model digest, batch, payload length, keccak256 of the payload), then the
+//!   model digest, batch, dense-row budget, payload length, keccak256 of the
+//!   payload), then the
 //!   proving key, the groups and the σ-bases. The checksum guards against a
 //!   corrupt file; the points are not re-validated (a wrong proving key only
 //!   makes proofs that fail).
@@ -33,15 +34,16 @@ use crate::Error;
 pub const VK_MAGIC: &[u8; 4] = b"VFIV";
 /// Magic of a model's proving-key file.
 pub const PK_MAGIC: &[u8; 4] = b"VFIP";
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
 /// Entries of one committed group (batch × width) a key file may hold.
 pub const MAX_GROUP: usize = 1 << 22;
 const G1_BYTES: usize = 64;
 const G2_BYTES: usize = 128;
 /// Header of a verifying-key file: magic, version, digest, batch, d_in, d_out.
 const VK_HEADER: usize = 4 + 1 + 32 + 3 * 4;
-/// Header of a proving-key file: magic, version, digest, batch, payload length, keccak.
-const PK_HEADER: usize = 4 + 1 + 32 + 4 + 8 + 32;
+/// Header of a proving-key file: magic, version, digest, batch, dense-row
+/// budget, payload length, keccak.
+const PK_HEADER: usize = 4 + 1 + 32 + 4 + 8 + 8 + 32;
 
 /// Stem of a model's key files in a key directory: `inference-<first 8 bytes
 /// of the model digest, hex>-b<batch>` (`.ipk` proving key, `.ivk` verifying key).
@@ -156,6 +158,7 @@ impl ModelKeys {
         out.push(VERSION);
         out.extend_from_slice(&self.model_digest);
         out.extend_from_slice(&(self.batch as u32).to_be_bytes());
+        out.extend_from_slice(&self.dense_budget.to_be_bytes());
         out.extend_from_slice(&(payload.len() as u64).to_be_bytes());
         out.extend_from_slice(&Keccak256::digest(&payload));
         out.extend_from_slice(&payload);
@@ -173,12 +176,13 @@ impl ModelKeys {
         }
         let model_digest: [u8; 32] = bytes[5..37].try_into().expect("32 bytes");
         let batch = u32::from_be_bytes(bytes[37..41].try_into().expect("4 bytes")) as usize;
-        let len = u64::from_be_bytes(bytes[41..49].try_into().expect("8 bytes"));
+        let dense_budget = u64::from_be_bytes(bytes[41..49].try_into().expect("8 bytes"));
+        let len = u64::from_be_bytes(bytes[49..57].try_into().expect("8 bytes"));
         let payload = &bytes[PK_HEADER..];
         if payload.len() as u64 != len {
             return Err(bad(&format!("{} payload bytes, the header says {len}", payload.len())));
         }
-        if Keccak256::digest(payload).as_slice() != &bytes[49..81] {
+        if Keccak256::digest(payload).as_slice() != &bytes[57..89] {
             return Err(bad("checksum mismatch (corrupt file)"));
         }
         type Payload = (ProvingKey<Bn254>, Vec<u8>, Vec<G1Affine>, Vec<G1Affine>);
@@ -204,7 +208,18 @@ impl ModelKeys {
             return Err(bad("inconsistent lengths"));
         }
         let vk = pk.vk.clone();
-        Ok(ModelKeys { model_digest, batch, pk, vk, groups, pok_hidden, pok_out, sigma_hidden_g2, sigma_out_g2 })
+        Ok(ModelKeys {
+            model_digest,
+            batch,
+            dense_budget,
+            pk,
+            vk,
+            groups,
+            pok_hidden,
+            pok_out,
+            sigma_hidden_g2,
+            sigma_out_g2,
+        })
     }
 }
 

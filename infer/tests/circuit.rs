@@ -50,12 +50,28 @@ fn challenges() -> Challenges {
     Challenges { r: Fr::rand(&mut rng), alpha: Fr::rand(&mut rng) }
 }
 
+/// Dense-row budgets: every layer by Freivalds, the first two layers dense
+/// (4·6·5 + 4·5·5 = 220 weight terms) and the rest by Freivalds, every layer dense.
+const BUDGETS: [u64; 3] = [0, 220, u64::MAX];
+
+fn circuit<'a>(m: &'a Model, w: Option<&'a Witness>, dense_budget: u64) -> InferenceCircuit<'a> {
+    let challenges = w.map(|_| challenges());
+    InferenceCircuit { model: m, batch: BATCH, witness: w, challenges, committed: false, dense_budget, hollow: false }
+}
+
+/// Whether the run satisfies the relation, which must be the same whichever
+/// layers are dense.
 fn satisfied(m: &Model, w: &Witness) -> bool {
-    let cs = ConstraintSystem::<Fr>::new_ref();
-    InferenceCircuit { model: m, batch: BATCH, witness: Some(w), challenges: Some(challenges()), committed: false }
-        .generate_constraints(cs.clone())
-        .unwrap();
-    cs.is_satisfied().unwrap()
+    let results: Vec<bool> = BUDGETS
+        .iter()
+        .map(|&b| {
+            let cs = ConstraintSystem::<Fr>::new_ref();
+            circuit(m, Some(w), b).generate_constraints(cs.clone()).unwrap();
+            cs.is_satisfied().unwrap()
+        })
+        .collect();
+    assert!(results.iter().all(|&r| r == results[0]), "dense and Freivalds layers disagree: {results:?}");
+    results[0]
 }
 
 /// Recomputes layers from `from` on, as a prover who changed layer `from − 1`'s
@@ -242,14 +258,19 @@ fn chunks_tile_the_accumulator_range() {
 #[test]
 fn cost_counts_the_constraints() {
     let m = model(1);
-    let cs = ConstraintSystem::<Fr>::new_ref();
-    cs.set_mode(ark_relations::r1cs::SynthesisMode::Setup);
-    InferenceCircuit { model: &m, batch: BATCH, witness: None, challenges: None, committed: false }
-        .generate_constraints(cs.clone())
-        .unwrap();
-    let c = veriflop_infer::circuit::Cost::of(&m, BATCH);
-    assert_eq!(c.total(), cs.num_constraints(), "{c:?}");
-    assert_eq!(c.requant, 4 * BATCH * (5 + 5 + 5 + 3));
+    assert_eq!(veriflop_infer::circuit::dense_layers(&m, BATCH, 220), [true, true, false, false]);
+    for b in BUDGETS {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        cs.set_mode(ark_relations::r1cs::SynthesisMode::Setup);
+        circuit(&m, None, b).generate_constraints(cs.clone()).unwrap();
+        let c = veriflop_infer::circuit::Cost::with_budget(&m, BATCH, b);
+        assert_eq!(c.total(), cs.num_constraints(), "budget {b}: {c:?}");
+        assert_eq!(c.requant, 4 * BATCH * (5 + 5 + 5 + 3));
+    }
+    // Dense rows: one per output, and one per input entry of a dense first
+    // layer; and r·r = r², which pivots r.
+    let dense = veriflop_infer::circuit::Cost::with_budget(&m, BATCH, u64::MAX);
+    assert_eq!(dense.matmul, 1 + BATCH * 6 + BATCH * (5 + 5 + 5 + 3));
 }
 
 #[test]
@@ -257,15 +278,11 @@ fn proves_and_verifies_with_groth16() {
     let m = model(1);
     let w = honest(&m);
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-    let setup = InferenceCircuit { model: &m, batch: BATCH, witness: None, challenges: None, committed: false };
-    let (pk, vk) = ark_groth16::Groth16::<Bn254>::circuit_specific_setup(setup, &mut rng).unwrap();
-    let ch = challenges();
-    let proof = ark_groth16::Groth16::<Bn254>::prove(
-        &pk,
-        InferenceCircuit { model: &m, batch: BATCH, witness: Some(&w), challenges: Some(ch), committed: false },
-        &mut rng,
-    )
-    .unwrap();
-    assert!(ark_groth16::Groth16::<Bn254>::verify(&vk, &[ch.r, ch.alpha], &proof).unwrap());
-    assert!(!ark_groth16::Groth16::<Bn254>::verify(&vk, &[ch.r + Fr::from(1u64), ch.alpha], &proof).unwrap());
+    for b in BUDGETS {
+        let (pk, vk) = ark_groth16::Groth16::<Bn254>::circuit_specific_setup(circuit(&m, None, b), &mut rng).unwrap();
+        let ch = challenges();
+        let proof = ark_groth16::Groth16::<Bn254>::prove(&pk, circuit(&m, Some(&w), b), &mut rng).unwrap();
+        assert!(ark_groth16::Groth16::<Bn254>::verify(&vk, &[ch.r, ch.alpha], &proof).unwrap());
+        assert!(!ark_groth16::Groth16::<Bn254>::verify(&vk, &[ch.r + Fr::from(1u64), ch.alpha], &proof).unwrap());
+    }
 }

@@ -8,7 +8,7 @@ use ark_ec::CurveGroup;
 use ark_std::UniformRand;
 use rand::{Rng, SeedableRng};
 use veriflop_circuits::statement::Address;
-use veriflop_infer::circuit::{instance_groups, InferenceCircuit, Witness};
+use veriflop_infer::circuit::{instance_groups, InferenceCircuit, Witness, DENSE_BUDGET};
 use veriflop_infer::job::{commit_output, prove, verify, InferenceStatement, ModelKeys};
 use veriflop_infer::{run, Layer, Model, QuantParams, Requant};
 
@@ -37,9 +37,17 @@ fn groups_match_the_committed_circuit() {
     let m = model(1);
     let cs = ConstraintSystem::<Fr>::new_ref();
     cs.set_mode(SynthesisMode::Setup);
-    InferenceCircuit { model: &m, batch: BATCH, witness: None, challenges: None, committed: true }
-        .generate_constraints(cs.clone())
-        .unwrap();
+    InferenceCircuit {
+        model: &m,
+        batch: BATCH,
+        witness: None,
+        challenges: None,
+        committed: true,
+        dense_budget: DENSE_BUDGET,
+        hollow: false,
+    }
+    .generate_constraints(cs.clone())
+    .unwrap();
     assert_eq!(cs.num_instance_variables(), 3 + instance_groups(&m, BATCH).len());
 }
 
@@ -53,15 +61,38 @@ fn every_committed_value_is_pivoted_and_its_base_distinct() {
     use ark_ec::AffineRepr;
     use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisMode};
     let m = model(1);
-    let cs = ConstraintSystem::<Fr>::new_ref();
-    cs.set_optimization_goal(OptimizationGoal::Constraints);
-    cs.set_mode(SynthesisMode::Setup);
-    InferenceCircuit { model: &m, batch: BATCH, witness: None, challenges: None, committed: true }
+    let matrices = |dense_budget: u64, hollow: bool| {
+        let cs = ConstraintSystem::<Fr>::new_ref();
+        cs.set_optimization_goal(OptimizationGoal::Constraints);
+        cs.set_mode(SynthesisMode::Setup);
+        InferenceCircuit {
+            model: &m,
+            batch: BATCH,
+            witness: None,
+            challenges: None,
+            committed: true,
+            dense_budget,
+            hollow,
+        }
         .generate_constraints(cs.clone())
         .unwrap();
-    cs.finalize();
-    let mx = cs.to_matrices().unwrap();
-    assert_eq!(veriflop_infer::qap::unpivoted(&mx), Vec::<usize>::new());
+        cs.finalize();
+        cs.to_matrices().unwrap()
+    };
+    // Whichever layers are dense, in the keys' matrices and in the prover's
+    // (hollow dense rows), which must have the same shape.
+    let first = BATCH * m.layers[0].d_in * m.layers[0].d_out;
+    for budget in [0, first as u64, DENSE_BUDGET] {
+        let (full, hollow) = (matrices(budget, false), matrices(budget, true));
+        assert_eq!(veriflop_infer::qap::unpivoted(&full), Vec::<usize>::new(), "budget {budget}");
+        assert_eq!(veriflop_infer::qap::unpivoted(&hollow), Vec::<usize>::new(), "budget {budget}, hollow");
+        assert_eq!(
+            (full.num_constraints, full.num_instance_variables, full.num_witness_variables),
+            (hollow.num_constraints, hollow.num_instance_variables, hollow.num_witness_variables)
+        );
+        assert_eq!((full.b, full.c), (hollow.b, hollow.c), "hollow rows change only A");
+    }
+    let mx = matrices(DENSE_BUDGET, false);
 
     let keys = ModelKeys::setup(&m, BATCH, &mut rand::rngs::StdRng::seed_from_u64(3)).unwrap();
     assert_eq!(keys.pk.h_query.len(), mx.num_constraints.next_power_of_two());
@@ -136,23 +167,40 @@ fn proofs_bind_the_job_the_provider_the_data_and_the_model() {
     assert!(prove(&keys2, &m, &Witness::from(&trace), &st, &mut rng).is_err());
 }
 
-/// A wrong run cannot be proven: the prover's own synthesis is unsatisfied.
+/// Under keys with every layer by Freivalds, with the first layer dense, and
+/// with every layer dense: the honest run proves and verifies, and a wrong
+/// run cannot be proven (the prover's own checks refuse it: an output its
+/// interval does not give, or an accumulator that is not X·W + b).
 #[test]
-fn a_wrong_output_cannot_be_proven() {
+fn every_matmul_check_proves_the_run_and_refuses_a_wrong_one() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let m = model(1);
-    let keys = ModelKeys::setup(&m, BATCH, &mut rng).unwrap();
     let x: Vec<i8> = (0..BATCH * m.d_in()).map(|_| rng.gen()).collect();
-    let mut w = Witness::from(&run(&m, BATCH, &x).unwrap());
-    let last = w.activations.len() - 1;
-    w.activations[last][0] = if w.activations[last][0] == 127 { 126 } else { w.activations[last][0] + 1 };
-    let st = InferenceStatement {
-        job_id: Fr::from(1u64),
-        provider: Address([1; 20]),
-        model_digest: m.digest(),
-        cm_in: keys.commit_input(&x).unwrap(),
-    };
-    assert!(matches!(prove(&keys, &m, &w, &st, &mut rng), Err(veriflop_infer::Error::Unsatisfied(_))));
+    let honest = Witness::from(&run(&m, BATCH, &x).unwrap());
+    let first = (BATCH * m.layers[0].d_in * m.layers[0].d_out) as u64;
+    for budget in [0, first, DENSE_BUDGET] {
+        let keys = ModelKeys::setup_with_budget(&m, BATCH, budget, &mut rng).unwrap();
+        let st = InferenceStatement {
+            job_id: Fr::from(1u64),
+            provider: Address([1; 20]),
+            model_digest: m.digest(),
+            cm_in: keys.commit_input(&x).unwrap(),
+        };
+        let p = prove(&keys, &m, &honest, &st, &mut rng).unwrap();
+        assert!(verify(&keys, &st, &p), "budget {budget}");
+
+        let mut w = honest.clone();
+        let last = w.activations.len() - 1;
+        w.activations[last][0] = if w.activations[last][0] == 127 { 126 } else { w.activations[last][0] + 1 };
+        assert!(matches!(prove(&keys, &m, &w, &st, &mut rng), Err(veriflop_infer::Error::Unsatisfied(_))));
+        for li in 0..m.layers.len() {
+            let mut w = honest.clone();
+            w.accumulators[li][1] += 1;
+            w.activations[li + 1][1] = m.layers[li].requant.apply(w.accumulators[li][1] as i32) as i64;
+            let refused = prove(&keys, &m, &w, &st, &mut rng);
+            assert!(matches!(refused, Err(veriflop_infer::Error::Unsatisfied(_))), "budget {budget}, layer {li}");
+        }
+    }
 }
 
 /// The key files round-trip, the verifier's key alone verifies and recomputes
@@ -171,7 +219,7 @@ fn key_files_round_trip_and_refuse_damage() {
     let vk_bytes = vk.to_bytes();
     assert_eq!(ModelVk::from_bytes(&vk_bytes).unwrap(), vk);
     let keys2 = ModelKeys::from_bytes(&keys.to_bytes()).unwrap();
-    assert_eq!(keys2.groups, keys.groups);
+    assert_eq!((&keys2.groups, keys2.dense_budget), (&keys.groups, keys.dense_budget));
 
     let st = InferenceStatement {
         job_id: Fr::from(5u64),
