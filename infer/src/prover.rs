@@ -737,9 +737,10 @@ pub fn direct_assignment(
             // No witness; the hollow rows hold only if Acc = X·W + b, checked here.
             let wrong = (0..m * n).into_par_iter().find_first(|&idx| {
                 let (i, j) = (idx / n, idx % n);
-                let sum: i64 =
-                    (0..k).map(|l| x[i * k + l] * layer.weight(l, j) as i64).sum::<i64>() + layer.bias[j] as i64;
-                sum != acc[idx]
+                // In i128: a caller's witness may hold any i64, and this must not overflow.
+                let sum: i128 = (0..k).map(|l| x[i * k + l] as i128 * layer.weight(l, j) as i128).sum::<i128>()
+                    + layer.bias[j] as i128;
+                sum != acc[idx] as i128
             });
             if let Some(idx) = wrong {
                 return Err(Error::Unsatisfied(format!("layer {li}: accumulator {idx} is not X·W + b")));

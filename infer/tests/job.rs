@@ -200,6 +200,10 @@ fn every_matmul_check_proves_the_run_and_refuses_a_wrong_one() {
             let refused = prove(&keys, &m, &w, &st, &mut rng);
             assert!(matches!(refused, Err(veriflop_infer::Error::Unsatisfied(_))), "budget {budget}, layer {li}");
         }
+        // An input no int8 run has, at the edge of i64: refused, no overflow.
+        let mut w = honest.clone();
+        w.activations[0][0] = i64::MAX;
+        assert!(prove(&keys, &m, &w, &st, &mut rng).is_err(), "budget {budget}");
     }
 }
 
