@@ -31,23 +31,18 @@ fn model(seed: u64) -> Model {
     Model { input: q, layers, output: q }
 }
 
+/// The committed circuit as the setup (or, hollow, the prover) synthesizes it.
+fn keys_circuit(m: &Model, dense_budget: u64, hollow: bool) -> InferenceCircuit<'_> {
+    InferenceCircuit { model: m, batch: BATCH, witness: None, challenges: None, committed: true, dense_budget, hollow }
+}
+
 #[test]
 fn groups_match_the_committed_circuit() {
     use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystem, SynthesisMode};
     let m = model(1);
     let cs = ConstraintSystem::<Fr>::new_ref();
     cs.set_mode(SynthesisMode::Setup);
-    InferenceCircuit {
-        model: &m,
-        batch: BATCH,
-        witness: None,
-        challenges: None,
-        committed: true,
-        dense_budget: DENSE_BUDGET,
-        hollow: false,
-    }
-    .generate_constraints(cs.clone())
-    .unwrap();
+    keys_circuit(&m, DENSE_BUDGET, false).generate_constraints(cs.clone()).unwrap();
     assert_eq!(cs.num_instance_variables(), 3 + instance_groups(&m, BATCH).len());
 }
 
@@ -65,17 +60,7 @@ fn every_committed_value_is_pivoted_and_its_base_distinct() {
         let cs = ConstraintSystem::<Fr>::new_ref();
         cs.set_optimization_goal(OptimizationGoal::Constraints);
         cs.set_mode(SynthesisMode::Setup);
-        InferenceCircuit {
-            model: &m,
-            batch: BATCH,
-            witness: None,
-            challenges: None,
-            committed: true,
-            dense_budget,
-            hollow,
-        }
-        .generate_constraints(cs.clone())
-        .unwrap();
+        keys_circuit(&m, dense_budget, hollow).generate_constraints(cs.clone()).unwrap();
         cs.finalize();
         cs.to_matrices().unwrap()
     };
