@@ -201,15 +201,30 @@ fn tiny_suite_runs_reports_and_checks() {
     assert!(text.contains("REPRODUCED"));
 
     // --- check: an honest re-run of the same suite on the same machine reproduces ---
-    let out2 = tmp.path().join("run2");
-    let tiny2 = ["run", "--suite", "tiny", "--out", out2.to_str().unwrap(), "--quiet", "--calibration-rounds", "3"];
-    let (code, text) = bench_in(Some(tmp.path()), &[], &tiny2);
-    assert_eq!(code, 0, "{text}");
-    let json2 = out2.join("results.json");
-    let r2 = Results::read(&json2).unwrap();
-    let rerun = check(&r, &r2, &opts);
+    // Its exact figures, gas and memory must reproduce on every re-run.
+    // Its times may meet a burst of load from elsewhere on a shared machine
+    // (CI once saw two consecutive cases 40% slower while both calibrations
+    // said the machine was faster): an auditor whose times differ runs again,
+    // and so does this test, at most RERUNS times. A rule that flags honest
+    // runs fails every time.
+    const RERUNS: usize = 3;
+    let mut attempt = 0;
+    let (json2, rerun) = loop {
+        attempt += 1;
+        let out2 = tmp.path().join(format!("run{}", attempt + 1));
+        let tiny2 = ["run", "--suite", "tiny", "--out", out2.to_str().unwrap(), "--quiet", "--calibration-rounds", "3"];
+        let (code, text) = bench_in(Some(tmp.path()), &[], &tiny2);
+        assert_eq!(code, 0, "{text}");
+        let json2 = out2.join("results.json");
+        let rerun = check(&r, &Results::read(&json2).unwrap(), &opts);
+        println!("honest re-run {attempt} of tiny: {}", rerun.verdict);
+        let time_only = rerun.comparisons.iter().all(|c| c.verdict != Verdict::Differs || c.class == Class::Time);
+        assert!(time_only, "an exact, gas or memory figure differs: {}", rerun.verdict);
+        if rerun.ok() || attempt == RERUNS {
+            break (json2, rerun);
+        }
+    };
     let (code, text) = bench(&["check", json_path.to_str().unwrap(), json2.to_str().unwrap()]);
-    println!("honest re-run of tiny: {}", rerun.verdict);
     assert!(rerun.ok(), "{text}");
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("\nREPRODUCED: ") && rerun.headline.missing == 0 && rerun.headline.differs == 0, "{text}");
