@@ -141,7 +141,7 @@ impl<'a> Escrow<'a> {
             vk.header.kind,
             &vk.header.shape,
         );
-        self.deploy_and_register(shape, code).await
+        self.deploy_and_register(shape, shape, code).await
     }
 
     /// Compiles and deploys the halo2 verifier for `vk` (pinned solc) and
@@ -157,18 +157,37 @@ impl<'a> Escrow<'a> {
             veriflop_circuits::CircuitKind::Poseidon,
             shape,
         );
-        self.deploy_and_register(id, code).await
+        self.deploy_and_register(id, id, code).await
     }
 
+    /// Deploys the `InferenceVerifier` of a model's verifying key (one model,
+    /// one batch size) and registers it for the key's shape; the escrow files it
+    /// under `inferenceKey(shape, model)`. Returns the verifier, both
+    /// transactions and that registry key.
+    pub async fn register_inference(
+        &self,
+        vk: &veriflop_infer::keys::ModelVk,
+    ) -> Result<(Address, TxOutcome, TxOutcome, u128), ChainError> {
+        let key = veriflop_contracts::inference::InferenceVerifierKey::from_model_vk(vk);
+        let shape = veriflop_contracts::inference::inference_shape_id(vk.batch, vk.d_in, vk.d_out)?;
+        let entry = veriflop_contracts::inference::inference_key(shape, key.model_word());
+        let code = veriflop_contracts::inference::inference_verifier_initcode(&key)?;
+        let (verifier, d, r) = self.deploy_and_register(shape, entry, code).await?;
+        Ok((verifier, d, r, entry))
+    }
+
+    /// Deploys `code` and registers it for `shape`, which the escrow files
+    /// under the registry key `entry` (the shape itself, but for inference).
     async fn deploy_and_register(
         &self,
         shape: u128,
+        entry: u128,
         code: Vec<u8>,
     ) -> Result<(Address, TxOutcome, TxOutcome), ChainError> {
-        let existing = self.verifier_of(shape).await?;
+        let existing = self.verifier_of(entry).await?;
         if existing != Address::ZERO {
             return Err(ChainError::Mismatch(format!(
-                "shape {shape:#x} already has verifier {existing} (registrations are write-once)"
+                "registry entry {entry:#x} already has verifier {existing} (registrations are write-once)"
             )));
         }
         let deployed = self.conn.send("deploy verifier", None, code, U256::ZERO).await?;
@@ -372,12 +391,7 @@ impl<'a> Escrow<'a> {
                 self.conn.from()
             )));
         }
-        let what = match (bundle.system(), bundle.circuit) {
-            (veriflop_circuits::ProofSystem::Halo2KzgBn254, _) => "submitHalo2",
-            (_, veriflop_circuits::CircuitKind::Committed) => "submit",
-            _ => "submitPoseidon",
-        };
-        self.send(what, settle_calldata(bundle), U256::ZERO).await
+        self.send(veriflop_contracts::settle_function(bundle), settle_calldata(bundle), U256::ZERO).await
     }
 
     /// Takes the price back after the deadline (the job's client only).

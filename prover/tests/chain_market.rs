@@ -58,8 +58,14 @@ impl Drop for Service {
 
 /// `veriflop-prover chain …` against the node, as the holder of `key`.
 fn chain(node: &DevNode, key: &str, escrow: Option<&str>) -> Command {
+    chain_with(node, key, escrow, &["--json"])
+}
+
+/// [`chain`] with other global options (none: its notes on stderr).
+fn chain_with(node: &DevNode, key: &str, escrow: Option<&str>, global: &[&str]) -> Command {
     let mut c = Command::new(prover());
-    c.args(["--json", "chain", "--rpc-url", &node.url, "--chain-id", &DEV_CHAIN_ID.to_string()])
+    c.args(global)
+        .args(["chain", "--rpc-url", &node.url, "--chain-id", &DEV_CHAIN_ID.to_string()])
         .env("VERIFLOP_PRIVATE_KEY", key)
         .env_remove("VERIFLOP_KEYSTORE");
     if let Some(e) = escrow {
@@ -72,6 +78,36 @@ fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
 }
 
+/// The data plane (a veriflop-verifier with the keys in `keys`, its ledger and
+/// blobs in `dir`), which also attests deliveries: the process, its URL and
+/// the attestor's secret key.
+fn data_plane(dir: &Path, keys: &Path) -> (Service, String, String) {
+    let attestor_key = format!("0x{}", hex::encode(rand::random::<[u8; 32]>()));
+    std::fs::write(dir.join("attestor.key"), &attestor_key).unwrap();
+    let mut child = Command::new(verifier())
+        .args(["--listen", "127.0.0.1:0", "--rate-limit-per-minute", "0"])
+        .arg("--ledger")
+        .arg(format!("sqlite://{}", dir.join("ledger.db").display()))
+        .arg("--blobs")
+        .arg(dir.join("blobs"))
+        .arg("--keys")
+        .arg(keys)
+        .arg("--attestor-key-file")
+        .arg(dir.join("attestor.key"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let data_url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_string();
+    (Service(child), data_url, attestor_key)
+}
+
+fn attestor_address(key: &str) -> String {
+    veriflop_verifier::auth::Signer::from_hex(key).unwrap().address().to_string()
+}
+
 #[test]
 fn posted_locked_delivered_and_settled_by_a_restarted_agent() {
     let dir = tempfile::tempdir().unwrap();
@@ -80,28 +116,7 @@ fn posted_locked_delivered_and_settled_by_a_restarted_agent() {
     run(Command::new(prover()).args(["--quiet", "setup", "--shape", "4x4x4", "--dtype", "int8", "--keys"]).arg(&keys));
     let node = DevNode::start().unwrap();
     let (owner, client, provider) = (DEV_KEYS[0], DEV_KEYS[1], DEV_KEYS[2]);
-
-    // The data plane, which also attests deliveries.
-    let attestor_key = format!("0x{}", hex::encode(rand::random::<[u8; 32]>()));
-    std::fs::write(p("attestor.key"), &attestor_key).unwrap();
-    let mut child = Command::new(verifier())
-        .args(["--listen", "127.0.0.1:0", "--rate-limit-per-minute", "0"])
-        .arg("--ledger")
-        .arg(format!("sqlite://{}", p("ledger.db").display()))
-        .arg("--blobs")
-        .arg(p("blobs"))
-        .arg("--keys")
-        .arg(&keys)
-        .arg("--attestor-key-file")
-        .arg(p("attestor.key"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let _service = Service(child);
-    let data_url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("{line:?}")).to_string();
+    let (_service, data_url, attestor_key) = data_plane(dir.path(), &keys);
 
     // The owner deploys the escrow and registers the shape's verifier.
     let d = json(&run(chain(&node, owner, None).arg("deploy")));
@@ -137,8 +152,7 @@ fn posted_locked_delivered_and_settled_by_a_restarted_agent() {
                 post.args(["--lock-window", "600", "--lock-stake", "0.01ether"]);
             }
             2 => {
-                let attestor = veriflop_verifier::auth::Signer::from_hex(&attestor_key).unwrap().address().to_string();
-                post.args(["--attestor", &attestor]);
+                post.args(["--attestor", &attestor_address(&attestor_key)]);
             }
             _ => {}
         }
@@ -231,4 +245,113 @@ fn posted_locked_delivered_and_settled_by_a_restarted_agent() {
     let o = chain(&node, client, Some(&escrow)).args(["refund", "--job-id", &jobs[0].0]).output().unwrap();
     assert_eq!(o.status.code(), Some(3));
     assert!(stdout(&o).contains("JobNotOpen"), "{}", stdout(&o));
+}
+
+/// An inference job on the chain: the owner registers the model's verifier
+/// (`chain register --model --batch`), the client posts its input batch with
+/// the model file to the data plane, delivery required (`job --model --input`,
+/// `chain post --model --input --attestor`); the agent without the model's
+/// proving key leaves it, the agent with it fetches both, runs the model,
+/// proves, delivers the output, gathers the receipt and settles with
+/// `submitInference`; the client fetches the output, checked against the
+/// settled commitment, equal to `model run`'s.
+#[test]
+fn an_inference_job_is_posted_proven_delivered_and_settled_on_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |s: &str| dir.path().join(s);
+    let (keys, model) = (p("keys"), p("model.json"));
+    std::fs::write(&model, veriflop_infer::Model::random_mlp(&[12, 8, 5], 3).to_json()).unwrap();
+    run(Command::new(prover())
+        .args(["--quiet", "model", "setup", "--batch", "3", "--model"])
+        .arg(&model)
+        .arg("--keys")
+        .arg(&keys));
+    let node = DevNode::start().unwrap();
+    let (owner, client, provider) = (DEV_KEYS[0], DEV_KEYS[1], DEV_KEYS[2]);
+    let (_service, data_url, attestor_key) = data_plane(dir.path(), &keys);
+
+    let d = json(&run(chain(&node, owner, None).arg("deploy")));
+    let escrow = d["escrow"].as_str().unwrap().to_string();
+    let register = || {
+        let mut c = chain(&node, owner, Some(&escrow));
+        c.args(["register", "--batch", "3", "--model"]).arg(&model).arg("--keys").arg(&keys);
+        c
+    };
+    let r = json(&run(&mut register()));
+    assert!(r["register"]["gas_used"].as_u64().unwrap() > 0, "{r}");
+    // Registrations are write-once.
+    let again = register().output().unwrap();
+    assert!(!again.status.success() && stdout(&again).contains("write-once"), "{}", stdout(&again));
+
+    let x = p("x.vfm");
+    write_matrix(&x, &InputMatrix::random(3, 12, Dtype::Int8, 5).unwrap()).unwrap();
+    let (pj, nonce) = (p("job.json"), format!("0x{}", hex::encode(rand::random::<[u8; 32]>())));
+    let venue = format!("chain:{DEV_CHAIN_ID}:{escrow}");
+    let j = json(&run(Command::new(prover())
+        .args(["--json", "job", "--venue", &venue, "--client", &address(client), "--nonce", &nonce])
+        .arg("--model")
+        .arg(&model)
+        .arg("--input")
+        .arg(&x)
+        .arg("--keys")
+        .arg(&keys)
+        .arg("--out")
+        .arg(&pj)));
+    assert_eq!(j["job"]["circuit"], "inference", "{j}");
+    let id = j["job"]["job_id"].as_str().unwrap().to_string();
+    // Its data is given as its model and input, not as A and B.
+    let mut wrong = chain(&node, client, Some(&escrow));
+    wrong.args(["post", "--nonce", &nonce, "--price", "0.25ether", "--data-url", &data_url]);
+    let o = wrong.arg("--job").arg(&pj).arg("--a").arg(&x).arg("--b").arg(&model).output().unwrap();
+    assert!(!o.status.success() && stdout(&o).contains("--input and --model"), "{o:?}");
+    let mut post = chain(&node, client, Some(&escrow));
+    post.args(["post", "--nonce", &nonce, "--price", "0.25ether", "--data-url", &data_url]);
+    post.arg("--job").arg(&pj).arg("--model").arg(&model).arg("--input").arg(&x);
+    post.args(["--attestor", &attestor_address(&attestor_key)]);
+    assert_eq!(json(&run(&mut post))["job_id"], id.as_str());
+
+    // An agent without the model's proving key leaves the job; one with it settles it.
+    let work = |keys: &Path, cursor: &str| {
+        let mut c = chain_with(&node, provider, Some(&escrow), &[]);
+        c.args(["work", "--from-block", "0", "--depth", "1", "--exit-when-idle", "--data-url", &data_url])
+            .arg("--cursor")
+            .arg(p(cursor))
+            .arg("--work-dir")
+            .arg(p("work"))
+            .arg("--keys")
+            .arg(keys);
+        c
+    };
+    std::fs::create_dir_all(p("no-keys")).unwrap();
+    let out = run(&mut work(&p("no-keys"), "cursor-a.json"));
+    assert!(!stdout(&out).contains("→ paid"), "{}", stdout(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no proving key for model"), "{out:?}");
+    let s = json(&run(chain(&node, client, Some(&escrow)).args(["status", "--job-id", &id])));
+    assert_eq!(s["job"]["status"], "Open");
+    let out = stdout(&run(&mut work(&keys, "cursor-b.json")));
+    let paid: Vec<&str> = out.lines().filter(|l| l.contains("→ paid")).collect();
+    println!("{out}");
+    assert!(paid.len() == 1 && paid[0].contains(&id) && paid[0].contains("attestDelivery"), "{out}");
+    let s = json(&run(chain(&node, client, Some(&escrow)).args(["status", "--job-id", &id])));
+    assert_eq!(s["job"]["status"], "Paid");
+
+    // The client fetches the output, checked against the settled cm_C: the model's own output.
+    let y = p("y.vfm");
+    let mut fetch = chain(&node, client, Some(&escrow));
+    fetch.args(["fetch", "--job-id", &id, "--data-url", &data_url]).arg("--job-file").arg(&pj);
+    fetch.arg("--keys").arg(&keys).arg("--out").arg(&y);
+    run(&mut fetch);
+    run(Command::new(prover())
+        .args(["--quiet", "model", "run", "--model"])
+        .arg(&model)
+        .arg("--input")
+        .arg(&x)
+        .arg("--out")
+        .arg(p("want.vfm")));
+    let (got, want) = (
+        veriflop_circuits::stream::read_file(&y).unwrap(),
+        veriflop_circuits::stream::read_file(&p("want.vfm")).unwrap(),
+    );
+    assert_eq!((got.rows, got.cols), (3, 5));
+    assert_eq!(got.data, want.data);
 }

@@ -3,7 +3,11 @@
 //!
 //! A JobEscrow job names its data only by commitments (cm_A, cm_B on posting,
 //! cm_C on settlement), so the data is addressed by them:
-//! `/v1/data/{circuit}/{MxKxN}/{dtype}/{a|b|c}/{cm}`. Anyone may upload: the
+//! `/v1/data/{circuit}/{MxKxN}/{dtype}/{a|b|c}/{cm}`. An inference job's input
+//! and output are committed under its model's key, so its data is addressed
+//! under the model word (its cm_B) as well:
+//! `/v1/data/inference/{model}/{BxDINxDOUT}/int8/{a|b|c}/{cm}` (its B is the
+//! model file, whose commitment is the model word itself). Anyone may upload: the
 //! service recomputes the commitment of the upload (streamed, bounded in size
 //! and time, as for its own jobs) and stores it only under the commitment it
 //! has, so nobody can put other data under a job's name. Anyone may download:
@@ -39,20 +43,31 @@ use super::handlers::{finish, verifier_for};
 use super::State;
 use veriflop_verifier::auth::HEADER_CONTENT_KECCAK;
 
-/// Where a matrix of `circuit` and `shape` with commitment `cm` lives.
+/// Where a matrix of `circuit` and `shape` with commitment `cm` lives (an
+/// inference job's data: also under its model word, `model`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DataAddress {
     pub circuit: CircuitKind,
     pub shape: Shape,
+    /// The model word of an inference job (its cm_B); `None` for a matmul job.
+    pub model: Option<ark_bn254::Fr>,
     pub role: Role,
     pub cm: ark_bn254::Fr,
 }
 
 impl DataAddress {
-    /// The URL path, `/v1/data/{circuit}/{MxKxN}/{dtype}/{a|b|c}/{cm}`.
+    /// The address of `job`'s matrix `role` with commitment `cm`.
+    pub fn of(job: &veriflop_circuits::Job, role: Role, cm: ark_bn254::Fr) -> Self {
+        let model = (job.circuit == CircuitKind::Inference).then_some(job.cm_b);
+        DataAddress { circuit: job.circuit, shape: job.shape, model, role, cm }
+    }
+
+    /// The URL path, `/v1/data/{circuit}/{MxKxN}/{dtype}/{a|b|c}/{cm}`, or for
+    /// inference `/v1/data/inference/{model}/{BxDINxDOUT}/int8/{a|b|c}/{cm}`.
     pub fn path(&self) -> String {
+        let model = self.model.map(|m| format!("/{}", hex_fr(&m))).unwrap_or_default();
         format!(
-            "/v1/data/{}/{}x{}x{}/{}/{}/{}",
+            "/v1/data/{}{model}/{}x{}x{}/{}/{}/{}",
             self.circuit,
             self.shape.m,
             self.shape.k,
@@ -69,9 +84,26 @@ impl DataAddress {
         format!("commit/{}", self.path().trim_start_matches("/v1/data/"))
     }
 
-    fn parse(circuit: &str, dims: &str, dtype: &str, role: &str, cm: &str) -> Result<Self, ApiError> {
+    /// From the path's segments; `model` is the segment after `inference`.
+    fn parse(
+        circuit: &str,
+        model: Option<&str>,
+        dims: &str,
+        dtype: &str,
+        role: &str,
+        cm: &str,
+    ) -> Result<Self, ApiError> {
         let bad = |what: &str, e: String| ApiError::new(StatusCode::NOT_FOUND, "no_route", format!("{what}: {e}"));
         let circuit = CircuitKind::from_str(circuit).map_err(|e| bad("circuit", e.to_string()))?;
+        let model = match (circuit, model) {
+            (CircuitKind::Inference, Some(m)) => Some(parse_fr(m).map_err(|e| ApiError::bad_request("bad_model", e))?),
+            (CircuitKind::Inference, None) => {
+                let e = "inference data is addressed under its model: /v1/data/inference/{model}/{BxDINxDOUT}/int8/{a|b|c}/{cm}";
+                return Err(bad("inference", e.to_string()));
+            }
+            (_, Some(_)) => return Err(bad("circuit", format!("{circuit} data is not addressed under a model"))),
+            (_, None) => None,
+        };
         let dtype = Dtype::from_str(dtype).map_err(|e| bad("dtype", e.to_string()))?;
         let (m, k, n) = veriflop_circuits::shape::parse_dims(dims).map_err(|e| bad("shape", e.to_string()))?;
         let shape = Shape::new(m, k, n, dtype).map_err(|e| bad("shape", e.to_string()))?;
@@ -82,7 +114,13 @@ impl DataAddress {
             other => return Err(bad("matrix", format!("{other:?} is not a, b or c"))),
         };
         let cm = parse_fr(cm).map_err(|e| ApiError::bad_request("bad_commitment", e))?;
-        Ok(DataAddress { circuit, shape, role, cm })
+        if role == Role::B && model.is_some_and(|m| m != cm) {
+            return Err(ApiError::bad_request(
+                "commitment_mismatch",
+                "an inference job's B is its model file, whose commitment is the model word",
+            ));
+        }
+        Ok(DataAddress { circuit, shape, model, role, cm })
     }
 }
 
@@ -149,13 +187,12 @@ fn take_upload_token(state: &State, peer: Option<IpAddr>) -> Result<(), ApiError
 /// verifying key is loaded or loadable for any proof system of the circuit
 /// (a halo2 shape must be on the allow-list). A committed shape also needs its
 /// commitment key, which uploads are checked with.
-async fn check_servable(state: &State, circuit: CircuitKind, shape: Shape) -> Result<(), ApiError> {
-    if !circuit.is_matmul() {
-        // The data address names no model, which an inference job's data is committed under.
-        return Err(ApiError::bad_request(
-            "unknown_shape",
-            format!("the on-chain data plane stores matmul data only, not {circuit} data"),
-        ));
+/// Inference data needs the model's verifying key (its input and output are
+/// committed under it).
+async fn check_servable(state: &State, addr: &DataAddress) -> Result<(), ApiError> {
+    let (circuit, shape) = (addr.circuit, addr.shape);
+    if let Some(model) = addr.model {
+        return super::handlers::model_key(state, model, shape).await.map(|_| ());
     }
     let mut refusals = Vec::new();
     let mut unavailable = None;
@@ -199,6 +236,7 @@ async fn check_servable(state: &State, circuit: CircuitKind, shape: Shape) -> Re
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn put_data<S, B>(
     circuit: String,
+    model: Option<String>,
     dims: String,
     dtype: String,
     role: String,
@@ -213,9 +251,9 @@ where
     B: Buf,
 {
     let r = async {
-        let addr = DataAddress::parse(&circuit, &dims, &dtype, &role, &cm)?;
+        let addr = DataAddress::parse(&circuit, model.as_deref(), &dims, &dtype, &role, &cm)?;
         take_upload_token(&state, peer)?;
-        check_servable(&state, addr.circuit, addr.shape).await?;
+        check_servable(&state, &addr).await?;
         let declared = declared_keccak(&head)?;
         let s = addr.shape;
         let (entries, entry_bytes) = match addr.role {
@@ -223,9 +261,13 @@ where
             Role::B => (s.k as u64 * s.n as u64, 8),
             Role::C => (s.m as u64 * s.n as u64, 16),
         };
-        let limit = super::data::max_file_bytes(entries, entry_bytes).min(state.config.max_upload_bytes);
+        let limit = if addr.model.is_some() && addr.role == Role::B {
+            state.config.max_upload_bytes // the model file
+        } else {
+            super::data::max_file_bytes(entries, entry_bytes).min(state.config.max_upload_bytes)
+        };
         let sp = spool(&head.headers, body, limit, state.body_timeout(), &state.spool_dir, declared).await?;
-        let got = commitment(&state, addr.circuit, s, addr.role, sp.path.to_path_buf(), None).await?;
+        let got = commitment(&state, addr.circuit, s, addr.role, sp.path.to_path_buf(), addr.model).await?;
         if got != addr.cm {
             return Err(ApiError::bad_request(
                 "commitment_mismatch",
@@ -260,6 +302,7 @@ where
 /// `GET /v1/data/{circuit}/{MxKxN}/{dtype}/{a|b|c}/{cm}`.
 pub(super) async fn get_data(
     circuit: String,
+    model: Option<String>,
     dims: String,
     dtype: String,
     role: String,
@@ -267,7 +310,7 @@ pub(super) async fn get_data(
     state: Arc<State>,
 ) -> Response {
     let r = async {
-        let addr = DataAddress::parse(&circuit, &dims, &dtype, &role, &cm)?;
+        let addr = DataAddress::parse(&circuit, model.as_deref(), &dims, &dtype, &role, &cm)?;
         let key = addr.blob_key();
         if state.blobs.size(&key).await.ok().flatten().is_none() {
             return Err(ApiError::new(
@@ -291,6 +334,9 @@ pub struct ReceiptRequest {
     pub job_id: JobId,
     pub circuit: CircuitKind,
     pub shape: Shape,
+    /// An inference job's model word (its cm_B, 0x-hex), under which its output is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// The result's commitment as JobEscrow takes it (0x-hex field element).
     pub cm_c: String,
 }
@@ -335,7 +381,17 @@ pub(super) async fn receipt(state: Arc<State>, req: super::RequestParts) -> Resp
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| ApiError::bad_request("bad_request", format!("escrow {:?} is not an address", q.escrow)))?;
         let cm = parse_fr(&q.cm_c).map_err(|e| ApiError::bad_request("bad_commitment", e))?;
-        let addr = DataAddress { circuit: q.circuit, shape: q.shape, role: Role::C, cm };
+        let model = match (q.circuit, &q.model) {
+            (CircuitKind::Inference, Some(m)) => Some(parse_fr(m).map_err(|e| ApiError::bad_request("bad_model", e))?),
+            (CircuitKind::Inference, None) => {
+                return Err(ApiError::bad_request("bad_request", "an inference job's receipt request names its model"))
+            }
+            (_, Some(_)) => {
+                return Err(ApiError::bad_request("bad_request", format!("a {} job has no model", q.circuit)))
+            }
+            (_, None) => None,
+        };
+        let addr = DataAddress { circuit: q.circuit, shape: q.shape, model, role: Role::C, cm };
         if state.blobs.size(&addr.blob_key()).await.ok().flatten().is_none() {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -428,17 +428,23 @@ pub fn routes(state: Arc<State>) -> impl Filter<Extract = (Response,), Error = s
         .and(s())
         .and(warp::query::<std::collections::HashMap<String, String>>())
         .then(data::open_jobs);
-    let put_data = warp::path!("v1" / "data" / String / String / String / String / String)
+    // `/v1/data/{circuit}/{dims}/{dtype}/{role}/{cm}`, and for inference
+    // `/v1/data/inference/{model}/{dims}/{dtype}/{role}/{cm}`.
+    let data_path = || {
+        let matmul = warp::path!("v1" / "data" / String / String / String / String / String)
+            .map(|c, d, t, r, cm| (c, None, d, t, r, cm));
+        let inference = warp::path!("v1" / "data" / String / String / String / String / String / String)
+            .map(|c, m, d, t, r, cm| (c, Some(m), d, t, r, cm));
+        matmul.or(inference).unify().untuple_one()
+    };
+    let put_data = data_path()
         .and(warp::put())
         .and(s())
         .and(peer_ip())
         .and(head())
         .and(warp::body::stream())
         .then(chain_data::put_data);
-    let get_data = warp::path!("v1" / "data" / String / String / String / String / String)
-        .and(warp::get())
-        .and(s())
-        .then(chain_data::get_data);
+    let get_data = data_path().and(warp::get()).and(s()).then(chain_data::get_data);
     let receipt = warp::path!("v1" / "chain" / "receipts")
         .and(warp::post())
         .and(s())

@@ -32,7 +32,7 @@ async fn chain_data_is_stored_only_under_its_commitment_and_receipts_name_exactl
     let c = Client::new(h.url(), Signer::random());
     let t = new_job(70);
     let (pa, pb) = t.input_files();
-    let addr = |role, cm| DataAddress { circuit: KIND, shape: shape(), role, cm };
+    let addr = |role, cm| DataAddress { circuit: KIND, shape: shape(), model: None, role, cm };
     let (a_at, b_at) = (addr(Role::A, t.job.cm_a), addr(Role::B, t.job.cm_b));
 
     // B under A's commitment: refused, nothing stored.
@@ -84,6 +84,7 @@ async fn chain_data_is_stored_only_under_its_commitment_and_receipts_name_exactl
         job_id,
         circuit: KIND,
         shape: shape(),
+        model: None,
         cm_c: format!("0x{}", hex::encode(word)),
     };
     assert_eq!(api_code(c.delivery_receipt(&req).await.unwrap_err()), "not_delivered");
@@ -159,7 +160,7 @@ async fn uploads_for_a_shape_without_a_verifying_key_are_refused_before_the_body
     let a = InputMatrix::random(s.m as usize, s.k as usize, s.dtype, 81).unwrap();
     let b = InputMatrix::random(s.k as usize, s.n as usize, s.dtype, 82).unwrap();
     let job = Job::new(JobId::random(), CircuitKind::Poseidon, s, None, &a, &b).unwrap();
-    let at = DataAddress { circuit: CircuitKind::Poseidon, shape: s, role: Role::A, cm: job.cm_a };
+    let at = DataAddress { circuit: CircuitKind::Poseidon, shape: s, model: None, role: Role::A, cm: job.cm_a };
     let pa = write_matrix_file(&a, "npy");
     let e = c.put_data(&at.path(), &pa).await.unwrap_err();
     let msg = e.to_string();
@@ -171,7 +172,7 @@ async fn uploads_for_a_shape_without_a_verifying_key_are_refused_before_the_body
     // A committed shape with no key: refused the same way, before the body or
     // its headers are looked at (garbage, no declared digest).
     let other = Shape::new(8, 8, 8, Dtype::Int8).unwrap();
-    let at = DataAddress { circuit: CircuitKind::Committed, shape: other, role: Role::B, cm: job.cm_b };
+    let at = DataAddress { circuit: CircuitKind::Committed, shape: other, model: None, role: Role::B, cm: job.cm_b };
     let r = raw(&url, "PUT", &at.path(), &[], vec![7u8; 4096]).await;
     assert_error(&r, 400, "unknown_shape");
     // And naive, whichever dtype.
@@ -185,7 +186,7 @@ async fn uploads_for_a_shape_without_a_verifying_key_are_refused_before_the_body
     // The shape the service verifies is still accepted.
     let t = new_job(83);
     let (pa, _) = t.input_files();
-    let ok = DataAddress { circuit: KIND, shape: s, role: Role::A, cm: t.job.cm_a };
+    let ok = DataAddress { circuit: KIND, shape: s, model: None, role: Role::A, cm: t.job.cm_a };
     assert!(c.put_data(&ok.path(), &pa).await.unwrap().new);
     assert_eq!(stored(&h).await.len(), before.len() + 1);
     h.shutdown().await;
@@ -206,7 +207,7 @@ async fn a_flood_of_distinct_valid_matrices_from_one_address_is_cut_off_at_the_l
     let mut refused = Vec::new();
     for t in &jobs {
         let (pa, _) = t.input_files();
-        let at = DataAddress { circuit: KIND, shape: shape(), role: Role::A, cm: t.job.cm_a };
+        let at = DataAddress { circuit: KIND, shape: shape(), model: None, role: Role::A, cm: t.job.cm_a };
         match c.put_data(&at.path(), &pa).await {
             Ok(r) => {
                 assert!(r.new);

@@ -11,8 +11,9 @@ mod common;
 use common::*;
 use rand::rngs::{OsRng, StdRng};
 use rand::{Rng, SeedableRng};
+use veriflop_circuits::commit::Role;
 use veriflop_circuits::cp::digest;
-use veriflop_circuits::{Address, Bytes32, CircuitKind, Dtype, Job, Matrix, Shape};
+use veriflop_circuits::{field, Address, Bytes32, CircuitKind, Dtype, Job, Matrix, Shape};
 use veriflop_infer::circuit::Witness;
 use veriflop_infer::job::{prove, InferenceStatement, ModelKeys};
 use veriflop_infer::keys::file_stem;
@@ -163,4 +164,116 @@ async fn an_inference_job_is_proven_delivered_and_paid() {
     let accepted = c.delivered_proof(&job_id).await.unwrap();
     assert_eq!(digest(&vk.commit_output(&delivered).unwrap()), accepted.statement.cm_c);
     assert!(h.state.keys.list().iter().any(|(_, k, s, _)| *k == CircuitKind::Inference && *s == shape));
+}
+
+/// The on-chain data plane for an inference job: its input (A) and output (C)
+/// are stored under the model word and their commitment under that model's
+/// key, its B (the model file) under the model word; another model's data, a
+/// model without a key here and the address without a model are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inference_chain_data_is_stored_under_its_model_and_commitment() {
+    use veriflop_service::chain_data::{DataAddress, ReceiptRequest};
+    use veriflop_service::client::Client;
+    let mut rng = StdRng::seed_from_u64(8);
+    let (m, other) = (model(1), model(2));
+    let dir = tempfile::tempdir().unwrap();
+    let mut vks = Vec::new();
+    for model in [&m, &other] {
+        let k = ModelKeys::setup(model, BATCH, &mut OsRng).unwrap();
+        let path = dir.path().join(format!("{}.ivk", file_stem(&k.model_digest, BATCH)));
+        std::fs::write(path, k.verifying_key().to_bytes()).unwrap();
+        vks.push(k.verifying_key());
+    }
+    let attestor = k256::ecdsa::SigningKey::random(&mut OsRng);
+    let config = Config {
+        key_dir: dir.path().to_path_buf(),
+        rate_limit_per_minute: 0,
+        attestor_key: Some(attestor),
+        ..Config::default()
+    };
+    let (_, h) = spawn_local(config).await.unwrap();
+    let c = Client::new(h.url(), Signer::random());
+    let code = api_code;
+
+    let shape = Shape::new(BATCH as u32, 6, 3, Dtype::Int8).unwrap();
+    let x: Vec<i8> = (0..BATCH * 6).map(|_| rng.gen()).collect();
+    let job = Job {
+        job_id: veriflop_circuits::JobId::random(),
+        system: Default::default(),
+        circuit: CircuitKind::Inference,
+        shape,
+        cm_a: vks[0].input_digest(&x).unwrap(),
+        cm_b: model_word(&m.digest()),
+    };
+    let (xa, mb) = (matrix_file(BATCH, 6, &x, "npy"), model_file(&m));
+    let a_at = DataAddress::of(&job, Role::A, job.cm_a);
+    let b_at = DataAddress::of(&job, Role::B, job.cm_b);
+    assert!(a_at.path().starts_with(&format!("/v1/data/inference/{}/2x6x3/int8/a/", field::fr_to_hex(&job.cm_b))));
+
+    // Under another model (a key here, or none), or without one: refused, nothing stored.
+    let under_other = DataAddress { model: Some(model_word(&other.digest())), ..a_at.clone() };
+    assert_eq!(code(c.put_data(&under_other.path(), &xa).await.unwrap_err()), "commitment_mismatch");
+    let unknown = DataAddress { model: Some(model_word(&model(3).digest())), ..a_at.clone() };
+    assert_eq!(code(c.put_data(&unknown.path(), &xa).await.unwrap_err()), "unknown_shape");
+    let bare = a_at.path().replacen(&format!("/{}", field::fr_to_hex(&job.cm_b)), "", 1);
+    let r = raw(&h.url(), "PUT", &bare, &[], std::fs::read(&xa).unwrap()).await;
+    assert_eq!((r.0, r.1["code"].as_str().unwrap()), (404, "no_route"), "{r:?}");
+    let matmul = DataAddress { circuit: CircuitKind::Committed, model: Some(job.cm_b), ..a_at.clone() };
+    assert_eq!(raw(&h.url(), "GET", &matmul.path(), &[], vec![]).await.1["code"], "no_route");
+    // Another input under this model's address; another model file under B; B under another word.
+    let mut x2 = x.clone();
+    x2[0] = x2[0].wrapping_add(1);
+    let e = c.put_data(&a_at.path(), &matrix_file(BATCH, 6, &x2, "npy")).await.unwrap_err();
+    assert_eq!(code(e), "commitment_mismatch");
+    assert_eq!(code(c.put_data(&b_at.path(), &model_file(&other)).await.unwrap_err()), "commitment_mismatch");
+    let b_elsewhere = DataAddress { cm: job.cm_a, ..b_at.clone() };
+    assert_eq!(code(c.put_data(&b_elsewhere.path(), &mb).await.unwrap_err()), "commitment_mismatch");
+    let tmp = tempfile::tempdir().unwrap();
+    assert_eq!(code(c.get_data(&a_at.path(), &tmp.path().join("a")).await.unwrap_err()), "not_stored");
+
+    // The job's own: stored, and downloaded byte for byte.
+    assert!(c.put_data(&a_at.path(), &xa).await.unwrap().new);
+    assert!(c.put_data(&b_at.path(), &mb).await.unwrap().new);
+    for (at, file) in [(&a_at, &xa), (&b_at, &mb)] {
+        let got = tmp.path().join("got");
+        c.get_data(&at.path(), &got).await.unwrap();
+        assert_eq!(std::fs::read(&got).unwrap(), std::fs::read(file).unwrap());
+    }
+
+    // The output: stored under the digest of its commitment under the model's
+    // key; a receipt for it names the model.
+    let y = run(&m, BATCH, &x).unwrap().output().to_vec();
+    let cm_c = digest(&vks[0].commit_output(&y).unwrap());
+    let c_at = DataAddress::of(&job, Role::C, cm_c);
+    let mut y2 = y.clone();
+    y2[1] = y2[1].wrapping_add(1);
+    let e = c.put_data(&c_at.path(), &matrix_file(BATCH, 3, &y2, "vfm")).await.unwrap_err();
+    assert_eq!(code(e), "commitment_mismatch");
+    let mut req = ReceiptRequest {
+        chain_id: 31337,
+        escrow: format!("0x{}", "ab".repeat(20)),
+        job_id: job.job_id,
+        circuit: CircuitKind::Inference,
+        shape,
+        model: Some(field::fr_to_hex(&job.cm_b)),
+        cm_c: field::fr_to_hex(&cm_c),
+    };
+    assert_eq!(code(c.delivery_receipt(&req).await.unwrap_err()), "not_delivered");
+    c.put_data(&c_at.path(), &matrix_file(BATCH, 3, &y, "vfm")).await.unwrap();
+    let r = c.delivery_receipt(&req).await.unwrap();
+    let word = field::fr_to_bytes(&cm_c);
+    assert_eq!(
+        r.digest,
+        format!(
+            "0x{}",
+            hex::encode(veriflop_contracts::delivery::delivery_digest(31337, [0xab; 20], &job.job_id, word))
+        )
+    );
+    req.model = None;
+    assert_eq!(code(c.delivery_receipt(&req).await.unwrap_err()), "bad_request");
+    h.shutdown().await;
+}
+
+fn api_code(e: veriflop_service::client::ClientError) -> String {
+    e.code().unwrap_or("none").to_string()
 }

@@ -414,6 +414,7 @@ async fn openapi_documents_exactly_the_real_routes() {
             .replace("{dtype}", "int8")
             .replace("{matrix}", "a")
             .replace("{cm}", "0x01")
+            .replace("{model}", "0x02")
     };
     let paths: BTreeSet<String> = documented.iter().map(|(_, p)| p.clone()).collect();
     let is_no_route = |r: &(u16, serde_json::Value)| r.1["code"] == "no_route" || r.1["code"] == "method_not_allowed";
@@ -490,6 +491,8 @@ async fn openapi_documents_exactly_the_real_routes() {
         "missing_header",
         "bad_header",
         "bad_commitment",
+        "bad_model",
+        "invalid_model",
     ] {
         assert!(doc.contains(code), "error code {code} is not documented in openapi.yaml");
     }

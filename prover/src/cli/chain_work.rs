@@ -7,9 +7,14 @@
 //! their commitments and checks them, proves, uploads C, gathers delivery
 //! receipts when the job requires them, and settles. Before acting it reads the
 //! job's on-chain state, so a job it already locked is not locked twice, and a
-//! settled one is skipped.
+//! settled one is skipped. An inference job (its shape id names the inference
+//! circuit, its cm_B the model) needs the model's proving key for its batch in
+//! --keys; its input batch and model file are fetched under the model word and
+//! checked against the job before proving, its output is delivered as C, and
+//! it settles with `submitInference`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alloy::primitives::Address;
@@ -26,6 +31,7 @@ use veriflop_verifier::auth::Signer;
 
 use super::common::{commit_key_for, secs, CliError, Ctx, KeyArgs};
 use super::device::DeviceArgs;
+use super::inference::ProvingKeys;
 use super::onchain::{chain_error, parse_amount, EscrowArg};
 use super::prove::{prove_job, Devices};
 use super::submit::client_error;
@@ -127,6 +133,8 @@ struct Agent<'a> {
     escrow: Escrow<'a>,
     data: Client,
     store: KeyStore,
+    /// The proving keys of the last model proven (inference jobs).
+    model_keys: Arc<ProvingKeys>,
     max_stake: u128,
     min_price: u128,
 }
@@ -145,6 +153,7 @@ pub async fn run(a: WorkArgs, conn: &Connection, ctx: &Ctx) -> Result<(), CliErr
         escrow,
         data: Client::new(a.data_url.clone(), Signer::random()),
         store: KeyStore::new(&a.keys.keys),
+        model_keys: Arc::default(),
         max_stake: parse_amount(&a.max_stake)?,
         min_price: parse_amount(&a.min_price)?,
     };
@@ -209,7 +218,17 @@ impl Agent<'_> {
         let Some((system, circuit, shape)) = decode_shape_id(ev.shape) else {
             return Ok(Outcome::Skipped(format!("unknown shape id {:#x}", ev.shape)));
         };
-        if system == ProofSystem::Groth16Bn254 && !self.store.vk_path(circuit, &shape).is_file() {
+        let job = Job { job_id: ev.job_id, system, circuit, shape, cm_a: fr(ev.cm_a)?, cm_b: fr(ev.cm_b)? };
+        let inference = circuit == CircuitKind::Inference;
+        if inference && !ProvingKeys::has(&self.a.keys.keys, &job) {
+            return Ok(Outcome::Skipped(format!(
+                "no proving key for model {} and batch {} in {}",
+                veriflop_circuits::field::fr_to_hex(&job.cm_b),
+                shape.m,
+                self.a.keys.keys.display()
+            )));
+        }
+        if !inference && system == ProofSystem::Groth16Bn254 && !self.store.vk_path(circuit, &shape).is_file() {
             return Ok(Outcome::Skipped(format!("no {circuit} keys for {shape} in {}", self.a.keys.keys.display())));
         }
         let price = u128::try_from(ev.price).unwrap_or(u128::MAX);
@@ -238,47 +257,70 @@ impl Agent<'_> {
             let t = self.escrow.lock(&ev.job_id).await.map_err(chain_error)?;
             lock_note = format!("lock {} gas · ", t.gas_used);
         }
-        let job = Job { job_id: ev.job_id, system, circuit, shape, cm_a: fr(ev.cm_a)?, cm_b: fr(ev.cm_b)? };
 
-        // Inputs by commitment, checked before any device time is spent.
+        // Inputs by commitment, checked before any device time is spent (an
+        // inference job's input and model: in `inference::prove`, before proving).
         let t = Instant::now();
         let dir = self.a.work_dir.join(ev.job_id.to_string());
         std::fs::create_dir_all(&dir).map_err(|e| CliError::new("io", format!("{}: {e}", dir.display())))?;
         let (pa, pb) = (dir.join("a.mat"), dir.join("b.mat"));
         for (role, cm, path) in [(Role::A, job.cm_a, &pa), (Role::B, job.cm_b, &pb)] {
-            let addr = DataAddress { circuit, shape, role, cm };
-            self.data.get_data(&addr.path(), path).await.map_err(client_error)?;
+            self.data.get_data(&DataAddress::of(&job, role, cm).path(), path).await.map_err(client_error)?;
         }
         let a = veriflop_circuits::stream::read_input_file(&pa, shape.dtype)?;
-        let b = veriflop_circuits::stream::read_input_file(&pb, shape.dtype)?;
-        let ck = commit_key_for(circuit, &shape, &self.a.keys)?;
-        if let Err(e) = job.check_data(ck.as_ref(), &a, &b) {
-            return Ok(Outcome::Skipped(format!("the data plane's A, B do not match the job's commitments: {e}")));
-        }
+        let b = if inference {
+            Err(super::inference::read_model(&pb)?)
+        } else {
+            let b = veriflop_circuits::stream::read_input_file(&pb, shape.dtype)?;
+            let ck = commit_key_for(circuit, &shape, &self.a.keys)?;
+            if let Err(e) = job.check_data(ck.as_ref(), &a, &b) {
+                return Ok(Outcome::Skipped(format!("the data plane's A, B do not match the job's commitments: {e}")));
+            }
+            Ok(b)
+        };
         let inputs = t.elapsed();
 
         // Prove (blocking work off the async runtime's threads).
         let t = Instant::now();
         let quiet = Ctx { json: ctx.json, quiet: true };
         let payee = veriflop_contracts::settle::statement_address(me);
-        let (store, device) = (self.store.clone(), self.a.device.clone());
+        let (store, device, model_keys, key_dir) =
+            (self.store.clone(), self.a.device.clone(), self.model_keys.clone(), self.a.keys.keys.clone());
         let job2 = job.clone();
-        let proven = tokio::task::spawn_blocking(move || {
-            let backend: Box<dyn Backend> =
-                if system == ProofSystem::Groth16Bn254 { device.backend(&quiet)? } else { Box::new(CpuBackend::new()) };
-            let gemm: Gemm = device.gemm.open(&quiet)?;
-            prove_job(&job2, a, b, None, payee, &store, Devices { backend: backend.as_ref(), gemm: &gemm }, &quiet)
+        let proven: Result<_, CliError> = tokio::task::spawn_blocking(move || match b {
+            Err(model) => {
+                let keys = model_keys.load(&key_dir, &job2)?;
+                let p = super::inference::prove(&job2, &a, &model, &keys, payee)?;
+                let y = p.output;
+                let y = veriflop_circuits::Matrix::new(y.rows, y.cols, y.data.into_iter().map(i128::from).collect())?;
+                Ok((y, p.bundle, "cpu".to_string()))
+            }
+            Ok(b) => {
+                let backend: Box<dyn Backend> = if system == ProofSystem::Groth16Bn254 {
+                    device.backend(&quiet)?
+                } else {
+                    Box::new(CpuBackend::new())
+                };
+                let gemm: Gemm = device.gemm.open(&quiet)?;
+                let devices = Devices { backend: backend.as_ref(), gemm: &gemm };
+                let p = prove_job(&job2, a, b, None, payee, &store, devices, &quiet)?;
+                Ok((p.c, p.bundle, p.backend))
+            }
         })
         .await
-        .map_err(|e| CliError::new("prove_failed", e.to_string()))??;
+        .map_err(|e| CliError::new("prove_failed", e.to_string()))?;
+        let (c, bundle, backend) = match proven {
+            Err(e) if e.code == "bad_job_data" => return Ok(Outcome::Skipped(e.message)),
+            r => r?,
+        };
         let prove = t.elapsed();
 
         // Deliver C to the data plane (and the attestors), then settle.
         let t = Instant::now();
         let pc = dir.join("c.vfm");
-        veriflop_circuits::matrix::write_matrix(&pc, &proven.c)?;
-        let cm_c = proven.bundle.statement.cm_c;
-        let c_addr = DataAddress { circuit, shape, role: Role::C, cm: cm_c };
+        veriflop_circuits::matrix::write_matrix(&pc, &c)?;
+        let cm_c = bundle.statement.cm_c;
+        let c_addr = DataAddress::of(&job, Role::C, cm_c);
         let mut urls = vec![self.a.data_url.clone()];
         urls.extend(self.a.attestor_urls.iter().filter(|u| **u != self.a.data_url).cloned());
         for url in &urls {
@@ -293,7 +335,7 @@ impl Agent<'_> {
                 let msg = format!("the job requires delivery but block {} has no DeliveryRequired for it", ev.block);
                 CliError::new("rpc", msg)
             })?;
-            let word = veriflop_contracts::delivery::cm_c_word(&proven.bundle);
+            let word = veriflop_contracts::delivery::cm_c_word(&bundle);
             let mut sigs: Vec<(Address, [u8; 65])> = Vec::new();
             for url in &urls {
                 let req = ReceiptRequest {
@@ -302,6 +344,7 @@ impl Agent<'_> {
                     job_id: ev.job_id,
                     circuit,
                     shape,
+                    model: c_addr.model.map(|m| veriflop_circuits::field::fr_to_hex(&m)),
                     cm_c: format!("0x{}", hex::encode(word)),
                 };
                 match Client::new(url.clone(), Signer::random()).delivery_receipt(&req).await {
@@ -338,7 +381,7 @@ impl Agent<'_> {
             let tx = self.escrow.attest(&ev.job_id, word, &attestors, threshold, &s).await.map_err(chain_error)?;
             attest_note = format!(" · attestDelivery {} gas", tx.gas_used);
         }
-        let settle = self.escrow.settle(&proven.bundle).await.map_err(chain_error)?;
+        let settle = self.escrow.settle(&bundle).await.map_err(chain_error)?;
         let deliver = t.elapsed();
         let _ = std::fs::remove_dir_all(&dir);
         Ok(Outcome::Settled(format!(
@@ -346,7 +389,7 @@ impl Agent<'_> {
             ev.job_id,
             secs(inputs),
             secs(prove),
-            proven.backend,
+            backend,
             secs(deliver),
             settle.gas_used,
             settle.hash,

@@ -155,7 +155,7 @@ impl LocalChain {
                 };
                 let data = Client::new(data_url.to_string(), Signer::random());
                 for (role, cm, path) in [(Role::A, job.cm_a, a), (Role::B, job.cm_b, b)] {
-                    let addr = DataAddress { circuit: job.circuit, shape: job.shape, role, cm };
+                    let addr = DataAddress::of(&job, role, cm);
                     data.put_data(&addr.path(), path)
                         .await
                         .map_err(|e| veriflop_chain::ChainError::Io(e.to_string()))?;
@@ -209,7 +209,7 @@ impl LocalChain {
             settlement.ok_or_else(|| CliError::new("demo", format!("job {id} has no JobSettled event")))?;
         let cm = veriflop_circuits::field::fr_from_bytes(&cm_c.to_be_bytes::<32>())
             .map_err(|e| CliError::new("demo", e.to_string()))?;
-        let addr = DataAddress { circuit: job.circuit, shape: job.shape, role: Role::C, cm };
+        let addr = DataAddress::of(&job, Role::C, cm);
         let tmp = out.with_extension("download");
         self.rt
             .block_on(Client::new(data_url.to_string(), Signer::random()).get_data(&addr.path(), &tmp))

@@ -9,11 +9,18 @@ use super::common::{commit_key_for, write_file, CliError, Ctx, KeyArgs};
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Matrix A (m×k), .npy or .vfm.
-    #[arg(long)]
-    pub a: PathBuf,
+    #[arg(long, required_unless_present = "model")]
+    pub a: Option<PathBuf>,
     /// Matrix B (k×n), .npy or .vfm.
-    #[arg(long)]
-    pub b: PathBuf,
+    #[arg(long, required_unless_present = "model")]
+    pub b: Option<PathBuf>,
+    /// An inference job instead: the model file (`model import` writes it), whose
+    /// verifying key for the input's batch is in --keys (`model setup`).
+    #[arg(long, conflicts_with_all = ["a", "b", "circuit", "proof_system"], requires = "input")]
+    pub model: Option<PathBuf>,
+    /// The inference job's int8 input batch (batch × the model's inputs), .npy or .vfm.
+    #[arg(long, requires = "model")]
+    pub input: Option<PathBuf>,
     /// Element type the entries must fit.
     #[arg(long, default_value = "int8")]
     pub dtype: Dtype,
@@ -50,21 +57,33 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
-    let a = read_input(&args.a, args.dtype)?;
-    let b = read_input(&args.b, args.dtype)?;
-    let shape = Shape::new(a.rows as u32, a.cols as u32, b.cols as u32, args.dtype)?;
-    let circuit = args.circuit.unwrap_or(match args.proof_system {
-        ProofSystem::Groth16Bn254 => CircuitKind::Committed,
-        ProofSystem::Halo2KzgBn254 => CircuitKind::Poseidon,
-    });
-    args.proof_system.check_circuit(circuit)?;
-    let ck = commit_key_for(circuit, &shape, &args.keys)?;
     let nonce = args.venue.map(|_| args.nonce.unwrap_or_else(Bytes32::random));
     let job_id = match (args.venue, args.client, nonce) {
         (Some(venue), Some(client), Some(nonce)) => venue.job_id(client, &nonce),
         _ => args.job_id.unwrap_or_else(JobId::random),
     };
-    let job = Job::new(job_id, circuit, shape, ck.as_ref(), &a, &b)?.with_system(args.proof_system)?;
+    let job = match (&args.model, &args.input, &args.a, &args.b) {
+        (Some(model), Some(input), _, _) => {
+            let m = super::inference::read_model(model)?;
+            let x = read_input(input, Dtype::Int8)?;
+            super::inference::job_for(job_id, &m, &x, &args.keys.keys)?
+        }
+        (_, _, Some(pa), Some(pb)) => {
+            let a = read_input(pa, args.dtype)?;
+            let b = read_input(pb, args.dtype)?;
+            let shape = Shape::new(a.rows as u32, a.cols as u32, b.cols as u32, args.dtype)?;
+            let circuit = args.circuit.unwrap_or(match args.proof_system {
+                ProofSystem::Groth16Bn254 => CircuitKind::Committed,
+                ProofSystem::Halo2KzgBn254 => CircuitKind::Poseidon,
+            });
+            args.proof_system.check_circuit(circuit)?;
+            let ck = commit_key_for(circuit, &shape, &args.keys)?;
+            Job::new(job_id, circuit, shape, ck.as_ref(), &a, &b)?.with_system(args.proof_system)?
+        }
+        _ => return Err(CliError::new("usage", "give --a and --b, or --model and --input")),
+    };
+    let shape = job.shape;
+    let circuit = job.circuit;
     let text = serde_json::to_string_pretty(&job).expect("job serializes");
     write_file(&args.out, text.as_bytes())?;
     let origin = match (args.venue, args.client, nonce) {

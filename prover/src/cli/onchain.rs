@@ -180,6 +180,13 @@ pub struct RegisterArgs {
     /// Circuit of the Groth16 key.
     #[arg(long, default_value = "committed")]
     circuit: CircuitKind,
+    /// An inference verifier instead: the model file, whose verifying key for
+    /// --batch is in --keys (`model setup`); registered for that model only.
+    #[arg(long, conflicts_with_all = ["proof_system", "circuit"], requires = "batch")]
+    model: Option<PathBuf>,
+    /// The batch size of the model's key (with --model).
+    #[arg(long, requires = "model")]
+    batch: Option<usize>,
     #[command(flatten)]
     keys: KeyArgs,
 }
@@ -206,16 +213,23 @@ pub struct PostArgs {
     /// What a provider deposits to lock (wei or with a unit); required with --lock-window.
     #[arg(long, default_value = "0")]
     lock_stake: String,
-    /// Upload A and B to this data plane (a veriflop-verifier's base URL) before
-    /// posting, where providers fetch them by their commitments.
-    #[arg(long, env = "VERIFLOP_DATA_URL", requires_all = ["a", "b"])]
+    /// Upload A and B (an inference job: its input and model) to this data
+    /// plane (a veriflop-verifier's base URL) before posting, where providers
+    /// fetch them by their commitments.
+    #[arg(long, env = "VERIFLOP_DATA_URL")]
     data_url: Option<String>,
     /// Matrix A (with --data-url).
-    #[arg(long)]
+    #[arg(long, requires = "b")]
     a: Option<PathBuf>,
     /// Matrix B (with --data-url).
-    #[arg(long)]
+    #[arg(long, requires = "a")]
     b: Option<PathBuf>,
+    /// An inference job's model file (with --data-url; the job's B).
+    #[arg(long, conflicts_with_all = ["a", "b"], requires = "input")]
+    model: Option<PathBuf>,
+    /// An inference job's input batch (with --data-url; the job's A).
+    #[arg(long, requires = "model")]
+    input: Option<PathBuf>,
     /// Require delivery: the job pays only once --threshold of these attestors
     /// (repeatable; services' attestor addresses) signed that they store C.
     #[arg(long = "attestor")]
@@ -286,6 +300,23 @@ async fn run_async(args: Args, ctx: &Ctx) -> Result<(), CliError> {
                 json!({"ok": true, "escrow": escrow.address.to_checksum(None), "chain_id": chain, "venue": escrow.venue().to_string(), "tx": t.json()}),
             );
         }
+        Cmd::Register(a) if a.model.is_some() => {
+            let escrow = Escrow::at(&conn, a.escrow.escrow).await.map_err(chain_error)?;
+            let model = super::inference::read_model(a.model.as_deref().expect("matched"))?;
+            let word = veriflop_verifier::verify::model_word(&model.digest());
+            let vk = super::inference::load_vk(&a.keys.keys, word, a.batch.expect("clap: --model requires --batch"))?;
+            let (verifier, d, r, entry) = escrow.register_inference(&vk).await.map_err(chain_error)?;
+            let shape = vk.shape()?;
+            ctx.emit(
+                format!(
+                    "inference verifier for model {} ({shape}) deployed at {verifier} and registered under key {entry:#x}\n  {}\n  {}",
+                    veriflop_circuits::field::fr_to_hex(&word),
+                    tx_line("deploy", &d),
+                    tx_line("registerVerifier", &r)
+                ),
+                json!({"ok": true, "verifier": verifier.to_checksum(None), "model": veriflop_circuits::field::fr_to_hex(&word), "registry_key": format!("{entry:#x}"), "deploy": d.json(), "register": r.json()}),
+            );
+        }
         Cmd::Register(a) => {
             let escrow = Escrow::at(&conn, a.escrow.escrow).await.map_err(chain_error)?;
             let shape = a.shape.shape()?;
@@ -319,11 +350,29 @@ async fn run_async(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             let lock_stake = parse_amount(&a.lock_stake)?;
             let now = conn.latest_timestamp().await.map_err(chain_error)?;
             let terms = PostTerms { deadline: now + a.deadline_in, lock_window: a.lock_window, lock_stake };
-            if let (Some(url), Some(pa), Some(pb)) = (&a.data_url, &a.a, &a.b) {
+            let files = match (&a.a, &a.b, &a.input, &a.model) {
+                (Some(pa), Some(pb), ..) | (.., Some(pa), Some(pb)) => Some((pa, pb)),
+                _ => None,
+            };
+            if (a.model.is_some()) != (job.circuit == CircuitKind::Inference) && files.is_some() {
+                return Err(CliError::new(
+                    "usage",
+                    format!(
+                        "a {} job's data is given with {}",
+                        job.circuit,
+                        if a.model.is_some() { "--a and --b" } else { "--input and --model" }
+                    ),
+                ));
+            }
+            if a.data_url.is_some() && files.is_none() {
+                let what = if job.circuit == CircuitKind::Inference { "--input and --model" } else { "--a and --b" };
+                return Err(CliError::new("usage", format!("--data-url uploads the job's data: give {what}")));
+            }
+            if let (Some(url), Some((pa, pb))) = (&a.data_url, files) {
                 let data =
                     veriflop_service::client::Client::new(url.clone(), veriflop_verifier::auth::Signer::random());
                 for (role, cm, path) in [(Role::A, job.cm_a, pa), (Role::B, job.cm_b, pb)] {
-                    let addr = DataAddress { circuit: job.circuit, shape: job.shape, role, cm };
+                    let addr = DataAddress::of(&job, role, cm);
                     let s = data.put_data(&addr.path(), path).await.map_err(super::submit::client_error)?;
                     ctx.note(format!("uploaded {} to {url}{} ({} bytes)", path.display(), s.path, s.bytes));
                 }
@@ -431,10 +480,15 @@ async fn run_async(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             })?;
             let cm = veriflop_circuits::field::fr_from_bytes(&cm_c.to_be_bytes::<32>())
                 .map_err(|e| CliError::new("rpc", format!("cmC: {e}")))?;
-            let addr = DataAddress { circuit: job.circuit, shape: job.shape, role: Role::C, cm };
+            let addr = DataAddress::of(&job, Role::C, cm);
             let data =
                 veriflop_service::client::Client::new(a.data_url.clone(), veriflop_verifier::auth::Signer::random());
-            let ck = super::common::commit_key_for(job.circuit, &job.shape, &a.keys)?;
+            // An inference job's output is committed under its model's key.
+            let ck = if job.circuit == CircuitKind::Inference {
+                Some(super::inference::load_vk(&a.keys.keys, job.cm_b, job.shape.m as usize)?.commit_key()?)
+            } else {
+                super::common::commit_key_for(job.circuit, &job.shape, &a.keys)?
+            };
             let dir =
                 a.out.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new(".")).to_path_buf();
             std::fs::create_dir_all(&dir).map_err(|e| CliError::new("io", format!("{}: {e}", dir.display())))?;
