@@ -242,9 +242,14 @@ fn demo_settles_on_a_local_node_with_the_chain_agent_and_a_delivery_receipt() {
     for d in ["groth16", "halo2"] {
         assert!(tmp.path().join(format!("demo/client/{d}/c-chain.npy")).exists());
     }
-    // The inference job is settled at the service (the chain agent takes matmul jobs only).
+    // The inference job is released at the service, and another for the same
+    // input and model settles on the node through the chain agent.
     assert_eq!(v["inference"]["service"]["state"], "Released");
-    assert!(v["inference"]["chain"].is_null());
+    let chain = &v["inference"]["chain"];
+    assert_eq!(chain["status"], "Paid", "{chain}");
+    let agent = chain["agent"].as_str().unwrap();
+    assert!(agent.contains("inference") && agent.contains("attestDelivery") && agent.contains("→ paid"), "{agent}");
+    assert!(tmp.path().join("demo/client/inference/output-chain.npy").exists());
     assert!(tmp.path().join("demo/provider/cursor.json").exists());
 }
 

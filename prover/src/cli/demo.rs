@@ -231,7 +231,8 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
     let inference = match &model {
         Some(m) => {
             let dir = out.join("client").join("inference");
-            let evm = args.chain == "evm";
+            let on_chain =
+                local.as_ref().map(|c| OnChain { chain: c, data_url: &service.url, attestor: attestor.address() });
             let r = super::demo_inference::run(
                 m,
                 &client,
@@ -240,7 +241,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
                 &args.keys,
                 &dir,
                 args.seed,
-                evm,
+                on_chain,
                 ctx,
             )?;
             lines.push(format!("inference job (model {}, batch {}):", args.inference, args.batch));
@@ -464,10 +465,10 @@ impl Drop for Agent {
 
 /// The node the on-chain job settles on (`--chain local`).
 #[derive(Clone, Copy)]
-struct OnChain<'a> {
-    chain: &'a super::demo_chain::LocalChain,
-    data_url: &'a str,
-    attestor: Address,
+pub(super) struct OnChain<'a> {
+    pub chain: &'a super::demo_chain::LocalChain,
+    pub data_url: &'a str,
+    pub attestor: Address,
 }
 
 /// One job through the market with one proof system.

@@ -4,7 +4,8 @@
 //! a job the client posts over JSON-RPC with its data on the service's data
 //! plane, requiring the service's delivery receipt; the agent locks nothing
 //! (no stake asked), proves, delivers, attests and settles; the client fetches
-//! C by the settled commitment and checks it.
+//! C by the settled commitment and checks it. The inference job goes the same
+//! way with its model's InferenceVerifier, its input and model as A and B.
 
 use std::io::BufRead;
 use std::path::Path;
@@ -146,10 +147,11 @@ impl LocalChain {
             .rt
             .block_on(async {
                 let owner = Escrow { conn: &self.owner, address: self.escrow };
-                let registered = match (verifier.groth16_key(), verifier.halo2_key()) {
-                    (Some(vk), _) => owner.register_groth16(vk).await?,
-                    (None, Some(vk)) => owner.register_halo2(vk, &job.shape).await?,
-                    (None, None) => {
+                let registered = match (verifier.groth16_key(), verifier.halo2_key(), verifier.model_key()) {
+                    (Some(vk), ..) => owner.register_groth16(vk).await?,
+                    (None, Some(vk), _) => owner.register_halo2(vk, &job.shape).await?,
+                    (None, None, Some(vk)) => owner.register_inference(vk).await.map(|(v, d, r, _)| (v, d, r))?,
+                    (None, None, None) => {
                         return Err(veriflop_chain::ChainError::Mismatch("the verifier holds no key".into()))
                     }
                 };
@@ -168,12 +170,17 @@ impl LocalChain {
             })
             .map_err(chain_error)?;
         let (verifier_addr, deploy, register) = registered;
+        let inference = verifier.model_key().is_some();
+        let (what, data) = match inference {
+            true => ("model's InferenceVerifier".to_string(), "the input and the model"),
+            false => (format!("{} verifier", job.system), "A and B"),
+        };
         lines.push(format!(
-            "    operator deploys the {} verifier at {verifier_addr} ({} gas) and registers it ({} gas)",
-            job.system, deploy.gas_used, register.gas_used
+            "    operator deploys the {what} at {verifier_addr} ({} gas) and registers it ({} gas)",
+            deploy.gas_used, register.gas_used
         ));
         lines.push(format!(
-            "    client uploads A and B to the data plane by commitment and posts job {} over JSON-RPC with {PRICE_WEI} wei, delivery receipt of the service's attestor {attestor} required (postJobWithDelivery {} gas, {})",
+            "    client uploads {data} to the data plane by commitment and posts job {} over JSON-RPC with {PRICE_WEI} wei, delivery receipt of the service's attestor {attestor} required (postJobWithDelivery {} gas, {})",
             job.job_id,
             posted.1.gas_used,
             secs(t.elapsed())
@@ -214,7 +221,10 @@ impl LocalChain {
         self.rt
             .block_on(Client::new(data_url.to_string(), Signer::random()).get_data(&addr.path(), &tmp))
             .map_err(super::submit::client_error)?;
-        let ck = super::common::commit_key_for(job.circuit, &job.shape, keys)?;
+        let ck = match verifier.model_key() {
+            Some(vk) => Some(vk.commit_key()?), // an inference job's output: under its model's key
+            None => super::common::commit_key_for(job.circuit, &job.shape, keys)?,
+        };
         let f = std::fs::File::open(&tmp).map_err(|e| CliError::new("io", e.to_string()))?;
         let got = veriflop_circuits::stream::MatrixReader::new(f)
             .and_then(|mut r| {
@@ -224,7 +234,7 @@ impl LocalChain {
         let c = veriflop_circuits::stream::read_file(&tmp)?;
         let _ = std::fs::remove_file(&tmp);
         if got != cm || c.data != want.data {
-            return Err(CliError::new("wrong_result", "the C fetched for the on-chain job is not the proven A·B"));
+            return Err(CliError::new("wrong_result", "the C fetched for the on-chain job is not its proven result"));
         }
         veriflop_circuits::matrix::write_matrix(out, &c)?;
         lines.push(format!(

@@ -4,9 +4,11 @@
 //! batch and the model file; the provider agent (the same process as for the
 //! matrix jobs) checks both, runs the model, proves and delivers the output;
 //! the service releases the escrow; the client fetches the output, checked
-//! against the proven commitment, and compares it with its own run. On the
-//! in-process EVM (`--chain evm`), another job for the same input and model is
-//! proven and settled by JobEscrow.submitInference.
+//! against the proven commitment, and compares it with its own run. Then
+//! another job for the same input and model settles by
+//! JobEscrow.submitInference: on the in-process EVM (`--chain evm`), or on the
+//! hardhat node (`--chain local`), posted with its data on the data plane and
+//! proven, delivered, attested and settled by the provider's chain agent.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -89,7 +91,7 @@ pub(super) fn run(
     keys: &KeyArgs,
     dir: &Path,
     seed: u64,
-    evm: bool,
+    on_chain: Option<super::demo::OnChain>,
     ctx: &Ctx,
 ) -> Result<FlowReport, CliError> {
     std::fs::create_dir_all(dir).map_err(|e| CliError::new("io", format!("{}: {e}", dir.display())))?;
@@ -166,10 +168,22 @@ pub(super) fn run(
         secs(verify),
         bundle.to_bytes().len()
     ));
-    // Chain: another job for the same input and model, posted to JobEscrow on
-    // an in-process EVM (its id names that venue); the provider proves it and
-    // settles with submitInference through the model's InferenceVerifier.
-    let chain_json = if evm {
+    // Chain: another job for the same input and model, posted to JobEscrow (its
+    // id names that venue): on the node, proven by the chain agent; on an
+    // in-process EVM, proven here. Either settles with submitInference through
+    // the model's InferenceVerifier.
+    let chain_json = if let Some(oc) = on_chain {
+        let want = veriflop_circuits::Matrix::new(batch, ms.shape.n as usize, ours)?;
+        let out = dir.join("output-chain.npy");
+        let attestor = alloy::primitives::Address::from(oc.attestor.0);
+        let r = oc.chain.run_job(&job, &verifier, &px, &ms.path, oc.data_url, attestor, &want, keys, &out)?;
+        lines.push(format!(
+            "  8 chain    another job for the same input and model on the node, escrow {}:",
+            oc.chain.escrow
+        ));
+        lines.extend(r.lines);
+        r.json
+    } else {
         let nonce = Bytes32::random();
         let chain_job = veriflop_circuits::Job { job_id: veriflop_contracts::demo_job_id(&nonce), ..job.clone() };
         let pk = inference::ProvingKeys::default().load(&keys.keys, &chain_job)?;
@@ -205,8 +219,6 @@ pub(super) fn run(
             "price_wei": chain.price_wei,
             "status_after": format!("{:?}", chain.status_after),
         })
-    } else {
-        serde_json::Value::Null
     };
     let json = json!({
         "system": job.system,
