@@ -104,6 +104,31 @@ fn data_plane(dir: &Path, keys: &Path) -> (Service, String, String) {
     (Service(child), data_url, attestor_key)
 }
 
+/// A data plane that answers every download of an A with `a` and of a B with
+/// `b`, whatever the commitment asked for (and stores nothing): its URL.
+fn lying_data_plane(a: Vec<u8>, b: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().map_while(Result::ok) {
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let line = String::from_utf8_lossy(&req).lines().next().unwrap_or_default().to_string();
+            let body = if line.contains("/a/") { &a } else { &b };
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(body));
+        }
+    });
+    url
+}
+
 fn attestor_address(key: &str) -> String {
     veriflop_verifier::auth::Signer::from_hex(key).unwrap().address().to_string()
 }
@@ -251,7 +276,8 @@ fn posted_locked_delivered_and_settled_by_a_restarted_agent() {
 /// (`chain register --model --batch`), the client posts its input batch with
 /// the model file to the data plane, delivery required (`job --model --input`,
 /// `chain post --model --input --attestor`); the agent without the model's
-/// proving key leaves it, the agent with it fetches both, runs the model,
+/// proving key leaves it, and so does one whose data plane serves another
+/// input or another model; the agent with it fetches both, runs the model,
 /// proves, delivers the output, gathers the receipt and settles with
 /// `submitInference`; the client fetches the output, checked against the
 /// settled commitment, equal to `model run`'s.
@@ -310,10 +336,13 @@ fn an_inference_job_is_posted_proven_delivered_and_settled_on_chain() {
     post.args(["--attestor", &attestor_address(&attestor_key)]);
     assert_eq!(json(&run(&mut post))["job_id"], id.as_str());
 
-    // An agent without the model's proving key leaves the job; one with it settles it.
-    let work = |keys: &Path, cursor: &str| {
+    // An agent without the model's proving key leaves the job; so does one
+    // whose data plane serves another input or another model (each checked
+    // against the job before proving); one with the key and the true data
+    // settles it.
+    let work = |keys: &Path, data: &str, cursor: &str| {
         let mut c = chain_with(&node, provider, Some(&escrow), &[]);
-        c.args(["work", "--from-block", "0", "--depth", "1", "--exit-when-idle", "--data-url", &data_url])
+        c.args(["work", "--from-block", "0", "--depth", "1", "--exit-when-idle", "--data-url", data])
             .arg("--cursor")
             .arg(p(cursor))
             .arg("--work-dir")
@@ -322,13 +351,23 @@ fn an_inference_job_is_posted_proven_delivered_and_settled_on_chain() {
             .arg(keys);
         c
     };
+    let left = |out: &Output, why: &str| {
+        assert!(!stdout(out).contains("→ paid"), "{}", stdout(out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains(why), "{why}: {out:?}");
+        let s = json(&run(chain(&node, client, Some(&escrow)).args(["status", "--job-id", &id])));
+        assert_eq!(s["job"]["status"], "Open");
+    };
     std::fs::create_dir_all(p("no-keys")).unwrap();
-    let out = run(&mut work(&p("no-keys"), "cursor-a.json"));
-    assert!(!stdout(&out).contains("→ paid"), "{}", stdout(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no proving key for model"), "{out:?}");
-    let s = json(&run(chain(&node, client, Some(&escrow)).args(["status", "--job-id", &id])));
-    assert_eq!(s["job"]["status"], "Open");
-    let out = stdout(&run(&mut work(&keys, "cursor-b.json")));
+    left(&run(&mut work(&p("no-keys"), &data_url, "cursor-a.json")), "no proving key for model");
+    let other_x = p("other-x.vfm");
+    write_matrix(&other_x, &InputMatrix::random(3, 12, Dtype::Int8, 6).unwrap()).unwrap();
+    let other_model = veriflop_infer::Model::random_mlp(&[12, 8, 5], 4).to_json();
+    let (true_x, true_model) = (std::fs::read(&x).unwrap(), std::fs::read(&model).unwrap());
+    let liar = lying_data_plane(std::fs::read(&other_x).unwrap(), true_model);
+    left(&run(&mut work(&keys, &liar, "cursor-c.json")), "the input batch does not match cm_A");
+    let liar = lying_data_plane(true_x, other_model);
+    left(&run(&mut work(&keys, &liar, "cursor-d.json")), "not the job's model");
+    let out = stdout(&run(&mut work(&keys, &data_url, "cursor-b.json")));
     let paid: Vec<&str> = out.lines().filter(|l| l.contains("→ paid")).collect();
     println!("{out}");
     assert!(paid.len() == 1 && paid[0].contains(&id) && paid[0].contains("attestDelivery"), "{out}");
