@@ -125,10 +125,67 @@ impl ModelKeys {
         })
     }
 
+    /// Keys from a proving key made elsewhere (a phase-2 ceremony,
+    /// `veriflop-prover ceremony`) and its σ part: the σ-bases must be
+    /// the hidden and output groups' lengths; whether they are σ times the
+    /// input bases is the ceremony's check.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_parts(
+        model: &Model,
+        batch: usize,
+        dense_budget: u64,
+        pk: ProvingKey<Bn254>,
+        pok_hidden: Vec<G1Affine>,
+        pok_out: Vec<G1Affine>,
+        sigma_hidden_g2: G2Affine,
+        sigma_out_g2: G2Affine,
+    ) -> Result<Self, Error> {
+        let groups = instance_groups(model, batch);
+        let count = |g: Group| groups.iter().filter(|x| **x == g).count();
+        if pk.vk.gamma_abc_g1.len() != SKIP + groups.len()
+            || pok_hidden.len() != count(Group::Hidden)
+            || pok_out.len() != count(Group::Output)
+        {
+            return Err(Error::Key(format!("the key does not fit the model at batch {batch}")));
+        }
+        Ok(ModelKeys {
+            model_digest: model.digest(),
+            batch,
+            dense_budget,
+            vk: pk.vk.clone(),
+            pk,
+            groups,
+            pok_hidden,
+            pok_out,
+            sigma_hidden_g2,
+            sigma_out_g2,
+        })
+    }
+
     /// The client's commitment to its input batch (batch × d_in, int8).
     pub fn commit_input(&self, input: &[i8]) -> Result<G1Affine, Error> {
         commit_group(self, Group::Input, input)
     }
+}
+
+/// The committed circuit's R1CS for (model, batch, dense-row budget) as the
+/// key generator sees it (the prover's [`prover::prepare`] keeps dense rows
+/// hollow; this is the full relation).
+pub fn setup_matrices(
+    model: &Model,
+    batch: usize,
+    dense_budget: u64,
+) -> Result<ark_relations::r1cs::ConstraintMatrices<Fr>, Error> {
+    use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisMode};
+    model.validate()?;
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    cs.set_mode(SynthesisMode::Setup);
+    InferenceCircuit { model, batch, witness: None, challenges: None, committed: true, dense_budget, hollow: false }
+        .generate_constraints(cs.clone())
+        .map_err(synthesis)?;
+    cs.finalize();
+    cs.to_matrices().ok_or_else(|| Error::Model("no matrices".into()))
 }
 
 /// Σ x_i·IC_i over a group's bases; the values must fill the group exactly.

@@ -34,7 +34,8 @@ use crate::Error;
 pub const VK_MAGIC: &[u8; 4] = b"VFIV";
 /// Magic of a model's proving-key file.
 pub const PK_MAGIC: &[u8; 4] = b"VFIP";
-const VERSION: u8 = 3;
+/// Version of both key files (and of a model ceremony's phase-2 files).
+pub const VERSION: u8 = 4;
 /// Entries of one committed group (batch × width) a key file may hold.
 pub const MAX_GROUP: usize = 1 << 22;
 const G1_BYTES: usize = 64;

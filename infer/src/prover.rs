@@ -621,21 +621,21 @@ fn scale_powers(a: &mut [Fr], c: Fr, g: Fr) {
     });
 }
 
-/// The quotient h = (A·B − C)/Z_H on the coset g·H (g the field's
-/// multiplicative generator), from the evaluations on H: the values the
+/// The quotient h = (A·B − C)/Z_H on the coset g·H (g = ω_2n,
+/// [`crate::qap::coset_shift`]), from the evaluations on H: the values the
 /// h-query's coset Lagrange basis multiplies ([`crate::qap`]).
 fn quotient(mut a: Vec<Fr>, mut b: Vec<Fr>, mut c: Vec<Fr>) -> Vec<Fr> {
     let n = a.len();
     let omega = Fr::get_root_of_unity(n as u64).expect("power-of-two domain");
     let omega_inv = omega.inverse().expect("nonzero");
     let n_inv = Fr::from(n as u64).inverse().expect("n < p");
-    let g = Fr::GENERATOR;
+    let g = crate::qap::coset_shift::<Fr>(n).expect("power-of-two domain");
     for v in [&mut a, &mut b, &mut c] {
         ntt(v, omega_inv);
         scale_powers(v, n_inv, g); // coefficients, then onto the coset
         ntt(v, omega);
     }
-    // Z_H(g·ω^i) = g^n − 1 on the whole coset.
+    // Z_H(g·ω^i) = g^n − 1 (= −2) on the whole coset.
     let z_inv = (g.pow([n as u64]) - Fr::one()).inverse().expect("g is not in H");
     a.par_iter_mut().zip(&b).zip(&c).with_min_len(1 << 10).for_each(|((x, y), z)| {
         *x = (*x * y - z) * z_inv;
@@ -1072,7 +1072,10 @@ mod tests {
         // (as the h-query does, crate::qap).
         let h = quotient(a, b, c);
         let t = Fr::rand(&mut rng);
-        let coset = ark_poly::Radix2EvaluationDomain::<Fr>::new(n).unwrap().get_coset(Fr::GENERATOR).unwrap();
+        let coset = ark_poly::Radix2EvaluationDomain::<Fr>::new(n)
+            .unwrap()
+            .get_coset(crate::qap::coset_shift(n).unwrap())
+            .unwrap();
         let h_t: Fr = coset.evaluate_all_lagrange_coefficients(t).iter().zip(&h).map(|(l, v)| *l * v).sum();
         let ev = |p: &[Fr]| p.iter().rev().fold(Fr::zero(), |acc, c| acc * t + c);
         assert_eq!(h_t * (t.pow([n as u64]) - Fr::one()), ev(&pa) * ev(&pb) - ev(&pc));

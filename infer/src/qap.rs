@@ -15,8 +15,11 @@
 //!   ([`crate::circuit`]: α's witness copy keeps α out of the lookup rows), so
 //!   it gets no extra row at all.
 //! - **Quotient.** The h-query holds zt·L_i(τ)/δ over the Lagrange basis of
-//!   the coset g·H (g the field's generator), so the prover multiplies the
+//!   the coset g·H, g = ω_2|H| ([`coset_shift`]), so the prover multiplies the
 //!   quotient's values on the coset, which it has, without interpolating them.
+//!   With that g, zt·L_i over g·H is −2·L'_(2i+1), L' the Lagrange basis of
+//!   the domain of 2|H| points: a ceremony reads the h-query straight from a
+//!   prepared `.ptau`, as it does for the matmul keys.
 //!
 //! Setup ([`R1CSToQAP::instance_map_with_evaluation`], `h_query_scalars`) and
 //! proving (`witness_map_from_matrices`, and [`crate::prover`]) place the rows
@@ -45,6 +48,12 @@ pub fn unpivoted<F: Field>(m: &ConstraintMatrices<F>) -> Vec<usize> {
         }
     }
     (0..ni).filter(|&i| !pivoted[i]).collect()
+}
+
+/// The coset's shift for a domain of `n` points: ω_2n, a primitive 2n-th
+/// root of unity (g^n = −1, so Z_H = −2 on the whole coset).
+pub fn coset_shift<F: PrimeField>(n: usize) -> Option<F> {
+    F::get_root_of_unity(2 * n as u64)
 }
 
 /// QAP rows for `num_constraints` constraints and these extra rows.
@@ -92,7 +101,8 @@ impl R1CSToQAP for InferenceReduction {
     ) -> Result<Vec<F>, SynthesisError> {
         let extra = unpivoted(m);
         let domain = D::new(rows(num_constraints, &extra)).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
-        let coset = domain.get_coset(F::GENERATOR).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
+        let g = coset_shift::<F>(domain.size()).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
+        let coset = domain.get_coset(g).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
         let eval = |side: &[Vec<(F, usize)>], with_extra: bool| -> Vec<F> {
             let mut v = vec![F::zero(); domain.size()];
             v[..num_constraints].par_iter_mut().zip(side).for_each(|(o, row)| *o = evaluate_constraint(row, z));
@@ -106,8 +116,7 @@ impl R1CSToQAP for InferenceReduction {
             v
         };
         let (mut a, b, c) = (eval(&m.a, true), eval(&m.b, false), eval(&m.c, false));
-        let z_inv =
-            domain.evaluate_vanishing_polynomial(F::GENERATOR).inverse().ok_or(SynthesisError::DivisionByZero)?;
+        let z_inv = domain.evaluate_vanishing_polynomial(g).inverse().ok_or(SynthesisError::DivisionByZero)?;
         a.par_iter_mut().zip(b).zip(c).for_each(|((a, b), c)| *a = (*a * b - c) * z_inv);
         Ok(a)
     }
@@ -120,7 +129,8 @@ impl R1CSToQAP for InferenceReduction {
         delta_inverse: F,
     ) -> Result<Vec<F>, SynthesisError> {
         let domain = D::new(max_power + 1).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
-        let coset = domain.get_coset(F::GENERATOR).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
+        let g = coset_shift::<F>(domain.size()).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
+        let coset = domain.get_coset(g).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
         let by = zt * delta_inverse;
         let mut s = coset.evaluate_all_lagrange_coefficients(t);
         s.par_iter_mut().for_each(|x| *x *= by);

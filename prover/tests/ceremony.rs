@@ -159,7 +159,7 @@ fn honest(kind: CircuitKind, shape: &Shape, n: u32) -> (tempfile::TempDir, Vec<P
 
 fn verify_dir(dir: &Path, power: u32) -> Result<ceremony::Verified, CeremonyError> {
     let mut p = Ptau::open(&ptau(power)).unwrap();
-    ceremony::verify(&mut p, dir, &|_| {})
+    ceremony::verify(&mut p, dir, None, &|_| {})
 }
 
 /// Replaces file `index` of `dir` with `bytes`.
@@ -180,15 +180,13 @@ fn rejected(r: Result<ceremony::Verified, CeremonyError>, file: &str, why: &str)
 
 /// The committed key of a file.
 fn ck(p: &mut Phase2) -> &mut CommittedKey {
-    match &mut p.key {
-        Key::Committed(k) => k,
-        Key::Generic(_) => panic!("not a committed key"),
-    }
+    let Key::Committed(k) = &mut p.key else { panic!("not a committed key") };
+    k
 }
 
 /// The proof of knowledge of σ_j of a file.
 fn sigma_pok(p: &mut Phase2) -> &mut ceremony::Pok {
-    p.prefix.record.as_mut().unwrap().sigma.as_mut().unwrap()
+    &mut p.prefix.record.as_mut().unwrap().sigmas[0]
 }
 
 /// A G2 point on the curve but outside the prime-order subgroup.
@@ -392,7 +390,7 @@ fn poseidon_ceremony_keys_prove_and_tampering_is_named() {
     let third = ceremony::read(&cer.join("0003.ph2"), None).unwrap();
     let verify = || {
         let mut p = Ptau::open(Path::new(pot)).unwrap();
-        ceremony::verify(&mut p, &cer, &|_| {})
+        ceremony::verify(&mut p, &cer, None, &|_| {})
     };
     let mut bad = good.clone();
     let Key::Generic(pk) = &mut bad.key else { panic!("a generic key") };
@@ -409,3 +407,94 @@ fn poseidon_ceremony_keys_prove_and_tampering_is_named() {
 
 /// The `.ptau` power of the 2×2×2 Poseidon circuit (its QAP domain has 2^11 points).
 const POSEIDON_POWER: u32 = 12;
+
+/// A model's inference keys from a ceremony: the model and batch fixed at
+/// `init --model --batch`, two contributors, `verify --model` (another model
+/// refused, a missing one asked for), `finalize --model` writing the key files
+/// `model setup` would; a job proven with the written `.ipk` verifies under the
+/// written `.ivk` and binds its statement. A tampered σ_hidden-base, a
+/// [σ_out]₂ not matching its bases, a borrowed proof of knowledge of σ_out, an
+/// h-query point and an A-query point are each named.
+#[test]
+fn model_ceremony_keys_prove_an_inference_job_and_tampering_is_named() {
+    use ark_bn254::Fr;
+    use ark_ec::AffineRepr;
+    use veriflop_infer::circuit::{Witness, DENSE_BUDGET};
+    use veriflop_infer::job::{prove, setup_matrices, InferenceStatement, ModelKeys};
+    use veriflop_infer::keys::ModelVk;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    const BATCH: usize = 3;
+    let model = veriflop_infer::Model::random_mlp(&[12, 8, 5], 3);
+    std::fs::write(d.join("m.json"), model.to_json()).unwrap();
+    // The smallest .ptau that fits: twice the QAP domain.
+    let rows = setup_matrices(&model, BATCH, DENSE_BUDGET).unwrap().num_constraints;
+    let power = rows.next_power_of_two().trailing_zeros() + 1;
+    let pot = d.join("dev.ptau");
+    ceremony::ptau::write_development(&pot, power, &mut rand::thread_rng()).unwrap();
+    let pot = pot.to_str().unwrap();
+    let init = ["--json", "ceremony", "init", "--model", "m.json", "--batch", "3", "--ptau", pot, "--dir", "cer"];
+    assert_eq!(ok(d, &init, None)["circuit"], "inference");
+    for name in ["alice", "bob"] {
+        ok(d, &["--json", "ceremony", "contribute", "--dir", "cer", "--name", name], None);
+    }
+    let v = ok(d, &["--json", "ceremony", "verify", "--ptau", pot, "--dir", "cer", "--model", "m.json"], None);
+    assert_eq!(v["contributions"].as_array().unwrap().len(), 2);
+    let out = bin(d, &["ceremony", "verify", "--ptau", pot, "--dir", "cer"], None);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("give the model"), "{out:?}");
+    let other = veriflop_infer::Model::random_mlp(&[12, 8, 5], 4);
+    std::fs::write(d.join("other.json"), other.to_json()).unwrap();
+    let out = bin(d, &["ceremony", "verify", "--ptau", pot, "--dir", "cer", "--model", "other.json"], None);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("another model"), "{out:?}");
+    let f = ok(d, &["--json", "ceremony", "finalize", "--dir", "cer", "--model", "m.json", "--keys", "keys"], None);
+    assert_eq!((f["batch"].as_u64(), f["contributions"].as_u64()), (Some(3), Some(2)), "{f}");
+
+    // The written keys prove a job; the verifier's key file checks it.
+    let keys = ModelKeys::from_bytes(&std::fs::read(d.join(f["pk"].as_str().unwrap())).unwrap()).unwrap();
+    let vk = ModelVk::from_bytes(&std::fs::read(d.join(f["vk"].as_str().unwrap())).unwrap()).unwrap();
+    assert_ne!(keys.pk.delta_g1, G1Affine::generator(), "δ moved");
+    assert_ne!(keys.sigma_hidden_g2, G2Affine::generator(), "σ_hidden moved");
+    let x: Vec<i8> = (0..BATCH * 12).map(|i| (i as i8).wrapping_mul(37)).collect();
+    let trace = veriflop_infer::run(&model, BATCH, &x).unwrap();
+    let st = InferenceStatement {
+        job_id: Fr::from(5u64),
+        provider: veriflop_circuits::statement::Address([5; 20]),
+        model_digest: model.digest(),
+        cm_in: keys.commit_input(&x).unwrap(),
+    };
+    let proof = prove(&keys, &model, &Witness::from(&trace), &st, &mut rand::thread_rng()).unwrap();
+    assert!(vk.verify(&st, &proof), "a proof under the ceremony's keys");
+    assert!(!vk.verify(&InferenceStatement { job_id: Fr::from(6u64), ..st }, &proof), "another job");
+
+    // Tampering, each named by file.
+    let cer = d.join("cer");
+    let good = ceremony::read(&cer.join("0001.ph2"), None).unwrap();
+    let second = ceremony::read(&cer.join("0002.ph2"), None).unwrap();
+    let verify = || {
+        let mut p = Ptau::open(Path::new(pot)).unwrap();
+        ceremony::verify(&mut p, &cer, Some(&model), &|_| {})
+    };
+    let bump = |p: &mut G1Affine| *p = (G1Projective::from(*p) + G1Projective::generator()).into_affine();
+    let tampered = |f: &dyn Fn(&mut ceremony::InferenceKey)| {
+        let mut bad = good.clone();
+        let Key::Inference(k) = &mut bad.key else { panic!("a model's key") };
+        f(k);
+        replace(&cer, 1, &bad.to_bytes());
+        verify()
+    };
+    rejected(tampered(&|k| bump(&mut k.pok_hidden[1])), "0001.ph2", "σ_hidden-bases and [σ_hidden]₂ disagree");
+    rejected(
+        tampered(&|k| k.sigma_out_g2 = G2Projective::rand(&mut rand::thread_rng()).into_affine()),
+        "0001.ph2",
+        "σ_out-bases and [σ_out]₂ disagree",
+    );
+    rejected(tampered(&|k| bump(&mut k.pk.h_query[0])), "0001.ph2", "L- and h-queries");
+    rejected(tampered(&|k| bump(&mut k.pk.a_query[0])), "0001.ph2", "phase 1 fixes");
+    let mut bad = good.clone();
+    bad.prefix.record.as_mut().unwrap().sigmas[1] = second.prefix.record.as_ref().unwrap().sigmas[1].clone();
+    replace(&cer, 1, &bad.to_bytes());
+    rejected(verify(), "0001.ph2", "proof of knowledge of σ_out_j");
+    replace(&cer, 1, &good.to_bytes());
+    assert_eq!(verify().unwrap().contributions.len(), 2);
+}

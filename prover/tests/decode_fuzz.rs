@@ -23,6 +23,7 @@ struct Setup {
     pk_file: Vec<u8>,
     ck_file: Vec<u8>,
     phase2: Vec<u8>,
+    model_phase2: Vec<u8>,
     ptau: Vec<u8>,
 }
 
@@ -37,7 +38,7 @@ fn phase2_file(f: &Fixture) -> Vec<u8> {
         sx: ark_bn254::G1Projective::rand(&mut rng).into_affine(),
         rx: ark_bn254::G2Projective::rand(&mut rng).into_affine(),
     };
-    let record = Record { delta: pok(), sigma: Some(pok()) };
+    let record = Record { delta: pok(), sigmas: vec![pok()] };
     let veriflop_prover::KeyBody::Committed(key) = &f.pk.body else { unreachable!() };
     let p = Phase2 {
         prefix: Prefix {
@@ -46,6 +47,7 @@ fn phase2_file(f: &Fixture) -> Vec<u8> {
             index: 1,
             prev: [7; 32],
             name: "fuzz".into(),
+            model: None,
             record: Some(record),
             sigma_delta_g2: f.vk.pok_g2,
         },
@@ -53,6 +55,46 @@ fn phase2_file(f: &Fixture) -> Vec<u8> {
     };
     let bytes = p.to_bytes();
     assert_eq!(Phase2::from_bytes(f.kind, &f.shape, &bytes).unwrap(), p);
+    bytes
+}
+
+/// A model ceremony's file (three proofs of knowledge, the model's tag and
+/// key) for a small model's development keys.
+fn model_phase2_file() -> Vec<u8> {
+    use ark_ec::CurveGroup;
+    use ark_ff::UniformRand;
+    use veriflop_prover::ceremony::{InferenceKey, Key, ModelTag, Phase2, Pok, Prefix, Record};
+    let mut rng = rand::thread_rng();
+    let model = veriflop_infer::Model::random_mlp(&[4, 3, 2], 1);
+    let k = veriflop_infer::job::ModelKeys::setup(&model, 2, &mut rng).unwrap();
+    let mut pok = || Pok {
+        s: ark_bn254::G1Projective::rand(&mut rng).into_affine(),
+        sx: ark_bn254::G1Projective::rand(&mut rng).into_affine(),
+        rx: ark_bn254::G2Projective::rand(&mut rng).into_affine(),
+    };
+    let record = Record { delta: pok(), sigmas: vec![pok(), pok()] };
+    let shape = Shape::new(2, 4, 2, Dtype::Int8).unwrap();
+    let p = Phase2 {
+        prefix: Prefix {
+            kind: CircuitKind::Inference,
+            shape,
+            index: 1,
+            prev: [7; 32],
+            name: "fuzz".into(),
+            model: Some(ModelTag { digest: k.model_digest, dense_budget: k.dense_budget }),
+            record: Some(record),
+            sigma_delta_g2: None,
+        },
+        key: Key::Inference(InferenceKey {
+            pk: k.pk,
+            pok_hidden: k.pok_hidden,
+            pok_out: k.pok_out,
+            sigma_hidden_g2: k.sigma_hidden_g2,
+            sigma_out_g2: k.sigma_out_g2,
+        }),
+    };
+    let bytes = p.to_bytes();
+    assert_eq!(Phase2::from_bytes(CircuitKind::Inference, &shape, &bytes).unwrap(), p);
     bytes
 }
 
@@ -74,6 +116,7 @@ fn setup() -> &'static Setup {
             pk_file,
             ck_file,
             phase2: phase2_file(&f),
+            model_phase2: model_phase2_file(),
             ptau: {
                 let p = dir.path().join("dev.ptau");
                 veriflop_prover::ceremony::ptau::write_development(&p, 3, &mut rand::thread_rng()).unwrap();
@@ -195,6 +238,18 @@ proptest! {
         std::fs::write(&p, &b).unwrap();
         let _ = veriflop_prover::ceremony::read(&p, None);
         let _ = veriflop_prover::ceremony::Phase2::from_bytes(CircuitKind::Committed, &Shape::new(2, 2, 2, Dtype::Int8).unwrap(), &b);
+    }
+
+    /// Corrupted model ceremony files (header, model tag, records, the σ part) give errors, not aborts.
+    #[test]
+    fn mutated_model_phase2_files_fail_safely(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4), cut in proptest::option::of(any::<usize>())) {
+        let s = setup();
+        let b = mutate(&s.model_phase2, &edits, cut);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("0001.ph2");
+        std::fs::write(&p, &b).unwrap();
+        let _ = veriflop_prover::ceremony::read(&p, None);
+        let _ = veriflop_prover::ceremony::Phase2::from_bytes(CircuitKind::Inference, &Shape::new(2, 4, 2, Dtype::Int8).unwrap(), &b);
     }
 
     /// Corrupted .ptau files give errors, not aborts, when opened and read.

@@ -1,5 +1,5 @@
-//! One contribution: a fresh δ_j (and for the committed circuit σ_j) applied
-//! to the last file, with proofs of knowledge. Streams: a pass hashes the last
+//! One contribution: a fresh δ_j (and for the committed circuit σ_j, for a
+//! model's keys σ_hidden,j and σ_out,j) applied to the last file, with proofs of knowledge. Streams: a pass hashes the last
 //! file (the proofs are bound to its hash), a second reads it a chunk at a time
 //! and writes the next file through a temporary one renamed into place. The
 //! secrets live only in this function's frame and are dropped when it returns.
@@ -13,9 +13,8 @@ use ark_ff::{UniformRand, Zero};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
-use veriflop_circuits::CircuitKind;
 
-use super::stream::{items, lengths, Pok, Prefix, Reader, Record, Role, Writer, CHUNK};
+use super::stream::{items, lengths, sigma_tag, sigmas, Pok, Prefix, Reader, Record, Role, Writer, CHUNK};
 use super::{challenge, files, inverse, open, scale, scale2, CeremonyError, Phase2, MAX_NAME};
 
 fn nonzero(rng: &mut ChaCha20Rng) -> Fr {
@@ -100,16 +99,18 @@ pub fn contribute(dir: &Path, name: &str, entropy: &[u8]) -> Result<Contribution
     walk(&mut r, &prev, |_, _| Ok(())).map_err(bad)?;
     let prev_hash = r.finish().map_err(bad)?;
 
-    let committed = prev.kind == CircuitKind::Committed;
-    let (delta, sigma) = (nonzero(&mut rng), nonzero(&mut rng));
+    let delta = nonzero(&mut rng);
+    let sigma: Vec<Fr> = (0..sigmas(prev.kind)).map(|_| nonzero(&mut rng)).collect();
     let pok = |x: Fr, tag: &str, rng: &mut ChaCha20Rng| {
         let s = (G1Projective::generator() * nonzero(rng)).into_affine();
         let sx = (s * x).into_affine();
         let r = challenge(tag, &prev_hash, &s, &sx);
         Pok { s, sx, rx: (G2Projective::from(r) * x).into_affine() }
     };
-    let record =
-        Record { delta: pok(delta, "delta", &mut rng), sigma: committed.then(|| pok(sigma, "sigma", &mut rng)) };
+    let record = Record {
+        delta: pok(delta, "delta", &mut rng),
+        sigmas: sigma.iter().enumerate().map(|(k, s)| pok(*s, sigma_tag(k), &mut rng)).collect(),
+    };
     let mut name = name.to_string();
     while name.len() > MAX_NAME {
         name.pop();
@@ -120,8 +121,9 @@ pub fn contribute(dir: &Path, name: &str, entropy: &[u8]) -> Result<Contribution
         index: prev.index + 1,
         prev: prev_hash,
         name,
+        model: prev.model,
         record: Some(record),
-        sigma_delta_g2: prev.sigma_delta_g2.map(|p| scale2(&p, sigma * delta)),
+        sigma_delta_g2: prev.sigma_delta_g2.map(|p| scale2(&p, sigma[0] * delta)),
     };
     let path = dir.join(Phase2::file_name(next.index));
     if path.exists() {
@@ -141,13 +143,16 @@ pub fn contribute(dir: &Path, name: &str, entropy: &[u8]) -> Result<Contribution
     walk(&mut r, &prev, |i, chunk| {
         let written = match chunk {
             Chunk::Len(n) => w.bytes(&(n as u64).to_le_bytes()),
-            Chunk::G2(p) if roles[i] == Role::Delta => w.g2s(&[scale2(&p[0], delta)]),
-            Chunk::G2(p) => w.g2s(&p),
+            Chunk::G2(p) => match roles[i] {
+                Role::Delta => w.g2s(&[scale2(&p[0], delta)]),
+                Role::Sigma(k) => w.g2s(&[scale2(&p[0], sigma[k])]),
+                _ => w.g2s(&p),
+            },
             Chunk::G1(p) => w.g1s(&match roles[i] {
                 Role::Phase1 => p,
                 Role::Delta => scale(&p, delta),
                 Role::OverDelta => scale(&p, delta_inv),
-                Role::Sigma => scale(&p, sigma),
+                Role::Sigma(k) => scale(&p, sigma[k]),
             }),
         };
         written.map_err(|e| e.to_string())

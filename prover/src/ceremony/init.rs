@@ -8,6 +8,12 @@
 //! a witness (before any δ). The h-query is −2·[L'_(2i+1)]₁, L' the Lagrange
 //! basis of size 2|H| (the coset shift is ω_2|H|; `backend::coset_shift`).
 //!
+//! A model's inference keys (`veriflop_infer::qap`'s reduction: constraint j
+//! at ω^j, then a row per unpivoted input): the same sums over the R1CS's
+//! coefficients, and the h-query −2·[L'_(2i+1)]₁ as for the committed circuit
+//! (the reduction's coset is ω_2|H|·H). Its σ-bases start as the hidden and
+//! output groups' input bases and [σ]₂ as the G2 generator (σ = 1).
+//!
 //! Poseidon and naive circuits: ark-groth16's key for the libsnark reduction
 //! (constraint i at ω^i, then an A-row per public input), the same sums with
 //! the matrices' coefficients (an MSM per variable), and the h-query in
@@ -24,10 +30,14 @@ use ark_relations::r1cs::{
 use rayon::prelude::*;
 use veriflop_circuits::circuit::committed::{Layout, SCALAR_VARS};
 use veriflop_circuits::cp::ic_ranges;
-use veriflop_circuits::{CircuitKind, MatmulCircuit, Shape};
+use veriflop_circuits::{CircuitKind, Dtype, MatmulCircuit, Shape};
+use veriflop_infer::circuit::{instance_groups, Group};
+use veriflop_infer::job::setup_matrices;
+use veriflop_infer::qap::{rows as qap_rows, unpivoted};
+use veriflop_infer::Model;
 
 use super::ptau::{Ptau, Section};
-use super::stream::{Key, Prefix};
+use super::stream::{InferenceKey, Key, ModelTag, Prefix};
 use super::{CeremonyError, Phase2};
 use crate::committed::CommittedKey;
 
@@ -42,12 +52,65 @@ pub fn init(kind: CircuitKind, shape: &Shape, ptau: &mut Ptau) -> Result<Phase2,
             (Key::Generic(generic_key(kind, shape, ptau).map_err(CeremonyError::Format)?), None)
         }
         CircuitKind::Inference => {
-            return Err(CeremonyError::Format("a ceremony makes matmul keys; inference keys are per model".into()))
+            return Err(CeremonyError::Usage("a model's keys come from `init_model` (`ceremony init --model`)".into()))
         }
     };
-    let prefix =
-        Prefix { kind, shape: *shape, index: 0, prev: ptau.digest, name: String::new(), record: None, sigma_delta_g2 };
+    let prefix = Prefix {
+        kind,
+        shape: *shape,
+        index: 0,
+        prev: ptau.digest,
+        name: String::new(),
+        model: None,
+        record: None,
+        sigma_delta_g2,
+    };
     Ok(Phase2 { prefix, key })
+}
+
+/// Phase 2's file 0 for a model's keys at one batch size (and the circuit's
+/// dense-row budget, `veriflop_infer::circuit::DENSE_BUDGET` as `model setup`
+/// uses) from a prepared `.ptau`.
+pub fn init_model(model: &Model, batch: usize, dense_budget: u64, ptau: &mut Ptau) -> Result<Phase2, CeremonyError> {
+    let bad = |e: veriflop_infer::Error| CeremonyError::Format(e.to_string());
+    let m = setup_matrices(model, batch, dense_budget).map_err(bad)?;
+    let shape = Shape::new(batch as u32, model.d_in() as u32, model.d_out() as u32, Dtype::Int8)
+        .map_err(|e| CeremonyError::Format(format!("the model's job shape: {e}")))?;
+    let extra = unpivoted(&m);
+    let size = Radix2EvaluationDomain::<Fr>::new(qap_rows(m.num_constraints, &extra))
+        .map(|d| d.size())
+        .filter(|s| *s < 1 << 27)
+        .ok_or_else(|| CeremonyError::Format("the model's circuit exceeds the largest NTT domain".into()))?;
+    let what = format!("the model at batch {batch}");
+    check_power(&what, size, ptau).map_err(CeremonyError::Format)?;
+    let h = coset_h_query(ptau, size).map_err(CeremonyError::Format)?;
+    let pk = qap_key(&m, &extra, size, h, ptau).map_err(CeremonyError::Format)?;
+    drop(m);
+    let groups = instance_groups(model, batch);
+    if groups.len() + 3 != pk.vk.gamma_abc_g1.len() {
+        return Err(CeremonyError::Format("the circuit's inputs do not match the model's groups".into()));
+    }
+    let pick = |g: Group| -> Vec<G1Affine> {
+        groups.iter().zip(&pk.vk.gamma_abc_g1[3..]).filter(|(x, _)| **x == g).map(|(_, p)| *p).collect()
+    };
+    let key = InferenceKey {
+        pok_hidden: pick(Group::Hidden),
+        pok_out: pick(Group::Output),
+        sigma_hidden_g2: G2Affine::generator(),
+        sigma_out_g2: G2Affine::generator(),
+        pk,
+    };
+    let prefix = Prefix {
+        kind: CircuitKind::Inference,
+        shape,
+        index: 0,
+        prev: ptau.digest,
+        name: String::new(),
+        model: Some(ModelTag { digest: model.digest(), dense_budget }),
+        record: None,
+        sigma_delta_g2: None,
+    };
+    Ok(Phase2 { prefix, key: Key::Inference(key) })
 }
 
 /// The R1CS of a Poseidon or naive circuit as ark-groth16's generator sees it.
@@ -72,10 +135,10 @@ pub(super) fn domain_size(kind: CircuitKind, shape: &Shape) -> Result<usize, Str
     size.filter(|s| *s < 1 << 27).ok_or_else(|| format!("{kind} {shape} exceeds the largest NTT domain"))
 }
 
-fn check_power(kind: CircuitKind, shape: &Shape, size: usize, ptau: &Ptau) -> Result<(), String> {
+fn check_power(what: &str, size: usize, ptau: &Ptau) -> Result<(), String> {
     if 2 * size > 1usize << ptau.power {
         return Err(format!(
-            "{kind} {shape} has a QAP domain of 2^{} rows, which needs a .ptau of power {} or more (this one has {})",
+            "{what} has a QAP domain of 2^{} rows, which needs a .ptau of power {} or more (this one has {})",
             size.trailing_zeros(),
             size.trailing_zeros() + 1,
             ptau.power
@@ -95,9 +158,27 @@ where
 
 fn generic_key(kind: CircuitKind, shape: &Shape, ptau: &mut Ptau) -> Result<ProvingKey<Bn254>, String> {
     let m = matrices(kind, shape)?;
-    let (nc, ni) = (m.num_constraints, m.num_instance_variables);
     let size = domain_size(kind, shape)?;
-    check_power(kind, shape, size, ptau)?;
+    check_power(&format!("{kind} {shape}"), size, ptau)?;
+    let tau = ptau.g1(Section::TauG1, 0, 2 * size as u64 - 1)?;
+    let h: Vec<G1Projective> = (0..size - 1).into_par_iter().map(|i| tau[size + i] - tau[i]).collect();
+    drop(tau);
+    let every_input: Vec<usize> = (0..m.num_instance_variables).collect();
+    qap_key(&m, &every_input, size, G1Projective::normalize_batch(&h), ptau)
+}
+
+/// The Groth16 key at δ = γ = 1 for R1CS `m` with constraint j at the j-th
+/// point of H and the `extra` inputs' rows after them (on their A side: the
+/// libsnark reduction has every input there, the inference reduction only the
+/// unpivoted ones), with the h-query `h`.
+fn qap_key(
+    m: &ConstraintMatrices<Fr>,
+    extra: &[usize],
+    size: usize,
+    h: Vec<G1Affine>,
+    ptau: &mut Ptau,
+) -> Result<ProvingKey<Bn254>, String> {
+    let (nc, ni) = (m.num_constraints, m.num_instance_variables);
     let vars = ni + m.num_witness_variables;
     let mut terms = [vec![Vec::new(); vars], vec![Vec::new(); vars], vec![Vec::new(); vars]];
     for (t, rows) in terms.iter_mut().zip([&m.a, &m.b, &m.c]) {
@@ -107,10 +188,9 @@ fn generic_key(kind: CircuitKind, shape: &Shape, ptau: &mut Ptau) -> Result<Prov
             }
         }
     }
-    for (j, t) in terms[0].iter_mut().enumerate().take(ni) {
-        t.push((Fr::one(), nc + j));
+    for (k, &i) in extra.iter().enumerate() {
+        terms[0][i].push((Fr::one(), nc + k));
     }
-    drop(m);
     let [ta, tb, tc] = terms;
     let l1 = ptau.lagrange_g1(Section::LagrangeG1, size)?;
     let l2 = ptau.lagrange_g2(size)?;
@@ -125,8 +205,6 @@ fn generic_key(kind: CircuitKind, shape: &Shape, ptau: &mut Ptau) -> Result<Prov
         G2Projective::normalize_batch(&(0..vars).into_par_iter().map(|i| combo(&l2, &tb[i])).collect::<Vec<_>>());
     let k = per_var(&|i| combo(&lb, &ta[i]) + combo(&la, &tb[i]) + combo(&l1, &tc[i]));
     drop((l1, l2, la, lb));
-    let tau = ptau.g1(Section::TauG1, 0, 2 * size as u64 - 1)?;
-    let h: Vec<G1Projective> = (0..size - 1).into_par_iter().map(|i| tau[size + i] - tau[i]).collect();
     let (alpha, beta, beta_g2) = phase1_points(ptau)?;
     Ok(ProvingKey {
         vk: ark_groth16::VerifyingKey {
@@ -141,9 +219,18 @@ fn generic_key(kind: CircuitKind, shape: &Shape, ptau: &mut Ptau) -> Result<Prov
         a_query,
         b_g1_query,
         b_g2_query,
-        h_query: G1Projective::normalize_batch(&h),
+        h_query: h,
         l_query: k[ni..].to_vec(),
     })
+}
+
+/// Z_H(τ)·L_i(τ) over the coset ω_2|H|·H, i < |H|: −2·[L'_(2i+1)]₁ with L'
+/// the `.ptau`'s Lagrange basis of 2|H| points (both sides vanish on H and
+/// agree on the coset, and have degree below 2|H|).
+fn coset_h_query(ptau: &mut Ptau, size: usize) -> Result<Vec<G1Affine>, String> {
+    let l = ptau.lagrange_g1(Section::LagrangeG1, 2 * size)?;
+    let h: Vec<G1Projective> = (0..size).into_par_iter().map(|i| -G1Projective::from(l[2 * i + 1]).double()).collect();
+    Ok(G1Projective::normalize_batch(&h))
 }
 
 /// [α]₁, [β]₁ and [β]₂ of the `.ptau`.
@@ -176,7 +263,7 @@ fn add<P: std::ops::AddAssign<A> + std::ops::SubAssign<A>, A: Copy>(
 fn committed_key(shape: &Shape, ptau: &mut Ptau) -> Result<(CommittedKey, G2Affine), String> {
     let layout = Layout::new(shape);
     let size = domain_size(CircuitKind::Committed, shape)?;
-    check_power(CircuitKind::Committed, shape, size, ptau)?;
+    check_power(&format!("{} {shape}", CircuitKind::Committed), size, ptau)?;
     let l1 = ptau.lagrange_g1(Section::LagrangeG1, size)?;
     let l2 = ptau.lagrange_g2(size)?;
     let la = ptau.lagrange_g1(Section::LagrangeAlphaG1, size)?;
@@ -233,12 +320,7 @@ fn committed_key(shape: &Shape, ptau: &mut Ptau) -> Result<(CommittedKey, G2Affi
     }
     drop((l1, l2, la, lb));
 
-    let h: Vec<G1Affine> = {
-        let l = ptau.lagrange_g1(Section::LagrangeG1, 2 * size)?;
-        let h: Vec<G1Projective> =
-            (0..size).into_par_iter().map(|i| -G1Projective::from(l[2 * i + 1]).double()).collect();
-        G1Projective::normalize_batch(&h)
-    };
+    let h = coset_h_query(ptau, size)?;
     let a = G1Projective::normalize_batch(&a);
     let k = G1Projective::normalize_batch(&k);
     let pick = |v: &[G1Affine]| -> Vec<G1Affine> { (0..SCALAR_VARS).chain(witnesses.clone()).map(|i| v[i]).collect() };

@@ -1,14 +1,17 @@
 //! Phase 2 of a Groth16 ceremony (BGM17, as snarkjs's `zkey` and gnark's
 //! `mpcsetup` run it), on top of a public powers of tau, for any of the
-//! Groth16 circuits: committed (the default) and the Poseidon and naive ones.
+//! Groth16 circuits: committed (the default), the Poseidon and naive ones,
+//! and a model's inference keys (one model, one batch size).
 //!
 //! Phase 1 (the `.ptau`) fixes τ, α and β; γ is the G2 generator. Phase 2 adds
 //! the circuit's own secrets as a product of one factor per contributor: δ,
-//! and for the committed circuit σ (the proof-of-knowledge key of cm_C). Each
-//! contributor multiplies δ₁, δ₂ by δ_j, the L- and h-queries by 1/δ_j, the
-//! σ-bases by σ_j and [σδ]₂ by σ_j·δ_j, and proves knowledge of δ_j and σ_j.
-//! One honest contributor who forgets its factors makes δ and σ unknown to
-//! everyone (docs/PROTOCOL.md §6).
+//! and for the committed circuit σ (the proof-of-knowledge key of cm_C), for
+//! a model's keys σ_hidden and σ_out (those of cm_hidden and cm_out). Each
+//! contributor multiplies δ₁, δ₂ by δ_j, the L- and h-queries by 1/δ_j, each
+//! σ's bases by its σ_j, [σδ]₂ by σ_j·δ_j (committed) or [σ]₂ by σ_j (a
+//! model's), and proves knowledge of δ_j and of every σ_j. One honest
+//! contributor who forgets its factors makes δ and the σ unknown to everyone
+//! (docs/PROTOCOL.md §6, §16.5).
 //!
 //! A ceremony is a directory of files `0000.ph2`, `0001.ph2`, …: file 0 is
 //! [`init`]'s key from the `.ptau` (δ = σ = 1), file j the key after
@@ -16,11 +19,14 @@
 //! `.ptau` and checks every step; [`finalize`] writes the last key as the key
 //! files the prover, the service and the contracts read.
 //!
-//! File format: a 20-byte key header with magic `VFP2` (circuit, dtype, shape),
-//! the index (u32 LE), the 32-byte SHA-256 of the previous file (for file 0,
+//! File format: a 20-byte key header with magic `VFP2` (circuit, dtype, shape;
+//! for a model's keys the shape is batch × d_in × d_out, the version byte is
+//! the model key files' and the header is followed by the model's digest and
+//! the dense-row budget, u64 LE), the index (u32 LE), the 32-byte SHA-256 of the previous file (for file 0,
 //! of the `.ptau`), the contributor's name (u16 LE length ≤ 128, UTF-8), for
 //! file j ≥ 1 the proofs of knowledge (S, S·δ_j ∈ G1, R·δ_j ∈ G2; committed:
-//! T, T·σ_j, Q·σ_j likewise), for the committed circuit [σδ]₂, then the key
+//! T, T·σ_j, Q·σ_j likewise; a model's keys: one such triple for σ_hidden,j,
+//! then one for σ_out,j), for the committed circuit [σδ]₂, then the key
 //! (arkworks uncompressed points; see [`stream`]). Its SHA-256 is the
 //! contribution hash contributors publish.
 
@@ -43,11 +49,13 @@ use rand_chacha::ChaCha20Rng;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use veriflop_circuits::{CircuitKind, Shape};
+use veriflop_infer::job::ModelKeys;
+use veriflop_infer::Model;
 use veriflop_verifier::keys::KeyHeader;
 
 pub use contribute::{contribute, Contribution};
-pub use init::init;
-pub use stream::{Key, Pok, Prefix, Record};
+pub use init::{init, init_model};
+pub use stream::{InferenceKey, Key, ModelTag, Pok, Prefix, Record};
 pub use verify::{verify, Verified};
 
 use stream::Reader;
@@ -190,8 +198,41 @@ pub fn finalize(last: &Phase2) -> Result<(crate::ProverKey, veriflop_verifier::S
             let vk = veriflop_verifier::ShapeKey { header, vk: pk.vk.clone(), pok_g2: None };
             (crate::ProverKey { header, body: crate::KeyBody::Generic(pk.clone()) }, vk)
         }
+        (Key::Inference(_), _) => {
+            return Err(CeremonyError::Usage("a ceremony for a model's keys: finalize it with its model".into()))
+        }
         _ => return Err(CeremonyError::Format("the key does not fit its circuit".into())),
     })
+}
+
+/// The last file's key as the model's key files (`.ipk`, `.ivk`): the file
+/// must be for `model` (digest) and hold a contribution.
+pub fn finalize_model(last: &Phase2, model: &Model) -> Result<ModelKeys, CeremonyError> {
+    let p = &last.prefix;
+    let (Key::Inference(k), Some(tag)) = (&last.key, p.model) else {
+        return Err(CeremonyError::Usage(format!("a ceremony for {} {} is not for a model", p.kind, p.shape)));
+    };
+    if tag.digest != model.digest() {
+        return Err(CeremonyError::Usage("the ceremony is for another model (its digest differs)".into()));
+    }
+    if p.index == 0 {
+        return Err(CeremonyError::Usage(
+            "no contribution yet: the key of 0000.ph2 has δ = σ = 1 and protects nothing; run `ceremony contribute`"
+                .into(),
+        ));
+    }
+    let k = k.clone();
+    ModelKeys::from_parts(
+        model,
+        p.shape.m as usize,
+        tag.dense_budget,
+        k.pk,
+        k.pok_hidden,
+        k.pok_out,
+        k.sigma_hidden_g2,
+        k.sigma_out_g2,
+    )
+    .map_err(|e| CeremonyError::Format(e.to_string()))
 }
 
 /// `point · x` for every point, in parallel, back to affine.

@@ -4,9 +4,10 @@
 //! need whole).
 //!
 //! A file is a [`Prefix`] then the key: [`CommittedKey::to_bytes`]'s encoding,
-//! or ark-groth16's uncompressed `ProvingKey` for the Poseidon and naive
-//! circuits; [`items`] lists either's parts in order with what phase 2 does to
-//! each.
+//! ark-groth16's uncompressed `ProvingKey` for the Poseidon and naive
+//! circuits, or for a model's inference keys that `ProvingKey` followed by
+//! the σ part ([`InferenceKey`]); [`items`] lists each's parts in order with
+//! what phase 2 does to each.
 
 use std::io::{Read, Write};
 
@@ -33,8 +34,9 @@ pub enum Role {
     Delta,
     /// L- and h-queries: times 1/δ_j.
     OverDelta,
-    /// σ-bases (committed circuit): times σ_j.
-    Sigma,
+    /// σ-bases and [σ]₂ of the k-th σ (committed circuit: σ; a model's
+    /// keys: σ_hidden, σ_out): times that σ's factor σ_k,j.
+    Sigma(usize),
 }
 
 /// One part of a key, in file order: a point or a length-prefixed vector.
@@ -69,7 +71,7 @@ const COMMITTED: [Item; 15] = [
     vector("L-query (scalars)", false, Role::OverDelta),
     vector("L-query (products)", false, Role::OverDelta),
     vector("h-query", false, Role::OverDelta),
-    vector("σ-bases", false, Role::Sigma),
+    vector("σ-bases", false, Role::Sigma(0)),
 ];
 
 const GENERIC: [Item; 12] = [
@@ -87,14 +89,49 @@ const GENERIC: [Item; 12] = [
     vector("L-query", false, Role::OverDelta),
 ];
 
+/// A model's keys: ark-groth16's `ProvingKey` (as [`GENERIC`]), then the
+/// σ part of `veriflop_infer::job::ModelKeys`.
+const INFERENCE: [Item; 16] = [
+    GENERIC[0],
+    GENERIC[1],
+    GENERIC[2],
+    GENERIC[3],
+    GENERIC[4],
+    GENERIC[5],
+    GENERIC[6],
+    GENERIC[7],
+    GENERIC[8],
+    GENERIC[9],
+    GENERIC[10],
+    GENERIC[11],
+    vector("σ_hidden-bases", false, Role::Sigma(0)),
+    vector("σ_out-bases", false, Role::Sigma(1)),
+    point("[σ_hidden]₂", true, Role::Sigma(0)),
+    point("[σ_out]₂", true, Role::Sigma(1)),
+];
+
 /// The parts of a key of `kind`, in file order.
 pub fn items(kind: CircuitKind) -> &'static [Item] {
     match kind {
         CircuitKind::Committed => &COMMITTED,
         CircuitKind::Poseidon | CircuitKind::Naive => &GENERIC,
-        // No phase-2 file has this kind: `init` refuses it, `KeyHeader::decode` too.
-        CircuitKind::Inference => &[],
+        CircuitKind::Inference => &INFERENCE,
     }
+}
+
+/// How many σ a key of `kind` has besides δ (each with its own factor and
+/// proof of knowledge per contribution).
+pub fn sigmas(kind: CircuitKind) -> usize {
+    match kind {
+        CircuitKind::Committed => 1,
+        CircuitKind::Poseidon | CircuitKind::Naive => 0,
+        CircuitKind::Inference => 2,
+    }
+}
+
+/// The transcript tag of the k-th σ's proof of knowledge.
+pub fn sigma_tag(k: usize) -> &'static str {
+    ["sigma", "sigma_out"][k.min(1)]
 }
 
 /// A proof of knowledge of a secret x: S = [s]₁, S·x and R·x, R =
@@ -106,11 +143,21 @@ pub struct Pok {
     pub rx: G2Affine,
 }
 
-/// A contribution's proofs of knowledge: of δ_j, and (committed) of σ_j.
+/// A contribution's proofs of knowledge: of δ_j, and of each σ's factor
+/// ([`sigmas`] of them: σ_j for the committed circuit, σ_hidden,j and
+/// σ_out,j for a model's keys).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
     pub delta: Pok,
-    pub sigma: Option<Pok>,
+    pub sigmas: Vec<Pok>,
+}
+
+/// What a model ceremony's keys are for besides the job shape (batch × d_in
+/// → d_out): the model's digest and the circuit's dense-row budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelTag {
+    pub digest: [u8; 32],
+    pub dense_budget: u64,
 }
 
 /// Everything in a file before the key.
@@ -122,7 +169,9 @@ pub struct Prefix {
     /// SHA-256 of the previous file (file 0: of the `.ptau`).
     pub prev: [u8; 32],
     pub name: String,
-    /// Present exactly for index ≥ 1; its σ part exactly for the committed circuit.
+    /// Exactly for a model's keys (kind inference).
+    pub model: Option<ModelTag>,
+    /// Present exactly for index ≥ 1.
     pub record: Option<Record>,
     /// [σδ]₂, exactly for the committed circuit.
     pub sigma_delta_g2: Option<G2Affine>,
@@ -134,14 +183,19 @@ fn ser(out: &mut Vec<u8>, p: &impl CanonicalSerialize) {
 
 impl Prefix {
     pub fn to_bytes(&self) -> Vec<u8> {
-        let header = KeyHeader { kind: self.kind, shape: self.shape };
-        let mut out = header.encode(MAGIC).to_vec();
+        let mut out = KeyHeader { kind: self.kind, shape: self.shape }.encode(MAGIC).to_vec();
+        if let Some(m) = &self.model {
+            // A model's keys carry the model key files' version.
+            out[4] = veriflop_infer::keys::VERSION;
+            out.extend_from_slice(&m.digest);
+            out.extend_from_slice(&m.dense_budget.to_le_bytes());
+        }
         out.extend_from_slice(&self.index.to_le_bytes());
         out.extend_from_slice(&self.prev);
         out.extend_from_slice(&(self.name.len() as u16).to_le_bytes());
         out.extend_from_slice(self.name.as_bytes());
         if let Some(r) = &self.record {
-            for p in std::iter::once(&r.delta).chain(&r.sigma) {
+            for p in std::iter::once(&r.delta).chain(&r.sigmas) {
                 ser(&mut out, &p.s);
                 ser(&mut out, &p.sx);
                 ser(&mut out, &p.rx);
@@ -193,8 +247,15 @@ impl<R: Read> Reader<R> {
     /// The prefix; `expect`, when given, is the circuit and shape the file must be for.
     pub fn prefix(&mut self, expect: Option<(CircuitKind, Shape)>) -> Result<Prefix, String> {
         let head = self.take(HEADER_BYTES, "header")?;
-        let header = KeyHeader::decode(&head, MAGIC, "phase-2").map_err(|e| format!("not a phase-2 file: {e}"))?;
-        let (kind, shape) = (header.kind, header.shape);
+        let (kind, shape, model) = if head[..4] == *MAGIC && head[5] == CircuitKind::Inference.code() {
+            let shape = model_shape(&head)?;
+            let digest: [u8; 32] = self.take(32, "model digest")?.try_into().expect("32");
+            let dense_budget = u64::from_le_bytes(self.take(8, "dense-row budget")?.try_into().expect("8"));
+            (CircuitKind::Inference, shape, Some(ModelTag { digest, dense_budget }))
+        } else {
+            let header = KeyHeader::decode(&head, MAGIC, "phase-2").map_err(|e| format!("not a phase-2 file: {e}"))?;
+            (header.kind, header.shape, None)
+        };
         if let Some((k, s)) = expect.filter(|e| *e != (kind, shape)) {
             return Err(format!("a phase-2 file for {kind} {shape}, not {k} {s}"));
         }
@@ -208,8 +269,9 @@ impl<R: Read> Reader<R> {
         let committed = kind == CircuitKind::Committed;
         let record = if index > 0 {
             let delta = self.pok("proof of knowledge of δ_j")?;
-            let sigma = if committed { Some(self.pok("proof of knowledge of σ_j")?) } else { None };
-            Some(Record { delta, sigma })
+            let sigmas =
+                (0..sigmas(kind)).map(|_| self.pok("proof of knowledge of a σ_j")).collect::<Result<_, _>>()?;
+            Some(Record { delta, sigmas })
         } else {
             None
         };
@@ -218,7 +280,7 @@ impl<R: Read> Reader<R> {
         } else {
             None
         };
-        Ok(Prefix { kind, shape, index, prev, name, record, sigma_delta_g2 })
+        Ok(Prefix { kind, shape, index, prev, name, model, record, sigma_delta_g2 })
     }
 
     pub fn g1s(&mut self, n: usize, what: &str) -> Result<Vec<G1Affine>, String> {
@@ -261,6 +323,21 @@ impl<R: Read> Reader<R> {
     }
 }
 
+/// The job shape (batch × d_in → d_out, int8) of a model ceremony's header,
+/// which must carry the model key files' version.
+fn model_shape(head: &[u8]) -> Result<Shape, String> {
+    let version = veriflop_infer::keys::VERSION;
+    if head[4] != version || head[7] != 0 {
+        return Err(format!(
+            "a model ceremony's file of version {} (this release reads {version}): start the ceremony again",
+            head[4]
+        ));
+    }
+    let dtype = veriflop_circuits::Dtype::from_code(head[6]).map_err(|e| e.to_string())?;
+    let u = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().expect("4"));
+    Shape::new(u(8), u(12), u(16), dtype).map_err(|e| format!("not a phase-2 file: {e}"))
+}
+
 /// Vector lengths a key of `kind` for `shape` must have, in file order (None:
 /// only bounded by the file; the check against file 0 fixes them).
 pub fn lengths(kind: CircuitKind, shape: &Shape) -> Vec<Option<usize>> {
@@ -270,11 +347,23 @@ pub fn lengths(kind: CircuitKind, shape: &Shape) -> Vec<Option<usize>> {
     }
 }
 
+/// A model's keys as phase 2 transforms them: the Groth16 proving key, the
+/// σ-bases over the hidden and output groups' input bases, and [σ]₂ of each.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InferenceKey {
+    pub pk: ProvingKey<Bn254>,
+    pub pok_hidden: Vec<G1Affine>,
+    pub pok_out: Vec<G1Affine>,
+    pub sigma_hidden_g2: G2Affine,
+    pub sigma_out_g2: G2Affine,
+}
+
 /// A whole key, decoded and checked.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Key {
     Committed(CommittedKey),
     Generic(ProvingKey<Bn254>),
+    Inference(InferenceKey),
 }
 
 impl Key {
@@ -284,6 +373,14 @@ impl Key {
             Key::Generic(pk) => {
                 let mut out = Vec::with_capacity(pk.uncompressed_size());
                 pk.serialize_uncompressed(&mut out).expect("writing to a Vec cannot fail");
+                out
+            }
+            Key::Inference(k) => {
+                let mut out = Key::Generic(k.pk.clone()).to_bytes();
+                ser(&mut out, &k.pok_hidden);
+                ser(&mut out, &k.pok_out);
+                ser(&mut out, &k.sigma_hidden_g2);
+                ser(&mut out, &k.sigma_out_g2);
                 out
             }
         }
@@ -313,6 +410,9 @@ impl Key {
             r.finish()?;
             return Ok(Key::Committed(k));
         }
+        if kind == CircuitKind::Inference {
+            return inference_key(bytes).map(Key::Inference);
+        }
         crate::setup::check_pk_layout(bytes)?;
         let pk = ProvingKey::<Bn254>::deserialize_uncompressed(bytes).map_err(|e| e.to_string())?;
         if pk.vk.gamma_abc_g1.len() != kind.num_ic() {
@@ -320,6 +420,33 @@ impl Key {
         }
         Ok(Key::Generic(pk))
     }
+}
+
+/// A model's key from its parts in [`INFERENCE`]'s order, every point checked.
+fn inference_key(bytes: &[u8]) -> Result<InferenceKey, String> {
+    let mut r = Reader::new(bytes, bytes.len() as u64);
+    let (mut g1, mut g2) = (Vec::new(), Vec::new());
+    for item in &INFERENCE {
+        let n = if item.vector { r.len(item, None)? } else { 1 };
+        if item.g2 {
+            g2.push(r.g2s(n, item.name)?);
+        } else {
+            g1.push(r.g1s(n, item.name)?);
+        }
+    }
+    r.finish()?;
+    // G1: α, IC, β, δ, A, B₁, h, L, σ_hidden-bases, σ_out-bases; G2: β, γ, δ, B₂, [σ_hidden], [σ_out].
+    let mut g1 = g1.into_iter();
+    let mut g2 = g2.into_iter();
+    let mut one1 = || g1.next().expect("ten G1 parts");
+    let mut one2 = || g2.next().expect("six G2 parts");
+    let (alpha_g1, ic, beta_g1, delta_g1) = (one1()[0], one1(), one1()[0], one1()[0]);
+    let (a_query, b_g1_query, h_query, l_query, pok_hidden, pok_out) = (one1(), one1(), one1(), one1(), one1(), one1());
+    let (beta_g2, gamma_g2, delta_g2, b_g2_query) = (one2()[0], one2()[0], one2()[0], one2());
+    let (sigma_hidden_g2, sigma_out_g2) = (one2()[0], one2()[0]);
+    let vk = ark_groth16::VerifyingKey { alpha_g1, beta_g2, gamma_g2, delta_g2, gamma_abc_g1: ic };
+    let pk = ProvingKey { vk, beta_g1, delta_g1, a_query, b_g1_query, b_g2_query, h_query, l_query };
+    Ok(InferenceKey { pk, pok_hidden, pok_out, sigma_hidden_g2, sigma_out_g2 })
 }
 
 fn point_g1(b: &[u8]) -> Result<G1Affine, String> {

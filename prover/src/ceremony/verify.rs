@@ -4,11 +4,14 @@
 //!    powers of one τ (in G1 and G2, and for α and β), and each Lagrange basis
 //!    is the inverse DFT of the powers: Σ r_i·[L_i] = Σ_k ĉ_k·[τ^k] with ĉ the
 //!    inverse NTT of a random r.
-//! 2. File 0 is exactly [`super::init`]'s key for that `.ptau` and shape.
+//! 2. File 0 is exactly [`super::init`]'s key for that `.ptau` and shape
+//!    ([`super::init_model`]'s for a model's keys: the same model, batch and
+//!    dense-row budget).
 //! 3. For every contribution j: its file names the SHA-256 of file j − 1; the
 //!    phase-1 points (α, β, γ, IC, A- and B-queries) are unchanged; the proofs
 //!    of knowledge hold and δ₁ and the σ-bases moved by the proven δ_j and σ_j;
-//!    δ₁ matches δ₂; every σ-base is σ·IC_C,i with σ = [σδ]₂/δ₂; and the L- and
+//!    δ₁ matches δ₂; every σ-base is σ·IC_i over its group's input bases with
+//!    σ = [σδ]₂/δ₂ (committed) or [σ]₂ (a model's σ_hidden, σ_out); and the L- and
 //!    h-queries moved by exactly 1/δ_j. Vector equalities are checked with one
 //!    pairing over a random combination (a wrong point passes with probability
 //!    about 1/r).
@@ -26,12 +29,12 @@ use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
 use ark_ff::{UniformRand, Zero};
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use sha2::{Digest, Sha256};
-use veriflop_circuits::cp::ic_ranges;
 use veriflop_circuits::{CircuitKind, Shape};
+use veriflop_infer::Model;
 
 use super::contribute::chunks;
 use super::ptau::{Ptau, Section};
-use super::stream::{items, lengths, Key, Pok, Role};
+use super::stream::{items, lengths, sigma_tag, Key, Pok, Role};
 use super::{challenge, files, open, CeremonyError, Phase2};
 
 /// What a successful verification found.
@@ -62,25 +65,44 @@ fn msm2(bases: &[G2Affine], s: &[Fr]) -> G2Affine {
     G2Projective::msm(bases, s).expect("equal lengths").into_affine()
 }
 
-/// Verifies the ceremony in `dir` against `ptau`.
-pub fn verify(ptau: &mut Ptau, dir: &Path, progress: &dyn Fn(&str)) -> Result<Verified, CeremonyError> {
+/// Verifies the ceremony in `dir` against `ptau`; a ceremony for a model's
+/// keys needs the model (`model`), which a matmul ceremony must not be given.
+pub fn verify(
+    ptau: &mut Ptau,
+    dir: &Path,
+    model: Option<&Model>,
+    progress: &dyn Fn(&str),
+) -> Result<Verified, CeremonyError> {
     let paths = files(dir)?;
     let name = |i: usize| paths[i].file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let reject = |i: usize, msg: String| CeremonyError::Rejected { file: name(i), msg };
     let first = open(&paths[0])?.prefix(None).map_err(|e| reject(0, e))?;
     let (kind, shape) = (first.kind, first.shape);
-    let size = super::init::domain_size(kind, &shape).map_err(|e| reject(0, e))?;
     if first.prev != ptau.digest {
         return Err(reject(0, "was made from another .ptau (its SHA-256 differs)".into()));
     }
+    progress("re-deriving the starting key");
+    let start = match (first.model, model) {
+        (Some(tag), Some(model)) => {
+            if tag.digest != model.digest() {
+                return Err(reject(0, "is for another model (its digest differs from the model's)".into()));
+            }
+            super::init_model(model, shape.m as usize, tag.dense_budget, ptau)?
+        }
+        (Some(_), None) => return Err(CeremonyError::Usage("a ceremony for a model's keys: give the model".into())),
+        (None, Some(_)) => {
+            return Err(CeremonyError::Usage(format!("a ceremony for {kind} {shape} is not for a model")))
+        }
+        (None, None) => super::init(kind, &shape, ptau)?,
+    };
+    // What each σ's bases are σ times: the bases at σ = 1, the starting key's.
+    let (size, sigma_ic) = match &start.key {
+        Key::Committed(k) => (super::init::domain_size(kind, &shape).map_err(|e| reject(0, e))?, vec![k.pok.clone()]),
+        Key::Generic(_) => (super::init::domain_size(kind, &shape).map_err(|e| reject(0, e))?, Vec::new()),
+        Key::Inference(k) => (k.pk.h_query.len(), vec![k.pok_hidden.clone(), k.pok_out.clone()]),
+    };
     progress("checking the .ptau's powers and Lagrange bases");
     check_ptau(ptau, size).map_err(|msg| CeremonyError::Rejected { file: "the .ptau".into(), msg })?;
-    progress("re-deriving the starting key");
-    let start = super::init(kind, &shape, ptau)?;
-    let ic_c = match &start.key {
-        Key::Committed(k) => k.vk.gamma_abc_g1[ic_ranges(&shape)[2].clone()].to_vec(),
-        Key::Generic(_) => Vec::new(),
-    };
     let (start_bytes, mut prev_hash) = {
         let b = start.to_bytes();
         let h: [u8; 32] = Sha256::digest(&b).into();
@@ -94,7 +116,7 @@ pub fn verify(ptau: &mut Ptau, dir: &Path, progress: &dyn Fn(&str)) -> Result<Ve
     let mut contributions = Vec::new();
     for i in 1..paths.len() {
         progress(&format!("checking contribution {i}"));
-        let (hash, name) = check_step(&paths[i - 1], &paths[i], i as u32, &prev_hash, (kind, shape), &ic_c)
+        let (hash, name) = check_step(&paths[i - 1], &paths[i], i as u32, &prev_hash, (kind, shape), &sigma_ic)
             .map_err(|msg| reject(i, msg))?;
         contributions.push((i as u32, name, hash));
         prev_hash = hash;
@@ -132,7 +154,7 @@ fn check_step(
     index: u32,
     p_hash: &[u8; 32],
     expect: (CircuitKind, Shape),
-    ic_c: &[G1Affine],
+    sigma_ic: &[Vec<G1Affine>],
 ) -> Result<([u8; 32], String), String> {
     let before = |e: String| format!("the file before it: {e}");
     let (mut pr, mut qr) = (open(p_path).map_err(|e| e.to_string())?, open(q_path).map_err(|e| e.to_string())?);
@@ -145,7 +167,7 @@ fn check_step(
         return Err(format!("does not follow {} (another previous file's hash)", Phase2::file_name(index - 1)));
     }
     let r = q.record.as_ref().ok_or("has no contribution record")?;
-    let poks: Vec<&Pok> = std::iter::once(&r.delta).chain(&r.sigma).collect();
+    let poks: Vec<&Pok> = std::iter::once(&r.delta).chain(&r.sigmas).collect();
     if poks.iter().any(|p| p.s.is_zero() || p.sx.is_zero() || p.rx.is_zero())
         || q.sigma_delta_g2.is_some_and(|p| p.is_zero())
     {
@@ -155,8 +177,14 @@ fn check_step(
     // The parts side by side: phase-1 ones equal, δ₁ and δ₂ kept, the others
     // combined with random scalars for one pairing check each.
     let want = lengths(expect.0, &expect.1);
-    let (mut v, mut delta1, mut delta2, mut pok0) = (0, None, None, None);
-    let [mut lp, mut lq, mut pok, mut ic] = [G1Projective::zero(); 4];
+    let ns = sigma_ic.len();
+    if r.sigmas.len() != ns {
+        return Err("has the wrong number of σ proofs".into());
+    }
+    let (mut v, mut delta1, mut delta2) = (0, None, None);
+    let (mut pok0, mut sigma2) = (vec![None; ns], vec![None; ns]);
+    let [mut lp, mut lq] = [G1Projective::zero(); 2];
+    let (mut pok, mut ic) = (vec![G1Projective::zero(); ns], vec![G1Projective::zero(); ns]);
     for item in items(expect.0) {
         let n = if item.vector {
             v += 1;
@@ -174,6 +202,7 @@ fn check_step(
                 let (a, b) = (pr.g2s(c, item.name).map_err(before)?, qr.g2s(c, item.name)?);
                 match item.role {
                     Role::Delta => delta2 = Some((a[0], b[0])),
+                    Role::Sigma(k) => *sigma2.get_mut(k).ok_or("a σ this key does not have")? = Some(b[0]),
                     _ if a != b => return Err(PHASE1.into()),
                     _ => {}
                 }
@@ -189,14 +218,15 @@ fn check_step(
                     lp += G1Projective::msm(&a, &x).expect("equal lengths");
                     lq += G1Projective::msm(&b, &x).expect("equal lengths");
                 }
-                Role::Sigma => {
+                Role::Sigma(k) => {
+                    let bases = sigma_ic.get(k).ok_or("a σ this key does not have")?;
                     if at == 0 {
-                        pok0 = Some((a[0], b[0]));
+                        pok0[k] = Some((a[0], b[0]));
                     }
-                    let bases = ic_c.get(at..at + c).ok_or("more σ-bases than commitment-key points")?;
+                    let bases = bases.get(at..at + c).ok_or("more σ-bases than commitment-key points")?;
                     let x = random(c);
-                    pok += G1Projective::msm(&b, &x).expect("equal lengths");
-                    ic += G1Projective::msm(bases, &x).expect("equal lengths");
+                    pok[k] += G1Projective::msm(&b, &x).expect("equal lengths");
+                    ic[k] += G1Projective::msm(bases, &x).expect("equal lengths");
                 }
             }
             at += c;
@@ -219,17 +249,32 @@ fn check_step(
     if !same_ratio((G1Affine::generator(), qd1), (G2Affine::generator(), qd2)) {
         return Err("δ₁ and δ₂ hold different δ".into());
     }
-    if let (Some(sp), Some(sd)) = (&r.sigma, q.sigma_delta_g2) {
-        let rs = challenge("sigma", &q.prev, &sp.s, &sp.sx);
+    let names: &[&str] = if ns == 2 { &["σ_hidden", "σ_out"] } else { &["σ"] };
+    for (k, sp) in r.sigmas.iter().enumerate() {
+        let s = names[k];
+        let rs = challenge(sigma_tag(k), &q.prev, &sp.s, &sp.sx);
         if !same_ratio((sp.s, sp.sx), (rs, sp.rx)) {
-            return Err("its proof of knowledge of σ_j does not hold".into());
+            return Err(format!("its proof of knowledge of {s}_j does not hold"));
         }
-        let (p0, q0) = pok0.ok_or("has no σ-bases")?;
+        let (p0, q0) = pok0[k].ok_or("has no σ-bases")?;
         if q0.is_zero() || !same_ratio((p0, q0), (rs, sp.rx)) {
-            return Err("the σ-bases are not the previous ones times the proven σ_j".into());
+            return Err(format!("the {s}-bases are not the previous ones times the proven {s}_j"));
         }
-        if !same_ratio((ic.into_affine(), pok.into_affine()), (qd2, sd)) {
-            return Err("the σ-bases and [σδ]₂ disagree (σ and δ updated inconsistently, or a σ-base tampered)".into());
+        // The bases are σ·IC: against [σδ]₂ over δ₂ (committed), or [σ]₂.
+        let (ic, pok) = (ic[k].into_affine(), pok[k].into_affine());
+        match (q.sigma_delta_g2, sigma2[k]) {
+            (Some(sd), _) if !same_ratio((ic, pok), (qd2, sd)) => {
+                return Err(
+                    "the σ-bases and [σδ]₂ disagree (σ and δ updated inconsistently, or a σ-base tampered)".into()
+                )
+            }
+            (Some(_), _) => {}
+            (None, Some(s2)) if s2.is_zero() => return Err("has the identity where a secret's point must be".into()),
+            (None, Some(s2)) if !same_ratio((ic, pok), (G2Affine::generator(), s2)) => {
+                return Err(format!("the {s}-bases and [{s}]₂ disagree (a σ-base or [{s}]₂ tampered)"))
+            }
+            (None, Some(_)) => {}
+            (None, None) => return Err(format!("has no [{s}]₂")),
         }
     }
     if !same_ratio((lq.into_affine(), lp.into_affine()), (pd2, qd2)) {

@@ -71,17 +71,29 @@ pub fn setup_keys(
     if batch == 0 || batch > max {
         return Err(CliError::new("bad_batch", format!("batch {batch} is outside 1..={max}")));
     }
-    let stem = file_stem(&model.digest(), batch);
-    let (pk_path, vk_path) = (keys.join(format!("{stem}.ipk")), keys.join(format!("{stem}.ivk")));
+    let (pk_path, vk_path) = key_paths(keys, &model.digest(), batch);
     if !force && pk_path.is_file() && vk_path.is_file() {
         return Ok((pk_path, vk_path, None));
     }
     let t = Instant::now();
     let k = ModelKeys::setup(model, batch, &mut rand::rngs::OsRng)?;
     let took = t.elapsed();
+    let (pk_path, vk_path) = write_keys(keys, &k)?;
+    Ok((pk_path, vk_path, Some(took)))
+}
+
+/// The proving and verifying key files of a model and batch in a key directory.
+pub fn key_paths(keys: &Path, digest: &[u8; 32], batch: usize) -> (PathBuf, PathBuf) {
+    let stem = file_stem(digest, batch);
+    (keys.join(format!("{stem}.ipk")), keys.join(format!("{stem}.ivk")))
+}
+
+/// Writes a model's keys into a key directory: (proving, verifying) key files.
+pub fn write_keys(keys: &Path, k: &ModelKeys) -> Result<(PathBuf, PathBuf), CliError> {
+    let (pk_path, vk_path) = key_paths(keys, &k.model_digest, k.batch);
     write_file(&pk_path, &k.to_bytes())?;
     write_file(&vk_path, &k.verifying_key().to_bytes())?;
-    Ok((pk_path, vk_path, Some(took)))
+    Ok((pk_path, vk_path))
 }
 
 /// The key file of the model with this word, for `batch`, if the directory holds one.
