@@ -1,6 +1,8 @@
 //! The phase-2 ceremony measured as a marketplace runs it: `veriflop-prover
 //! ceremony` init, contribute (twice) and verify, each a child process (the
-//! release binary beside this one), for n×n×n committed int8 shapes. Wall time,
+//! release binary beside this one), for n×n×n committed int8 shapes and for
+//! models' inference keys (the random int8 MLPs of [`crate::inference`],
+//! `ceremony init --model --batch`). Wall time,
 //! the child's peak RSS (from `wait4`; this process stays small, since a
 //! child's figure starts from its parent's), and the size of a file and of
 //! the transcript.
@@ -34,10 +36,14 @@ pub struct CeremonyResults {
     pub runs: Vec<CeremonyRun>,
 }
 
-/// One shape's ceremony.
+/// One shape's or model's ceremony.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CeremonyRun {
+    /// n of an n×n×n committed shape (0 for a model).
     pub n: u32,
+    /// A model's inference keys: `widths:batch` (as `veriflop-bench inference` names it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// log₂ of the QAP domain, and the `.ptau` power it needs (one more).
     pub domain_log: u32,
     pub ptau_power: u32,
@@ -102,49 +108,87 @@ pub fn measured(cmd: &mut Command) -> anyhow::Result<(Step, String)> {
     Ok((Step { seconds, peak_rss_bytes: usage.ru_maxrss as u64 * 1024 }, out))
 }
 
-pub fn run(sizes: &[u32], dir: &Path, progress: &dyn Fn(&str)) -> anyhow::Result<CeremonyResults> {
+/// The `.ptau` power a development file needs: a number, or a model
+/// `widths:batch` (log₂ of its keys' QAP domain, plus one; the model is
+/// synthesized, so this runs in the `.ptau` writer's child process).
+pub fn dev_ptau_power(spec: &str) -> anyhow::Result<u32> {
+    if let Ok(p) = spec.parse() {
+        return Ok(p);
+    }
+    let (widths, batch) = crate::inference::parse_model(spec)?;
+    let model = veriflop_infer::Model::random_mlp(&widths, 1);
+    let m = veriflop_infer::job::setup_matrices(&model, batch, veriflop_infer::circuit::DENSE_BUDGET)?;
+    let rows = veriflop_infer::qap::rows(m.num_constraints, &veriflop_infer::qap::unpivoted(&m));
+    Ok(rows.next_power_of_two().trailing_zeros() + 1)
+}
+
+/// Measures a ceremony for each shape n×n×n in `sizes`, then for each model
+/// (`widths:batch`) in `models`.
+pub fn run(sizes: &[u32], models: &[String], dir: &Path, progress: &dyn Fn(&str)) -> anyhow::Result<CeremonyResults> {
     let mut runs = Vec::new();
-    for &n in sizes {
-        let shape = Shape::new(n, n, n, Dtype::Int8)?;
-        let size = Layout::new(&shape).domain_size().context("shape too large")?;
-        let domain_log = size.trailing_zeros();
-        let work = dir.join(format!("n{n}"));
+    let cases = sizes.iter().map(|n| (*n, None)).chain(models.iter().map(|m| (0, Some(m.clone()))));
+    for (n, model) in cases {
+        let name = model.as_ref().map_or(format!("n = {n}"), |m| format!("model {m}"));
+        let work = dir.join(format!("case{}", runs.len()));
         std::fs::create_dir_all(&work)?;
         let ptau = work.join("dev.ptau");
         let s = |p: &Path| p.to_str().expect("UTF-8 path").to_string();
-        progress(&format!("n = {n}: writing a development .ptau of power {}", domain_log + 1));
+        let power_spec = match &model {
+            None => {
+                let shape = Shape::new(n, n, n, Dtype::Int8)?;
+                (Layout::new(&shape).domain_size().context("shape too large")?.trailing_zeros() + 1).to_string()
+            }
+            Some(m) => m.clone(),
+        };
+        progress(&format!("{name}: writing a development .ptau"));
         // In a child process: a child's ru_maxrss starts from its parent's
         // high-water mark (Linux carries it across fork and exec), so this
         // process stays small while it spawns the measured steps.
-        let power = (domain_log + 1).to_string();
-        let status = Command::new(std::env::current_exe()?).args([DEV_PTAU, &s(&ptau), &power]).status()?;
-        if !status.success() {
-            bail!("writing the development .ptau failed");
+        let out = Command::new(std::env::current_exe()?).args([DEV_PTAU, &s(&ptau), &power_spec]).output()?;
+        if !out.status.success() {
+            bail!("writing the development .ptau failed: {}", String::from_utf8_lossy(&out.stderr));
         }
+        let ptau_power: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().context("the .ptau's power")?;
         let cer = work.join("ceremony");
-        let (ptau_s, cer_s, shape_s) = (s(&ptau), s(&cer), format!("{n}x{n}x{n}"));
-        progress(&format!("n = {n}: init"));
-        let init = step(&["ceremony", "init", "--ptau", &ptau_s, "--shape", &shape_s, "--dir", &cer_s])?;
+        let (ptau_s, cer_s) = (s(&ptau), s(&cer));
+        let target: Vec<String> = match &model {
+            None => vec!["--shape".into(), format!("{n}x{n}x{n}")],
+            Some(m) => {
+                let (widths, batch) = crate::inference::parse_model(m)?;
+                let path = work.join("model.json");
+                std::fs::write(&path, veriflop_infer::Model::random_mlp(&widths, 1).to_json())?;
+                vec!["--model".into(), s(&path), "--batch".into(), batch.to_string()]
+            }
+        };
+        let target: Vec<&str> = target.iter().map(String::as_str).collect();
+        progress(&format!("{name}: init"));
+        let init = step(&[&["ceremony", "init", "--ptau", &ptau_s, "--dir", &cer_s][..], &target[..]].concat())?;
         let mut contribute = Vec::new();
         for i in 1..=2 {
-            progress(&format!("n = {n}: contribution {i}"));
+            progress(&format!("{name}: contribution {i}"));
             contribute.push(step(&["ceremony", "contribute", "--dir", &cer_s, "--name", &format!("bench {i}")])?);
         }
-        progress(&format!("n = {n}: verify"));
-        let verify = step(&["ceremony", "verify", "--ptau", &ptau_s, "--dir", &cer_s])?;
-        let sizes: Vec<u64> =
-            std::fs::read_dir(&cer)?.map(|e| Ok(e?.metadata()?.len())).collect::<anyhow::Result<_>>()?;
+        progress(&format!("{name}: verify"));
+        let model_arg = if model.is_some() { &target[..2] } else { &[][..] };
+        let verify = step(&[&["ceremony", "verify", "--ptau", &ptau_s, "--dir", &cer_s][..], model_arg].concat())?;
+        let sizes: Vec<u64> = std::fs::read_dir(&cer)?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "ph2"))
+            .map(|e| Ok(e.metadata()?.len()))
+            .collect::<anyhow::Result<_>>()?;
+        let domain_log = ptau_power - 1;
         let run = CeremonyRun {
             n,
+            model,
             domain_log,
-            ptau_power: domain_log + 1,
+            ptau_power,
             init,
             contribute,
             verify,
             file_bytes: sizes.iter().copied().max().unwrap_or(0),
             transcript_bytes: sizes.iter().sum(),
         };
-        progress(&format!("n = {n}: {}", row(&run)));
+        progress(&format!("{name}: {}", row(&run)));
         runs.push(run);
         std::fs::remove_dir_all(&work)?;
     }
@@ -164,8 +208,9 @@ fn mib(b: u64) -> String {
 fn row(r: &CeremonyRun) -> String {
     let c: Vec<String> = r.contribute.iter().map(|s| format!("{:.1} s", s.seconds)).collect();
     let c_rss = r.contribute.iter().map(|s| s.peak_rss_bytes).max().unwrap_or(0);
+    let what = r.model.as_ref().map_or(format!("{}³", r.n), |m| format!("MLP {m}"));
     format!(
-        "| {n}³ | 2^{} | {} | {:.1} s, {} | {}, {} | {:.1} s, {} | {} | {} |",
+        "| {what} | 2^{} | {} | {:.1} s, {} | {}, {} | {:.1} s, {} | {} | {} |",
         r.domain_log,
         r.ptau_power,
         r.init.seconds,
@@ -176,13 +221,12 @@ fn row(r: &CeremonyRun) -> String {
         mib(r.verify.peak_rss_bytes),
         mib(r.file_bytes),
         mib(r.transcript_bytes),
-        n = r.n
     )
 }
 
 pub fn markdown(c: &CeremonyResults) -> String {
     let mut out = String::from(
-        "| shape | QAP domain | .ptau power | init (time, peak RSS) | contribute ×2 (time each, peak RSS) | verify, 2 contributions (time, peak RSS) | one file | transcript |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| shape or model:batch | QAP domain | .ptau power | init (time, peak RSS) | contribute ×2 (time each, peak RSS) | verify, 2 contributions (time, peak RSS) | one file | transcript |\n|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in &c.runs {
         out += &row(r);

@@ -170,9 +170,12 @@ enum Cmd {
         /// Output directory (publish: bench/results/ceremony-2core).
         #[arg(long, default_value = "veriflop-bench-out/ceremony")]
         out: PathBuf,
-        /// n of the shapes, comma-separated.
-        #[arg(long, value_delimiter = ',', default_value = "64,128,256,512")]
+        /// n of the shapes, comma-separated (`--sizes` alone: none).
+        #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "64,128,256,512")]
         sizes: Vec<u32>,
+        /// Models' inference keys as `widths:batch` (random int8 MLPs, as `inference`), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        models: Vec<String>,
     },
     /// Measure inference jobs (docs/PROTOCOL.md §16.6): per model, the key setup
     /// and the proofs, each in a child process (time, peak RSS); the first and
@@ -193,9 +196,10 @@ enum Cmd {
     /// Internal: an inference measurement's child process.
     #[command(name = veriflop_bench::inference::CHILD, hide = true)]
     InferenceChild { args: Vec<String> },
-    /// Internal: writes a development .ptau (for `ceremony`), in a child process.
+    /// Internal: writes a development .ptau (for `ceremony`), in a child process;
+    /// POWER is a number or a model `widths:batch` (the power its keys need). Prints the power.
     #[command(name = veriflop_bench::ceremony::DEV_PTAU, hide = true)]
-    DevPtau { path: PathBuf, power: u32 },
+    DevPtau { path: PathBuf, power: String },
     /// Internal: one case or calibration, in a child process.
     #[command(name = CHILD_SUBCOMMAND, hide = true)]
     Child { task: String },
@@ -420,13 +424,15 @@ fn dispatch(cmd: Cmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::DevPtau { path, power } => {
+            let power = veriflop_bench::ceremony::dev_ptau_power(&power)?;
             veriflop_prover::ceremony::ptau::write_development(&path, power, &mut rand::thread_rng())?;
+            println!("{power}");
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Ceremony { out, sizes } => {
+        Cmd::Ceremony { out, sizes, models } => {
             std::fs::create_dir_all(&out)?;
             let work = tempfile::tempdir_in(&out)?;
-            let c = veriflop_bench::ceremony::run(&sizes, work.path(), &|p: &str| eprintln!("{p}"))?;
+            let c = veriflop_bench::ceremony::run(&sizes, &models, work.path(), &|p: &str| eprintln!("{p}"))?;
             std::fs::write(out.join(veriflop_bench::ceremony::FILE), serde_json::to_string_pretty(&c)? + "\n")?;
             let md = veriflop_bench::ceremony::markdown(&c);
             std::fs::write(out.join("ceremony.md"), format!("# veriflop phase-2 ceremony\n\n{md}"))?;
