@@ -435,7 +435,9 @@ fn model_ceremony_keys_prove_an_inference_job_and_tampering_is_named() {
     ceremony::ptau::write_development(&pot, power, &mut rand::thread_rng()).unwrap();
     let pot = pot.to_str().unwrap();
     let init = ["--json", "ceremony", "init", "--model", "m.json", "--batch", "3", "--ptau", pot, "--dir", "cer"];
-    assert_eq!(ok(d, &init, None)["circuit"], "inference");
+    let started = ok(d, &init, None);
+    assert_eq!(started["circuit"], "inference");
+    assert_eq!(started["model"].as_str(), Some(format!("0x{}", hex::encode(model.digest())).as_str()));
     for name in ["alice", "bob"] {
         ok(d, &["--json", "ceremony", "contribute", "--dir", "cer", "--name", name], None);
     }

@@ -21,7 +21,7 @@
 
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::{AffineRepr, CurveGroup, PrimeGroup, VariableBaseMSM};
-use ark_ff::{AdditiveGroup, One, Zero};
+use ark_ff::{AdditiveGroup, One, PrimeField, Zero};
 use ark_groth16::ProvingKey;
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use ark_relations::r1cs::{
@@ -147,13 +147,56 @@ fn check_power(what: &str, size: usize, ptau: &Ptau) -> Result<(), String> {
     Ok(())
 }
 
-/// Σ coefficient·base over `terms` (coefficient, index into `bases`).
+/// Largest |coefficient| [`combo`] adds up by buckets rather than by an MSM.
+const SMALL: u64 = 1 << 10;
+
+/// ±|c| when c is a small signed integer (|c| ≤ [`SMALL`]).
+fn small(c: Fr) -> Option<(bool, usize)> {
+    let fits = |x: Fr| {
+        let b = x.into_bigint().0;
+        (b[1..].iter().all(|w| *w == 0) && b[0] <= SMALL).then_some(b[0] as usize)
+    };
+    fits(c).map(|m| (false, m)).or_else(|| fits(-c).map(|m| (true, m)))
+}
+
+/// Σ coefficient·base over `terms` (coefficient, index into `bases`). Small
+/// coefficients (the ±1 of most rows, a model's int8 weights) go into a
+/// bucket per magnitude, summed by a running sum (Σ_m m·B_m in 2 adds per
+/// bucket); the others (biases, Poseidon's constants) by an MSM.
 fn combo<A: AffineRepr<ScalarField = Fr>>(bases: &[A], terms: &[(Fr, usize)]) -> A::Group
 where
     A::Group: VariableBaseMSM<MulBase = A>,
 {
-    let (points, scalars): (Vec<A>, Vec<Fr>) = terms.iter().map(|(c, i)| (bases[*i], *c)).unzip();
-    A::Group::msm(&points, &scalars).expect("equal lengths")
+    let mut buckets: Vec<A::Group> = Vec::new();
+    let (mut points, mut scalars) = (Vec::new(), Vec::new());
+    for &(c, i) in terms {
+        match small(c) {
+            Some((_, 0)) => {}
+            Some((negative, m)) => {
+                if buckets.len() < m {
+                    buckets.resize(m, A::Group::zero());
+                }
+                if negative {
+                    buckets[m - 1] -= bases[i];
+                } else {
+                    buckets[m - 1] += bases[i];
+                }
+            }
+            None => {
+                points.push(bases[i]);
+                scalars.push(c);
+            }
+        }
+    }
+    let (mut running, mut sum) = (A::Group::zero(), A::Group::zero());
+    for b in buckets.iter().rev() {
+        running += b;
+        sum += running;
+    }
+    if points.is_empty() {
+        return sum;
+    }
+    sum + A::Group::msm(&points, &scalars).expect("equal lengths")
 }
 
 fn generic_key(kind: CircuitKind, shape: &Shape, ptau: &mut Ptau) -> Result<ProvingKey<Bn254>, String> {

@@ -12,7 +12,7 @@ use veriflop_prover::ceremony::{self, ptau::Ptau, CeremonyError};
 use veriflop_prover::KeyStore;
 
 use super::common::{secs, CliError, Ctx, KeyArgs, ShapeArgs};
-use super::inference::{key_paths, read_model, write_keys};
+use super::inference::{check_batch, key_paths, read_model, write_keys};
 use veriflop_infer::circuit::DENSE_BUDGET;
 
 #[derive(clap::Args, Debug)]
@@ -118,10 +118,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             let pb = ctx.spinner(format!("deriving the starting key for {what}"));
             let start = match (&model, batch) {
                 (Some(m), Some(b)) => {
-                    let max = veriflop_circuits::shape::MAX_DIM as usize;
-                    if b == 0 || b > max {
-                        return Err(CliError::new("bad_batch", format!("batch {b} is outside 1..={max}")));
-                    }
+                    check_batch(b)?;
                     ceremony::init_model(m, b, DENSE_BUDGET, &mut p)?
                 }
                 _ => ceremony::init(circuit, &shape.shape()?, &mut p)?,
@@ -138,7 +135,8 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
                     hex::encode(p.digest),
                     dir.display()
                 ),
-                json!({"ok": true, "file": path, "circuit": circuit.to_string(), "shape": shape.to_string(), "ptau_sha256": hex::encode(p.digest), "seconds": t.elapsed().as_secs_f64()}),
+                json!({"ok": true, "file": path, "circuit": circuit.to_string(), "shape": shape.to_string(), "ptau_sha256": hex::encode(p.digest), "seconds": t.elapsed().as_secs_f64(),
+                       "model": start.prefix.model.map(|m| format!("0x{}", hex::encode(m.digest)))}),
             );
         }
         Command::Contribute { dir, name, entropy } => {

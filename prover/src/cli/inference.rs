@@ -67,10 +67,7 @@ pub fn setup_keys(
     keys: &Path,
     force: bool,
 ) -> Result<(PathBuf, PathBuf, Option<Duration>), CliError> {
-    let max = veriflop_circuits::shape::MAX_DIM as usize;
-    if batch == 0 || batch > max {
-        return Err(CliError::new("bad_batch", format!("batch {batch} is outside 1..={max}")));
-    }
+    check_batch(batch)?;
     let (pk_path, vk_path) = key_paths(keys, &model.digest(), batch);
     if !force && pk_path.is_file() && vk_path.is_file() {
         return Ok((pk_path, vk_path, None));
@@ -80,6 +77,15 @@ pub fn setup_keys(
     let took = t.elapsed();
     let (pk_path, vk_path) = write_keys(keys, &k)?;
     Ok((pk_path, vk_path, Some(took)))
+}
+
+/// A batch size a model's keys can be made for.
+pub fn check_batch(batch: usize) -> Result<(), CliError> {
+    let max = veriflop_circuits::shape::MAX_DIM as usize;
+    if batch == 0 || batch > max {
+        return Err(CliError::new("bad_batch", format!("batch {batch} is outside 1..={max}")));
+    }
+    Ok(())
 }
 
 /// The proving and verifying key files of a model and batch in a key directory.
