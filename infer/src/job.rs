@@ -176,16 +176,8 @@ pub fn setup_matrices(
     batch: usize,
     dense_budget: u64,
 ) -> Result<ark_relations::r1cs::ConstraintMatrices<Fr>, Error> {
-    use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisMode};
     model.validate()?;
-    let cs = ConstraintSystem::<Fr>::new_ref();
-    cs.set_optimization_goal(OptimizationGoal::Constraints);
-    cs.set_mode(SynthesisMode::Setup);
-    InferenceCircuit { model, batch, witness: None, challenges: None, committed: true, dense_budget, hollow: false }
-        .generate_constraints(cs.clone())
-        .map_err(synthesis)?;
-    cs.finalize();
-    cs.to_matrices().ok_or_else(|| Error::Model("no matrices".into()))
+    prover::synthesize(model, batch, dense_budget, false)
 }
 
 /// Σ x_i·IC_i over a group's bases; the values must fill the group exactly.

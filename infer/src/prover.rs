@@ -143,15 +143,7 @@ pub fn prepare(model: &Model, batch: usize, dense_budget: u64) -> Result<Arc<Pre
             return Ok(p.clone());
         }
     }
-    let cs = ConstraintSystem::<Fr>::new_ref();
-    cs.set_optimization_goal(OptimizationGoal::Constraints);
-    cs.set_mode(SynthesisMode::Setup);
-    InferenceCircuit { model, batch, witness: None, challenges: None, committed: true, dense_budget, hollow: true }
-        .generate_constraints(cs.clone())
-        .map_err(synthesis)?;
-    cs.finalize();
-    let m = cs.to_matrices().ok_or_else(|| Error::Model("no matrices".into()))?;
-    drop(cs);
+    let m = synthesize(model, batch, dense_budget, true)?;
     let extra_rows = crate::qap::unpivoted(&m);
     let rows = crate::qap::rows(m.num_constraints, &extra_rows);
     let domain_size = rows
@@ -172,6 +164,24 @@ pub fn prepare(model: &Model, batch: usize, dense_budget: u64) -> Result<Arc<Pre
     });
     *cache().lock().expect("cache") = Some((key, p.clone()));
     Ok(p)
+}
+
+/// The committed circuit's R1CS for (model, batch, dense-row budget) in
+/// setup mode, its dense rows `hollow` or whole.
+pub(crate) fn synthesize(
+    model: &Model,
+    batch: usize,
+    dense_budget: u64,
+    hollow: bool,
+) -> Result<ark_relations::r1cs::ConstraintMatrices<Fr>, Error> {
+    let cs = ConstraintSystem::<Fr>::new_ref();
+    cs.set_optimization_goal(OptimizationGoal::Constraints);
+    cs.set_mode(SynthesisMode::Setup);
+    InferenceCircuit { model, batch, witness: None, challenges: None, committed: true, dense_budget, hollow }
+        .generate_constraints(cs.clone())
+        .map_err(synthesis)?;
+    cs.finalize();
+    cs.to_matrices().ok_or_else(|| Error::Model("no matrices".into()))
 }
 
 fn synthesis(e: ark_relations::r1cs::SynthesisError) -> Error {
