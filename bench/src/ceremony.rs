@@ -117,7 +117,7 @@ pub fn dev_ptau_power(spec: &str) -> anyhow::Result<u32> {
     }
     let (widths, batch) = crate::inference::parse_model(spec)?;
     let model = veriflop_infer::Model::random_mlp(&widths, 1);
-    let m = veriflop_infer::job::setup_matrices(&model, batch, veriflop_infer::circuit::DENSE_BUDGET)?;
+    let m = veriflop_infer::job::setup_matrices(&model, batch, veriflop_infer::circuit::WHOLE_BUDGET)?;
     let rows = veriflop_infer::qap::rows(m.num_constraints, &veriflop_infer::qap::unpivoted(&m));
     Ok(rows.next_power_of_two().trailing_zeros() + 1)
 }

@@ -6,20 +6,27 @@
 //! weight is free. For a model with layers ℓ (batch m, widths k_ℓ → n_ℓ), the
 //! relation holds when, for every layer,
 //!
-//! 1. **matmul**: for a *dense* layer ([`dense_layers`]), `Acc_ij = Σ_l W_lj·X_il + b_j`
-//!    exactly, one row per output and no product; for the others
-//!    `sᵀ(X_ℓ·W_ℓ + 1·b_ℓᵀ − Acc_ℓ)r⃗ = 0` with `r⃗ = (1, r, …, r^(n−1))`,
+//! 1. **matmul**: a *dense* layer ([`dense_layers`]) has no accumulator of
+//!    its own: its lookups read `acc_ij = Σ_l W_lj·X_il + b_j`, a linear
+//!    combination of the committed X with the weights as constants, so the
+//!    matmul costs no row and no witness at all. The others commit Acc and
+//!    check `sᵀ(X_ℓ·W_ℓ + 1·b_ℓᵀ − Acc_ℓ)r⃗ = 0` with `r⃗ = (1, r, …, r^(n−1))`,
 //!    `s = (1, r^n, r^2n, …)`: Freivalds' check, about m·k + m·n products
 //!    (`W·r⃗` and `b·r⃗` are linear combinations of the powers of r);
-//! 2. **requantization**: for every entry, `X_(ℓ+1) = y(Acc_ℓ)` through the
+//! 2. **requantization**: for every entry, `X_(ℓ+1) = y(acc)` through the
 //!    layer's thresholds ([`crate::requant`]), whose intervals are clipped to
-//!    the layer's accumulator bound and cut in chunks `[a, b)` of at most the
-//!    model's limb width 2^b ≤ 2^15 ([`Chunks`], [`limb`]): with `d = acc − a`
-//!    and `e = b − 1 − acc`,
+//!    the layer's accumulator bound and cut in chunks `[a, b)` of the model's
+//!    limb width 2^b ≤ 2^15 ([`Chunks`], [`limb`]): with `d = acc − a`,
 //!    - `y` is in the byte table `[−128, 128)`,
-//!    - `d` and `e` are in the limb table `[0, 2^b)`,
-//!    - `(y + 128) + 2^8·(acc − d + 2^31) + 2^41·(acc + e + 1 + 2^31)` is a row
-//!      `(v + 128) + 2^8·(a + 2^31) + 2^41·(b + 2^31)` of the layer's chunk table.
+//!    - `d` is in the limb table `[0, 2^b)`,
+//!    - `(y + 128) + 2^8·(acc − d + 2^31)` is a row `(v + 128) + 2^8·(a + 2^31)`
+//!      of the layer's chunk table.
+//!
+//!    That needs every chunk to be exactly 2^b wide (they overlap inside an
+//!    interval), so every interval at least 2^b long. A layer with a shorter
+//!    one has *split* chunks of at most 2^b, and a second limb
+//!    `e = b − 1 − acc` in the limb table, packed as `+ 2^41·(acc + e + 1 + 2^31)`
+//!    against the row's `+ 2^41·(b + 2^31)`.
 //!
 //!    The packing is injective once `y`, `d`, `e` and `acc` are small integers:
 //!    `y`, `d` and `e` by their tables, `acc` because the matmul check makes it
@@ -37,7 +44,7 @@
 //! ([`crate::qap`]).
 //!
 //! The challenges r and α are public inputs here. Soundness needs every value
-//! they act on (activations, accumulators, d and e, multiplicities) fixed
+//! they act on (activations, Freivalds accumulators, d and e, multiplicities) fixed
 //! before they are drawn: in the job, these are committed and the challenges
 //! derived from the commitments, as for the matmul job's committed circuit.
 
@@ -92,18 +99,27 @@ pub struct InferenceCircuit<'a> {
     /// d, e, multiplicities) as public inputs, in the order of
     /// [`instance_groups`], so that the key's input bases commit to them.
     pub committed: bool,
-    /// Which layers check their matmul by dense rows ([`dense_layers`]); the
-    /// model's keys record it ([`DENSE_BUDGET`] unless a test chose another).
+    /// Which layers are dense ([`dense_layers`]); the model's keys record it
+    /// ([`DENSE_BUDGET`], or [`WHOLE_BUDGET`] for a ceremony's, unless a test
+    /// chose another).
     pub dense_budget: u64,
-    /// The prover's matrices: a dense row's A side is its accumulator, which
-    /// equals Σ W·X + b on every run the prover accepts (it checks that
-    /// natively), so that the matrices do not hold m·k·n weights.
+    /// The prover's and the setup's matrices: a dense layer's lookups leave
+    /// out Σ W·X (b_j stays), so that they do not hold m·k·n weights. The
+    /// prover adds it from the run, whose Acc equals Σ W·X + b on every run it
+    /// accepts (it checks that natively); the setup adds it to the columns.
     pub hollow: bool,
 }
 
-/// How many weight terms (batch × d_in × d_out, summed over layers) the dense
-/// rows may take: the setup holds them all in memory (about 100 bytes each).
-pub const DENSE_BUDGET: u64 = 1 << 25;
+/// How many weight terms (batch × d_in × d_out, summed over layers) dense
+/// layers may take in `model setup`'s keys: every layer of the models we
+/// serve. The setup adds their terms to the QAP's columns by sums
+/// ([`crate::setup`]), about 4 ns each (2^32 of them: some 20 s on 2 cores).
+pub const DENSE_BUDGET: u64 = 1 << 32;
+
+/// The budget of keys whose setup synthesizes the whole circuit, weight terms
+/// included (a ceremony's `init` and `verify`): they hold every term in memory,
+/// about 100 bytes each.
+pub const WHOLE_BUDGET: u64 = 1 << 25;
 
 /// Which layers are *dense*: in order, while their batch × d_in × d_out adds
 /// up to at most `budget`. A dense layer's matmul is checked exactly, one
@@ -128,6 +144,54 @@ pub fn max_power(model: &Model, dense: &[bool]) -> usize {
     model.layers.iter().zip(dense).filter(|(_, d)| !**d).map(|(l, _)| l.d_out).max().unwrap_or(0).max(2)
 }
 
+/// A dense layer's Σ_l W_lj·X_il as its chunk lookups read it (on their B
+/// side, times −[`acc_coeff`]): what the prover's hollow matrices leave out
+/// and the setup adds by sums ([`crate::setup`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fold {
+    pub layer: usize,
+    /// The row of entry (i, j)'s lookup is `first_row + i·n + j`.
+    pub first_row: usize,
+    /// The variable of X_il is `x_var + i·k + l` (a public input).
+    pub x_var: usize,
+    /// Whether the layer's chunks are full-width ([`Chunks::full`]).
+    pub full: bool,
+}
+
+/// The dense layers' [`Fold`]s in a circuit of `num_constraints` rows: the
+/// layer tables are its last rows, in layer order, each its m·n lookups, its
+/// rows and its sum; the public inputs are 1, r, α, X_0, then per layer
+/// [Acc if Freivalds] X_(ℓ+1) and the limbs ([`instance_groups`]).
+pub fn folds(model: &Model, batch: usize, dense_budget: u64, num_constraints: usize) -> Vec<Fold> {
+    let m = batch;
+    let limb = limb(model);
+    let dense = dense_layers(model, m, dense_budget);
+    let chunks: Vec<Chunks> = model.layers.iter().map(|l| Chunks::new(l, limb)).collect();
+    let mut end = num_constraints;
+    let mut first = vec![0; model.layers.len()];
+    for (li, l) in model.layers.iter().enumerate().rev() {
+        end -= m * l.d_out + chunks[li].rows.len() + 1;
+        first[li] = end;
+    }
+    // Each layer's input X_ℓ: X_0 after 1, r, α; X_(ℓ+1) after layer ℓ's [Acc].
+    let mut input = vec![3usize; model.layers.len()];
+    let mut var = 3 + m * model.d_in();
+    for (li, l) in model.layers.iter().enumerate() {
+        let mn = m * l.d_out;
+        if !dense[li] {
+            var += mn;
+        }
+        if li + 1 < model.layers.len() {
+            input[li + 1] = var;
+        }
+        var += mn + chunks[li].slacks() * mn;
+    }
+    (0..model.layers.len())
+        .filter(|&li| dense[li])
+        .map(|li| Fold { layer: li, first_row: first[li], x_var: input[li], full: chunks[li].full })
+        .collect()
+}
+
 /// Which commitment a public input after 1, r and α belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Group {
@@ -139,19 +203,24 @@ pub enum Group {
     Output,
 }
 
-/// The groups of the committed circuit's public inputs after 1, r, α, in order.
-pub fn instance_groups(model: &Model, batch: usize) -> Vec<Group> {
+/// The groups of the committed circuit's public inputs after 1, r, α, in order
+/// (for the keys' dense-row budget: a dense layer commits no accumulator).
+pub fn instance_groups(model: &Model, batch: usize, dense_budget: u64) -> Vec<Group> {
     let m = batch;
     let mut g = vec![Group::Input; m * model.d_in()];
     let last = model.layers.len() - 1;
     let limb = limb(model);
+    let dense = dense_layers(model, m, dense_budget);
     let mut rows = 256 + limb as usize;
     for (li, l) in model.layers.iter().enumerate() {
         let n = l.d_out;
-        g.extend(std::iter::repeat_n(Group::Hidden, m * n));
+        let chunks = Chunks::new(l, limb);
+        if !dense[li] {
+            g.extend(std::iter::repeat_n(Group::Hidden, m * n));
+        }
         g.extend(std::iter::repeat_n(if li == last { Group::Output } else { Group::Hidden }, m * n));
-        g.extend(std::iter::repeat_n(Group::Hidden, 2 * m * n));
-        rows += Chunks::new(l, limb).rows.len();
+        g.extend(std::iter::repeat_n(Group::Hidden, chunks.slacks() * m * n));
+        rows += chunks.rows.len();
     }
     g.extend(std::iter::repeat_n(Group::Hidden, rows));
     g
@@ -160,15 +229,21 @@ pub fn instance_groups(model: &Model, batch: usize) -> Vec<Group> {
 /// The widest limb: d and e stay below 2^15, the packing's digit (§16.3).
 const MAX_LIMB_BITS: u32 = 15;
 
-/// The model's limb width 2^b (10 ≤ b ≤ 15): the size of the table d and e are
-/// looked up in, and the longest chunk. A wider limb means fewer, longer
-/// chunks; this is the width that makes the limb table and the chunk tables
-/// smallest together (the first, for the narrowest, on a tie). It depends on
-/// the model alone, so that its keys and its prover agree.
+/// The model's limb width 2^b (10 ≤ b ≤ 15): the size of the table d (and e)
+/// are looked up in, and the chunks' width. Of the widths, the one that
+/// leaves the fewest layers with 4 lookups per output (weighted by their
+/// width; see [`Chunks`]), then makes the limb table and the chunk tables
+/// smallest together (a narrower limb means a smaller limb table but more
+/// chunks), the narrowest on a tie. It depends on the model alone, so that
+/// its keys and its prover agree.
 pub fn limb(model: &Model) -> i64 {
     (10..=MAX_LIMB_BITS)
         .map(|b| 1i64 << b)
-        .min_by_key(|&l| l as usize + model.layers.iter().map(|x| Chunks::new(x, l).rows.len()).sum::<usize>())
+        .min_by_key(|&l| {
+            let chunks: Vec<Chunks> = model.layers.iter().map(|x| Chunks::new(x, l)).collect();
+            let split: usize = model.layers.iter().zip(&chunks).filter(|(_, c)| !c.full).map(|(x, _)| x.d_out).sum();
+            (split, l as usize + chunks.iter().map(|c| c.rows.len()).sum::<usize>())
+        })
         .expect("a nonempty range")
 }
 
@@ -176,43 +251,103 @@ fn fr(v: i64) -> Fr {
     Fr::from(v)
 }
 
-/// The packed row of a layer's table for output `v` in `[T(v), T(v+1))`.
-fn pack(v: i64, t_lo: i64, t_hi: i64) -> Fr {
-    fr(v + 128) + fr(1 << 8) * fr(t_lo - ACC_MIN) + fr(1i64 << 41) * fr(t_hi - ACC_MIN)
+/// What 2^8·acc carries in a lookup's packed value: 2^8 for full-width
+/// chunks, 2^8 + 2^41 for split ones (acc is in two digits).
+pub fn acc_coeff(full: bool) -> Fr {
+    if full {
+        fr(1 << 8)
+    } else {
+        fr(1 << 8) + fr(1i64 << 41)
+    }
 }
 
 /// A layer's threshold table: each output v's accumulators [T(v), T(v+1)),
-/// clipped to what the layer can produce (|acc| ≤ [`Layer::acc_bound`]) and
-/// cut in chunks [a, b) of at most `limb` ([`limb`]), so that acc − a and
-/// b − 1 − acc are each below `limb`.
+/// clipped to what the layer can produce (|acc| ≤ [`Layer::acc_bound`]), cut
+/// in chunks [a, b) so that a lookup names y's chunk by its start a and a
+/// limb d = acc − a ∈ [0, limb) (PROTOCOL §16.3):
+///
+/// - **full-width** (`full`): when every interval is at least `limb` long,
+///   every chunk is exactly `limb` wide, the last of an interval overlapping
+///   the one before it. Then d alone places acc inside y's interval: 3
+///   lookups per output (y, d, the chunk), and a row packs (v, a).
+/// - **split** otherwise: chunks of at most `limb`, and a second limb
+///   e = b − 1 − acc bounds acc from above: 4 lookups, a row packs (v, a, b).
 pub struct Chunks {
     /// (v, a, b), by v then a.
     pub rows: Vec<(i64, i64, i64)>,
+    pub full: bool,
 }
 
 impl Chunks {
     pub fn new(layer: &Layer, limb: i64) -> Self {
         let th: Thresholds = layer.requant.thresholds();
         let bound = layer.acc_bound();
+        let intervals: Vec<(i64, i64, i64)> = (layer.requant.lo..=layer.requant.hi)
+            .filter_map(|v| th.interval(v).map(|(lo, hi)| (v as i64, lo, hi)))
+            .filter(|&(_, lo, hi)| lo.max(-bound) < hi.min(bound + 1))
+            .collect();
+        let full = intervals.iter().all(|&(_, lo, hi)| hi - lo >= limb);
         let mut rows = Vec::new();
-        for v in layer.requant.lo..=layer.requant.hi {
-            let Some((lo, hi)) = th.interval(v) else { continue };
+        for (v, lo, hi) in intervals {
             let (mut a, end) = (lo.max(-bound), hi.min(bound + 1));
             while a < end {
-                let b = (a + limb).min(end);
-                rows.push((v as i64, a, b));
+                let (start, b) = if full {
+                    let start = a.min(hi - limb);
+                    (start, start + limb)
+                } else {
+                    (a, (a + limb).min(end))
+                };
+                rows.push((v, start, b));
                 a = b;
             }
         }
-        Chunks { rows }
+        Chunks { rows, full }
     }
 
-    /// The chunk of output `y` holding `acc`, if any.
+    /// Limbs looked up per output: d, and e for split chunks.
+    pub fn slacks(&self) -> usize {
+        if self.full {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// A row's packed value: (v + 128) + 2^8·(a − ACC_MIN), and + 2^41·(b − ACC_MIN) if split.
+    pub fn pack(&self, v: i64, a: i64, b: i64) -> i128 {
+        let hi = if self.full { 0 } else { (b - ACC_MIN) as i128 };
+        pack(v as i128 + 128, (a - ACC_MIN) as i128, hi)
+    }
+
+    /// A lookup's packed value for output y, accumulator acc and limbs d, e:
+    /// a row's when acc − d = a (and acc + e + 1 = b).
+    pub fn key(&self, y: i64, acc: i64, d: i64, e: i64) -> i128 {
+        let hi = if self.full { 0 } else { acc as i128 + e as i128 + 1 - ACC_MIN as i128 };
+        pack(y as i128 + 128, acc as i128 - d as i128 - ACC_MIN as i128, hi)
+    }
+
+    /// The chunk of output `y` holding `acc`, if any (with overlapping chunks,
+    /// the last starting at or below acc: it ends last).
     pub fn find(&self, y: i64, acc: i64) -> Option<(i64, i64)> {
         let i = self.rows.partition_point(|&(v, a, _)| (v, a) <= (y, acc));
         let (v, a, b) = *self.rows.get(i.checked_sub(1)?)?;
         (v == y && a <= acc && acc < b).then_some((a, b))
     }
+
+    /// The honest limbs (d, e) of (y, acc), clamped into [0, limb): for a
+    /// wrong y, it is the chunk table that then refuses the entry.
+    pub fn slack(&self, y: i64, acc: i64, limb: i64) -> (i64, i64) {
+        let honest = self.find(y, acc).map_or((0, 0), |(lo, hi)| (acc - lo, hi - 1 - acc));
+        let clamp = |v: i64| v.clamp(0, limb - 1);
+        (clamp(honest.0), if self.full { 0 } else { clamp(honest.1) })
+    }
+}
+
+/// (y + 128) + 2^8·lo + 2^41·hi over the integers (every packed value, honest
+/// or not, is far below p/2, so equal integers are equal field elements and
+/// conversely).
+pub fn pack(yp: i128, lo: i128, hi: i128) -> i128 {
+    yp + (lo << 8) + (hi << 41)
 }
 
 /// One lookup table: its rows, and the values looked up in it (as linear
@@ -304,39 +439,24 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
 
         for (li, layer) in model.layers.iter().enumerate() {
             let (k, n) = (layer.d_in, layer.d_out);
-            // Accumulators and outputs.
+            // Accumulators (a Freivalds layer's, committed; a dense layer has
+            // none: its lookups read Σ_l W_lj·X_il + b_j instead) and outputs.
             let acc_vals: Vec<Option<i64>> = (0..m * n).map(|i| tr.map(|t| t.accumulators[li][i])).collect();
-            let acc: Vec<Variable> = acc_vals.iter().map(|v| data(v.map(fr))).collect::<Result<_, _>>()?;
+            let acc: Vec<Variable> = if dense[li] {
+                Vec::new()
+            } else {
+                acc_vals.iter().map(|v| data(v.map(fr))).collect::<Result<_, _>>()?
+            };
             let y_vals: Vec<Option<i64>> = (0..m * n).map(|i| tr.map(|t| t.activations[li + 1][i])).collect();
             let y: Vec<Variable> = y_vals.iter().map(|v| data(v.map(fr))).collect::<Result<_, _>>()?;
 
             if dense[li] {
-                // 1. Dense rows: Acc_ij = Σ_l W_lj·X_il + b_j, exactly. The
-                // client's input is in no other row, so each of its entries is
-                // pivoted by a row of its own, X·0 = 0 (crate::qap).
+                // 1. Dense: no row. The client's input is then on no side
+                // alone, so each of its entries is pivoted by a row of its
+                // own, X·0 = 0 (crate::qap).
                 if li == 0 {
                     for &(xv, _) in &x {
                         cs.enforce_constraint(lc!() + xv, lc!(), lc!())?;
-                    }
-                }
-                for i in 0..m {
-                    for j in 0..n {
-                        let a_side = if self.hollow {
-                            lc!() + acc[i * n + j]
-                        } else {
-                            let mut row = lc!();
-                            if layer.bias[j] != 0 {
-                                row += (fr(layer.bias[j] as i64), Variable::One);
-                            }
-                            for l in 0..k {
-                                let w = layer.weight(l, j);
-                                if w != 0 {
-                                    row += (fr(w as i64), x[i * k + l].0);
-                                }
-                            }
-                            row
-                        };
-                        cs.enforce_constraint(a_side, lc!() + Variable::One, lc!() + acc[i * n + j])?;
                     }
                 }
             } else {
@@ -422,15 +542,32 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
 
             // 2. Requantization lookups.
             let chunks = Chunks::new(layer, limb);
-            let mut table = Table::new(chunks.rows.iter().map(|&(v, a, b)| pack(v, a, b)).collect());
+            let mut table = Table::new(chunks.rows.iter().map(|&(v, a, b)| Fr::from(chunks.pack(v, a, b))).collect());
+            // The accumulator as the lookups read it: a Freivalds layer's
+            // variable, or a dense layer's Σ_l W_lj·X_il + b_j (hollow: b_j
+            // alone, the prover adds the rest natively, the setup by sums).
+            let acc_lc = |idx: usize| -> LinearCombination<Fr> {
+                if !dense[li] {
+                    return lc!() + acc[idx];
+                }
+                let (i, j) = (idx / n, idx % n);
+                let mut sum = lc!() + (fr(layer.bias[j] as i64), Variable::One);
+                if !self.hollow {
+                    for l in 0..k {
+                        let w = layer.weight(l, j);
+                        if w != 0 {
+                            sum += (fr(w as i64), x[i * k + l].0);
+                        }
+                    }
+                }
+                sum
+            };
+            let coeff = acc_coeff(chunks.full);
             for idx in 0..m * n {
-                // d = acc − a, e = b − 1 − acc for the chunk [a, b) of y's interval
-                // holding acc. For a wrong y they are clamped into the limb range,
-                // so that it is the threshold table that refuses the entry.
+                // d = acc − a (and e = b − 1 − acc) for the chunk [a, b) of
+                // y's interval holding acc; a test's slack overrides them.
                 let de = y_vals[idx].zip(acc_vals[idx]).map(|(yv, a)| {
-                    let honest = chunks.find(yv, a).map_or((0, 0), |(lo, hi)| (a - lo, hi - 1 - a));
-                    let clamp = |v: i64| v.clamp(0, limb - 1);
-                    tr.and_then(|t| t.slack.get(&(li, idx)).copied()).unwrap_or((clamp(honest.0), clamp(honest.1)))
+                    tr.and_then(|t| t.slack.get(&(li, idx)).copied()).unwrap_or_else(|| chunks.slack(yv, a, limb))
                 });
                 let mut limb_lookup = |v: Option<i64>| -> Result<LinearCombination<Fr>, SynthesisError> {
                     let val = v.map(fr);
@@ -439,19 +576,20 @@ impl ConstraintSynthesizer<Fr> for InferenceCircuit<'_> {
                     Ok(lc!() + var)
                 };
                 let d = limb_lookup(de.map(|p| p.0))?;
-                let e = limb_lookup(de.map(|p| p.1))?;
                 bytes.lookups.push((lc!() + y[idx], y_vals[idx].map(fr)));
-                let yp = lc!() + y[idx] + (fr(128), Variable::One);
-                // (y + 128) + 2^8·(acc − d − ACC_MIN) + 2^41·(acc + e + 1 − ACC_MIN)
-                let key = yp
-                    + (fr(1 << 8), acc[idx])
-                    + &(d * -fr(1 << 8))
-                    + (fr(1i64 << 41), acc[idx])
-                    + &(e * fr(1i64 << 41))
-                    + (fr(1 - ACC_MIN) * fr(1i64 << 41) - fr(ACC_MIN) * fr(1 << 8), Variable::One);
-                let key_val = y_vals[idx].zip(acc_vals[idx]).zip(de).map(|((yv, a), (dv, ev))| {
-                    fr(yv + 128) + fr(1 << 8) * fr(a - dv - ACC_MIN) + fr(1i64 << 41) * fr(a + ev + 1 - ACC_MIN)
-                });
+                // (y + 128) + 2^8·(acc − d − ACC_MIN) [+ 2^41·(acc + e + 1 − ACC_MIN)]
+                let mut key = lc!() + y[idx] + &(acc_lc(idx) * coeff) + &(d * -fr(1 << 8));
+                let mut constant = fr(128) - fr(1 << 8) * fr(ACC_MIN);
+                if !chunks.full {
+                    let e = limb_lookup(de.map(|p| p.1))?;
+                    key = key + &(e * fr(1i64 << 41));
+                    constant += fr(1i64 << 41) * fr(1 - ACC_MIN);
+                }
+                key += (constant, Variable::One);
+                let key_val = y_vals[idx]
+                    .zip(acc_vals[idx])
+                    .zip(de)
+                    .map(|((yv, a), (dv, ev))| Fr::from(chunks.key(yv, a, dv, ev)));
                 table.lookups.push((key, key_val));
             }
             layer_tables.push(table);
@@ -520,11 +658,12 @@ fn logup(
 /// Constraint counts of [`InferenceCircuit`], split as the issue reports them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Cost {
-    /// Dense layers: a row per output, and one per input entry when the first
-    /// layer is dense. Freivalds layers: W·r⃗ and b·r⃗ (one each), X·(W·r⃗),
+    /// Dense layers: none, but one per input entry when the first layer is
+    /// dense (its lookups read Σ W·X). Freivalds layers: W·r⃗ and b·r⃗ (one each), X·(W·r⃗),
     /// Acc·r⃗ and Horner. And the powers of r.
     pub matmul: usize,
-    /// One per lookup: 4 per output entry (chunk row, byte, d, e).
+    /// One per lookup: 3 per output entry (chunk row, byte, d) with
+    /// full-width chunks, 4 (and e) with split ones.
     pub requant: usize,
     /// One per table row (256 bytes, the limb table, each layer's chunks), one per
     /// table (the sums), and α's witness copy.
@@ -550,12 +689,13 @@ impl Cost {
         for (li, l) in model.layers.iter().enumerate() {
             let (k, n) = (l.d_in, l.d_out);
             c.matmul += match (dense[li], li) {
-                (true, 0) => m * k + m * n,
-                (true, _) => m * n,
+                (true, 0) => m * k,
+                (true, _) => 0,
                 (false, _) => k + 1 + m * k + m * (n - 1) + m,
             };
-            c.requant += 4 * m * n;
-            c.tables += Chunks::new(l, limb).rows.len() + 1;
+            let chunks = Chunks::new(l, limb);
+            c.requant += (2 + chunks.slacks()) * m * n;
+            c.tables += chunks.rows.len() + 1;
         }
         c
     }

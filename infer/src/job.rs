@@ -20,19 +20,16 @@
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine};
 use ark_ec::{AffineRepr, CurveGroup, VariableBaseMSM};
 use ark_ff::{PrimeField, UniformRand};
-use ark_groth16::{Groth16, Proof, ProvingKey, VerifyingKey};
-use ark_relations::r1cs::SynthesisError;
-use ark_snark::SNARK;
+use ark_groth16::{Proof, ProvingKey, VerifyingKey};
 use rand::{CryptoRng, RngCore};
 use sha3::{Digest, Keccak256};
 use std::time::Instant;
 use veriflop_circuits::cp::digest;
 use veriflop_circuits::statement::Address;
 
-use crate::circuit::{instance_groups, Challenges, Group, InferenceCircuit, Witness, DENSE_BUDGET};
+use crate::circuit::{instance_groups, Challenges, Group, Witness, DENSE_BUDGET};
 use crate::model::Model;
 use crate::prover::{self, ProveStats};
-use crate::qap::InferenceReduction;
 use crate::Error;
 
 const FS_TAG: &[u8] = b"veriflop/v1/inference";
@@ -91,17 +88,9 @@ impl ModelKeys {
         rng: &mut R,
     ) -> Result<Self, Error> {
         model.validate()?;
-        let circuit = InferenceCircuit {
-            model,
-            batch,
-            witness: None,
-            challenges: None,
-            committed: true,
-            dense_budget,
-            hollow: false,
-        };
-        let (pk, vk) = Groth16::<Bn254, InferenceReduction>::circuit_specific_setup(circuit, rng).map_err(synthesis)?;
-        let groups = instance_groups(model, batch);
+        let pk = crate::setup::generate(model, batch, dense_budget, rng)?;
+        let vk = pk.vk.clone();
+        let groups = instance_groups(model, batch, dense_budget);
         if vk.gamma_abc_g1.len() != SKIP + groups.len() {
             return Err(Error::Model("the committed circuit's inputs do not match its groups".into()));
         }
@@ -140,7 +129,7 @@ impl ModelKeys {
         sigma_hidden_g2: G2Affine,
         sigma_out_g2: G2Affine,
     ) -> Result<Self, Error> {
-        let groups = instance_groups(model, batch);
+        let groups = instance_groups(model, batch, dense_budget);
         let count = |g: Group| groups.iter().filter(|x| **x == g).count();
         if pk.vk.gamma_abc_g1.len() != SKIP + groups.len()
             || pok_hidden.len() != count(Group::Hidden)
@@ -192,10 +181,6 @@ pub(crate) fn commit_values(bases: &[G1Affine], values: &[i8], what: &str) -> Re
     }
     let vals: Vec<Fr> = values.iter().map(|&x| Fr::from(x as i64)).collect();
     Ok(msm(bases, &vals))
-}
-
-fn synthesis(e: SynthesisError) -> Error {
-    Error::Model(format!("synthesis: {e}"))
 }
 
 /// The key's input bases of one group, in order.
@@ -277,7 +262,7 @@ pub fn prove_with_stats<R: RngCore + CryptoRng>(
     }
 
     let t = Instant::now();
-    let values = prover::committed_values(model, witness)?;
+    let values = prover::committed_values(model, witness, &prep.dense)?;
     stats.committed_values = t.elapsed();
     let t = Instant::now();
     let group =
@@ -293,7 +278,8 @@ pub fn prove_with_stats<R: RngCore + CryptoRng>(
     let t = Instant::now();
     let z = prover::direct_assignment(model, witness, ch, &values, &prep)?;
     stats.synthesis = t.elapsed();
-    let proof = prover::groth16(&keys.pk, &prep, &z, rng, &mut stats)?;
+    let folded = prover::folded_values(model, witness, &prep);
+    let proof = prover::groth16(&keys.pk, &prep, &z, &folded, rng, &mut stats)?;
     stats.total = start.elapsed();
     Ok((InferenceProof { proof, cm_hidden, cm_out, pok_hidden, pok_out }, stats))
 }

@@ -35,7 +35,7 @@ pub const VK_MAGIC: &[u8; 4] = b"VFIV";
 /// Magic of a model's proving-key file.
 pub const PK_MAGIC: &[u8; 4] = b"VFIP";
 /// Version of both key files (and of a model ceremony's phase-2 files).
-pub const VERSION: u8 = 4;
+pub const VERSION: u8 = 5;
 /// Entries of one committed group (batch × width) a key file may hold.
 pub const MAX_GROUP: usize = 1 << 22;
 const G1_BYTES: usize = 64;

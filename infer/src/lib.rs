@@ -27,6 +27,7 @@ pub mod onnx;
 pub mod prover;
 pub mod qap;
 pub mod requant;
+pub mod setup;
 
 pub use execute::{run, Trace};
 pub use model::{Layer, Model, QuantParams};

@@ -35,7 +35,6 @@ use rayon::prelude::*;
 
 use crate::circuit::{limb, Challenges, Chunks, InferenceCircuit, Witness};
 use crate::model::Model;
-use crate::requant::ACC_MIN;
 use crate::Error;
 
 /// Where a proof's time went.
@@ -118,6 +117,8 @@ pub struct Prepared {
     /// The keys' dense-row budget, and the layers it makes dense.
     pub dense_budget: u64,
     pub dense: Vec<bool>,
+    /// Where the hollow matrices leave out a dense layer's Σ W·X.
+    pub folds: Vec<crate::circuit::Fold>,
     a: Csr,
     b: Csr,
     c: Csr,
@@ -133,9 +134,9 @@ fn cache() -> &'static Cache {
 }
 
 /// The committed circuit's matrices for (model, batch, dense-row budget),
-/// synthesized as the setup synthesizes them except that dense rows are
-/// hollow (their A side is the accumulator: [`InferenceCircuit::hollow`]),
-/// cached for the next proofs.
+/// synthesized as the setup synthesizes them except that a dense layer's
+/// lookups leave out Σ W·X ([`InferenceCircuit::hollow`]; [`groth16`] adds
+/// it from the run), cached for the next proofs.
 pub fn prepare(model: &Model, batch: usize, dense_budget: u64) -> Result<Arc<Prepared>, Error> {
     let key = (model.digest(), batch, dense_budget);
     if let Some((k, p)) = cache().lock().expect("cache").as_ref() {
@@ -158,6 +159,7 @@ pub fn prepare(model: &Model, batch: usize, dense_budget: u64) -> Result<Arc<Pre
         domain_size,
         dense_budget,
         dense: crate::circuit::dense_layers(model, batch, dense_budget),
+        folds: crate::circuit::folds(model, batch, dense_budget, m.num_constraints),
         a: Csr::new(&m.a),
         b: Csr::new(&m.b),
         c: Csr::new(&m.c),
@@ -190,12 +192,13 @@ fn synthesis(e: ark_relations::r1cs::SynthesisError) -> Error {
 
 /// The committed circuit's public inputs after 1, r and α, in the order of
 /// [`crate::circuit::instance_groups`], as the circuit assigns them: X_0; per
-/// layer Acc, X_(ℓ+1), then (d, e) per entry; then the multiplicities of the
-/// byte, limb and chunk tables.
-pub fn committed_values(model: &Model, w: &Witness) -> Result<Vec<i64>, Error> {
+/// layer [Acc if Freivalds], X_(ℓ+1), then d (and e) per entry; then the
+/// multiplicities of the byte, limb and chunk tables.
+pub fn committed_values(model: &Model, w: &Witness, dense: &[bool]) -> Result<Vec<i64>, Error> {
     let m = w.batch;
     let sizes_ok = w.activations.len() == model.layers.len() + 1
         && w.accumulators.len() == model.layers.len()
+        && dense.len() == model.layers.len()
         && model.layers.iter().enumerate().all(|(i, l)| {
             w.activations[i].len() == m * l.d_in
                 && w.activations[i + 1].len() == m * l.d_out
@@ -216,32 +219,28 @@ pub fn committed_values(model: &Model, w: &Witness) -> Result<Vec<i64>, Error> {
     };
     for (li, layer) in model.layers.iter().enumerate() {
         let (acc, y) = (&w.accumulators[li], &w.activations[li + 1]);
-        out.extend_from_slice(acc);
+        if !dense[li] {
+            out.extend_from_slice(acc);
+        }
         out.extend_from_slice(y);
         let chunks = Chunks::new(layer, limb);
         // Row index by packed value (the last of equal rows, as the circuit's map).
-        let index: HashMap<i128, usize> = chunks
-            .rows
-            .iter()
-            .enumerate()
-            .map(|(i, &(v, a, b))| (pack(v + 128, a - ACC_MIN, b - ACC_MIN), i))
-            .collect();
+        let index: HashMap<i128, usize> =
+            chunks.rows.iter().enumerate().map(|(i, &(v, a, b))| (chunks.pack(v, a, b), i)).collect();
         let mut counts = vec![0i64; chunks.rows.len()];
-        let clamp = |v: i64| v.clamp(0, limb - 1);
         for idx in 0..acc.len() {
             let (yv, a) = (y[idx], acc[idx]);
-            let honest = chunks.find(yv, a).map_or((0, 0), |(lo, hi)| (a - lo, hi - 1 - a));
-            let (d, e) = w.slack.get(&(li, idx)).copied().unwrap_or((clamp(honest.0), clamp(honest.1)));
+            let (d, e) = w.slack.get(&(li, idx)).copied().unwrap_or_else(|| chunks.slack(yv, a, limb));
             out.push(d);
-            out.push(e);
             count_limb(&mut limbs, d);
-            count_limb(&mut limbs, e);
+            if !chunks.full {
+                out.push(e);
+                count_limb(&mut limbs, e);
+            }
             if (-128..128).contains(&yv) {
                 bytes[(yv + 128) as usize] += 1;
             }
-            let key =
-                pack(yv + 128, a as i128 - d as i128 - ACC_MIN as i128, a as i128 + e as i128 + 1 - ACC_MIN as i128);
-            if let Some(&i) = index.get(&key) {
+            if let Some(&i) = index.get(&chunks.key(yv, a, d, e)) {
                 counts[i] += 1;
             }
         }
@@ -253,13 +252,6 @@ pub fn committed_values(model: &Model, w: &Witness) -> Result<Vec<i64>, Error> {
         out.extend(c);
     }
     Ok(out)
-}
-
-/// The chunk tables' packing, (y + 128) + 2^8·lo + 2^41·hi, over the integers
-/// (every packed value, honest or not, is far below p/2, so equal integers are
-/// equal field elements and conversely).
-fn pack(yp: impl Into<i128>, lo: impl Into<i128>, hi: impl Into<i128>) -> i128 {
-    yp.into() + (lo.into() << 8) + (hi.into() << 41)
 }
 
 // ---------------------------------------------------------------- MSM
@@ -661,14 +653,21 @@ pub(crate) fn groth16<R: RngCore + CryptoRng>(
     pk: &ProvingKey<Bn254>,
     prep: &Prepared,
     z: &[Fr],
+    folded: &[Vec<Fr>],
     rng: &mut R,
     stats: &mut ProveStats,
 ) -> Result<Proof<Bn254>, Error> {
+    if folded.len() != prep.folds.len() {
+        return Err(Error::Model("synthesis: the assignment does not fit the model's circuit".into()));
+    }
     let (nc, ni, size) = (prep.num_constraints, prep.num_instance, prep.domain_size);
     let t = Instant::now();
     let (mut a, mut b, mut c) = (vec![Fr::zero(); size], vec![Fr::zero(); size], vec![Fr::zero(); size]);
     prep.a.eval_into(z, &mut a[..nc]);
     prep.b.eval_into(z, &mut b[..nc]);
+    for (f, values) in prep.folds.iter().zip(folded) {
+        b[f.first_row..f.first_row + values.len()].par_iter_mut().zip(values).for_each(|(b, v)| *b += v);
+    }
     prep.c.eval_into(z, &mut c[..nc]);
     if let Some(i) = (0..nc).into_par_iter().find_first(|&i| a[i] * b[i] != c[i]) {
         return Err(Error::Unsatisfied(format!("{i}")));
@@ -737,7 +736,7 @@ pub fn direct_assignment(
     let mut lookups_bytes = Vec::new();
     let mut lookups_limbs = Vec::new();
     let mut lookups_layers = Vec::with_capacity(model.layers.len());
-    let mut off = m * model.d_in(); // into committed: this layer's Acc
+    let mut off = m * model.d_in(); // into committed: this layer's block
     for (li, layer) in model.layers.iter().enumerate() {
         let (k, n) = (layer.d_in, layer.d_out);
         let x = &w.activations[li];
@@ -793,32 +792,30 @@ pub fn direct_assignment(
                 z.push(h);
             }
         }
-        // Lookups of this layer's entries, from the committed d and e.
-        let de = &committed[off + 2 * m * n..off + 4 * m * n];
+        // Lookups of this layer's entries, from the committed d (and e).
+        let chunks = Chunks::new(layer, limb);
+        let per = chunks.slacks();
+        let y_at = off + if prep.dense[li] { 0 } else { m * n };
+        let de = &committed[y_at + m * n..y_at + (1 + per) * m * n];
         let mut keys = Vec::with_capacity(m * n);
         for idx in 0..m * n {
-            let (yv, a, d, e) = (y[idx], acc[idx], de[2 * idx], de[2 * idx + 1]);
+            let (yv, a, d) = (y[idx], acc[idx], de[per * idx]);
+            let e = if chunks.full { 0 } else { de[per * idx + 1] };
             lookups_bytes.push(Fr::from(yv));
             lookups_limbs.push(Fr::from(d));
-            lookups_limbs.push(Fr::from(e));
-            keys.push(Fr::from(pack(
-                yv + 128,
-                a as i128 - d as i128 - ACC_MIN as i128,
-                a as i128 + e as i128 + 1 - ACC_MIN as i128,
-            )));
+            if !chunks.full {
+                lookups_limbs.push(Fr::from(e));
+            }
+            keys.push(Fr::from(chunks.key(yv, a, d, e)));
         }
-        lookups_layers.push(keys);
-        off += 4 * m * n;
+        lookups_layers.push((keys, chunks));
+        off = y_at + (1 + per) * m * n;
     }
     // logUp terms, table by table: lookups, then rows with their multiplicities.
     let mut tables: Vec<(Vec<Fr>, Vec<Fr>)> =
         vec![(lookups_bytes, (-128..128).map(Fr::from).collect()), (lookups_limbs, (0..limb).map(Fr::from).collect())];
-    for (layer, keys) in model.layers.iter().zip(lookups_layers) {
-        let rows = Chunks::new(layer, limb)
-            .rows
-            .iter()
-            .map(|&(v, a, b)| Fr::from(pack(v + 128, a - ACC_MIN, b - ACC_MIN)))
-            .collect();
+    for (keys, chunks) in lookups_layers {
+        let rows = chunks.rows.iter().map(|&(v, a, b)| Fr::from(chunks.pack(v, a, b))).collect();
         tables.push((keys, rows));
     }
     let mut counts = &committed[off..];
@@ -836,6 +833,25 @@ pub fn direct_assignment(
         return Err(Error::Model("synthesis: the assignment does not fit the model's circuit".into()));
     }
     Ok(z)
+}
+
+/// What the hollow matrices leave out of each dense layer's lookups, on
+/// their B side: −[`crate::circuit::acc_coeff`]·(Acc_ij − b_j), with Acc = X·W + b
+/// (which [`direct_assignment`] checks natively).
+pub fn folded_values(model: &Model, w: &Witness, prep: &Prepared) -> Vec<Vec<Fr>> {
+    prep.folds
+        .iter()
+        .map(|f| {
+            let layer = &model.layers[f.layer];
+            let c = -crate::circuit::acc_coeff(f.full);
+            let n = layer.d_out;
+            w.accumulators[f.layer]
+                .par_iter()
+                .enumerate()
+                .map(|(idx, &a)| c * Fr::from(a - layer.bias[idx % n] as i64))
+                .collect()
+        })
+        .collect()
 }
 
 /// The full assignment for the challenges through the circuit: one synthesis,
@@ -939,7 +955,7 @@ mod tests {
             let prep = prepare(&m, batch, budget).unwrap();
             for (w, matmul_holds) in [(&w, true), (&wrong_y, false), (&wrong_acc, false), (&slack, true)] {
                 let ch = Challenges { r: Fr::rand(&mut rng), alpha: Fr::rand(&mut rng) };
-                let values = committed_values(&m, w).unwrap();
+                let values = committed_values(&m, w, &prep.dense).unwrap();
                 let direct = direct_assignment(&m, w, ch, &values, &prep);
                 if budget > 0 && !matmul_holds {
                     assert!(matches!(direct, Err(Error::Unsatisfied(_))));
@@ -949,7 +965,7 @@ mod tests {
             }
             // A looked-up value equal to α: the circuit's term is 0, and so is ours.
             let ch = Challenges { r: Fr::rand(&mut rng), alpha: Fr::from(w.activations[1][0] + 128) };
-            let values = committed_values(&m, &w).unwrap();
+            let values = committed_values(&m, &w, &prep.dense).unwrap();
             assert_eq!(
                 direct_assignment(&m, &w, ch, &values, &prep).unwrap(),
                 assignment(&m, &w, ch, &values, &prep).unwrap()

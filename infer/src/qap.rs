@@ -61,6 +61,26 @@ pub fn rows(num_constraints: usize, extra: &[usize]) -> usize {
     num_constraints + extra.len()
 }
 
+/// Each variable's (u_i, v_i, w_i) at τ, given the domain's Lagrange
+/// coefficients at τ: Σ coefficient·L_row(τ) over its terms, and L_(nc+k)(τ)
+/// on the A side of the k-th extra input.
+pub fn columns<F: PrimeField>(m: &ConstraintMatrices<F>, extra: &[usize], lagrange: &[F]) -> (Vec<F>, Vec<F>, Vec<F>) {
+    let nc = m.num_constraints;
+    let vars = m.num_instance_variables + m.num_witness_variables;
+    let (mut a, mut b, mut c) = (vec![F::zero(); vars], vec![F::zero(); vars], vec![F::zero(); vars]);
+    for (row, l) in lagrange.iter().enumerate().take(nc) {
+        for (side, out) in [(&m.a, &mut a), (&m.b, &mut b), (&m.c, &mut c)] {
+            for &(coeff, i) in &side[row] {
+                out[i] += coeff * l;
+            }
+        }
+    }
+    for (k, &i) in extra.iter().enumerate() {
+        a[i] += lagrange[nc + k];
+    }
+    (a, b, c)
+}
+
 fn matrices<F: PrimeField>(cs: &ConstraintSystemRef<F>) -> Result<ConstraintMatrices<F>, SynthesisError> {
     cs.to_matrices().ok_or(SynthesisError::MissingCS)
 }
@@ -73,22 +93,10 @@ impl R1CSToQAP for InferenceReduction {
     ) -> Result<(Vec<F>, Vec<F>, Vec<F>, F, usize, usize), SynthesisError> {
         let m = matrices(&cs)?;
         let extra = unpivoted(&m);
-        let nc = m.num_constraints;
-        let domain = D::new(rows(nc, &extra)).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
+        let domain = D::new(rows(m.num_constraints, &extra)).ok_or(SynthesisError::PolynomialDegreeTooLarge)?;
         let zt = domain.evaluate_vanishing_polynomial(*t);
-        let lagrange = domain.evaluate_all_lagrange_coefficients(*t);
-        let vars = m.num_instance_variables + m.num_witness_variables;
-        let (mut a, mut b, mut c) = (vec![F::zero(); vars], vec![F::zero(); vars], vec![F::zero(); vars]);
-        for (row, l) in lagrange.iter().enumerate().take(nc) {
-            for (side, out) in [(&m.a, &mut a), (&m.b, &mut b), (&m.c, &mut c)] {
-                for &(coeff, i) in &side[row] {
-                    out[i] += coeff * l;
-                }
-            }
-        }
-        for (k, &i) in extra.iter().enumerate() {
-            a[i] += lagrange[nc + k];
-        }
+        let (a, b, c) = columns(&m, &extra, &domain.evaluate_all_lagrange_coefficients(*t));
+        let vars = a.len();
         Ok((a, b, c, zt, vars - 1, domain.size()))
     }
 

@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 use veriflop_circuits::statement::Address;
 use veriflop_infer::circuit::{instance_groups, InferenceCircuit, Witness, DENSE_BUDGET};
 use veriflop_infer::job::{commit_output, prove, verify, InferenceStatement, ModelKeys};
+use veriflop_infer::qap::InferenceReduction;
 use veriflop_infer::{run, Layer, Model, QuantParams, Requant};
 
 const BATCH: usize = 3;
@@ -43,7 +44,7 @@ fn groups_match_the_committed_circuit() {
     let cs = ConstraintSystem::<Fr>::new_ref();
     cs.set_mode(SynthesisMode::Setup);
     keys_circuit(&m, DENSE_BUDGET, false).generate_constraints(cs.clone()).unwrap();
-    assert_eq!(cs.num_instance_variables(), 3 + instance_groups(&m, BATCH).len());
+    assert_eq!(cs.num_instance_variables(), 3 + instance_groups(&m, BATCH, DENSE_BUDGET).len());
 }
 
 /// The keys' reduction gives no QAP row to an input the constraints pin down
@@ -64,8 +65,8 @@ fn every_committed_value_is_pivoted_and_its_base_distinct() {
         cs.finalize();
         cs.to_matrices().unwrap()
     };
-    // Whichever layers are dense, in the keys' matrices and in the prover's
-    // (hollow dense rows), which must have the same shape.
+    // Whichever layers are dense, in the whole circuit's matrices and in the
+    // hollow ones (the prover's and the setup's), which must have the same shape.
     let first = BATCH * m.layers[0].d_in * m.layers[0].d_out;
     for budget in [0, first as u64, DENSE_BUDGET] {
         let (full, hollow) = (matrices(budget, false), matrices(budget, true));
@@ -75,7 +76,7 @@ fn every_committed_value_is_pivoted_and_its_base_distinct() {
             (full.num_constraints, full.num_instance_variables, full.num_witness_variables),
             (hollow.num_constraints, hollow.num_instance_variables, hollow.num_witness_variables)
         );
-        assert_eq!((full.b, full.c), (hollow.b, hollow.c), "hollow rows change only A");
+        assert_eq!((full.a, full.c), (hollow.a, hollow.c), "hollow rows change only B");
     }
     let mx = matrices(DENSE_BUDGET, false);
 
@@ -85,6 +86,41 @@ fn every_committed_value_is_pivoted_and_its_base_distinct() {
     assert!(ic.iter().all(|p| !p.is_zero()), "an input base is the identity");
     let distinct: std::collections::HashSet<_> = ic.iter().map(|p| p.xy()).collect();
     assert_eq!(distinct.len(), ic.len(), "two input bases coincide");
+}
+
+/// The setup's columns (hollow matrices plus the dense layers' weight sums,
+/// veriflop_infer::setup) are the whole circuit's, column by column, whichever
+/// layers are dense, for split and full-width chunks alike.
+#[test]
+fn the_setups_columns_are_the_whole_circuits() {
+    use ark_groth16::r1cs_to_qap::R1CSToQAP;
+    use ark_poly::GeneralEvaluationDomain;
+    use ark_relations::r1cs::{ConstraintSynthesizer, ConstraintSystem, OptimizationGoal, SynthesisMode};
+    use veriflop_infer::circuit::{limb, Chunks};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    // model(1)'s intervals are short (split chunks); random_mlp's first layer's
+    // are 1108 long (full-width at 2^10), its second's 960 (split).
+    let models = [model(1), Model::random_mlp(&[12, 9, 4], 3)];
+    let full: Vec<Vec<bool>> =
+        models.iter().map(|m| m.layers.iter().map(|l| Chunks::new(l, limb(m)).full).collect()).collect();
+    assert_eq!(full, [vec![false, false], vec![true, false]]);
+    for m in &models {
+        let first = BATCH * m.layers[0].d_in * m.layers[0].d_out;
+        for budget in [0, first as u64, DENSE_BUDGET] {
+            let tau = Fr::rand(&mut rng);
+            let cols = veriflop_infer::setup::columns(m, BATCH, budget, tau).unwrap();
+            let cs = ConstraintSystem::<Fr>::new_ref();
+            cs.set_optimization_goal(OptimizationGoal::Constraints);
+            cs.set_mode(SynthesisMode::Setup);
+            keys_circuit(m, budget, false).generate_constraints(cs.clone()).unwrap();
+            cs.finalize();
+            let (a, b, c, zt, _, size) =
+                InferenceReduction::instance_map_with_evaluation::<Fr, GeneralEvaluationDomain<Fr>>(cs, &tau).unwrap();
+            assert_eq!((cols.zt, cols.domain_size), (zt, size), "budget {budget}");
+            assert!(cols.a == a && cols.c == c, "budget {budget}: A and C");
+            assert!(cols.b == b, "budget {budget}: B, where the weight sums are");
+        }
+    }
 }
 
 #[test]

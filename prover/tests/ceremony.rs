@@ -419,7 +419,7 @@ const POSEIDON_POWER: u32 = 12;
 fn model_ceremony_keys_prove_an_inference_job_and_tampering_is_named() {
     use ark_bn254::Fr;
     use ark_ec::AffineRepr;
-    use veriflop_infer::circuit::{Witness, DENSE_BUDGET};
+    use veriflop_infer::circuit::{Witness, WHOLE_BUDGET};
     use veriflop_infer::job::{prove, setup_matrices, InferenceStatement, ModelKeys};
     use veriflop_infer::keys::ModelVk;
 
@@ -429,7 +429,7 @@ fn model_ceremony_keys_prove_an_inference_job_and_tampering_is_named() {
     let model = veriflop_infer::Model::random_mlp(&[12, 8, 5], 3);
     std::fs::write(d.join("m.json"), model.to_json()).unwrap();
     // The smallest .ptau that fits: twice the QAP domain.
-    let rows = setup_matrices(&model, BATCH, DENSE_BUDGET).unwrap().num_constraints;
+    let rows = setup_matrices(&model, BATCH, WHOLE_BUDGET).unwrap().num_constraints;
     let power = rows.next_power_of_two().trailing_zeros() + 1;
     let pot = d.join("dev.ptau");
     ceremony::ptau::write_development(&pot, power, &mut rand::thread_rng()).unwrap();

@@ -21,7 +21,7 @@
 
 use ark_bn254::{Bn254, Fr, G1Affine, G1Projective, G2Affine, G2Projective};
 use ark_ec::{AffineRepr, CurveGroup, PrimeGroup, VariableBaseMSM};
-use ark_ff::{AdditiveGroup, One, PrimeField, Zero};
+use ark_ff::{AdditiveGroup, Field, One, PrimeField, Zero};
 use ark_groth16::ProvingKey;
 use ark_poly::{EvaluationDomain, Radix2EvaluationDomain};
 use ark_relations::r1cs::{
@@ -31,7 +31,7 @@ use rayon::prelude::*;
 use veriflop_circuits::circuit::committed::{Layout, SCALAR_VARS};
 use veriflop_circuits::cp::ic_ranges;
 use veriflop_circuits::{CircuitKind, Dtype, MatmulCircuit, Shape};
-use veriflop_infer::circuit::{instance_groups, Group};
+use veriflop_infer::circuit::{acc_coeff, dense_layers, instance_groups, Group, WHOLE_BUDGET};
 use veriflop_infer::job::setup_matrices;
 use veriflop_infer::qap::{rows as qap_rows, unpivoted};
 use veriflop_infer::Model;
@@ -69,10 +69,20 @@ pub fn init(kind: CircuitKind, shape: &Shape, ptau: &mut Ptau) -> Result<Phase2,
 }
 
 /// Phase 2's file 0 for a model's keys at one batch size (and the circuit's
-/// dense-row budget, `veriflop_infer::circuit::DENSE_BUDGET` as `model setup`
-/// uses) from a prepared `.ptau`.
+/// dense-row budget, `veriflop_infer::circuit::WHOLE_BUDGET` as `ceremony
+/// init --model` uses) from a prepared `.ptau`. The ceremony synthesizes the
+/// whole circuit, every dense layer's weight terms included, so it refuses a
+/// budget that makes more than `WHOLE_BUDGET` of them dense.
 pub fn init_model(model: &Model, batch: usize, dense_budget: u64, ptau: &mut Ptau) -> Result<Phase2, CeremonyError> {
     let bad = |e: veriflop_infer::Error| CeremonyError::Format(e.to_string());
+    let dense = dense_layers(model, batch, dense_budget);
+    let terms: u64 =
+        model.layers.iter().zip(&dense).filter(|(_, d)| **d).map(|(l, _)| (batch * l.d_in * l.d_out) as u64).sum();
+    if terms > WHOLE_BUDGET {
+        return Err(CeremonyError::Format(format!(
+            "a dense-row budget of {dense_budget} makes {terms} weight terms dense, beyond the {WHOLE_BUDGET} a ceremony holds in memory"
+        )));
+    }
     let m = setup_matrices(model, batch, dense_budget).map_err(bad)?;
     let shape = Shape::new(batch as u32, model.d_in() as u32, model.d_out() as u32, Dtype::Int8)
         .map_err(|e| CeremonyError::Format(format!("the model's job shape: {e}")))?;
@@ -86,7 +96,7 @@ pub fn init_model(model: &Model, batch: usize, dense_budget: u64, ptau: &mut Pta
     let h = coset_h_query(ptau, size).map_err(CeremonyError::Format)?;
     let pk = qap_key(&m, &extra, size, h, ptau).map_err(CeremonyError::Format)?;
     drop(m);
-    let groups = instance_groups(model, batch);
+    let groups = instance_groups(model, batch, dense_budget);
     if groups.len() + 3 != pk.vk.gamma_abc_g1.len() {
         return Err(CeremonyError::Format("the circuit's inputs do not match the model's groups".into()));
     }
@@ -150,29 +160,42 @@ fn check_power(what: &str, size: usize, ptau: &Ptau) -> Result<(), String> {
 /// Largest |coefficient| [`combo`] adds up by buckets rather than by an MSM.
 const SMALL: u64 = 1 << 10;
 
-/// ±|c| when c is a small signed integer (|c| ≤ [`SMALL`]).
-fn small(c: Fr) -> Option<(bool, usize)> {
+/// The factors [`combo`] takes out of a coefficient before bucketing it: 1,
+/// and what an inference lookup multiplies a dense layer's weights by
+/// (`veriflop_infer::circuit::acc_coeff`, full-width and split chunks).
+fn factors() -> &'static [(Fr, Fr); 3] {
+    static FACTORS: std::sync::OnceLock<[(Fr, Fr); 3]> = std::sync::OnceLock::new();
+    FACTORS.get_or_init(|| [Fr::one(), acc_coeff(true), acc_coeff(false)].map(|f| (f, f.inverse().expect("nonzero"))))
+}
+
+/// (factor index, sign, |c / factor|) when c is a small signed integer times
+/// one of the [`factors`].
+fn small(c: Fr, factors: &[(Fr, Fr); 3]) -> Option<(usize, bool, usize)> {
     let fits = |x: Fr| {
         let b = x.into_bigint().0;
         (b[1..].iter().all(|w| *w == 0) && b[0] <= SMALL).then_some(b[0] as usize)
     };
-    fits(c).map(|m| (false, m)).or_else(|| fits(-c).map(|m| (true, m)))
+    let signed = |k: usize, x: Fr| fits(x).map(|m| (k, false, m)).or_else(|| fits(-x).map(|m| (k, true, m)));
+    signed(0, c).or_else(|| (1..3).find_map(|k| signed(k, c * factors[k].1)))
 }
 
 /// Σ coefficient·base over `terms` (coefficient, index into `bases`). Small
-/// coefficients (the ±1 of most rows, a model's int8 weights) go into a
-/// bucket per magnitude, summed by a running sum (Σ_m m·B_m in 2 adds per
-/// bucket); the others (biases, Poseidon's constants) by an MSM.
+/// coefficients (the ±1 of most rows, a model's int8 weights times a lookup's
+/// factor) go into a bucket per factor and magnitude, summed by a running sum
+/// (Σ_m m·B_m in 2 adds per bucket); the others (biases, Poseidon's
+/// constants) by an MSM.
 fn combo<A: AffineRepr<ScalarField = Fr>>(bases: &[A], terms: &[(Fr, usize)]) -> A::Group
 where
     A::Group: VariableBaseMSM<MulBase = A>,
 {
-    let mut buckets: Vec<A::Group> = Vec::new();
+    let factors = factors();
+    let mut buckets: [Vec<A::Group>; 3] = Default::default();
     let (mut points, mut scalars) = (Vec::new(), Vec::new());
     for &(c, i) in terms {
-        match small(c) {
-            Some((_, 0)) => {}
-            Some((negative, m)) => {
+        match small(c, factors) {
+            Some((_, _, 0)) => {}
+            Some((k, negative, m)) => {
+                let buckets = &mut buckets[k];
                 if buckets.len() < m {
                     buckets.resize(m, A::Group::zero());
                 }
@@ -188,15 +211,19 @@ where
             }
         }
     }
-    let (mut running, mut sum) = (A::Group::zero(), A::Group::zero());
-    for b in buckets.iter().rev() {
-        running += b;
-        sum += running;
+    let mut total = A::Group::zero();
+    for (buckets, (factor, _)) in buckets.iter().zip(factors.iter()) {
+        let (mut running, mut sum) = (A::Group::zero(), A::Group::zero());
+        for b in buckets.iter().rev() {
+            running += b;
+            sum += running;
+        }
+        total += if factor.is_one() { sum } else { sum * *factor };
     }
     if points.is_empty() {
-        return sum;
+        return total;
     }
-    sum + A::Group::msm(&points, &scalars).expect("equal lengths")
+    total + A::Group::msm(&points, &scalars).expect("equal lengths")
 }
 
 fn generic_key(kind: CircuitKind, shape: &Shape, ptau: &mut Ptau) -> Result<ProvingKey<Bn254>, String> {

@@ -13,7 +13,7 @@ use veriflop_prover::KeyStore;
 
 use super::common::{secs, CliError, Ctx, KeyArgs, ShapeArgs};
 use super::inference::{check_batch, key_paths, read_model, write_keys};
-use veriflop_infer::circuit::DENSE_BUDGET;
+use veriflop_infer::circuit::WHOLE_BUDGET;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -119,7 +119,7 @@ pub fn run(args: Args, ctx: &Ctx) -> Result<(), CliError> {
             let start = match (&model, batch) {
                 (Some(m), Some(b)) => {
                     check_batch(b)?;
-                    ceremony::init_model(m, b, DENSE_BUDGET, &mut p)?
+                    ceremony::init_model(m, b, WHOLE_BUDGET, &mut p)?
                 }
                 _ => ceremony::init(circuit, &shape.shape()?, &mut p)?,
             };
