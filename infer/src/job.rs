@@ -157,9 +157,9 @@ impl ModelKeys {
     }
 }
 
-/// The committed circuit's R1CS for (model, batch, dense-row budget) as the
-/// key generator sees it (the prover's [`prover::prepare`] keeps dense rows
-/// hollow; this is the full relation).
+/// The committed circuit's whole R1CS for (model, batch, dense-row budget),
+/// dense layers' weight terms included, as a ceremony evaluates it (the
+/// prover's [`prover::prepare`] and [`crate::setup`] leave those terms out).
 pub fn setup_matrices(
     model: &Model,
     batch: usize,

@@ -169,7 +169,7 @@ pub fn prepare(model: &Model, batch: usize, dense_budget: u64) -> Result<Arc<Pre
 }
 
 /// The committed circuit's R1CS for (model, batch, dense-row budget) in
-/// setup mode, its dense rows `hollow` or whole.
+/// setup mode, hollow (dense layers' weight terms left out) or whole.
 pub(crate) fn synthesize(
     model: &Model,
     batch: usize,
