@@ -939,37 +939,39 @@ mod tests {
     #[test]
     fn direct_assignment_is_the_circuits() {
         let mut rng = rand::rngs::OsRng;
-        let m = model(1);
-        let batch = 3;
-        let w = honest(&m, batch);
-        let mut wrong_y = w.clone();
-        wrong_y.activations[2][1] += 1;
-        let mut wrong_acc = w.clone();
-        wrong_acc.accumulators[0][2] -= 7;
-        let mut slack = w.clone();
-        slack.slack.insert((1, 0), (-3, 70_000));
-        slack.slack.insert((2, 2), (1 << 40, -(1 << 40)));
-        // Every layer by Freivalds, then every layer dense (whose hollow rows
-        // need the native check, which refuses a run whose Acc is not X·W + b).
-        for budget in [0, u64::MAX] {
-            let prep = prepare(&m, batch, budget).unwrap();
-            for (w, matmul_holds) in [(&w, true), (&wrong_y, false), (&wrong_acc, false), (&slack, true)] {
-                let ch = Challenges { r: Fr::rand(&mut rng), alpha: Fr::rand(&mut rng) };
-                let values = committed_values(&m, w, &prep.dense).unwrap();
-                let direct = direct_assignment(&m, w, ch, &values, &prep);
-                if budget > 0 && !matmul_holds {
-                    assert!(matches!(direct, Err(Error::Unsatisfied(_))));
-                    continue;
+        // Split chunks; then full-width and split ones.
+        for m in [model(1), Model::random_mlp(&[12, 9, 4], 3)] {
+            let batch = 3;
+            let w = honest(&m, batch);
+            let mut wrong_y = w.clone();
+            wrong_y.activations[1][1] += 1; // the second layer's input
+            let mut wrong_acc = w.clone();
+            wrong_acc.accumulators[0][2] -= 7;
+            let mut slack = w.clone();
+            slack.slack.insert((1, 0), (-3, 70_000));
+            slack.slack.insert((2, 2), (1 << 40, -(1 << 40)));
+            // Every layer by Freivalds, then every layer dense (whose hollow rows
+            // need the native check, which refuses a run whose Acc is not X·W + b).
+            for budget in [0, u64::MAX] {
+                let prep = prepare(&m, batch, budget).unwrap();
+                for (w, matmul_holds) in [(&w, true), (&wrong_y, false), (&wrong_acc, false), (&slack, true)] {
+                    let ch = Challenges { r: Fr::rand(&mut rng), alpha: Fr::rand(&mut rng) };
+                    let values = committed_values(&m, w, &prep.dense).unwrap();
+                    let direct = direct_assignment(&m, w, ch, &values, &prep);
+                    if budget > 0 && !matmul_holds {
+                        assert!(matches!(direct, Err(Error::Unsatisfied(_))));
+                        continue;
+                    }
+                    assert_eq!(direct.unwrap(), assignment(&m, w, ch, &values, &prep).unwrap());
                 }
-                assert_eq!(direct.unwrap(), assignment(&m, w, ch, &values, &prep).unwrap());
+                // A looked-up value equal to α: the circuit's term is 0, and so is ours.
+                let ch = Challenges { r: Fr::rand(&mut rng), alpha: Fr::from(w.activations[1][0] + 128) };
+                let values = committed_values(&m, &w, &prep.dense).unwrap();
+                assert_eq!(
+                    direct_assignment(&m, &w, ch, &values, &prep).unwrap(),
+                    assignment(&m, &w, ch, &values, &prep).unwrap()
+                );
             }
-            // A looked-up value equal to α: the circuit's term is 0, and so is ours.
-            let ch = Challenges { r: Fr::rand(&mut rng), alpha: Fr::from(w.activations[1][0] + 128) };
-            let values = committed_values(&m, &w, &prep.dense).unwrap();
-            assert_eq!(
-                direct_assignment(&m, &w, ch, &values, &prep).unwrap(),
-                assignment(&m, &w, ch, &values, &prep).unwrap()
-            );
         }
     }
 

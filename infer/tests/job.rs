@@ -195,36 +195,39 @@ fn proofs_bind_the_job_the_provider_the_data_and_the_model() {
 #[test]
 fn every_matmul_check_proves_the_run_and_refuses_a_wrong_one() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-    let m = model(1);
-    let x: Vec<i8> = (0..BATCH * m.d_in()).map(|_| rng.gen()).collect();
-    let honest = Witness::from(&run(&m, BATCH, &x).unwrap());
-    let first = (BATCH * m.layers[0].d_in * m.layers[0].d_out) as u64;
-    for budget in [0, first, DENSE_BUDGET] {
-        let keys = ModelKeys::setup_with_budget(&m, BATCH, budget, &mut rng).unwrap();
-        let st = InferenceStatement {
-            job_id: Fr::from(1u64),
-            provider: Address([1; 20]),
-            model_digest: m.digest(),
-            cm_in: keys.commit_input(&x).unwrap(),
-        };
-        let p = prove(&keys, &m, &honest, &st, &mut rng).unwrap();
-        assert!(verify(&keys, &st, &p), "budget {budget}");
+    // Split chunks only; then a full-width layer and a split one (the
+    // fast prover's layouts for both, dense and by Freivalds).
+    for m in [model(1), Model::random_mlp(&[12, 9, 4], 3)] {
+        let x: Vec<i8> = (0..BATCH * m.d_in()).map(|_| rng.gen()).collect();
+        let honest = Witness::from(&run(&m, BATCH, &x).unwrap());
+        let first = (BATCH * m.layers[0].d_in * m.layers[0].d_out) as u64;
+        for budget in [0, first, DENSE_BUDGET] {
+            let keys = ModelKeys::setup_with_budget(&m, BATCH, budget, &mut rng).unwrap();
+            let st = InferenceStatement {
+                job_id: Fr::from(1u64),
+                provider: Address([1; 20]),
+                model_digest: m.digest(),
+                cm_in: keys.commit_input(&x).unwrap(),
+            };
+            let p = prove(&keys, &m, &honest, &st, &mut rng).unwrap();
+            assert!(verify(&keys, &st, &p), "budget {budget}");
 
-        let mut w = honest.clone();
-        let last = w.activations.len() - 1;
-        w.activations[last][0] = if w.activations[last][0] == 127 { 126 } else { w.activations[last][0] + 1 };
-        assert!(matches!(prove(&keys, &m, &w, &st, &mut rng), Err(veriflop_infer::Error::Unsatisfied(_))));
-        for li in 0..m.layers.len() {
             let mut w = honest.clone();
-            w.accumulators[li][1] += 1;
-            w.activations[li + 1][1] = m.layers[li].requant.apply(w.accumulators[li][1] as i32) as i64;
-            let refused = prove(&keys, &m, &w, &st, &mut rng);
-            assert!(matches!(refused, Err(veriflop_infer::Error::Unsatisfied(_))), "budget {budget}, layer {li}");
+            let last = w.activations.len() - 1;
+            w.activations[last][0] = if w.activations[last][0] == 127 { 126 } else { w.activations[last][0] + 1 };
+            assert!(matches!(prove(&keys, &m, &w, &st, &mut rng), Err(veriflop_infer::Error::Unsatisfied(_))));
+            for li in 0..m.layers.len() {
+                let mut w = honest.clone();
+                w.accumulators[li][1] += 1;
+                w.activations[li + 1][1] = m.layers[li].requant.apply(w.accumulators[li][1] as i32) as i64;
+                let refused = prove(&keys, &m, &w, &st, &mut rng);
+                assert!(matches!(refused, Err(veriflop_infer::Error::Unsatisfied(_))), "budget {budget}, layer {li}");
+            }
+            // An input no int8 run has, at the edge of i64: refused, no overflow.
+            let mut w = honest.clone();
+            w.activations[0][0] = i64::MAX;
+            assert!(prove(&keys, &m, &w, &st, &mut rng).is_err(), "budget {budget}");
         }
-        // An input no int8 run has, at the edge of i64: refused, no overflow.
-        let mut w = honest.clone();
-        w.activations[0][0] = i64::MAX;
-        assert!(prove(&keys, &m, &w, &st, &mut rng).is_err(), "budget {budget}");
     }
 }
 

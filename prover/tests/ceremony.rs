@@ -315,11 +315,17 @@ fn verify_names_the_bad_contribution() {
 }
 
 #[test]
-fn init_refuses_a_ptau_too_small_or_unprepared_and_finalize_needs_a_contribution() {
+fn init_refuses_a_ptau_too_small_or_unprepared_or_a_budget_too_large_and_finalize_needs_a_contribution() {
     let shape = Shape::new(4, 4, 4, Dtype::Int8).unwrap();
     let mut small = Ptau::open(&ptau(5)).unwrap();
     let e = ceremony::init(CircuitKind::Committed, &shape, &mut small).unwrap_err().to_string();
     assert!(e.contains("needs a .ptau of power"), "{e}");
+    // A model whose dense layers hold more weight terms than a ceremony can
+    // synthesize (a tampered file's header could name such a budget): refused
+    // before anything is synthesized.
+    let wide = veriflop_infer::Model::random_mlp(&[1024, 1024], 1);
+    let e = ceremony::init_model(&wide, 64, u64::MAX, &mut small).unwrap_err().to_string();
+    assert!(e.contains("beyond the 33554432 a ceremony holds in memory"), "{e}");
     // A .ptau before `prepare phase2` has no Lagrange sections.
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw.ptau");
